@@ -1,0 +1,538 @@
+//! The behaviour every `Store` backend must share, as plain async checks.
+//!
+//! A backend's test suite runs them all with [`crate::store_conformance_tests!`], giving each
+//! check a fresh, empty store. Checks panic with a message on failure, like any test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+
+use crate::id::{ApplicationId, EndpointId, TokenId};
+use crate::model::{ApiToken, Application, Endpoint, EndpointKeys, EventType, TokenScope};
+use crate::name::{ChannelName, EventTypeName, Uid};
+use crate::secret::{SecretString, SigningSecret};
+use crate::store::{IdempotencyClaim, IdempotencyKey, Key, Ordering, PageRequest, StoredResponse};
+use crate::token::TokenHash;
+use crate::{Store, StoreError};
+
+/// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression that
+/// evaluates to a fresh store implementing [`Store`] (it may also hold guards, e.g. a
+/// temporary directory, as a tuple `(store, guard)`).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@each $make;
+            applications_round_trip, application_uids_are_unique, applications_page_both_ways,
+            deleting_an_application_removes_its_endpoints, endpoints_round_trip_with_secrets,
+            endpoint_uids_are_unique_per_application, endpoints_are_scoped_to_their_application,
+            event_types_archive_list_and_expunge, unknown_event_types_are_reported,
+            tokens_are_found_by_hash_only, idempotency_keys_claim_complete_and_expire,
+            updates_of_missing_rows_report_not_found);
+    };
+    (@each $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let (store, _guard) = $make;
+                $crate::conformance::$check(&store).await;
+            }
+        )*
+    };
+}
+
+/// Timestamps at the microsecond precision every backend keeps.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn application(name: &str, uid: Option<&str>) -> Application {
+    let at = now();
+    Application {
+        id: ApplicationId::generate_at(at),
+        uid: uid.map(|u| Uid::parse(u).unwrap()),
+        name: name.to_owned(),
+        metadata: BTreeMap::from([("tier".to_owned(), "gold".to_owned())]),
+        throttle_rate: Some(10),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn endpoint(app: &ApplicationId, uid: Option<&str>) -> Endpoint {
+    let at = now();
+    Endpoint {
+        id: EndpointId::generate_at(at),
+        app_id: app.clone(),
+        uid: uid.map(|u| Uid::parse(u).unwrap()),
+        url: "https://example.com/webhooks".parse().unwrap(),
+        description: "orders".to_owned(),
+        disabled: false,
+        event_types: Some(vec![EventTypeName::parse("order.created").unwrap()]),
+        channels: Some(vec![ChannelName::parse("eu").unwrap()]),
+        throttle_rate: None,
+        metadata: BTreeMap::new(),
+        keys: EndpointKeys::new(None),
+        headers: BTreeMap::from([("x-tenant".to_owned(), SecretString::new("acme"))]),
+        bearer_token: Some(SecretString::new("r32j4hu32ji3j24ipj324ioj234oi2j432io3j4")),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn event_type(name: &str) -> EventType {
+    let at = now();
+    EventType {
+        name: EventTypeName::parse(name).unwrap(),
+        description: format!("{name} happened"),
+        archived: false,
+        deprecated: false,
+        feature_flag: None,
+        schemas: Some(serde_json::from_str(r#"{"1": {"type": "object"}}"#).unwrap()),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+pub async fn applications_round_trip(store: &dyn Store) {
+    let app = application("Acme", Some("acme"));
+    store.insert_application(&app).await.unwrap();
+    let by_id = store
+        .find_application(&Key::Id(app.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(by_id.as_ref(), Some(&app));
+    let by_uid = store
+        .find_application(&Key::Uid(Uid::parse("acme").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(by_uid.as_ref(), Some(&app));
+
+    let mut changed = app.clone();
+    changed.name = "Acme Corp".to_owned();
+    changed.uid = None;
+    changed.throttle_rate = None;
+    changed.updated_at = now() + Duration::seconds(1);
+    store.update_application(&changed).await.unwrap();
+    assert_eq!(
+        store
+            .find_application(&Key::Id(app.id.clone()))
+            .await
+            .unwrap(),
+        Some(changed)
+    );
+    assert_eq!(
+        store
+            .find_application(&Key::Uid(Uid::parse("acme").unwrap()))
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert!(store.delete_application(&app.id).await.unwrap());
+    assert!(!store.delete_application(&app.id).await.unwrap());
+    assert_eq!(
+        store.find_application(&Key::Id(app.id)).await.unwrap(),
+        None
+    );
+}
+
+pub async fn application_uids_are_unique(store: &dyn Store) {
+    store
+        .insert_application(&application("one", Some("same")))
+        .await
+        .unwrap();
+    let error = store
+        .insert_application(&application("two", Some("same")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::Conflict { what: "uid" }),
+        "{error:?}"
+    );
+    // Applications without a uid never conflict with each other.
+    store
+        .insert_application(&application("three", None))
+        .await
+        .unwrap();
+    store
+        .insert_application(&application("four", None))
+        .await
+        .unwrap();
+
+    let mut other = application("five", Some("other"));
+    store.insert_application(&other).await.unwrap();
+    other.uid = Some(Uid::parse("same").unwrap());
+    let error = store.update_application(&other).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::Conflict { what: "uid" }),
+        "{error:?}"
+    );
+}
+
+pub async fn applications_page_both_ways(store: &dyn Store) {
+    let base = now();
+    let mut ids = Vec::new();
+    for i in 0..7 {
+        let mut app = application(&format!("app {i}"), None);
+        app.id = ApplicationId::generate_at(base + Duration::milliseconds(i));
+        store.insert_application(&app).await.unwrap();
+        ids.push(app.id);
+    }
+    let page = |after: Option<&ApplicationId>, before: Option<&ApplicationId>, order| PageRequest {
+        limit: 3,
+        after: after.map(|id| id.to_string()),
+        before: before.map(|id| id.to_string()),
+        order,
+    };
+    let ids_of = |apps: &[Application]| apps.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
+
+    let first = store
+        .list_applications(&page(None, None, Ordering::Ascending))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&first.items), ids[0..3]);
+    assert!(first.has_more);
+    let second = store
+        .list_applications(&page(Some(&ids[2]), None, Ordering::Ascending))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&second.items), ids[3..6]);
+    let last = store
+        .list_applications(&page(Some(&ids[5]), None, Ordering::Ascending))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&last.items), ids[6..7]);
+    assert!(!last.has_more);
+    // Backwards from the start of the second page returns the first page, in order.
+    let back = store
+        .list_applications(&page(None, Some(&ids[3]), Ordering::Ascending))
+        .await
+        .unwrap();
+    assert_eq!(ids_of(&back.items), ids[0..3]);
+    assert!(!back.has_more);
+
+    let newest = store
+        .list_applications(&page(None, None, Ordering::Descending))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(&newest.items),
+        vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]
+    );
+    let older = store
+        .list_applications(&page(Some(&ids[4]), None, Ordering::Descending))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(&older.items),
+        vec![ids[3].clone(), ids[2].clone(), ids[1].clone()]
+    );
+}
+
+pub async fn deleting_an_application_removes_its_endpoints(store: &dyn Store) {
+    let app = application("Acme", None);
+    store.insert_application(&app).await.unwrap();
+    let ep = endpoint(&app.id, Some("main"));
+    store.insert_endpoint(&ep).await.unwrap();
+    store.delete_application(&app.id).await.unwrap();
+    assert_eq!(
+        store.find_endpoint(&app.id, &Key::Id(ep.id)).await.unwrap(),
+        None
+    );
+    // The uid is free again in a new application with the same alias.
+    let again = application("Acme", None);
+    store.insert_application(&again).await.unwrap();
+    store
+        .insert_endpoint(&endpoint(&again.id, Some("main")))
+        .await
+        .unwrap();
+}
+
+pub async fn endpoints_round_trip_with_secrets(store: &dyn Store) {
+    let app = application("Acme", None);
+    store.insert_application(&app).await.unwrap();
+    let mut ep = endpoint(&app.id, Some("primary"));
+    ep.keys
+        .rotate(SigningSecret::generate_hmac(), now(), Duration::hours(24));
+    store.insert_endpoint(&ep).await.unwrap();
+    let found = store
+        .find_endpoint(&app.id, &Key::Id(ep.id.clone()))
+        .await
+        .unwrap();
+    assert_eq!(
+        found.as_ref(),
+        Some(&ep),
+        "keys, headers and bearer token survive the round trip"
+    );
+    let by_uid = store
+        .find_endpoint(&app.id, &Key::Uid(Uid::parse("primary").unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(by_uid.as_ref(), Some(&ep));
+
+    let mut changed = ep.clone();
+    changed.url = "https://example.org/hooks".parse().unwrap();
+    changed.disabled = true;
+    changed.event_types = None;
+    changed.channels = None;
+    changed.bearer_token = None;
+    changed.headers.clear();
+    changed.updated_at = now() + Duration::seconds(1);
+    store.update_endpoint(&changed).await.unwrap();
+    assert_eq!(
+        store
+            .find_endpoint(&app.id, &Key::Id(ep.id.clone()))
+            .await
+            .unwrap(),
+        Some(changed)
+    );
+
+    let listed = store
+        .list_endpoints(&app.id, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert!(store.delete_endpoint(&app.id, &ep.id).await.unwrap());
+    assert!(!store.delete_endpoint(&app.id, &ep.id).await.unwrap());
+}
+
+pub async fn endpoint_uids_are_unique_per_application(store: &dyn Store) {
+    let one = application("one", None);
+    let two = application("two", None);
+    store.insert_application(&one).await.unwrap();
+    store.insert_application(&two).await.unwrap();
+    store
+        .insert_endpoint(&endpoint(&one.id, Some("main")))
+        .await
+        .unwrap();
+    let error = store
+        .insert_endpoint(&endpoint(&one.id, Some("main")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::Conflict { what: "uid" }),
+        "{error:?}"
+    );
+    store
+        .insert_endpoint(&endpoint(&two.id, Some("main")))
+        .await
+        .unwrap();
+}
+
+pub async fn endpoints_are_scoped_to_their_application(store: &dyn Store) {
+    let one = application("one", None);
+    let two = application("two", None);
+    store.insert_application(&one).await.unwrap();
+    store.insert_application(&two).await.unwrap();
+    let ep = endpoint(&one.id, None);
+    store.insert_endpoint(&ep).await.unwrap();
+    assert_eq!(
+        store
+            .find_endpoint(&two.id, &Key::Id(ep.id.clone()))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .list_endpoints(&two.id, &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(!store.delete_endpoint(&two.id, &ep.id).await.unwrap());
+    let mut moved = ep.clone();
+    moved.app_id = two.id.clone();
+    assert!(matches!(
+        store.update_endpoint(&moved).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+pub async fn event_types_archive_list_and_expunge(store: &dyn Store) {
+    for name in ["b.event", "a.event", "c.event"] {
+        store.insert_event_type(&event_type(name)).await.unwrap();
+    }
+    let error = store
+        .insert_event_type(&event_type("a.event"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, StoreError::Conflict { what: "name" }),
+        "{error:?}"
+    );
+
+    let a = EventTypeName::parse("a.event").unwrap();
+    let mut archived = store.find_event_type(&a).await.unwrap().unwrap();
+    assert_eq!(archived, event_type_with_times("a.event", &archived));
+    archived.archived = true;
+    store.update_event_type(&archived).await.unwrap();
+
+    let names = |page: &crate::store::Page<EventType>| {
+        page.items
+            .iter()
+            .map(|e| e.name.to_string())
+            .collect::<Vec<_>>()
+    };
+    let visible = store
+        .list_event_types(&PageRequest::default(), false)
+        .await
+        .unwrap();
+    assert_eq!(names(&visible), ["b.event", "c.event"]);
+    let all = store
+        .list_event_types(&PageRequest::default(), true)
+        .await
+        .unwrap();
+    assert_eq!(names(&all), ["a.event", "b.event", "c.event"]);
+
+    assert!(store.expunge_event_type(&a).await.unwrap());
+    assert_eq!(store.find_event_type(&a).await.unwrap(), None);
+    assert!(!store.expunge_event_type(&a).await.unwrap());
+}
+
+fn event_type_with_times(name: &str, found: &EventType) -> EventType {
+    EventType {
+        created_at: found.created_at,
+        updated_at: found.updated_at,
+        ..event_type(name)
+    }
+}
+
+pub async fn unknown_event_types_are_reported(store: &dyn Store) {
+    store.insert_event_type(&event_type("known")).await.unwrap();
+    let mut archived = event_type("archived");
+    archived.archived = true;
+    store.insert_event_type(&archived).await.unwrap();
+    let names: Vec<_> = ["known", "missing", "archived", "other"]
+        .iter()
+        .map(|n| EventTypeName::parse(n).unwrap())
+        .collect();
+    let unknown = store.unknown_event_types(&names).await.unwrap();
+    assert_eq!(unknown, vec![names[1].clone(), names[3].clone()]);
+    assert!(store.unknown_event_types(&[]).await.unwrap().is_empty());
+}
+
+pub async fn tokens_are_found_by_hash_only(store: &dyn Store) {
+    assert_eq!(store.count_organization_tokens().await.unwrap(), 0);
+    let app = application("portal", None);
+    store.insert_application(&app).await.unwrap();
+    let org = ApiToken {
+        id: TokenId::generate(),
+        hash: TokenHash::of("sk_org"),
+        scope: TokenScope::Organization,
+        description: "first start".to_owned(),
+        created_at: now(),
+        expires_at: None,
+    };
+    let scoped = ApiToken {
+        id: TokenId::generate(),
+        hash: TokenHash::of("appsk_portal"),
+        scope: TokenScope::Application(app.id.clone()),
+        description: "portal".to_owned(),
+        created_at: now(),
+        expires_at: Some(now() + Duration::hours(1)),
+    };
+    store.insert_token(&org).await.unwrap();
+    store.insert_token(&scoped).await.unwrap();
+    assert_eq!(store.count_organization_tokens().await.unwrap(), 1);
+    assert_eq!(
+        store.find_token(&TokenHash::of("sk_org")).await.unwrap(),
+        Some(org)
+    );
+    assert_eq!(
+        store
+            .find_token(&TokenHash::of("appsk_portal"))
+            .await
+            .unwrap(),
+        Some(scoped)
+    );
+    assert_eq!(
+        store.find_token(&TokenHash::of("sk_other")).await.unwrap(),
+        None
+    );
+    // An application's tokens go with it.
+    store.delete_application(&app.id).await.unwrap();
+    assert_eq!(
+        store
+            .find_token(&TokenHash::of("appsk_portal"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {
+    let key = IdempotencyKey("k1".to_owned());
+    let t0 = now();
+    let ttl = Duration::hours(12);
+    assert_eq!(
+        store
+            .claim_idempotency_key(&key, t0, t0 + ttl)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    assert_eq!(
+        store
+            .claim_idempotency_key(&key, t0, t0 + ttl)
+            .await
+            .unwrap(),
+        IdempotencyClaim::InProgress
+    );
+    let response = StoredResponse {
+        status: 201,
+        body: br#"{"id":"app_x"}"#.to_vec(),
+    };
+    store
+        .complete_idempotency_key(&key, &response)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&key, t0, t0 + ttl)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Completed(response)
+    );
+    // After expiry the key can be claimed afresh.
+    let later = t0 + ttl + Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim_idempotency_key(&key, later, later + ttl)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    // A released claim (the request failed) frees the key at once.
+    let other = IdempotencyKey("k2".to_owned());
+    store
+        .claim_idempotency_key(&other, t0, t0 + ttl)
+        .await
+        .unwrap();
+    store.release_idempotency_key(&other).await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotency_key(&other, t0, t0 + ttl)
+            .await
+            .unwrap(),
+        IdempotencyClaim::Claimed
+    );
+}
+
+pub async fn updates_of_missing_rows_report_not_found(store: &dyn Store) {
+    let app = application("ghost", None);
+    assert!(matches!(
+        store.update_application(&app).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.update_event_type(&event_type("ghost")).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.update_endpoint(&endpoint(&app.id, None)).await,
+        Err(StoreError::NotFound)
+    ));
+}

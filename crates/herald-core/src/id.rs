@@ -1,0 +1,223 @@
+//! Typed, prefixed identifiers (`app_…`, `ep_…`, `msg_…`) built on KSUIDs.
+//!
+//! An id is parsed once at the edge and is a distinct type afterwards, so an endpoint id can
+//! never be passed where an application id is expected. This module does no I/O beyond
+//! reading the system random number generator.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+
+/// KSUID epoch (2014-05-13T16:53:20Z), as in the KSUID specification.
+const KSUID_EPOCH: i64 = 1_400_000_000;
+/// A KSUID is 20 bytes: a 4-byte timestamp and a 16-byte payload.
+const KSUID_BYTES: usize = 20;
+/// Its base62 text form is always 27 characters long.
+const KSUID_CHARS: usize = 27;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A K-sortable unique identifier.
+///
+/// The first four payload bytes hold the sub-second nanoseconds of the creation time, so ids
+/// created by one process sort in creation order even within one second; the remaining twelve
+/// bytes are random. The result is still a valid KSUID for any other KSUID library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ksuid([u8; KSUID_BYTES]);
+
+impl Ksuid {
+    /// A new KSUID for the given creation time.
+    pub fn new(at: DateTime<Utc>) -> Self {
+        let mut bytes = [0u8; KSUID_BYTES];
+        let seconds = (at.timestamp() - KSUID_EPOCH).clamp(0, i64::from(u32::MAX)) as u32;
+        bytes[..4].copy_from_slice(&seconds.to_be_bytes());
+        bytes[4..8].copy_from_slice(&at.timestamp_subsec_nanos().to_be_bytes());
+        rand::thread_rng().fill_bytes(&mut bytes[8..]);
+        Self(bytes)
+    }
+
+    /// The base62 text form (27 characters).
+    pub fn encode(&self) -> String {
+        // Repeated division of the 160-bit big-endian number by 62.
+        let mut number = self.0;
+        let mut out = [b'0'; KSUID_CHARS];
+        for slot in out.iter_mut().rev() {
+            let mut remainder: u32 = 0;
+            for byte in number.iter_mut() {
+                let value = (remainder << 8) | u32::from(*byte);
+                *byte = (value / 62) as u8;
+                remainder = value % 62;
+            }
+            *slot = BASE62[remainder as usize];
+        }
+        out.iter().map(|&b| b as char).collect()
+    }
+
+    /// Parses the 27-character base62 form.
+    pub fn decode(text: &str) -> Option<Self> {
+        if text.len() != KSUID_CHARS {
+            return None;
+        }
+        let mut number = [0u8; KSUID_BYTES];
+        for c in text.bytes() {
+            let digit = BASE62.iter().position(|&d| d == c)? as u32;
+            let mut carry = digit;
+            for byte in number.iter_mut().rev() {
+                let value = u32::from(*byte) * 62 + carry;
+                *byte = (value & 0xff) as u8;
+                carry = value >> 8;
+            }
+            if carry != 0 {
+                return None;
+            }
+        }
+        Some(Self(number))
+    }
+}
+
+/// Declares a prefixed id type.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The prefix every id of this kind starts with.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh id created now.
+            pub fn generate() -> Self {
+                Self::generate_at(Utc::now())
+            }
+
+            /// A fresh id whose KSUID carries the given creation time.
+            pub fn generate_at(at: DateTime<Utc>) -> Self {
+                Self(format!("{}{}", $prefix, Ksuid::new(at).encode()))
+            }
+
+            /// The id as text, prefix included.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Whether `text` has the shape of this kind of id (as opposed to a `uid` alias).
+            pub fn looks_like(text: &str) -> bool {
+                text.strip_prefix($prefix).is_some_and(|rest| Ksuid::decode(rest).is_some())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = InvalidId;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                if Self::looks_like(text) {
+                    Ok(Self(text.to_owned()))
+                } else {
+                    Err(InvalidId { expected_prefix: $prefix })
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    /// Identifies an application (one of the operator's customers).
+    ApplicationId,
+    "app_"
+);
+prefixed_id!(
+    /// Identifies an endpoint of an application.
+    EndpointId,
+    "ep_"
+);
+prefixed_id!(
+    /// Identifies a message.
+    MessageId,
+    "msg_"
+);
+prefixed_id!(
+    /// Identifies one delivery attempt.
+    AttemptId,
+    "atmpt_"
+);
+prefixed_id!(
+    /// Identifies an API token (not the token's secret value).
+    TokenId,
+    "tok_"
+);
+
+/// A string that is not an id of the expected kind.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("not a valid id: expected `{expected_prefix}` followed by a 27-character KSUID")]
+pub struct InvalidId {
+    expected_prefix: &'static str,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ksuid_round_trips_through_base62() {
+        let id = Ksuid::new(Utc::now());
+        let text = id.encode();
+        assert_eq!(text.len(), 27);
+        assert_eq!(Ksuid::decode(&text), Some(id));
+    }
+
+    #[test]
+    fn ksuid_decodes_known_reference_values() {
+        // The smallest and largest KSUIDs from the specification.
+        assert_eq!(
+            Ksuid::decode("000000000000000000000000000"),
+            Some(Ksuid([0; 20]))
+        );
+        assert_eq!(
+            Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80V"),
+            Some(Ksuid([0xff; 20]))
+        );
+        assert_eq!(
+            Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80W"),
+            None,
+            "overflows 160 bits"
+        );
+        assert_eq!(Ksuid([0xff; 20]).encode(), "aWgEPTl1tmebfsQzFP4bxwgy80V");
+    }
+
+    #[test]
+    fn ids_sort_in_creation_order_within_a_second() {
+        let base = Utc::now();
+        let first = ApplicationId::generate_at(base);
+        let second = ApplicationId::generate_at(base + chrono::Duration::nanoseconds(1000));
+        assert!(first < second);
+    }
+
+    #[test]
+    fn prefixed_ids_parse_only_their_own_prefix() {
+        let app = ApplicationId::generate();
+        assert!(app.as_str().parse::<ApplicationId>().is_ok());
+        assert!(app.as_str().parse::<EndpointId>().is_err());
+        assert!("app_short".parse::<ApplicationId>().is_err());
+        assert!(!ApplicationId::looks_like("my-customer-uid"));
+    }
+}

@@ -1,0 +1,17 @@
+//! Herald's domain: ids, names, secrets, resource models and the `Store` trait.
+//!
+//! This crate does no I/O (no network, no files, no database) and depends on no web,
+//! database or HTTP-client crate; that is what lets every backend and both edges share it.
+
+pub mod id;
+pub mod model;
+pub mod name;
+pub mod sealed;
+pub mod secret;
+pub mod store;
+pub mod token;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use store::{Store, StoreError};

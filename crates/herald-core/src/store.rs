@@ -1,0 +1,190 @@
+//! The `Store` trait: everything Herald persists, behind one interface per backend.
+//!
+//! The API layer and the worker talk only to this trait; SQLite and PostgreSQL implement it in
+//! their own crates, and [`crate::conformance`] holds the behaviour both must share.
+
+use chrono::{DateTime, Utc};
+
+use crate::id::{ApplicationId, EndpointId};
+use crate::model::{ApiToken, Application, Endpoint, EventType};
+use crate::name::{EventTypeName, Uid};
+use crate::token::TokenHash;
+
+/// The largest page a list may return, as in the Svix API.
+pub const MAX_PAGE_LIMIT: u16 = 250;
+/// The page size when the caller gives none.
+pub const DEFAULT_PAGE_LIMIT: u16 = 50;
+
+/// Why a store operation failed. A missing row is not an error: lookups return `Option`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken: `what` names it (e.g. "uid", "name").
+    #[error("conflict: an item with this {what} already exists")]
+    Conflict { what: &'static str },
+    /// The row to update or delete does not exist (any more).
+    #[error("the item no longer exists")]
+    NotFound,
+    /// Stored data could not be read back (e.g. a secret that does not decrypt).
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    /// The database failed or is unreachable.
+    #[error("database error")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Lists are ordered by the resource's key (its time-sortable id, or an event type's name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ordering {
+    #[default]
+    Ascending,
+    Descending,
+}
+
+/// One page of a list request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Items per page, 1 to [`MAX_PAGE_LIMIT`].
+    pub limit: u16,
+    /// Continue after this key (exclusive), in the requested order.
+    pub after: Option<String>,
+    /// Page backwards: return the items just *before* this key instead.
+    pub before: Option<String>,
+    pub order: Ordering,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_PAGE_LIMIT,
+            after: None,
+            before: None,
+            order: Ordering::Ascending,
+        }
+    }
+}
+
+/// A page of items in the requested order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Whether more items lie beyond this page in the direction it was read.
+    pub has_more: bool,
+}
+
+/// How a caller names an application or endpoint: by id, or by its `uid` alias.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key<Id> {
+    Id(Id),
+    Uid(Uid),
+}
+
+/// An application named by id or uid.
+pub type ApplicationKey = Key<ApplicationId>;
+/// An endpoint named by id or uid.
+pub type EndpointKey = Key<EndpointId>;
+
+/// Identifies one idempotent request: a hash of the key, the caller's token and the route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(pub String);
+
+/// A response kept so that a retried request gets the same answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// The result of claiming an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new (or its earlier use expired): run the request.
+    Claimed,
+    /// A request with this key is running now.
+    InProgress,
+    /// A request with this key already succeeded: replay its response.
+    Completed(StoredResponse),
+}
+
+/// Everything Herald persists.
+///
+/// Implementations must be safe to share between tasks; writes of one call are atomic.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- API tokens ---
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError>;
+    async fn count_organization_tokens(&self) -> Result<u64, StoreError>;
+
+    // --- applications ---
+    /// Fails with `Conflict { what: "uid" }` when the uid is taken.
+    async fn insert_application(&self, app: &Application) -> Result<(), StoreError>;
+    async fn find_application(
+        &self,
+        key: &ApplicationKey,
+    ) -> Result<Option<Application>, StoreError>;
+    async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError>;
+    /// Replaces every field but `id` and `created_at`.
+    async fn update_application(&self, app: &Application) -> Result<(), StoreError>;
+    /// Deletes the application and everything that belongs to it; false if it did not exist.
+    async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError>;
+
+    // --- endpoints ---
+    /// Fails with `Conflict { what: "uid" }` when the uid is taken within the application.
+    async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
+    async fn find_endpoint(
+        &self,
+        app: &ApplicationId,
+        key: &EndpointKey,
+    ) -> Result<Option<Endpoint>, StoreError>;
+    async fn list_endpoints(
+        &self,
+        app: &ApplicationId,
+        page: &PageRequest,
+    ) -> Result<Page<Endpoint>, StoreError>;
+    /// Replaces every field but `id`, `app_id` and `created_at`.
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
+    async fn delete_endpoint(
+        &self,
+        app: &ApplicationId,
+        id: &EndpointId,
+    ) -> Result<bool, StoreError>;
+
+    // --- event types ---
+    /// Fails with `Conflict { what: "name" }` when the name exists (archived or not).
+    async fn insert_event_type(&self, event_type: &EventType) -> Result<(), StoreError>;
+    async fn find_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError>;
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>, StoreError>;
+    async fn update_event_type(&self, event_type: &EventType) -> Result<(), StoreError>;
+    /// Removes the event type for good; false if it did not exist.
+    async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError>;
+    /// The names among `names` that are not registered event types (archived ones count as
+    /// registered), in the order given.
+    async fn unknown_event_types(
+        &self,
+        names: &[EventTypeName],
+    ) -> Result<Vec<EventTypeName>, StoreError>;
+
+    // --- idempotency keys ---
+    /// Claims `key` until `expires_at`, unless an unexpired claim exists.
+    async fn claim_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError>;
+    /// Records the response of a claimed key's successful request.
+    async fn complete_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError>;
+    /// Releases a claim whose request did not succeed, so it can be retried.
+    async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
+}

@@ -1,0 +1,199 @@
+//! Endpoints on SQLite. Their secrets are sealed into one encrypted column.
+
+use herald_core::StoreError;
+use herald_core::id::{ApplicationId, EndpointId};
+use herald_core::model::Endpoint;
+use herald_core::name::{ChannelName, EventTypeName, Uid};
+use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets};
+use herald_core::store::{EndpointKey, Key, Page, PageRequest};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::rows::{
+    PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, to_micros,
+};
+use crate::{SqliteStore, backend, store_error};
+
+const COLUMNS: &str = "id, app_id, uid, url, description, disabled, event_types, channels, \
+                       throttle_rate, metadata, sealed_secrets, created_at, updated_at";
+
+fn names_to_json<T: serde::Serialize>(names: &Option<Vec<T>>) -> Option<String> {
+    names
+        .as_ref()
+        .map(|list| serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned()))
+}
+
+pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
+                               throttle_rate, metadata, sealed_secrets, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(endpoint.id.as_str())
+    .bind(endpoint.app_id.as_str())
+    .bind(endpoint.uid.as_ref().map(Uid::as_str))
+    .bind(endpoint.url.as_str())
+    .bind(&endpoint.description)
+    .bind(endpoint.disabled)
+    .bind(names_to_json(&endpoint.event_types))
+    .bind(names_to_json(&endpoint.channels))
+    .bind(endpoint.throttle_rate.map(i64::from))
+    .bind(metadata_to_json(&endpoint.metadata))
+    .bind(seal_endpoint_secrets(&store.cipher, endpoint))
+    .bind(to_micros(endpoint.created_at))
+    .bind(to_micros(endpoint.updated_at))
+    .execute(&store.writer)
+    .await
+    .map_err(|e| store_error(e, "uid"))?;
+    Ok(())
+}
+
+pub(crate) async fn find(
+    store: &SqliteStore,
+    app: &ApplicationId,
+    key: &EndpointKey,
+) -> Result<Option<Endpoint>, StoreError> {
+    let (column, value) = match key {
+        Key::Id(id) => ("id", id.as_str()),
+        Key::Uid(uid) => ("uid", uid.as_str()),
+    };
+    let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = ? AND {column} = ?");
+    let row = sqlx::query(&sql)
+        .bind(app.as_str())
+        .bind(value)
+        .fetch_optional(&store.reader)
+        .await
+        .map_err(backend)?;
+    row.map(|row| from_row(store, &row)).transpose()
+}
+
+pub(crate) async fn list(
+    store: &SqliteStore,
+    app: &ApplicationId,
+    page: &PageRequest,
+) -> Result<Page<Endpoint>, StoreError> {
+    let plan = PagePlan::new(page);
+    let filter = match &plan.cursor {
+        Some((cmp, _)) => format!("AND id {cmp} ?"),
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM endpoints WHERE app_id = ? {filter} ORDER BY id {} LIMIT ?",
+        plan.direction
+    );
+    let mut query = sqlx::query(&sql).bind(app.as_str());
+    if let Some((_, key)) = &plan.cursor {
+        query = query.bind(key);
+    }
+    let rows = query
+        .bind(plan.fetch)
+        .fetch_all(&store.reader)
+        .await
+        .map_err(backend)?;
+    let items = rows
+        .iter()
+        .map(|row| from_row(store, row))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(plan.finish(items))
+}
+
+pub(crate) async fn update(store: &SqliteStore, endpoint: &Endpoint) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, event_types = ?,
+                channels = ?, throttle_rate = ?, metadata = ?, sealed_secrets = ?, updated_at = ?
+         WHERE id = ? AND app_id = ?",
+    )
+    .bind(endpoint.uid.as_ref().map(Uid::as_str))
+    .bind(endpoint.url.as_str())
+    .bind(&endpoint.description)
+    .bind(endpoint.disabled)
+    .bind(names_to_json(&endpoint.event_types))
+    .bind(names_to_json(&endpoint.channels))
+    .bind(endpoint.throttle_rate.map(i64::from))
+    .bind(metadata_to_json(&endpoint.metadata))
+    .bind(seal_endpoint_secrets(&store.cipher, endpoint))
+    .bind(to_micros(endpoint.updated_at))
+    .bind(endpoint.id.as_str())
+    .bind(endpoint.app_id.as_str())
+    .execute(&store.writer)
+    .await
+    .map_err(|e| store_error(e, "uid"))?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete(
+    store: &SqliteStore,
+    app: &ApplicationId,
+    id: &EndpointId,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM endpoints WHERE id = ? AND app_id = ?")
+        .bind(id.as_str())
+        .bind(app.as_str())
+        .execute(&store.writer)
+        .await
+        .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+fn parse_names<T>(
+    text: Option<String>,
+    parse: fn(&str) -> Result<T, herald_core::name::NameError>,
+) -> Result<Option<Vec<T>>, StoreError> {
+    let Some(text) = text else { return Ok(None) };
+    let raw: Vec<String> = serde_json::from_str(&text).map_err(|e| corrupt("name list", e))?;
+    raw.iter()
+        .map(|name| parse(name).map_err(|e| corrupt("name list", e)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Endpoint, StoreError> {
+    let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|e| corrupt(name, e));
+    let opt_text = |name: &str| {
+        row.try_get::<Option<String>, _>(name)
+            .map_err(|e| corrupt(name, e))
+    };
+    let throttle: Option<i64> = row
+        .try_get("throttle_rate")
+        .map_err(|e| corrupt("throttle_rate", e))?;
+    let sealed: Vec<u8> = row
+        .try_get("sealed_secrets")
+        .map_err(|e| corrupt("sealed_secrets", e))?;
+    let secrets = open_endpoint_secrets(&store.cipher, &sealed)?;
+    Ok(Endpoint {
+        id: get_text("id")?.parse().map_err(|e| corrupt("id", e))?,
+        app_id: get_text("app_id")?
+            .parse()
+            .map_err(|e| corrupt("app_id", e))?,
+        uid: opt_text("uid")?
+            .map(|u| Uid::parse(&u))
+            .transpose()
+            .map_err(|e| corrupt("uid", e))?,
+        url: get_text("url")?.parse().map_err(|e| corrupt("url", e))?,
+        description: get_text("description")?,
+        disabled: row
+            .try_get("disabled")
+            .map_err(|e| corrupt("disabled", e))?,
+        event_types: parse_names(opt_text("event_types")?, EventTypeName::parse)?,
+        channels: parse_names(opt_text("channels")?, ChannelName::parse)?,
+        throttle_rate: throttle
+            .map(u16::try_from)
+            .transpose()
+            .map_err(|e| corrupt("throttle_rate", e))?,
+        metadata: metadata_from_json(&get_text("metadata")?)?,
+        keys: secrets.keys,
+        headers: secrets.headers,
+        bearer_token: secrets.bearer_token,
+        created_at: from_micros(
+            row.try_get("created_at")
+                .map_err(|e| corrupt("created_at", e))?,
+        )?,
+        updated_at: from_micros(
+            row.try_get("updated_at")
+                .map_err(|e| corrupt("updated_at", e))?,
+        )?,
+    })
+}

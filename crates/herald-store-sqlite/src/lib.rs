@@ -1,0 +1,230 @@
+//! Herald's `Store` on embedded SQLite: the zero-setup default backend.
+//!
+//! One file in the data directory, in WAL mode with `synchronous=FULL`, so an acknowledged
+//! write survives power loss. Writes go through a single connection (SQLite allows one writer
+//! at a time, and a single writer never meets `SQLITE_BUSY` on lock upgrade); reads use a
+//! small pool of their own. This crate owns every SQL statement for SQLite and nothing else.
+
+mod applications;
+mod endpoints;
+mod event_types;
+mod rows;
+mod tokens;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use herald_core::secret::Cipher;
+use herald_core::store::{
+    ApplicationKey, EndpointKey, IdempotencyClaim, IdempotencyKey, Page, PageRequest,
+    StoredResponse,
+};
+use herald_core::{Store, StoreError};
+use herald_core::{
+    id::{ApplicationId, EndpointId},
+    model::{ApiToken, Application, Endpoint, EventType},
+    name::EventTypeName,
+    token::TokenHash,
+};
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+/// The embedded migrations, applied on open.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connections for concurrent reads; SQLite in WAL mode serves them beside the writer.
+const READ_CONNECTIONS: u32 = 4;
+
+/// How long a connection waits for a lock before failing (e.g. a checkpoint in progress).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Herald's store on a SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// The single writing connection: every statement that changes data runs here.
+    writer: SqlitePool,
+    /// Read-only connections.
+    reader: SqlitePool,
+    /// Seals endpoint secrets before they are written.
+    cipher: Cipher,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("could not open the SQLite database at {path}")]
+    Connect {
+        path: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not apply the database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path, cipher: Cipher) -> Result<Self, OpenError> {
+        let connect_error = |source| OpenError::Connect {
+            path: path.display().to_string(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(connect_error)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(connect_error)?;
+        MIGRATOR.run(&writer).await.map_err(OpenError::Migrate)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(connect_error)?;
+        Ok(Self {
+            writer,
+            reader,
+            cipher,
+        })
+    }
+
+    /// Closes both pools, waiting for statements in flight.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+/// Maps a driver error to the store's error, recognising uniqueness conflicts by their kind.
+pub(crate) fn store_error(error: sqlx::Error, what: &'static str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what },
+        _ => StoreError::Backend(Box::new(error)),
+    }
+}
+
+/// Maps a driver error where no uniqueness rule is involved.
+pub(crate) fn backend(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        tokens::insert(self, token).await
+    }
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
+        tokens::find(self, hash).await
+    }
+    async fn count_organization_tokens(&self) -> Result<u64, StoreError> {
+        tokens::count_organization(self).await
+    }
+
+    async fn insert_application(&self, app: &Application) -> Result<(), StoreError> {
+        applications::insert(self, app).await
+    }
+    async fn find_application(
+        &self,
+        key: &ApplicationKey,
+    ) -> Result<Option<Application>, StoreError> {
+        applications::find(self, key).await
+    }
+    async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError> {
+        applications::list(self, page).await
+    }
+    async fn update_application(&self, app: &Application) -> Result<(), StoreError> {
+        applications::update(self, app).await
+    }
+    async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
+        applications::delete(self, id).await
+    }
+
+    async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        endpoints::insert(self, endpoint).await
+    }
+    async fn find_endpoint(
+        &self,
+        app: &ApplicationId,
+        key: &EndpointKey,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        endpoints::find(self, app, key).await
+    }
+    async fn list_endpoints(
+        &self,
+        app: &ApplicationId,
+        page: &PageRequest,
+    ) -> Result<Page<Endpoint>, StoreError> {
+        endpoints::list(self, app, page).await
+    }
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        endpoints::update(self, endpoint).await
+    }
+    async fn delete_endpoint(
+        &self,
+        app: &ApplicationId,
+        id: &EndpointId,
+    ) -> Result<bool, StoreError> {
+        endpoints::delete(self, app, id).await
+    }
+
+    async fn insert_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
+        event_types::insert(self, event_type).await
+    }
+    async fn find_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
+        event_types::find(self, name).await
+    }
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>, StoreError> {
+        event_types::list(self, page, include_archived).await
+    }
+    async fn update_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
+        event_types::update(self, event_type).await
+    }
+    async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
+        event_types::expunge(self, name).await
+    }
+    async fn unknown_event_types(
+        &self,
+        names: &[EventTypeName],
+    ) -> Result<Vec<EventTypeName>, StoreError> {
+        event_types::unknown(self, names).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: chrono::DateTime<chrono::Utc>,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        tokens::claim_idempotency_key(self, key, now, expires_at).await
+    }
+    async fn complete_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+    ) -> Result<(), StoreError> {
+        tokens::complete_idempotency_key(self, key, response).await
+    }
+    async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        tokens::release_idempotency_key(self, key).await
+    }
+}
