@@ -466,55 +466,40 @@ pub async fn tokens_are_found_by_hash_only(store: &dyn Store) {
 pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {
     let key = IdempotencyKey("k1".to_owned());
     let t0 = now();
+    let lease = Duration::minutes(2);
     let ttl = Duration::hours(12);
-    assert_eq!(
-        store
-            .claim_idempotency_key(&key, t0, t0 + ttl)
-            .await
-            .unwrap(),
-        IdempotencyClaim::Claimed
-    );
-    assert_eq!(
-        store
-            .claim_idempotency_key(&key, t0, t0 + ttl)
-            .await
-            .unwrap(),
-        IdempotencyClaim::InProgress
-    );
+    let claim = |at: DateTime<Utc>| store.claim_idempotency_key(&key, at, at + lease);
+    assert_eq!(claim(t0).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(claim(t0).await.unwrap(), IdempotencyClaim::InProgress);
+    // A claim whose request never finished (a crash) frees the key when its lease ends.
+    let t1 = t0 + lease + Duration::seconds(1);
+    assert_eq!(claim(t1).await.unwrap(), IdempotencyClaim::Claimed);
     let response = StoredResponse {
         status: 201,
         body: br#"{"id":"app_x"}"#.to_vec(),
     };
     store
-        .complete_idempotency_key(&key, &response)
+        .complete_idempotency_key(&key, &response, t1 + ttl)
         .await
         .unwrap();
+    // The completed response outlives the claim's lease, until its own expiry.
+    let t2 = t1 + lease + Duration::seconds(1);
     assert_eq!(
-        store
-            .claim_idempotency_key(&key, t0, t0 + ttl)
-            .await
-            .unwrap(),
+        claim(t2).await.unwrap(),
         IdempotencyClaim::Completed(response)
     );
-    // After expiry the key can be claimed afresh.
-    let later = t0 + ttl + Duration::seconds(1);
-    assert_eq!(
-        store
-            .claim_idempotency_key(&key, later, later + ttl)
-            .await
-            .unwrap(),
-        IdempotencyClaim::Claimed
-    );
+    let t3 = t1 + ttl + Duration::seconds(1);
+    assert_eq!(claim(t3).await.unwrap(), IdempotencyClaim::Claimed);
     // A released claim (the request failed) frees the key at once.
     let other = IdempotencyKey("k2".to_owned());
     store
-        .claim_idempotency_key(&other, t0, t0 + ttl)
+        .claim_idempotency_key(&other, t0, t0 + lease)
         .await
         .unwrap();
     store.release_idempotency_key(&other).await.unwrap();
     assert_eq!(
         store
-            .claim_idempotency_key(&other, t0, t0 + ttl)
+            .claim_idempotency_key(&other, t0, t0 + lease)
             .await
             .unwrap(),
         IdempotencyClaim::Claimed

@@ -154,3 +154,10 @@ mod tests {
         assert_eq!(later, vec![new]);
     }
 }
+
+/// The current time at the precision every store keeps (microseconds), so a resource returned
+/// on creation is identical to the same resource read back later.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}

@@ -74,6 +74,21 @@ impl SigningSecret {
         Ok(Self::Hmac(bytes))
     }
 
+    /// What a receiver needs to verify signatures: the `whsec_` secret itself for HMAC, the
+    /// `whpk_` public key for ed25519 (the private key never leaves Herald).
+    pub fn verification_key(&self) -> String {
+        match self {
+            Self::Hmac(_) => self.expose(),
+            Self::Ed25519(seed) => {
+                let public = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key();
+                format!(
+                    "{ED25519_PUBLIC_PREFIX}{}",
+                    BASE64.encode(public.as_bytes())
+                )
+            }
+        }
+    }
+
     /// The secret in its textual form, as the API returns it to an authorised caller.
     pub fn expose(&self) -> String {
         match self {

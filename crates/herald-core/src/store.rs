@@ -172,18 +172,20 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Vec<EventTypeName>, StoreError>;
 
     // --- idempotency keys ---
-    /// Claims `key` until `expires_at`, unless an unexpired claim exists.
+    /// Claims `key` until `expires_at`, unless an unexpired claim exists. The claim's expiry
+    /// bounds how long a request that never finishes (a crash) blocks its key.
     async fn claim_idempotency_key(
         &self,
         key: &IdempotencyKey,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<IdempotencyClaim, StoreError>;
-    /// Records the response of a claimed key's successful request.
+    /// Records the response of a claimed key's successful request, kept until `expires_at`.
     async fn complete_idempotency_key(
         &self,
         key: &IdempotencyKey,
         response: &StoredResponse,
+        expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
     /// Releases a claim whose request did not succeed, so it can be retried.
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError>;

@@ -221,8 +221,9 @@ impl Store for SqliteStore {
         &self,
         key: &IdempotencyKey,
         response: &StoredResponse,
+        expires_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        tokens::complete_idempotency_key(self, key, response).await
+        tokens::complete_idempotency_key(self, key, response, expires_at).await
     }
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         tokens::release_idempotency_key(self, key).await

@@ -137,10 +137,14 @@ pub(crate) async fn complete_idempotency_key(
     store: &SqliteStore,
     key: &IdempotencyKey,
     response: &StoredResponse,
+    expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE idempotency_keys SET completed = 1, status = ?, body = ? WHERE key = ?")
+    sqlx::query(
+        "UPDATE idempotency_keys SET completed = 1, status = ?, body = ?, expires_at = ? WHERE key = ?",
+    )
         .bind(i64::from(response.status))
         .bind(&response.body)
+        .bind(to_micros(expires_at))
         .bind(&key.0)
         .execute(&store.writer)
         .await

@@ -1,1 +1,194 @@
-fn main() {}
+//! The `herald` command: parses the command line and runs the chosen subcommand.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use herald::app::{App, create_organization_token, open_store};
+use herald::config::{self, Config, LogFormat, Overrides};
+use tokio_util::sync::CancellationToken;
+
+/// Herald: a reliable, fast webhook server, wire-compatible with the Svix API v1.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the main job).
+    Serve(ConfigArgs),
+    /// Apply pending database migrations, then exit.
+    Migrate(ConfigArgs),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print Herald's OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create an organisation token (full access) and print it once.
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// A note saying what the token is for.
+        #[arg(long, default_value = "created with `herald token create`")]
+        description: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the commented default configuration file.
+    Default,
+}
+
+/// Flags that override the configuration file and environment.
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Configuration file (default: ./herald.toml when it exists; env HERALD_CONFIG).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Address:port to listen on (setting `listen`).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Data directory (setting `data_dir`).
+    #[arg(long)]
+    data_dir: Option<String>,
+    /// Database URL (setting `database_url`).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Log format: text or json (setting `log_format`).
+    #[arg(long)]
+    log_format: Option<String>,
+}
+
+impl ConfigArgs {
+    fn load(self) -> anyhow::Result<Config> {
+        let mut overrides = Overrides {
+            config_file: self.config,
+            ..Default::default()
+        };
+        overrides.set("listen", "--listen", self.listen);
+        overrides.set("data_dir", "--data-dir", self.data_dir);
+        overrides.set("database_url", "--database-url", self.database_url);
+        overrides.set("log_format", "--log-format", self.log_format);
+        let config = Config::load(&overrides)?;
+        init_logging(&config);
+        Ok(config)
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(args.load()?).await,
+        Command::Migrate(args) => {
+            let config = args.load()?;
+            let store = open_store(&config).await?;
+            store.close().await;
+            println!("The database is up to date.");
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            config,
+            description,
+        }) => {
+            let store = open_store(&config.load()?).await?;
+            let token = create_organization_token(&store, &description)
+                .await
+                .context("could not create the token")?;
+            store.close().await;
+            println!("{}", token.expose());
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", config::DEFAULT_FILE);
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", herald::api::openapi::document_json());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listen = config.listen;
+    let app = App::build(config).await?;
+    if let Some(token) = &app.new_admin_token {
+        println!("Created an organisation API token. It is shown only this once; keep it safe:");
+        println!();
+        println!("    {}", token.expose());
+        println!();
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("could not listen on {listen}"))?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+    app.serve(listener, shutdown)
+        .await
+        .context("the server failed")
+}
+
+/// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM.
+async fn cancel_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+    shutdown.cancel();
+}

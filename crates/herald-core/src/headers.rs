@@ -1,0 +1,92 @@
+//! Rules for the custom headers an endpoint's deliveries carry.
+//!
+//! Some names are refused because Herald sets them itself (signatures, content type, user
+//! agent) or because they control the connection, not the message. Some are sensitive: their
+//! values are never returned by the API.
+
+/// Names Herald sets or that belong to the transport, compared in lower case.
+const FORBIDDEN: &[&str] = &[
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "expect",
+    "host",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "user-agent",
+];
+
+/// Prefixes of the signature headers Herald sets.
+const FORBIDDEN_PREFIXES: &[&str] = &["webhook-", "svix-"];
+
+/// Names whose values are credentials.
+const SENSITIVE: &[&str] = &["authorization", "cookie", "x-api-key", "api-key"];
+
+/// Parts of a name that suggest its value is a credential.
+const SENSITIVE_PARTS: &[&str] = &["token", "secret", "password", "auth", "key", "signature"];
+
+/// Checks one custom header; the error says why it is refused.
+pub fn validate_header(name: &str, value: &str) -> Result<(), String> {
+    let valid_name = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid_name {
+        return Err(format!("`{name}` is not a valid HTTP header name"));
+    }
+    let lower = name.to_ascii_lowercase();
+    if FORBIDDEN.contains(&lower.as_str())
+        || FORBIDDEN_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
+        return Err(format!(
+            "the header `{name}` is set by Herald or the transport and can't be customised"
+        ));
+    }
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(format!("the value of `{name}` contains control characters"));
+    }
+    Ok(())
+}
+
+/// Whether the API must hide this header's value.
+pub fn is_sensitive(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SENSITIVE.contains(&lower.as_str()) || SENSITIVE_PARTS.iter().any(|part| lower.contains(part))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transport_and_signature_headers_are_refused() {
+        assert!(validate_header("X-Tenant", "acme").is_ok());
+        assert!(validate_header("Authorization", "Basic abc").is_ok());
+        for name in [
+            "Host",
+            "content-length",
+            "Webhook-Signature",
+            "svix-id",
+            "Transfer-Encoding",
+        ] {
+            assert!(validate_header(name, "x").is_err(), "{name}");
+        }
+        assert!(validate_header("bad name", "x").is_err());
+        assert!(validate_header("x-ok", "line\r\nbreak").is_err());
+    }
+
+    #[test]
+    fn credentials_are_sensitive() {
+        assert!(is_sensitive("Authorization"));
+        assert!(is_sensitive("X-Api-Key"));
+        assert!(is_sensitive("x-access-token"));
+        assert!(!is_sensitive("x-tenant"));
+    }
+}

@@ -1,0 +1,325 @@
+//! `/api/v1/app`: applications, one per customer of the operator.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use herald_core::id::ApplicationId;
+use herald_core::model::Application;
+use herald_core::name::{Metadata, Uid};
+use herald_core::store::{Key, Ordering};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::ApiState;
+use crate::api::auth::{Caller, application_key};
+use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
+use crate::api::extract::{Body, Query, double_option};
+use crate::api::pagination::{ListParams, ListResponse};
+
+/// A new application, or the full new state of one (PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationIn {
+    pub name: String,
+    /// An alias usable wherever the id is: letters, digits, `-`, `_`, `.`; unique.
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// Maximum messages per second delivered to each endpoint (at least 1).
+    #[serde(default)]
+    pub throttle_rate: Option<u16>,
+    /// The newer name of `throttleRate`; wins when both are given.
+    #[serde(default)]
+    pub rate_limit: Option<u16>,
+}
+
+/// Changes to an application; absent fields stay as they are, `null` clears.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub uid: Option<Option<String>>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u16>)]
+    pub throttle_rate: Option<Option<u16>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u16>)]
+    pub rate_limit: Option<Option<u16>>,
+}
+
+/// An application as the API returns it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplicationOut {
+    pub id: String,
+    pub uid: Option<String>,
+    pub name: String,
+    pub metadata: Metadata,
+    pub throttle_rate: Option<u16>,
+    pub rate_limit: Option<u16>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Application> for ApplicationOut {
+    fn from(app: Application) -> Self {
+        Self {
+            id: app.id.to_string(),
+            uid: app.uid.map(|u| u.to_string()),
+            name: app.name,
+            metadata: app.metadata,
+            throttle_rate: app.throttle_rate,
+            rate_limit: app.throttle_rate,
+            created_at: app.created_at,
+            updated_at: app.updated_at,
+        }
+    }
+}
+
+/// Query of `POST /api/v1/app`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CreateParams {
+    /// Return the existing application (200) instead of 409 when the `uid` is taken.
+    #[serde(default)]
+    pub get_if_exists: bool,
+}
+
+/// The validated fields of an [`ApplicationIn`].
+struct ValidApplication {
+    name: String,
+    uid: Option<Uid>,
+    metadata: Metadata,
+    throttle_rate: Option<u16>,
+}
+
+fn validate_name(v: &mut Validator, name: &str) {
+    if name.trim().is_empty() {
+        v.fail("name", "name must not be empty");
+    }
+}
+
+fn validate_rate(v: &mut Validator, field: &str, rate: Option<u16>) {
+    if rate == Some(0) {
+        v.fail(field, "must be at least 1 (leave it out for no limit)");
+    }
+}
+
+fn validate_in(body: ApplicationIn) -> Result<ValidApplication, ApiError> {
+    let mut v = Validator::default();
+    validate_name(&mut v, &body.name);
+    let uid = body
+        .uid
+        .as_deref()
+        .and_then(|u| v.check("uid", Uid::parse(u)));
+    if let Some(uid) = &uid {
+        if ApplicationId::looks_like(uid.as_str()) {
+            v.fail("uid", "a uid must not look like an application id");
+        }
+    }
+    validate_rate(&mut v, "throttleRate", body.throttle_rate);
+    validate_rate(&mut v, "rateLimit", body.rate_limit);
+    v.finish()?;
+    Ok(ValidApplication {
+        name: body.name,
+        uid,
+        metadata: body.metadata.unwrap_or_default(),
+        throttle_rate: body.rate_limit.or(body.throttle_rate),
+    })
+}
+
+/// List applications.
+#[utoipa::path(get, path = "/api/v1/app", tag = "Application", params(ListParams),
+    responses((status = 200, body = ListResponse<ApplicationOut>), (status = 401, body = HttpErrorOut),
+              (status = 403, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<Json<ListResponse<ApplicationOut>>, ApiError> {
+    caller.require_organization()?;
+    let request = params.page_request(Ordering::Ascending)?;
+    let page = state.store().list_applications(&request).await?;
+    Ok(Json(ListResponse::from_page(
+        page,
+        &request,
+        |a| a.id.to_string(),
+        ApplicationOut::from,
+    )))
+}
+
+/// Create an application.
+#[utoipa::path(post, path = "/api/v1/app", tag = "Application", params(CreateParams),
+    request_body = ApplicationIn,
+    responses((status = 201, body = ApplicationOut), (status = 200, description = "Existing application (`get_if_exists`)", body = ApplicationOut),
+              (status = 401, body = HttpErrorOut), (status = 409, body = HttpErrorOut),
+              (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Query(params): Query<CreateParams>,
+    Body(body): Body<ApplicationIn>,
+) -> Result<(StatusCode, Json<ApplicationOut>), ApiError> {
+    caller.require_organization()?;
+    let valid = validate_in(body)?;
+    if params.get_if_exists {
+        if let Some(uid) = &valid.uid {
+            if let Some(existing) = state
+                .store()
+                .find_application(&Key::Uid(uid.clone()))
+                .await?
+            {
+                return Ok((StatusCode::OK, Json(existing.into())));
+            }
+        }
+    }
+    let app = insert_new(&state, valid).await?;
+    Ok((StatusCode::CREATED, Json(app.into())))
+}
+
+async fn insert_new(state: &ApiState, valid: ValidApplication) -> Result<Application, ApiError> {
+    let now = herald_core::model::now();
+    let app = Application {
+        id: ApplicationId::generate_at(now),
+        uid: valid.uid,
+        name: valid.name,
+        metadata: valid.metadata,
+        throttle_rate: valid.throttle_rate,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store().insert_application(&app).await?;
+    Ok(app)
+}
+
+/// Get an application by id or uid.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}", tag = "Application",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 200, body = ApplicationOut), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+) -> Result<Json<ApplicationOut>, ApiError> {
+    Ok(Json(caller.application(&state, &app_id).await?.into()))
+}
+
+/// Replace an application, creating it (with the path as its uid) when it does not exist.
+#[utoipa::path(put, path = "/api/v1/app/{app_id}", tag = "Application",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    request_body = ApplicationIn,
+    responses((status = 200, body = ApplicationOut), (status = 201, body = ApplicationOut),
+              (status = 401, body = HttpErrorOut), (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn upsert(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Body(body): Body<ApplicationIn>,
+) -> Result<(StatusCode, Json<ApplicationOut>), ApiError> {
+    caller.require_organization()?;
+    let key = application_key(&app_id).ok_or_else(|| ApiError::not_found("application"))?;
+    let mut valid = validate_in(body)?;
+    let Some(mut app) = state.store().find_application(&key).await? else {
+        let Key::Uid(path_uid) = key else {
+            return Err(ApiError::not_found("application"));
+        };
+        valid.uid = Some(valid.uid.unwrap_or(path_uid));
+        let app = insert_new(&state, valid).await?;
+        return Ok((StatusCode::CREATED, Json(app.into())));
+    };
+    app.name = valid.name;
+    app.uid = valid.uid.or(app.uid);
+    app.metadata = valid.metadata;
+    app.throttle_rate = valid.throttle_rate;
+    app.updated_at = herald_core::model::now();
+    state.store().update_application(&app).await?;
+    Ok((StatusCode::OK, Json(app.into())))
+}
+
+/// Change some fields of an application.
+#[utoipa::path(patch, path = "/api/v1/app/{app_id}", tag = "Application",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    request_body = ApplicationPatch,
+    responses((status = 200, body = ApplicationOut), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut),
+              (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Body(body): Body<ApplicationPatch>,
+) -> Result<Json<ApplicationOut>, ApiError> {
+    caller.require_organization()?;
+    let mut app = caller.application(&state, &app_id).await?;
+    let mut v = Validator::default();
+    if let Some(name) = &body.name {
+        validate_name(&mut v, name);
+    }
+    let uid = body
+        .uid
+        .map(|uid| uid.and_then(|u| v.check("uid", Uid::parse(&u))));
+    validate_rate(&mut v, "throttleRate", body.throttle_rate.flatten());
+    validate_rate(&mut v, "rateLimit", body.rate_limit.flatten());
+    v.finish()?;
+    if let Some(name) = body.name {
+        app.name = name;
+    }
+    if let Some(uid) = uid {
+        app.uid = uid;
+    }
+    if let Some(metadata) = body.metadata {
+        app.metadata = metadata;
+    }
+    if let Some(rate) = body.rate_limit.or(body.throttle_rate) {
+        app.throttle_rate = rate;
+    }
+    app.updated_at = herald_core::model::now();
+    state.store().update_application(&app).await?;
+    Ok(Json(app.into()))
+}
+
+/// Delete an application with its endpoints.
+#[utoipa::path(delete, path = "/api/v1/app/{app_id}", tag = "Application",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_organization()?;
+    let app = caller.application(&state, &app_id).await?;
+    if !state.store().delete_application(&app.id).await? {
+        return Err(ApiError::not_found("application"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Creates an application for a path that names none yet, using the path as its uid (unless
+/// the body gives one). Used by PUT-like operations that create on demand.
+pub async fn create_with_path_uid(
+    state: &ApiState,
+    path: &str,
+    body: ApplicationIn,
+) -> Result<Application, ApiError> {
+    let mut valid = validate_in(body)?;
+    if valid.uid.is_none() {
+        match application_key(path) {
+            Some(Key::Uid(uid)) => valid.uid = Some(uid),
+            _ => return Err(ApiError::not_found("application")),
+        }
+    }
+    insert_new(state, valid).await
+}

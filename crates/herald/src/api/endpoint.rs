@@ -1,0 +1,557 @@
+//! `/api/v1/app/{app_id}/endpoint`: where an application's messages are delivered.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use herald_core::headers::validate_header;
+use herald_core::id::EndpointId;
+use herald_core::model::{Application, Endpoint, EndpointKeys};
+use herald_core::name::{ChannelName, EventTypeName, Metadata, Uid};
+use herald_core::secret::{SecretString, SigningSecret};
+use herald_core::store::{EndpointKey, Key, Ordering};
+use serde::{Deserialize, Serialize};
+use url::Url;
+use utoipa::ToSchema;
+
+use crate::api::ApiState;
+use crate::api::auth::Caller;
+use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
+use crate::api::extract::{Body, Query, double_option};
+use crate::api::pagination::{ListParams, ListResponse};
+
+/// Longest URL accepted, as in the Svix API.
+const MAX_URL_LENGTH: usize = 65_536;
+/// Most channels one endpoint may subscribe to.
+const MAX_CHANNELS: usize = 10;
+/// Longest bearer token accepted.
+const MAX_BEARER_TOKEN_LENGTH: usize = 4096;
+
+/// A new endpoint (POST), or the full new state of one (PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointIn {
+    /// Where messages are POSTed: an `http` or `https` URL.
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub uid: Option<String>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    /// Only these event types are delivered (all when absent). Each must be a registered
+    /// event type. `filterTypes` is accepted as an alias.
+    #[serde(default, alias = "filterTypes")]
+    pub event_types: Option<Vec<String>>,
+    /// Only messages on one of these channels are delivered (all when absent).
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
+    #[serde(default)]
+    pub throttle_rate: Option<u16>,
+    #[serde(default)]
+    pub rate_limit: Option<u16>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// The signing secret (`whsec_…`, or a `whsk_…` ed25519 key); generated when absent.
+    /// Ignored by PUT on an existing endpoint: use the rotate operation.
+    #[serde(default)]
+    pub secret: Option<String>,
+    /// Custom headers sent with every delivery. Absent on PUT: unchanged.
+    #[serde(default)]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Herald extension: sent as `Authorization: Bearer <token>` with every delivery.
+    /// Write-only. Absent on PUT: unchanged; `null`: removed.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub bearer_token: Option<Option<String>>,
+}
+
+/// Changes to an endpoint; absent fields stay as they are, `null` clears.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointPatch {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub uid: Option<Option<String>>,
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default, alias = "filterTypes", deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub event_types: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub channels: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u16>)]
+    pub throttle_rate: Option<Option<u16>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<u16>)]
+    pub rate_limit: Option<Option<u16>>,
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub bearer_token: Option<Option<String>>,
+}
+
+/// An endpoint as the API returns it. Secrets, header values and the bearer token are not
+/// part of it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    pub id: String,
+    pub uid: Option<String>,
+    pub url: String,
+    pub description: String,
+    pub disabled: bool,
+    pub event_types: Option<BTreeSet<String>>,
+    pub channels: Option<BTreeSet<String>>,
+    pub throttle_rate: Option<u16>,
+    pub rate_limit: Option<u16>,
+    pub metadata: Metadata,
+    /// Herald extension: whether deliveries carry a bearer token.
+    pub has_bearer_token: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Endpoint> for EndpointOut {
+    fn from(ep: Endpoint) -> Self {
+        let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect());
+        Self {
+            id: ep.id.to_string(),
+            uid: ep.uid.map(|u| u.to_string()),
+            url: ep.url.to_string(),
+            description: ep.description,
+            disabled: ep.disabled,
+            event_types: names(
+                ep.event_types
+                    .map(|l| l.iter().map(ToString::to_string).collect()),
+            ),
+            channels: names(
+                ep.channels
+                    .map(|l| l.iter().map(ToString::to_string).collect()),
+            ),
+            throttle_rate: ep.throttle_rate,
+            rate_limit: ep.throttle_rate,
+            metadata: ep.metadata,
+            has_bearer_token: ep.bearer_token.is_some(),
+            created_at: ep.created_at,
+            updated_at: ep.updated_at,
+        }
+    }
+}
+
+/// Parses an endpoint URL: absolute, `http` or `https`, with a host.
+pub fn parse_endpoint_url(text: &str) -> Result<Url, String> {
+    if text.len() > MAX_URL_LENGTH {
+        return Err(format!(
+            "the URL must be at most {MAX_URL_LENGTH} characters long"
+        ));
+    }
+    let url = Url::parse(text).map_err(|e| format!("not a valid URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "the URL scheme must be http or https, not `{}`",
+            url.scheme()
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL must have a host".to_owned());
+    }
+    Ok(url)
+}
+
+fn parse_names<T>(
+    v: &mut Validator,
+    field: &str,
+    names: Option<Vec<String>>,
+    parse: fn(&str) -> Result<T, herald_core::name::NameError>,
+) -> Option<Vec<T>> {
+    let names = names?;
+    let mut unique: Vec<String> = names;
+    unique.sort();
+    unique.dedup();
+    if unique.is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(unique.len());
+    for name in &unique {
+        if let Some(parsed) = v.check(field, parse(name)) {
+            out.push(parsed);
+        }
+    }
+    Some(out)
+}
+
+fn parse_bearer_token(
+    v: &mut Validator,
+    token: Option<Option<String>>,
+) -> Option<Option<SecretString>> {
+    token.map(|token| {
+        token.and_then(|token| {
+            let valid = !token.is_empty()
+                && token.len() <= MAX_BEARER_TOKEN_LENGTH
+                && token.bytes().all(|b| b.is_ascii_graphic());
+            if valid {
+                Some(SecretString::new(token))
+            } else {
+                v.fail(
+                    "bearerToken",
+                    format!("must be 1 to {MAX_BEARER_TOKEN_LENGTH} visible ASCII characters"),
+                );
+                None
+            }
+        })
+    })
+}
+
+/// Validates custom headers, reporting each bad one under `headers.<name>`.
+pub fn parse_headers(
+    v: &mut Validator,
+    headers: BTreeMap<String, String>,
+) -> BTreeMap<String, SecretString> {
+    let mut out = BTreeMap::new();
+    for (name, value) in headers {
+        match validate_header(&name, &value) {
+            Ok(()) => {
+                out.insert(name.to_ascii_lowercase(), SecretString::new(value));
+            }
+            Err(msg) => v.fail(&format!("headers.{name}"), msg),
+        }
+    }
+    out
+}
+
+/// Fails with 422 when an event-type filter names unregistered event types.
+async fn check_event_types(
+    state: &ApiState,
+    names: Option<&Vec<EventTypeName>>,
+) -> Result<(), ApiError> {
+    let Some(names) = names else { return Ok(()) };
+    let unknown = state.store().unknown_event_types(names).await?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
+    Err(ApiError::invalid_field(
+        "eventTypes",
+        format!(
+            "unknown event types: {} (create them first)",
+            list.join(", ")
+        ),
+    ))
+}
+
+/// The validated fields of an [`EndpointIn`].
+struct ValidEndpoint {
+    url: Url,
+    description: String,
+    uid: Option<Uid>,
+    disabled: bool,
+    event_types: Option<Vec<EventTypeName>>,
+    channels: Option<Vec<ChannelName>>,
+    throttle_rate: Option<u16>,
+    metadata: Metadata,
+    secret: Option<SigningSecret>,
+    headers: Option<BTreeMap<String, SecretString>>,
+    bearer_token: Option<Option<SecretString>>,
+}
+
+async fn validate_in(state: &ApiState, body: EndpointIn) -> Result<ValidEndpoint, ApiError> {
+    let mut v = Validator::default();
+    let url = v.check("url", parse_endpoint_url(&body.url));
+    let uid = body
+        .uid
+        .as_deref()
+        .and_then(|u| v.check("uid", Uid::parse(u)));
+    if uid
+        .as_ref()
+        .is_some_and(|u| EndpointId::looks_like(u.as_str()))
+    {
+        v.fail("uid", "a uid must not look like an endpoint id");
+    }
+    let event_types = parse_names(&mut v, "eventTypes", body.event_types, EventTypeName::parse);
+    let channels = parse_names(&mut v, "channels", body.channels, ChannelName::parse);
+    if channels.as_ref().is_some_and(|c| c.len() > MAX_CHANNELS) {
+        v.fail("channels", format!("at most {MAX_CHANNELS} channels"));
+    }
+    for (field, rate) in [
+        ("throttleRate", body.throttle_rate),
+        ("rateLimit", body.rate_limit),
+    ] {
+        if rate == Some(0) {
+            v.fail(field, "must be at least 1 (leave it out for no limit)");
+        }
+    }
+    let secret = body
+        .secret
+        .as_deref()
+        .and_then(|s| v.check("secret", SigningSecret::parse(s)));
+    let headers = body.headers.map(|h| parse_headers(&mut v, h));
+    let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
+    v.finish()?;
+    check_event_types(state, event_types.as_ref()).await?;
+    Ok(ValidEndpoint {
+        url: url.ok_or_else(|| ApiError::invalid_field("url", "invalid URL"))?,
+        description: body.description.unwrap_or_default(),
+        uid,
+        disabled: body.disabled.unwrap_or(false),
+        event_types,
+        channels,
+        throttle_rate: body.rate_limit.or(body.throttle_rate),
+        metadata: body.metadata.unwrap_or_default(),
+        secret,
+        headers,
+        bearer_token,
+    })
+}
+
+/// Loads an endpoint of `app` named by id or uid, or 404.
+pub async fn load(state: &ApiState, app: &Application, key: &str) -> Result<Endpoint, ApiError> {
+    let key = endpoint_key(key).ok_or_else(|| ApiError::not_found("endpoint"))?;
+    state
+        .store()
+        .find_endpoint(&app.id, &key)
+        .await?
+        .ok_or_else(|| ApiError::not_found("endpoint"))
+}
+
+fn endpoint_key(text: &str) -> Option<EndpointKey> {
+    match text.parse::<EndpointId>() {
+        Ok(id) => Some(Key::Id(id)),
+        Err(_) => Uid::parse(text).ok().map(Key::Uid),
+    }
+}
+
+/// List an application's endpoints.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"), ListParams),
+    responses((status = 200, body = ListResponse<EndpointOut>), (status = 401, body = HttpErrorOut),
+              (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Query(params): Query<ListParams>,
+) -> Result<Json<ListResponse<EndpointOut>>, ApiError> {
+    let app = caller.application(&state, &app_id).await?;
+    let request = params.page_request(Ordering::Ascending)?;
+    let page = state.store().list_endpoints(&app.id, &request).await?;
+    Ok(Json(ListResponse::from_page(
+        page,
+        &request,
+        |e| e.id.to_string(),
+        EndpointOut::from,
+    )))
+}
+
+/// Create an endpoint.
+#[utoipa::path(post, path = "/api/v1/app/{app_id}/endpoint", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid")),
+    request_body = EndpointIn,
+    responses((status = 201, body = EndpointOut), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut),
+              (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(app_id): Path<String>,
+    Body(body): Body<EndpointIn>,
+) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
+    let app = caller.application(&state, &app_id).await?;
+    let valid = validate_in(&state, body).await?;
+    let endpoint = insert_new(&state, &app, valid).await?;
+    Ok((StatusCode::CREATED, Json(endpoint.into())))
+}
+
+async fn insert_new(
+    state: &ApiState,
+    app: &Application,
+    valid: ValidEndpoint,
+) -> Result<Endpoint, ApiError> {
+    let now = herald_core::model::now();
+    let endpoint = Endpoint {
+        id: EndpointId::generate_at(now),
+        app_id: app.id.clone(),
+        uid: valid.uid,
+        url: valid.url,
+        description: valid.description,
+        disabled: valid.disabled,
+        event_types: valid.event_types,
+        channels: valid.channels,
+        throttle_rate: valid.throttle_rate,
+        metadata: valid.metadata,
+        keys: EndpointKeys::new(valid.secret),
+        headers: valid.headers.unwrap_or_default(),
+        bearer_token: valid.bearer_token.flatten(),
+        created_at: now,
+        updated_at: now,
+    };
+    state.store().insert_endpoint(&endpoint).await?;
+    Ok(endpoint)
+}
+
+/// Get an endpoint.
+#[utoipa::path(get, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"),
+           ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 200, body = EndpointOut), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> Result<Json<EndpointOut>, ApiError> {
+    let app = caller.application(&state, &app_id).await?;
+    Ok(Json(load(&state, &app, &endpoint_id).await?.into()))
+}
+
+/// Replace an endpoint, creating it (with the path as its uid) when it does not exist.
+#[utoipa::path(put, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"),
+           ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    request_body = EndpointIn,
+    responses((status = 200, body = EndpointOut), (status = 201, body = EndpointOut), (status = 401, body = HttpErrorOut),
+              (status = 404, body = HttpErrorOut), (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn upsert(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    Body(body): Body<EndpointIn>,
+) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
+    let app = caller.application(&state, &app_id).await?;
+    let key = endpoint_key(&endpoint_id).ok_or_else(|| ApiError::not_found("endpoint"))?;
+    let mut valid = validate_in(&state, body).await?;
+    let Some(mut endpoint) = state.store().find_endpoint(&app.id, &key).await? else {
+        let Key::Uid(path_uid) = key else {
+            return Err(ApiError::not_found("endpoint"));
+        };
+        valid.uid = Some(valid.uid.unwrap_or(path_uid));
+        let endpoint = insert_new(&state, &app, valid).await?;
+        return Ok((StatusCode::CREATED, Json(endpoint.into())));
+    };
+    endpoint.url = valid.url;
+    endpoint.description = valid.description;
+    endpoint.uid = valid.uid.or(endpoint.uid);
+    endpoint.disabled = valid.disabled;
+    endpoint.event_types = valid.event_types;
+    endpoint.channels = valid.channels;
+    endpoint.throttle_rate = valid.throttle_rate;
+    endpoint.metadata = valid.metadata;
+    if let Some(headers) = valid.headers {
+        endpoint.headers = headers;
+    }
+    if let Some(token) = valid.bearer_token {
+        endpoint.bearer_token = token;
+    }
+    endpoint.updated_at = herald_core::model::now();
+    state.store().update_endpoint(&endpoint).await?;
+    Ok((StatusCode::OK, Json(endpoint.into())))
+}
+
+/// Change some fields of an endpoint.
+#[utoipa::path(patch, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"),
+           ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    request_body = EndpointPatch,
+    responses((status = 200, body = EndpointOut), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut),
+              (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+    Body(body): Body<EndpointPatch>,
+) -> Result<Json<EndpointOut>, ApiError> {
+    let app = caller.application(&state, &app_id).await?;
+    let mut endpoint = load(&state, &app, &endpoint_id).await?;
+    let mut v = Validator::default();
+    let url = body
+        .url
+        .as_deref()
+        .and_then(|u| v.check("url", parse_endpoint_url(u)));
+    let uid = body
+        .uid
+        .map(|uid| uid.and_then(|u| v.check("uid", Uid::parse(&u))));
+    let event_types = body
+        .event_types
+        .map(|names| parse_names(&mut v, "eventTypes", names, EventTypeName::parse));
+    let channels = body
+        .channels
+        .map(|names| parse_names(&mut v, "channels", names, ChannelName::parse));
+    if channels
+        .as_ref()
+        .and_then(Option::as_ref)
+        .is_some_and(|c| c.len() > MAX_CHANNELS)
+    {
+        v.fail("channels", format!("at most {MAX_CHANNELS} channels"));
+    }
+    let rate = body.rate_limit.or(body.throttle_rate);
+    if rate == Some(Some(0)) {
+        v.fail("rateLimit", "must be at least 1 (null for no limit)");
+    }
+    let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
+    v.finish()?;
+    if let Some(event_types) = &event_types {
+        check_event_types(&state, event_types.as_ref()).await?;
+    }
+
+    if let Some(url) = url {
+        endpoint.url = url;
+    }
+    if let Some(description) = body.description {
+        endpoint.description = description;
+    }
+    if let Some(uid) = uid {
+        endpoint.uid = uid;
+    }
+    if let Some(disabled) = body.disabled {
+        endpoint.disabled = disabled;
+    }
+    if let Some(event_types) = event_types {
+        endpoint.event_types = event_types;
+    }
+    if let Some(channels) = channels {
+        endpoint.channels = channels;
+    }
+    if let Some(rate) = rate {
+        endpoint.throttle_rate = rate;
+    }
+    if let Some(metadata) = body.metadata {
+        endpoint.metadata = metadata;
+    }
+    if let Some(token) = bearer_token {
+        endpoint.bearer_token = token;
+    }
+    endpoint.updated_at = herald_core::model::now();
+    state.store().update_endpoint(&endpoint).await?;
+    Ok(Json(endpoint.into()))
+}
+
+/// Delete an endpoint.
+#[utoipa::path(delete, path = "/api/v1/app/{app_id}/endpoint/{endpoint_id}", tag = "Endpoint",
+    params(("app_id" = String, Path, description = "The application's id or uid"),
+           ("endpoint_id" = String, Path, description = "The endpoint's id or uid")),
+    responses((status = 204, description = "Deleted"), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((app_id, endpoint_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let app = caller.application(&state, &app_id).await?;
+    let endpoint = load(&state, &app, &endpoint_id).await?;
+    if !state.store().delete_endpoint(&app.id, &endpoint.id).await? {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,181 @@
+//! API errors: one enum, mapped once to a status code and a JSON body.
+//!
+//! Every error response has a JSON body: `{"code","detail"}`, or for 422
+//! `{"detail":[{"loc","msg","type"}]}` as the Svix SDKs expect. The cause of a 500 goes to the
+//! log, never to the client.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use herald_core::StoreError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// An error body: a stable machine-readable `code` and a sentence for people.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HttpErrorOut {
+    pub code: String,
+    pub detail: String,
+}
+
+/// One problem with one field of a request.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ValidationErrorItem {
+    /// Where the problem is, e.g. `["body", "url"]` or `["query", "limit"]`.
+    pub loc: Vec<String>,
+    pub msg: String,
+    /// A machine-readable kind, e.g. `value_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// The body of a 422 response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HttpValidationError {
+    pub detail: Vec<ValidationErrorItem>,
+}
+
+/// Everything a handler can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("validation failed")]
+    Validation(Vec<ValidationErrorItem>),
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    #[error("this route does not support the request's method")]
+    MethodNotAllowed,
+    #[error("the request body is larger than the limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    /// A 422 for one field of the body.
+    pub fn invalid_field(field: &str, msg: impl Into<String>) -> Self {
+        Self::Validation(vec![ValidationErrorItem {
+            loc: vec!["body".to_owned(), field.to_owned()],
+            msg: msg.into(),
+            kind: "value_error".to_owned(),
+        }])
+    }
+
+    /// A 404 for a resource kind, e.g. `not_found("application")`.
+    pub fn not_found(what: &str) -> Self {
+        Self::NotFound(format!("{what} not found"))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Conflict { what } => {
+                Self::Conflict(format!("an item with this {what} already exists"))
+            }
+            StoreError::NotFound => Self::NotFound("the item no longer exists".to_owned()),
+            other => Self::Internal(Box::new(other)),
+        }
+    }
+}
+
+/// Logs an internal error with its whole cause chain.
+fn log_internal(error: &(dyn std::error::Error + 'static)) {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    tracing::error!(error = %chain, "request failed with an internal error");
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "authentication_failed"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "insufficient_access"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Internal(source) => {
+                log_internal(source.as_ref());
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+            Self::Validation(items) => {
+                let body = HttpValidationError {
+                    detail: items.clone(),
+                };
+                return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+            }
+        };
+        let detail = match &self {
+            Self::Internal(_) => "internal server error".to_owned(),
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(HttpErrorOut {
+                code: code.to_owned(),
+                detail,
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// Collects field errors so a request gets all its problems reported at once.
+#[derive(Debug, Default)]
+pub struct Validator {
+    items: Vec<ValidationErrorItem>,
+}
+
+impl Validator {
+    /// Records `result`'s error against `field` of the body, passing a success through.
+    pub fn check<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.fail(field, error.to_string());
+                None
+            }
+        }
+    }
+
+    /// Records a problem with `field` of the body.
+    pub fn fail(&mut self, field: &str, msg: impl Into<String>) {
+        self.items.push(ValidationErrorItem {
+            loc: field
+                .split('.')
+                .fold(vec!["body".to_owned()], |mut loc, part| {
+                    loc.push(part.to_owned());
+                    loc
+                }),
+            msg: msg.into(),
+            kind: "value_error".to_owned(),
+        });
+    }
+
+    /// `Ok` if nothing was recorded, else the 422 with every problem.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.items.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.items))
+        }
+    }
+}

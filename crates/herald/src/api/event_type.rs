@@ -1,0 +1,378 @@
+//! `/api/v1/event-type`: the kinds of events the operator's application emits.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use herald_core::model::EventType;
+use herald_core::name::EventTypeName;
+use herald_core::store::Ordering;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::api::ApiState;
+use crate::api::auth::Caller;
+use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
+use crate::api::extract::{Body, Query, double_option};
+use crate::api::pagination::{ListParams, ListResponse};
+
+/// A new event type.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeIn {
+    /// Letters, digits, `-`, `_`, `.`; at most 256 characters, e.g. `invoice.paid`.
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub deprecated: bool,
+    #[serde(default)]
+    pub feature_flag: Option<String>,
+    /// JSON Schemas of the payload by version, e.g. `{"1": {"type": "object", ...}}`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Value>,
+}
+
+/// The full new state of an event type (PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeUpdate {
+    pub description: String,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub deprecated: bool,
+    #[serde(default)]
+    pub feature_flag: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Value>,
+}
+
+/// Changes to an event type; absent fields stay as they are, `null` clears.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypePatch {
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub archived: Option<bool>,
+    #[serde(default)]
+    pub deprecated: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub feature_flag: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Option<Value>>,
+}
+
+/// An event type as the API returns it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeOut {
+    pub name: String,
+    pub description: String,
+    pub archived: bool,
+    pub deprecated: bool,
+    pub feature_flag: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub schemas: Option<Map<String, Value>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl EventTypeOut {
+    fn new(event_type: EventType, with_content: bool) -> Self {
+        Self {
+            name: event_type.name.to_string(),
+            description: event_type.description,
+            archived: event_type.archived,
+            deprecated: event_type.deprecated,
+            feature_flag: event_type.feature_flag.map(|f| f.to_string()),
+            schemas: if with_content {
+                event_type.schemas
+            } else {
+                None
+            },
+            created_at: event_type.created_at,
+            updated_at: event_type.updated_at,
+        }
+    }
+}
+
+/// Query of the event-type list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventTypeListParams {
+    /// Include archived event types.
+    #[serde(default)]
+    pub include_archived: bool,
+    /// Include each event type's schemas.
+    #[serde(default)]
+    pub with_content: bool,
+}
+
+/// Query of the event-type delete.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteParams {
+    /// Delete for good instead of archiving.
+    #[serde(default)]
+    pub expunge: bool,
+}
+
+fn parse_schemas(v: &mut Validator, schemas: Option<Value>) -> Option<Map<String, Value>> {
+    match schemas? {
+        Value::Null => None,
+        Value::Object(map) => {
+            for (version, schema) in &map {
+                if !schema.is_object() {
+                    v.fail(
+                        &format!("schemas.{version}"),
+                        "each schema must be a JSON Schema object",
+                    );
+                }
+            }
+            Some(map)
+        }
+        _ => {
+            v.fail(
+                "schemas",
+                "must be an object of JSON Schemas by version, e.g. {\"1\": {...}}",
+            );
+            None
+        }
+    }
+}
+
+fn parse_flag(v: &mut Validator, flag: Option<String>) -> Option<EventTypeName> {
+    flag.and_then(|f| v.check("featureFlag", EventTypeName::parse(&f)))
+}
+
+fn parse_path_name(name: &str) -> Result<EventTypeName, ApiError> {
+    EventTypeName::parse(name).map_err(|_| ApiError::not_found("event type"))
+}
+
+/// List event types.
+#[utoipa::path(get, path = "/api/v1/event-type", tag = "Event Type", params(ListParams, EventTypeListParams),
+    responses((status = 200, body = ListResponse<EventTypeOut>), (status = 401, body = HttpErrorOut),
+              (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Query(params): Query<ListParams>,
+    Query(filter): Query<EventTypeListParams>,
+) -> Result<Json<ListResponse<EventTypeOut>>, ApiError> {
+    let request = params.page_request(Ordering::Ascending)?;
+    let page = state
+        .store()
+        .list_event_types(&request, filter.include_archived)
+        .await?;
+    Ok(Json(ListResponse::from_page(
+        page,
+        &request,
+        |e| e.name.to_string(),
+        |e| EventTypeOut::new(e, filter.with_content),
+    )))
+}
+
+/// Create an event type (or unarchive an archived one of the same name).
+#[utoipa::path(post, path = "/api/v1/event-type", tag = "Event Type", request_body = EventTypeIn,
+    responses((status = 201, body = EventTypeOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+              (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Body(body): Body<EventTypeIn>,
+) -> Result<(StatusCode, Json<EventTypeOut>), ApiError> {
+    caller.require_organization()?;
+    let mut v = Validator::default();
+    let name = v.check("name", EventTypeName::parse(&body.name));
+    let feature_flag = parse_flag(&mut v, body.feature_flag);
+    let schemas = parse_schemas(&mut v, body.schemas);
+    v.finish()?;
+    let name = name.ok_or_else(|| ApiError::invalid_field("name", "invalid name"))?;
+    let now = herald_core::model::now();
+    if let Some(mut existing) = state.store().find_event_type(&name).await? {
+        if !existing.archived {
+            return Err(ApiError::Conflict(format!(
+                "the event type `{name}` already exists"
+            )));
+        }
+        existing.description = body.description;
+        existing.archived = body.archived;
+        existing.deprecated = body.deprecated;
+        existing.feature_flag = feature_flag;
+        existing.schemas = schemas;
+        existing.updated_at = now;
+        state.store().update_event_type(&existing).await?;
+        return Ok((StatusCode::CREATED, Json(EventTypeOut::new(existing, true))));
+    }
+    let event_type = EventType {
+        name,
+        description: body.description,
+        archived: body.archived,
+        deprecated: body.deprecated,
+        feature_flag,
+        schemas,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store().insert_event_type(&event_type).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(EventTypeOut::new(event_type, true)),
+    ))
+}
+
+/// Get an event type with its schemas.
+#[utoipa::path(get, path = "/api/v1/event-type/{event_type_name}", tag = "Event Type",
+    params(("event_type_name" = String, Path, description = "The event type's name")),
+    responses((status = 200, body = EventTypeOut), (status = 401, body = HttpErrorOut), (status = 404, body = HttpErrorOut)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<ApiState>,
+    _caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<EventTypeOut>, ApiError> {
+    let name = parse_path_name(&name)?;
+    let event_type = state
+        .store()
+        .find_event_type(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    Ok(Json(EventTypeOut::new(event_type, true)))
+}
+
+/// Replace an event type, creating it when it does not exist.
+#[utoipa::path(put, path = "/api/v1/event-type/{event_type_name}", tag = "Event Type",
+    params(("event_type_name" = String, Path, description = "The event type's name")),
+    request_body = EventTypeUpdate,
+    responses((status = 200, body = EventTypeOut), (status = 201, body = EventTypeOut), (status = 401, body = HttpErrorOut),
+              (status = 403, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn upsert(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(body): Body<EventTypeUpdate>,
+) -> Result<(StatusCode, Json<EventTypeOut>), ApiError> {
+    caller.require_organization()?;
+    let mut v = Validator::default();
+    let name = v.check("name", EventTypeName::parse(&name));
+    let feature_flag = parse_flag(&mut v, body.feature_flag);
+    let schemas = parse_schemas(&mut v, body.schemas);
+    v.finish()?;
+    let name = name.ok_or_else(|| ApiError::not_found("event type"))?;
+    let now = herald_core::model::now();
+    match state.store().find_event_type(&name).await? {
+        Some(mut existing) => {
+            existing.description = body.description;
+            existing.archived = body.archived;
+            existing.deprecated = body.deprecated;
+            existing.feature_flag = feature_flag;
+            existing.schemas = schemas;
+            existing.updated_at = now;
+            state.store().update_event_type(&existing).await?;
+            Ok((StatusCode::OK, Json(EventTypeOut::new(existing, true))))
+        }
+        None => {
+            let event_type = EventType {
+                name,
+                description: body.description,
+                archived: body.archived,
+                deprecated: body.deprecated,
+                feature_flag,
+                schemas,
+                created_at: now,
+                updated_at: now,
+            };
+            state.store().insert_event_type(&event_type).await?;
+            Ok((
+                StatusCode::CREATED,
+                Json(EventTypeOut::new(event_type, true)),
+            ))
+        }
+    }
+}
+
+/// Change some fields of an event type.
+#[utoipa::path(patch, path = "/api/v1/event-type/{event_type_name}", tag = "Event Type",
+    params(("event_type_name" = String, Path, description = "The event type's name")),
+    request_body = EventTypePatch,
+    responses((status = 200, body = EventTypeOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+              (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn patch(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Body(body): Body<EventTypePatch>,
+) -> Result<Json<EventTypeOut>, ApiError> {
+    caller.require_organization()?;
+    let name = parse_path_name(&name)?;
+    let mut event_type = state
+        .store()
+        .find_event_type(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    let mut v = Validator::default();
+    let feature_flag = body.feature_flag.map(|flag| parse_flag(&mut v, flag));
+    let schemas = body.schemas.map(|schemas| parse_schemas(&mut v, schemas));
+    v.finish()?;
+    if let Some(description) = body.description {
+        event_type.description = description;
+    }
+    if let Some(archived) = body.archived {
+        event_type.archived = archived;
+    }
+    if let Some(deprecated) = body.deprecated {
+        event_type.deprecated = deprecated;
+    }
+    if let Some(flag) = feature_flag {
+        event_type.feature_flag = flag;
+    }
+    if let Some(schemas) = schemas {
+        event_type.schemas = schemas;
+    }
+    event_type.updated_at = herald_core::model::now();
+    state.store().update_event_type(&event_type).await?;
+    Ok(Json(EventTypeOut::new(event_type, true)))
+}
+
+/// Archive an event type, or delete it for good with `expunge=true`.
+#[utoipa::path(delete, path = "/api/v1/event-type/{event_type_name}", tag = "Event Type",
+    params(("event_type_name" = String, Path, description = "The event type's name"), DeleteParams),
+    responses((status = 204, description = "Archived or deleted"), (status = 401, body = HttpErrorOut),
+              (status = 403, body = HttpErrorOut), (status = 404, body = HttpErrorOut)),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    Query(params): Query<DeleteParams>,
+) -> Result<StatusCode, ApiError> {
+    caller.require_organization()?;
+    let name = parse_path_name(&name)?;
+    if params.expunge {
+        if !state.store().expunge_event_type(&name).await? {
+            return Err(ApiError::not_found("event type"));
+        }
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let mut event_type = state
+        .store()
+        .find_event_type(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event type"))?;
+    event_type.archived = true;
+    event_type.updated_at = herald_core::model::now();
+    state.store().update_event_type(&event_type).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

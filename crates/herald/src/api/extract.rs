@@ -1,0 +1,121 @@
+//! Request extractors whose rejections are Herald's JSON errors, not axum's plain text.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::api::error::{ApiError, ValidationErrorItem};
+
+/// A JSON request body. Malformed JSON is a 400, a body of the wrong shape a 422 naming the
+/// field, and a body over the configured limit a 413. Unknown fields are ignored.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = request
+            .extensions()
+            .get::<BodyLimit>()
+            .map(|limit| limit.0)
+            .unwrap_or(usize::MAX);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(limit)
+                } else {
+                    ApiError::BadRequest {
+                        code: "invalid_body",
+                        detail: rejection.body_text(),
+                    }
+                }
+            })?;
+        // An empty body reads as `{}`: optional bodies may be left out, and a missing required
+        // field is reported by name rather than as truncated JSON.
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        parse_json(bytes).map(Body)
+    }
+}
+
+/// The body limit in force, put into request extensions by the router so errors can name it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// Parses JSON, locating type errors by field path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut deserializer);
+    let value = result.map_err(|error| {
+        let inner = error.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::BadRequest {
+                code: "invalid_json",
+                detail: format!("the request body is not valid JSON: {inner}"),
+            };
+        }
+        let mut loc = vec!["body".to_owned()];
+        let path = error.path().to_string();
+        if path != "." {
+            loc.extend(path.split('.').map(str::to_owned));
+        }
+        ApiError::Validation(vec![ValidationErrorItem {
+            loc,
+            msg: strip_position(&inner.to_string()),
+            kind: "type_error".to_owned(),
+        }])
+    })?;
+    deserializer.end().map_err(|error| ApiError::BadRequest {
+        code: "invalid_json",
+        detail: format!("the request body is not valid JSON: {error}"),
+    })?;
+    Ok(value)
+}
+
+/// serde_json appends " at line 1 column 12"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Query parameters. A parameter of the wrong type is a 422 naming it; unknown ones are ignored.
+#[derive(Debug)]
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let deserializer =
+            serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+        let value = serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let name = error.path().to_string();
+            let inner = error.into_inner().to_string();
+            ApiError::Validation(vec![ValidationErrorItem {
+                loc: vec!["query".to_owned(), name],
+                msg: inner,
+                kind: "type_error".to_owned(),
+            }])
+        })?;
+        Ok(Query(value))
+    }
+}
+
+/// Deserialises a field that distinguishes "absent" (outer `None`, via `#[serde(default)]`)
+/// from an explicit `null` (`Some(None)`), as PATCH bodies need.
+pub fn double_option<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}

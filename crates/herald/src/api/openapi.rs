@@ -1,0 +1,78 @@
+//! Herald's OpenAPI document, generated from the handlers and types, served at
+//! `/api/v1/openapi.json`. A test compares it with the committed `openapi.json`.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::api::{
+    application, endpoint, endpoint_secret, error, event_type, health, pagination, portal,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Herald API",
+        description = "Herald's webhook API. Wire-compatible with the core of the Svix API v1: \
+                       the official Svix SDKs work against it. Herald's extensions are additive \
+                       fields (such as `bearerToken` on endpoints) and routes.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        application::list, application::create, application::get, application::upsert,
+        application::patch, application::delete,
+        endpoint::list, endpoint::create, endpoint::get, endpoint::upsert, endpoint::patch,
+        endpoint::delete,
+        endpoint_secret::get_secret, endpoint_secret::rotate_secret, endpoint_secret::get_headers,
+        endpoint_secret::put_headers, endpoint_secret::patch_headers,
+        event_type::list, event_type::create, event_type::get, event_type::upsert,
+        event_type::patch, event_type::delete,
+        portal::app_portal_access,
+        health::health,
+    ),
+    components(schemas(
+        error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
+        pagination::OrderParam,
+    )),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "Application", description = "One application per customer of yours."),
+        (name = "Endpoint", description = "URLs an application's messages are delivered to."),
+        (name = "Event Type", description = "The kinds of events your application emits."),
+        (name = "Authentication", description = "Tokens for the customer portal."),
+        (name = "Health", description = "Whether the server can serve requests."),
+    )
+)]
+struct ApiDoc;
+
+/// Adds the bearer-token security scheme the operations refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document of this build.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The document as pretty JSON with a trailing newline, as committed in the repository.
+pub fn document_json() -> String {
+    let mut text = document()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned());
+    text.push('\n');
+    text
+}
+
+/// `GET /api/v1/openapi.json`
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(document())
+}

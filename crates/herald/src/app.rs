@@ -1,0 +1,215 @@
+//! Wiring: opens the store named by the configuration, makes sure an admin token exists, and
+//! serves the API until shutdown.
+//!
+//! Entry points take their dependencies (`App::build(config)`, `serve(listener, shutdown)`),
+//! so tests start servers on port 0 without sleeping for readiness.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::ServiceExt;
+use axum::extract::Request;
+use herald_core::id::TokenId;
+use herald_core::model::{ApiToken, TokenScope};
+use herald_core::secret::{Cipher, SecretString};
+use herald_core::token::{ORGANIZATION_TOKEN_PREFIX, TokenHash, generate_token_value};
+use herald_core::{Store, StoreError};
+use herald_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::Layer as _;
+use tower_http::normalize_path::NormalizePathLayer;
+
+use crate::api::{self, ApiState};
+use crate::config::{Config, DatabaseConfig};
+
+/// Name of the generated encryption key file in the data directory.
+const KEY_FILE: &str = "encryption.key";
+
+/// Why Herald could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not create the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("could not read or write the encryption key file {path}")]
+    KeyFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the encryption key in {path} is invalid: {reason}")]
+    BadKeyFile { path: PathBuf, reason: String },
+    #[error(
+        "the database {database} exists but the encryption key file {key} does not; restore the key \
+         file or set `encryption_key`, otherwise stored secrets can't be read"
+    )]
+    MissingKey { database: PathBuf, key: PathBuf },
+    #[error(transparent)]
+    Open(#[from] herald_store_sqlite::OpenError),
+    #[error("could not prepare API tokens")]
+    Tokens(#[source] StoreError),
+}
+
+/// A Herald instance, opened and ready to serve.
+#[derive(Debug)]
+pub struct App {
+    config: Config,
+    store: Arc<SqliteStore>,
+    /// An organisation token created at this start (the first start), to show once.
+    pub new_admin_token: Option<SecretString>,
+}
+
+impl App {
+    /// Opens the database (applying migrations) and prepares tokens.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let store = Arc::new(open_store(&config).await?);
+        let new_admin_token = ensure_admin_token(store.as_ref(), &config)
+            .await
+            .map_err(StartError::Tokens)?;
+        Ok(Self {
+            config,
+            store,
+            new_admin_token,
+        })
+    }
+
+    /// The store, for commands that work on it directly (e.g. `herald token create`).
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Serves the API on `listener` until `shutdown` is cancelled, then finishes the requests
+    /// in flight and closes the database.
+    pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
+        let bound = listener.local_addr()?;
+        let store: Arc<dyn Store> = self.store.clone();
+        let state = ApiState::new(
+            store,
+            self.config.public_base_url(bound),
+            self.config.portal_token_ttl,
+        );
+        let router = api::router(state, self.config.max_body_bytes);
+        // Trailing slashes are trimmed before routing, so `/api/v1/app/` is `/api/v1/app`.
+        let service = NormalizePathLayer::trim_trailing_slash().layer(router);
+        tracing::info!(address = %bound, "Herald is serving the API");
+        axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await?;
+        self.store.close().await;
+        tracing::info!("Herald stopped");
+        Ok(())
+    }
+}
+
+/// Opens the configured database, creating the data directory and encryption key as needed.
+pub async fn open_store(config: &Config) -> Result<SqliteStore, StartError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let DatabaseConfig::Sqlite(path) = &config.database;
+    let cipher = load_cipher(config, path)?;
+    Ok(SqliteStore::open(path, cipher).await?)
+}
+
+fn load_cipher(config: &Config, database: &Path) -> Result<Cipher, StartError> {
+    if let Some(key) = &config.encryption_key {
+        // Validated when the configuration was parsed.
+        return Cipher::from_base64(key.expose()).map_err(|e| StartError::BadKeyFile {
+            path: PathBuf::from("(configuration)"),
+            reason: e.to_string(),
+        });
+    }
+    let path = config.data_dir.join(KEY_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Cipher::from_base64(&text).map_err(|e| StartError::BadKeyFile {
+            path,
+            reason: e.to_string(),
+        }),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            if database.exists() {
+                return Err(StartError::MissingKey {
+                    database: database.to_owned(),
+                    key: path,
+                });
+            }
+            let key = Cipher::generate_key_base64();
+            write_private_file(&path, &key).map_err(|source| StartError::KeyFile {
+                path: path.clone(),
+                source,
+            })?;
+            tracing::info!(path = %path.display(), "generated a new encryption key; back it up with the database");
+            Cipher::from_base64(&key).map_err(|e| StartError::BadKeyFile {
+                path,
+                reason: e.to_string(),
+            })
+        }
+        Err(source) => Err(StartError::KeyFile { path, source }),
+    }
+}
+
+/// Writes a file readable by its owner only.
+fn write_private_file(path: &Path, contents: &str) -> io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+/// Registers the configured admin token, and creates one on the very first start.
+async fn ensure_admin_token(
+    store: &dyn Store,
+    config: &Config,
+) -> Result<Option<SecretString>, StoreError> {
+    if let Some(token) = &config.admin_token {
+        let hash = TokenHash::of(token.expose());
+        if store.find_token(&hash).await?.is_none() {
+            insert_organization_token(store, hash, "from the admin_token setting").await?;
+        }
+        return Ok(None);
+    }
+    if store.count_organization_tokens().await? > 0 {
+        return Ok(None);
+    }
+    create_organization_token(store, "created at first start")
+        .await
+        .map(Some)
+}
+
+/// Creates a new organisation token and returns its value (shown once; only a hash is kept).
+pub async fn create_organization_token(
+    store: &dyn Store,
+    description: &str,
+) -> Result<SecretString, StoreError> {
+    let value = generate_token_value(ORGANIZATION_TOKEN_PREFIX);
+    insert_organization_token(store, TokenHash::of(value.expose()), description).await?;
+    Ok(value)
+}
+
+async fn insert_organization_token(
+    store: &dyn Store,
+    hash: TokenHash,
+    description: &str,
+) -> Result<(), StoreError> {
+    let token = ApiToken {
+        id: TokenId::generate(),
+        hash,
+        scope: TokenScope::Organization,
+        description: description.to_owned(),
+        created_at: herald_core::model::now(),
+        expires_at: None,
+    };
+    store.insert_token(&token).await
+}

@@ -1,0 +1,426 @@
+//! Configuration: defaults, then `herald.toml`, then `HERALD_*` environment variables, then
+//! command-line flags, parsed once at start-up into typed settings.
+//!
+//! A bad value stops start-up with a message naming the setting and where it came from. No
+//! other module reads the environment or the configuration file.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use url::Url;
+
+/// The commented default configuration file, printed by `herald config default`.
+pub const DEFAULT_FILE: &str = include_str!("default-config.toml");
+
+/// The file read when no `--config` is given and it exists in the working directory.
+const IMPLICIT_FILE: &str = "herald.toml";
+
+/// Where a setting's value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Environment(String),
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("the default"),
+            Self::File(path) => write!(f, "the configuration file {}", path.display()),
+            Self::Environment(name) => write!(f, "the environment variable {name}"),
+            Self::Flag(name) => write!(f, "the command-line flag {name}"),
+        }
+    }
+}
+
+/// A configuration problem, naming the setting and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value for `{key}` (from {origin}): {reason}")]
+    Invalid {
+        key: String,
+        origin: Source,
+        reason: String,
+    },
+    #[error("unknown setting `{key}` in {origin}; `herald config default` lists the settings")]
+    Unknown { key: String, origin: Source },
+    #[error("could not read the configuration file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+}
+
+/// How the database is chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    /// An embedded SQLite database file.
+    Sqlite(PathBuf),
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    /// Accepted as an organisation token as given; never logged.
+    pub admin_token: Option<herald_core::secret::SecretString>,
+    /// Base64 key; `None` means the key file in the data directory.
+    pub encryption_key: Option<herald_core::secret::SecretString>,
+    /// Base URL for links Herald hands out; `None` means `http://<listen>`.
+    pub public_url: Option<Url>,
+    pub max_body_bytes: usize,
+    pub portal_token_ttl: Duration,
+    pub log_format: LogFormat,
+    pub log_level: String,
+}
+
+/// Values given on the command line; `None` where the flag was not used.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub values: Vec<(&'static str, &'static str, String)>,
+}
+
+impl Overrides {
+    /// Records a flag's value: the setting it sets, the flag's name, the value.
+    pub fn set(&mut self, key: &'static str, flag: &'static str, value: Option<String>) {
+        if let Some(value) = value {
+            self.values.push((key, flag, value));
+        }
+    }
+}
+
+/// The names of all settings, in the order of the default file.
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "database_url",
+    "admin_token",
+    "encryption_key",
+    "public_url",
+    "max_body_bytes",
+    "portal_token_ttl",
+    "log_format",
+    "log_level",
+];
+
+/// Raw values with their sources, before parsing.
+type Raw = BTreeMap<String, (String, Source)>;
+
+impl Config {
+    /// Loads configuration from every source, reading the process environment.
+    pub fn load(overrides: &Overrides) -> Result<Self, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_from(overrides, &env)
+    }
+
+    /// Loads configuration with the given environment (tests pass their own).
+    pub fn load_from(overrides: &Overrides, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut raw = Raw::new();
+        merge_file(&mut raw, DEFAULT_FILE, Source::Default)?;
+
+        let env_file = env
+            .iter()
+            .find(|(k, _)| k == "HERALD_CONFIG")
+            .map(|(_, v)| PathBuf::from(v));
+        let file = overrides.config_file.clone().or(env_file).or_else(|| {
+            Path::new(IMPLICIT_FILE)
+                .exists()
+                .then(|| PathBuf::from(IMPLICIT_FILE))
+        });
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            merge_file(&mut raw, &text, Source::File(path))?;
+        }
+
+        for key in KEYS {
+            let name = format!("HERALD_{}", key.to_uppercase());
+            if let Some((_, value)) = env.iter().find(|(k, _)| *k == name) {
+                raw.insert(
+                    (*key).to_owned(),
+                    (value.clone(), Source::Environment(name)),
+                );
+            }
+        }
+        for (key, flag, value) in &overrides.values {
+            raw.insert(
+                (*key).to_owned(),
+                (value.clone(), Source::Flag((*flag).to_owned())),
+            );
+        }
+        parse(&raw)
+    }
+
+    /// The base URL used in links Herald hands out.
+    pub fn public_base_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+}
+
+fn merge_file(raw: &mut Raw, text: &str, source: Source) -> Result<(), ConfigError> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| match &source {
+        Source::File(path) => ConfigError::File {
+            path: path.clone(),
+            reason: e.message().to_owned(),
+        },
+        _ => ConfigError::File {
+            path: PathBuf::from("<built-in defaults>"),
+            reason: e.to_string(),
+        },
+    })?;
+    for (key, value) in table {
+        if !KEYS.contains(&key.as_str()) {
+            return Err(ConfigError::Unknown {
+                key,
+                origin: source,
+            });
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        raw.insert(key, (text, source.clone()));
+    }
+    Ok(())
+}
+
+/// Parses one raw setting with `parse`, naming the key and source on failure.
+fn field<T>(
+    raw: &Raw,
+    key: &str,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let (value, source) = raw
+        .get(key)
+        .cloned()
+        .unwrap_or((String::new(), Source::Default));
+    parse(value.trim()).map_err(|reason| ConfigError::Invalid {
+        key: key.to_owned(),
+        origin: source,
+        reason,
+    })
+}
+
+fn parse(raw: &Raw) -> Result<Config, ConfigError> {
+    let data_dir = field(raw, "data_dir", |v| {
+        if v.is_empty() {
+            Err("must not be empty".to_owned())
+        } else {
+            Ok(PathBuf::from(v))
+        }
+    })?;
+    let database = field(raw, "database_url", |v| parse_database_url(v, &data_dir))?;
+    let optional_secret =
+        |v: &str| Ok((!v.is_empty()).then(|| herald_core::secret::SecretString::new(v)));
+    let encryption_key = field(raw, "encryption_key", |v| {
+        if !v.is_empty() {
+            herald_core::secret::Cipher::from_base64(v).map_err(|e| e.to_string())?;
+        }
+        optional_secret(v)
+    })?;
+    Ok(Config {
+        listen: field(raw, "listen", |v| {
+            v.parse()
+                .map_err(|_| format!("`{v}` is not an address:port such as 127.0.0.1:8040"))
+        })?,
+        database,
+        data_dir,
+        admin_token: field(raw, "admin_token", |v| {
+            if !v.is_empty() && v.len() < 16 {
+                return Err("an admin token must be at least 16 characters long".to_owned());
+            }
+            optional_secret(v)
+        })?,
+        encryption_key,
+        public_url: field(raw, "public_url", |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
+            match url.scheme() {
+                "http" | "https" => Ok(Some(url)),
+                other => Err(format!("the scheme must be http or https, not `{other}`")),
+            }
+        })?,
+        max_body_bytes: field(raw, "max_body_bytes", |v| {
+            let bytes: usize = v
+                .parse()
+                .map_err(|_| format!("`{v}` is not a number of bytes"))?;
+            if bytes < 1024 {
+                Err("must be at least 1024".to_owned())
+            } else {
+                Ok(bytes)
+            }
+        })?,
+        portal_token_ttl: field(raw, "portal_token_ttl", parse_duration)?,
+        log_format: field(raw, "log_format", |v| match v {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is not one of \"text\", \"json\"")),
+        })?,
+        log_level: field(raw, "log_level", |v| {
+            tracing_subscriber::EnvFilter::try_new(v).map_err(|e| e.to_string())?;
+            Ok(v.to_owned())
+        })?,
+    })
+}
+
+fn parse_database_url(value: &str, data_dir: &Path) -> Result<DatabaseConfig, String> {
+    if value.is_empty() {
+        return Ok(DatabaseConfig::Sqlite(data_dir.join("herald.db")));
+    }
+    if let Some(path) = value.strip_prefix("sqlite://") {
+        if path.is_empty() {
+            return Err(
+                "a sqlite:// URL needs a file path, e.g. sqlite:///var/lib/herald/herald.db"
+                    .to_owned(),
+            );
+        }
+        return Ok(DatabaseConfig::Sqlite(PathBuf::from(path)));
+    }
+    if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+        return Err("PostgreSQL is not supported by this version of Herald yet; leave it empty for the embedded SQLite database".to_owned());
+    }
+    Err("expected an empty value (embedded SQLite) or a sqlite:// URL".to_owned())
+}
+
+/// Parses durations such as `90s`, `5m`, `24h`, `7d` (a bare number means seconds).
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: u64 = number.parse().map_err(|_| {
+        format!("`{value}` is not a duration such as \"30s\", \"5m\", \"24h\" or \"7d\"")
+    })?;
+    let seconds = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{value}`; use s, m, h or d"
+            ));
+        }
+    };
+    number
+        .checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("`{value}` is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_parse_into_the_documented_values() {
+        let config = Config::load_from(&Overrides::default(), &[]).expect("defaults are valid");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8040");
+        assert_eq!(
+            config.database,
+            DatabaseConfig::Sqlite(PathBuf::from("herald-data/herald.db"))
+        );
+        assert_eq!(config.portal_token_ttl, Duration::from_secs(86_400));
+        assert!(config.admin_token.is_none());
+    }
+
+    #[test]
+    fn later_sources_win_and_errors_name_the_source() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("herald.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n",
+        )
+        .expect("write");
+        let mut overrides = Overrides {
+            config_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let config = Config::load_from(&overrides, &env(&[("HERALD_MAX_BODY_BYTES", "8192")]))
+            .expect("valid");
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.max_body_bytes, 8192);
+
+        overrides.set("listen", "--listen", Some("127.0.0.1:9100".to_owned()));
+        let config = Config::load_from(&overrides, &env(&[("HERALD_LISTEN", "127.0.0.1:9050")]))
+            .expect("valid");
+        assert_eq!(config.listen.port(), 9100);
+
+        let error = Config::load_from(
+            &Overrides::default(),
+            &env(&[("HERALD_LISTEN", "nonsense")]),
+        )
+        .expect_err("invalid");
+        let message = error.to_string();
+        assert!(
+            message.contains("`listen`") && message.contains("HERALD_LISTEN"),
+            "{message}"
+        );
+
+        std::fs::write(&file, "lisen = \"x\"\n").expect("write");
+        let overrides = Overrides {
+            config_file: Some(file),
+            ..Default::default()
+        };
+        let error = Config::load_from(&overrides, &[]).expect_err("unknown key");
+        assert!(
+            error.to_string().contains("unknown setting `lisen`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn database_urls_are_checked() {
+        let sqlite = Config::load_from(
+            &Overrides::default(),
+            &env(&[("HERALD_DATABASE_URL", "sqlite:///tmp/x.db")]),
+        )
+        .expect("valid");
+        assert_eq!(
+            sqlite.database,
+            DatabaseConfig::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
+        let error = Config::load_from(
+            &Overrides::default(),
+            &env(&[("HERALD_DATABASE_URL", "mysql://x")]),
+        )
+        .expect_err("unsupported");
+        assert!(error.to_string().contains("HERALD_DATABASE_URL"));
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("5 weeks").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}
