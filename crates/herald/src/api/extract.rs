@@ -40,6 +40,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
         } else {
             &bytes
         };
+        // serde would read a struct from a JSON array by position; every body here is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
+            parse_json::<serde_json::Value>(bytes)?;
+            return Err(ApiError::Validation(vec![ValidationErrorItem {
+                loc: vec!["body".to_owned()],
+                msg: "the request body must be a JSON object".to_owned(),
+                kind: "type_error".to_owned(),
+            }]));
+        }
         parse_json(bytes).map(Body)
     }
 }

@@ -1,1 +1,14 @@
+//! Herald's integration tests: one binary, each test starting its own server on port 0 with a
+//! fresh database, driving it over HTTP on loopback.
 
+mod applications;
+mod auth;
+mod bad_input;
+mod cli;
+mod endpoints;
+mod event_types;
+mod helpers;
+mod idempotency;
+mod openapi;
+mod restart;
+mod svix_sdk;

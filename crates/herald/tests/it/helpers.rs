@@ -1,0 +1,187 @@
+//! A test server: Herald on 127.0.0.1:0 with its own data directory, stopped on drop.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use herald::app::App;
+use herald::config::{Config, Overrides};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The organisation token every test server accepts.
+pub const ADMIN_TOKEN: &str = "sk_test_admin_token_0123456789";
+
+/// A running Herald.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    data_dir: PathBuf,
+    /// Keeps the data directory alive; `None` when the directory belongs to the caller.
+    _dir: Option<tempfile::TempDir>,
+    shutdown: CancellationToken,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A response read whole: status, headers and JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+/// Settings for a test server beyond the defaults.
+#[derive(Debug, Default)]
+pub struct Options {
+    pub env: Vec<(&'static str, String)>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().to_owned();
+        let mut server = Self::start_in(&data_dir, options).await;
+        server._dir = Some(dir);
+        server
+    }
+
+    /// Starts a server on an existing data directory (for restart tests).
+    pub async fn start_in(data_dir: &Path, options: Options) -> Self {
+        let mut env = vec![
+            ("HERALD_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
+            ("HERALD_DATA_DIR".to_owned(), data_dir.display().to_string()),
+            ("HERALD_ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+        ];
+        env.extend(options.env.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let config = Config::load_from(&Overrides::default(), &env).unwrap();
+        let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = App::build(config).await.unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(app.serve(listener, shutdown.clone()));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            data_dir: data_dir.to_owned(),
+            _dir: None,
+            shutdown,
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Stops the server gracefully and waits until it has closed the database.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// Sends a request with the admin token.
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
+        self.call_as(ADMIN_TOKEN, method, path, body).await
+    }
+
+    /// Sends a request with the given token ("" for none).
+    pub async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if !token.is_empty() {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Creates an application and returns its id.
+    pub async fn create_app(&self, name: &str, uid: Option<&str>) -> String {
+        let reply = self.post("/api/v1/app", serde_json::json!({"name": name, "uid": uid})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+        reply.body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an event type.
+    pub async fn create_event_type(&self, name: &str) {
+        let reply = self
+            .post("/api/v1/event-type", serde_json::json!({"name": name, "description": name}))
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Reads a response whole.
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    Reply { status, headers, body }
+}
+
+/// Asserts an error reply: the status, a JSON `{code, detail}` body, and returns the detail.
+pub fn assert_error(reply: &Reply, status: StatusCode) -> String {
+    assert_eq!(reply.status, status, "{:?}", reply.body);
+    assert!(reply.body["code"].is_string(), "error body has a code: {:?}", reply.body);
+    reply.body["detail"].as_str().unwrap_or_else(|| panic!("error body has a detail: {:?}", reply.body)).to_owned()
+}
+
+/// Asserts a 422 and returns the `loc` paths it names, joined with dots.
+pub fn assert_validation(reply: &Reply) -> Vec<String> {
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", reply.body);
+    let items = reply.body["detail"].as_array().unwrap_or_else(|| panic!("422 body: {:?}", reply.body));
+    assert!(!items.is_empty());
+    items
+        .iter()
+        .map(|item| {
+            assert!(item["msg"].is_string() && item["type"].is_string(), "{item:?}");
+            item["loc"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect::<Vec<_>>().join(".")
+        })
+        .collect()
+}

@@ -1,0 +1,63 @@
+//! The OpenAPI document: generated from the code, served, committed, and covering every route.
+#![allow(clippy::unwrap_used)]
+
+use reqwest::StatusCode;
+
+use crate::helpers::TestServer;
+
+/// The committed copy, at the repository root.
+const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
+
+#[test]
+fn the_committed_openapi_document_matches_the_code() {
+    let generated = herald::api::openapi::document_json();
+    if std::env::var_os("HERALD_BLESS").is_some() {
+        std::fs::write(COMMITTED, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(COMMITTED).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi.json is out of date: run `HERALD_BLESS=1 cargo test -p herald --test it openapi` and commit it"
+    );
+}
+
+#[tokio::test]
+async fn the_document_is_served_and_covers_every_route() {
+    let server = TestServer::start().await;
+    let reply = server.call_as("", reqwest::Method::GET, "/api/v1/openapi.json", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let paths = reply.body["paths"].as_object().unwrap();
+    let expected = [
+        ("/api/v1/app", &["get", "post"][..]),
+        ("/api/v1/app/{app_id}", &["get", "put", "patch", "delete"]),
+        ("/api/v1/app/{app_id}/endpoint", &["get", "post"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}", &["get", "put", "patch", "delete"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", &["get"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", &["post"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", &["get", "put", "patch"]),
+        ("/api/v1/event-type", &["get", "post"]),
+        ("/api/v1/event-type/{event_type_name}", &["get", "put", "patch", "delete"]),
+        ("/api/v1/auth/app-portal-access/{app_id}", &["post"]),
+        ("/api/v1/health", &["get"]),
+    ];
+    for (path, methods) in expected {
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} is documented"));
+        for method in methods {
+            assert!(item.get(*method).is_some(), "{method} {path} is documented");
+        }
+    }
+    assert_eq!(paths.len(), expected.len(), "no undocumented or stale paths: {:?}", paths.keys());
+    assert!(reply.body["components"]["schemas"]["EndpointIn"]["properties"]["bearerToken"].is_object());
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_offline() {
+    let server = TestServer::start().await;
+    let response = server.client.get(server.url("/docs")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("/api/v1/app/{app_id}/endpoint"));
+    assert!(html.contains("id=\"schema-EndpointIn\""));
+    assert!(!html.contains("<script"), "no scripts");
+    assert!(!html.contains("https://"), "no external resources");
+}

@@ -1,0 +1,1027 @@
+//! Compatibility with the official Svix Rust SDK: every call goes through `svix::api::Svix`,
+//! pointed at the loopback test server (never at a svix.com URL).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::Arc;
+
+use serde_json::json;
+use svix::api::{
+    ApplicationListOptions, EndpointListOptions, EventTypeDeleteOptions, EventTypeListOptions,
+    Svix, SvixOptions,
+};
+use svix::error::Error;
+use svix::models::{
+    ApplicationIn, ApplicationPatch, EndpointHeadersIn, EndpointHeadersPatchIn, EndpointIn,
+    EndpointPatch, EndpointSecretRotateIn, EndpointUpsertIn, EventTypeIn, EventTypePatch,
+    EventTypeUpsertIn, HttpErrorOut, ValidationError,
+};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::helpers::{ADMIN_TOKEN, TestServer};
+
+/// An SDK client for `server` with `token`. Retries are off so a failing request shows up as
+/// it is instead of being retried.
+fn sdk_with_token(server: &TestServer, token: &str) -> Svix {
+    Svix::new(
+        token.to_owned(),
+        Some(SvixOptions {
+            server_url: Some(server.url("")),
+            num_retries: Some(0),
+            ..Default::default()
+        }),
+    )
+}
+
+/// An SDK client for `server` with the admin token.
+fn sdk(server: &TestServer) -> Svix {
+    sdk_with_token(server, ADMIN_TOKEN)
+}
+
+/// Asserts that an SDK call failed with `Error::Http` of `status`, and returns its body.
+fn expect_http<T>(result: svix::error::Result<T>, status: u16) -> HttpErrorOut {
+    match result {
+        Err(Error::Http(error)) => {
+            assert_eq!(error.status.as_u16(), status, "{error:?}");
+            let body = error
+                .payload
+                .unwrap_or_else(|| panic!("the {status} body parses as HttpErrorOut"));
+            assert!(!body.code.is_empty(), "{body:?}");
+            assert!(!body.detail.is_empty(), "{body:?}");
+            body
+        }
+        Err(other) => panic!("expected Error::Http({status}), got {other:?}"),
+        Ok(_) => panic!("expected Error::Http({status}), but the call succeeded"),
+    }
+}
+
+/// Asserts that an SDK call failed with `Error::Validation` (422), and returns its items.
+fn expect_validation<T>(result: svix::error::Result<T>) -> Vec<ValidationError> {
+    match result {
+        Err(Error::Validation(error)) => {
+            assert_eq!(error.status.as_u16(), 422, "{error:?}");
+            let body = error
+                .payload
+                .expect("the 422 body parses as HttpValidationError");
+            assert!(!body.detail.is_empty(), "{body:?}");
+            for item in &body.detail {
+                assert!(!item.msg.is_empty() && !item.r#type.is_empty(), "{item:?}");
+            }
+            body.detail
+        }
+        Err(other) => panic!("expected Error::Validation, got {other:?}"),
+        Ok(_) => panic!("expected Error::Validation, but the call succeeded"),
+    }
+}
+
+fn strings(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| (*s).to_owned()).collect()
+}
+
+fn string_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// An `EndpointPatch` from JSON. The SDK's patch models use `js_option::JsOption` for
+/// nullable fields, which this crate does not depend on, so they are built with serde.
+fn endpoint_patch(value: serde_json::Value) -> EndpointPatch {
+    serde_json::from_value(value).expect("a valid EndpointPatch")
+}
+
+/// Creates an application through the SDK and returns its id.
+async fn create_app(svix: &Svix, name: &str, uid: Option<&str>) -> String {
+    let app = svix
+        .application()
+        .create(
+            ApplicationIn {
+                uid: uid.map(str::to_owned),
+                ..ApplicationIn::new(name.to_owned())
+            },
+            None,
+        )
+        .await
+        .expect("create application");
+    app.id
+}
+
+/// Creates an event type through the SDK.
+async fn create_event_type(svix: &Svix, name: &str) {
+    svix.event_type()
+        .create(
+            EventTypeIn::new(name.to_owned(), format!("{name} happened")),
+            None,
+        )
+        .await
+        .expect("create event type");
+}
+
+/// Creates an endpoint with only a URL and returns its id.
+async fn create_endpoint(svix: &Svix, app_id: &str, url: &str) -> String {
+    svix.endpoint()
+        .create(app_id.to_owned(), EndpointIn::new(url.to_owned()), None)
+        .await
+        .expect("create endpoint")
+        .id
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applications
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sdk_creates_an_application_and_gets_it_by_id_and_by_uid() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+
+    let created = svix
+        .application()
+        .create(
+            ApplicationIn {
+                uid: Some("customer-1".to_owned()),
+                metadata: Some(string_map(&[("plan", "gold")])),
+                ..ApplicationIn::new("Customer One".to_owned())
+            },
+            None,
+        )
+        .await
+        .expect("create");
+    assert!(created.id.starts_with("app_"), "{created:?}");
+    assert_eq!(created.name, "Customer One");
+    assert_eq!(created.uid.as_deref(), Some("customer-1"));
+    assert_eq!(created.metadata, string_map(&[("plan", "gold")]));
+
+    let by_id = svix.application().get(created.id.clone()).await.expect("get by id");
+    assert_eq!(by_id, created);
+    let by_uid = svix
+        .application()
+        .get("customer-1".to_owned())
+        .await
+        .expect("get by uid");
+    assert_eq!(by_uid, created);
+}
+
+#[tokio::test]
+async fn sdk_get_or_create_creates_once_then_returns_the_existing_application() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_in = ApplicationIn {
+        uid: Some("tenant-42".to_owned()),
+        ..ApplicationIn::new("Tenant 42".to_owned())
+    };
+
+    let first = svix
+        .application()
+        .get_or_create(app_in.clone(), None)
+        .await
+        .expect("get_or_create creates");
+    assert_eq!(first.uid.as_deref(), Some("tenant-42"));
+
+    let second = svix
+        .application()
+        .get_or_create(
+            ApplicationIn {
+                name: "Another name".to_owned(),
+                ..app_in
+            },
+            None,
+        )
+        .await
+        .expect("get_or_create returns the existing application");
+    assert_eq!(second.id, first.id);
+    assert_eq!(second.name, "Tenant 42", "the existing application is returned unchanged");
+
+    let all = svix.application().list(None).await.expect("list");
+    assert_eq!(all.data.len(), 1, "{all:?}");
+}
+
+#[tokio::test]
+async fn sdk_lists_applications() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let mut ids = HashSet::new();
+    for i in 0..3 {
+        ids.insert(create_app(&svix, &format!("App {i}"), None).await);
+    }
+
+    let page = svix
+        .application()
+        .list(Some(ApplicationListOptions {
+            limit: Some(10),
+            ..Default::default()
+        }))
+        .await
+        .expect("list");
+    assert!(page.done, "{page:?}");
+    let listed: HashSet<String> = page.data.iter().map(|a| a.id.clone()).collect();
+    assert_eq!(listed, ids);
+    assert_eq!(page.data.len(), 3);
+}
+
+#[tokio::test]
+async fn sdk_upsert_creates_an_application_for_a_new_uid_then_updates_it() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+
+    let created = svix
+        .application()
+        .upsert(
+            "upserted-app".to_owned(),
+            ApplicationIn::new("First name".to_owned()),
+        )
+        .await
+        .expect("upsert creates");
+    assert_eq!(created.uid.as_deref(), Some("upserted-app"));
+    assert_eq!(created.name, "First name");
+
+    let updated = svix
+        .application()
+        .upsert(
+            "upserted-app".to_owned(),
+            ApplicationIn {
+                metadata: Some(string_map(&[("tier", "2")])),
+                ..ApplicationIn::new("Second name".to_owned())
+            },
+        )
+        .await
+        .expect("upsert updates");
+    assert_eq!(updated.id, created.id);
+    assert_eq!(updated.name, "Second name");
+    assert_eq!(updated.metadata, string_map(&[("tier", "2")]));
+
+    let by_id = svix
+        .application()
+        .upsert(created.id.clone(), ApplicationIn::new("Third name".to_owned()))
+        .await
+        .expect("upsert by id updates");
+    assert_eq!(by_id.id, created.id);
+    assert_eq!(by_id.name, "Third name");
+    assert_eq!(by_id.uid.as_deref(), Some("upserted-app"));
+}
+
+#[tokio::test]
+async fn sdk_patches_an_application() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let id = create_app(&svix, "Before", Some("patch-me")).await;
+
+    let patched = svix
+        .application()
+        .patch(
+            id.clone(),
+            ApplicationPatch {
+                name: Some("After".to_owned()),
+                metadata: Some(string_map(&[("k", "v")])),
+                ..ApplicationPatch::new()
+            },
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.id, id);
+    assert_eq!(patched.name, "After");
+    assert_eq!(patched.metadata, string_map(&[("k", "v")]));
+    assert_eq!(patched.uid.as_deref(), Some("patch-me"), "absent fields are unchanged");
+
+    let fetched = svix.application().get("patch-me".to_owned()).await.expect("get");
+    assert_eq!(fetched.name, "After");
+}
+
+#[tokio::test]
+async fn sdk_deletes_an_application() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let id = create_app(&svix, "Doomed", None).await;
+
+    svix.application().delete(id.clone()).await.expect("delete");
+
+    expect_http(svix.application().get(id.clone()).await, 404);
+    expect_http(svix.application().delete(id).await, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sdk_creates_an_endpoint_with_filters_metadata_and_headers() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    create_event_type(&svix, "invoice.paid").await;
+
+    let created = svix
+        .endpoint()
+        .create(
+            app_id.clone(),
+            EndpointIn {
+                description: Some("billing".to_owned()),
+                uid: Some("billing-hook".to_owned()),
+                event_types: Some(strings(&["invoice.paid"])),
+                channels: Some(strings(&["project_1", "project_2"])),
+                metadata: Some(string_map(&[("team", "payments")])),
+                headers: Some(string_map(&[("x-tenant", "acme")])),
+                ..EndpointIn::new("https://example.com/webhook".to_owned())
+            },
+            None,
+        )
+        .await
+        .expect("create endpoint");
+    assert!(created.id.starts_with("ep_"), "{created:?}");
+    assert_eq!(created.url, "https://example.com/webhook");
+    assert_eq!(created.description, "billing");
+    assert_eq!(created.uid.as_deref(), Some("billing-hook"));
+    assert_eq!(created.event_types, Some(strings(&["invoice.paid"])));
+    assert_eq!(created.channels, Some(strings(&["project_1", "project_2"])));
+    assert_eq!(created.metadata, string_map(&[("team", "payments")]));
+    assert_eq!(created.disabled, Some(false));
+
+    let by_id = svix
+        .endpoint()
+        .get(app_id.clone(), created.id.clone())
+        .await
+        .expect("get by id");
+    assert_eq!(by_id, created);
+    let by_uid = svix
+        .endpoint()
+        .get(app_id.clone(), "billing-hook".to_owned())
+        .await
+        .expect("get by uid");
+    assert_eq!(by_uid, created);
+
+    let headers = svix
+        .endpoint()
+        .get_headers(app_id, created.id)
+        .await
+        .expect("get headers");
+    assert_eq!(headers.headers, string_map(&[("x-tenant", "acme")]));
+    assert!(headers.sensitive.is_empty(), "{headers:?}");
+}
+
+#[tokio::test]
+async fn sdk_lists_endpoints() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", Some("listing-app")).await;
+    let mut ids = HashSet::new();
+    for i in 0..3 {
+        ids.insert(create_endpoint(&svix, &app_id, &format!("https://example.com/{i}")).await);
+    }
+
+    // By the application's uid, as SDK users commonly do.
+    let page = svix
+        .endpoint()
+        .list("listing-app".to_owned(), None)
+        .await
+        .expect("list");
+    assert!(page.done, "{page:?}");
+    let listed: HashSet<String> = page.data.iter().map(|e| e.id.clone()).collect();
+    assert_eq!(listed, ids);
+}
+
+#[tokio::test]
+async fn sdk_upserts_an_existing_endpoint_and_creates_one_for_a_new_uid() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    create_event_type(&svix, "user.created").await;
+    let id = create_endpoint(&svix, &app_id, "https://example.com/old").await;
+
+    let updated = svix
+        .endpoint()
+        .upsert(
+            app_id.clone(),
+            id.clone(),
+            EndpointUpsertIn {
+                description: Some("replaced".to_owned()),
+                event_types: Some(strings(&["user.created"])),
+                metadata: Some(string_map(&[("a", "b")])),
+                ..EndpointUpsertIn::new("https://example.com/new".to_owned())
+            },
+        )
+        .await
+        .expect("upsert an existing endpoint");
+    assert_eq!(updated.id, id);
+    assert_eq!(updated.url, "https://example.com/new");
+    assert_eq!(updated.description, "replaced");
+    assert_eq!(updated.event_types, Some(strings(&["user.created"])));
+    assert_eq!(updated.metadata, string_map(&[("a", "b")]));
+
+    let created = svix
+        .endpoint()
+        .upsert(
+            app_id.clone(),
+            "new-uid".to_owned(),
+            EndpointUpsertIn::new("https://example.com/fresh".to_owned()),
+        )
+        .await
+        .expect("upsert creates for a new uid");
+    assert_ne!(created.id, id);
+    assert_eq!(created.uid.as_deref(), Some("new-uid"));
+
+    let page = svix
+        .endpoint()
+        .list(app_id, None)
+        .await
+        .expect("list");
+    assert_eq!(page.data.len(), 2, "{page:?}");
+}
+
+#[tokio::test]
+async fn sdk_patches_an_endpoint() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    create_event_type(&svix, "order.shipped").await;
+    let created = svix
+        .endpoint()
+        .create(
+            app_id.clone(),
+            EndpointIn {
+                description: Some("before".to_owned()),
+                channels: Some(strings(&["eu"])),
+                ..EndpointIn::new("https://example.com/a".to_owned())
+            },
+            None,
+        )
+        .await
+        .expect("create");
+
+    let patched = svix
+        .endpoint()
+        .patch(
+            app_id.clone(),
+            created.id.clone(),
+            EndpointPatch {
+                description: Some("after".to_owned()),
+                disabled: Some(true),
+                metadata: Some(string_map(&[("x", "y")])),
+                ..endpoint_patch(json!({"eventTypes": ["order.shipped"]}))
+            },
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.id, created.id);
+    assert_eq!(patched.description, "after");
+    assert_eq!(patched.disabled, Some(true));
+    assert_eq!(patched.metadata, string_map(&[("x", "y")]));
+    assert_eq!(patched.event_types, Some(strings(&["order.shipped"])));
+    assert_eq!(patched.url, "https://example.com/a", "absent fields are unchanged");
+    assert_eq!(patched.channels, Some(strings(&["eu"])), "absent fields are unchanged");
+
+    // `null` clears a nullable field.
+    let cleared = svix
+        .endpoint()
+        .patch(
+            app_id,
+            created.id,
+            endpoint_patch(json!({"channels": null})),
+        )
+        .await
+        .expect("patch with null");
+    assert_eq!(cleared.channels, None);
+    assert_eq!(cleared.description, "after");
+}
+
+#[tokio::test]
+async fn sdk_deletes_an_endpoint() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    let id = create_endpoint(&svix, &app_id, "https://example.com/x").await;
+
+    svix.endpoint()
+        .delete(app_id.clone(), id.clone())
+        .await
+        .expect("delete");
+
+    expect_http(svix.endpoint().get(app_id.clone(), id.clone()).await, 404);
+    expect_http(svix.endpoint().delete(app_id, id).await, 404);
+}
+
+#[tokio::test]
+async fn sdk_rotating_the_secret_returns_the_new_key_and_get_secret_then_returns_it() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    let id = create_endpoint(&svix, &app_id, "https://example.com/s").await;
+
+    let old = svix
+        .endpoint()
+        .get_secret(app_id.clone(), id.clone())
+        .await
+        .expect("get secret");
+    assert!(old.key.starts_with("whsec_"), "{old:?}");
+
+    let rotated = svix
+        .endpoint()
+        .rotate_secret(
+            app_id.clone(),
+            id.clone(),
+            EndpointSecretRotateIn::new(),
+            None,
+        )
+        .await
+        .expect("rotate");
+    assert!(rotated.key.starts_with("whsec_"), "{rotated:?}");
+    assert_ne!(rotated.key, old.key);
+
+    let current = svix
+        .endpoint()
+        .get_secret(app_id.clone(), id.clone())
+        .await
+        .expect("get secret after rotation");
+    assert_eq!(current.key, rotated.key);
+
+    // A caller-chosen key.
+    let chosen = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let rotated = svix
+        .endpoint()
+        .rotate_secret(
+            app_id.clone(),
+            id.clone(),
+            EndpointSecretRotateIn {
+                key: Some(chosen.to_owned()),
+                grace_period_seconds: Some(60),
+            },
+            None,
+        )
+        .await
+        .expect("rotate to a given key");
+    assert_eq!(rotated.key, chosen);
+    let current = svix
+        .endpoint()
+        .get_secret(app_id, id)
+        .await
+        .expect("get secret");
+    assert_eq!(current.key, chosen);
+}
+
+#[tokio::test]
+async fn sdk_sets_and_patches_endpoint_headers() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    let id = create_endpoint(&svix, &app_id, "https://example.com/h").await;
+
+    let empty = svix
+        .endpoint()
+        .get_headers(app_id.clone(), id.clone())
+        .await
+        .expect("get headers");
+    assert!(empty.headers.is_empty() && empty.sensitive.is_empty(), "{empty:?}");
+
+    svix.endpoint()
+        .set_headers(
+            app_id.clone(),
+            id.clone(),
+            EndpointHeadersIn::new(string_map(&[
+                ("x-one", "1"),
+                ("x-two", "2"),
+                ("authorization", "Bearer hidden"),
+            ])),
+        )
+        .await
+        .expect("set headers");
+    let set = svix
+        .endpoint()
+        .get_headers(app_id.clone(), id.clone())
+        .await
+        .expect("get headers");
+    assert_eq!(set.headers, string_map(&[("x-one", "1"), ("x-two", "2")]));
+    assert_eq!(set.sensitive, strings(&["authorization"]), "{set:?}");
+
+    // Setting replaces the whole set.
+    svix.endpoint()
+        .set_headers(
+            app_id.clone(),
+            id.clone(),
+            EndpointHeadersIn::new(string_map(&[("x-one", "uno"), ("x-three", "3")])),
+        )
+        .await
+        .expect("set headers again");
+    let replaced = svix
+        .endpoint()
+        .get_headers(app_id.clone(), id.clone())
+        .await
+        .expect("get headers");
+    assert_eq!(
+        replaced.headers,
+        string_map(&[("x-one", "uno"), ("x-three", "3")])
+    );
+    assert!(replaced.sensitive.is_empty(), "{replaced:?}");
+
+    // Patching adds, changes and deletes single headers.
+    svix.endpoint()
+        .patch_headers(
+            app_id.clone(),
+            id.clone(),
+            EndpointHeadersPatchIn {
+                headers: string_map(&[("x-one", "eins"), ("x-four", "4")]),
+                delete_headers: Some(vec!["x-three".to_owned()]),
+            },
+        )
+        .await
+        .expect("patch headers");
+    let patched = svix
+        .endpoint()
+        .get_headers(app_id, id)
+        .await
+        .expect("get headers");
+    assert_eq!(
+        patched.headers,
+        string_map(&[("x-one", "eins"), ("x-four", "4")])
+    );
+}
+
+#[tokio::test]
+async fn sdk_pages_through_260_endpoints_with_limit_250() {
+    const COUNT: usize = 260;
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "Big", None).await;
+
+    // Create the endpoints with at most 16 requests in flight.
+    let permits = Arc::new(Semaphore::new(16));
+    let mut tasks = JoinSet::new();
+    for i in 0..COUNT {
+        let svix = svix.clone();
+        let app_id = app_id.clone();
+        let permits = permits.clone();
+        tasks.spawn(async move {
+            let _permit = permits.acquire_owned().await.expect("semaphore open");
+            svix.endpoint()
+                .create(
+                    app_id,
+                    EndpointIn::new(format!("https://example.com/hook/{i}")),
+                    None,
+                )
+                .await
+                .map(|e| e.id)
+        });
+    }
+    let mut created = HashSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        let id = joined
+            .expect("task did not panic")
+            .expect("create endpoint");
+        assert!(created.insert(id), "ids are unique");
+    }
+    assert_eq!(created.len(), COUNT);
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut pages = Vec::new();
+    let mut iterator: Option<String> = None;
+    loop {
+        assert!(pages.len() < 10, "paging does not end: {} pages", pages.len());
+        let page = svix
+            .endpoint()
+            .list(
+                app_id.clone(),
+                Some(EndpointListOptions {
+                    limit: Some(250),
+                    iterator: iterator.clone(),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("list a page");
+        assert!(page.data.len() <= 250, "page of {} items", page.data.len());
+        seen.extend(page.data.iter().map(|e| e.id.clone()));
+        let done = page.done;
+        if !done {
+            let next = page.iterator.clone().expect("a page that is not done has an iterator");
+            assert_ne!(Some(&next), iterator.as_ref(), "the iterator moves forward");
+            iterator = Some(next);
+        }
+        pages.push(page);
+        if done {
+            break;
+        }
+    }
+
+    assert!(!pages[0].done, "the first page is not the last");
+    assert_eq!(pages[0].data.len(), 250);
+    let last = pages.last().expect("at least one page");
+    assert!(last.done);
+    assert_eq!(pages.len(), 2, "260 items at 250 a page are two pages");
+    assert_eq!(last.data.len(), COUNT - 250);
+
+    let distinct: HashSet<String> = seen.iter().cloned().collect();
+    assert_eq!(seen.len(), COUNT, "every endpoint is listed exactly once");
+    assert_eq!(distinct, created);
+}
+
+#[tokio::test]
+async fn sdk_prev_iterator_pages_back_to_the_previous_page() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    for i in 0..5 {
+        create_endpoint(&svix, &app_id, &format!("https://example.com/{i}")).await;
+    }
+    let list = |iterator: Option<String>| {
+        let svix = svix.clone();
+        let app_id = app_id.clone();
+        async move {
+            svix.endpoint()
+                .list(
+                    app_id,
+                    Some(EndpointListOptions {
+                        limit: Some(2),
+                        iterator,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .expect("list")
+        }
+    };
+    let ids = |page: &svix::models::ListResponseEndpointOut| {
+        page.data.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    };
+
+    let first = list(None).await;
+    let second = list(first.iterator.clone()).await;
+    assert_eq!(first.data.len(), 2);
+    assert_eq!(second.data.len(), 2);
+    assert!(!second.done);
+    let back = list(second.prev_iterator.clone()).await;
+    assert_eq!(ids(&back), ids(&first), "prevIterator leads back to the first page");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event types
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sdk_creates_lists_and_gets_event_types() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let schema = json!({"1": {"type": "object", "properties": {"id": {"type": "string"}}}});
+
+    let created = svix
+        .event_type()
+        .create(
+            EventTypeIn {
+                schemas: Some(schema.clone()),
+                ..EventTypeIn::new("invoice.paid".to_owned(), "An invoice was paid".to_owned())
+            },
+            None,
+        )
+        .await
+        .expect("create");
+    assert_eq!(created.name, "invoice.paid");
+    assert_eq!(created.description, "An invoice was paid");
+    assert_eq!(created.archived, Some(false));
+    assert!(!created.deprecated);
+    create_event_type(&svix, "invoice.voided").await;
+
+    let fetched = svix
+        .event_type()
+        .get("invoice.paid".to_owned())
+        .await
+        .expect("get");
+    assert_eq!(fetched.name, "invoice.paid");
+    assert_eq!(fetched.schemas, Some(schema));
+
+    let list = svix.event_type().list(None).await.expect("list");
+    assert!(list.done);
+    let names: BTreeSet<String> = list.data.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, strings(&["invoice.paid", "invoice.voided"]));
+
+    let with_content = svix
+        .event_type()
+        .list(Some(EventTypeListOptions {
+            with_content: Some(true),
+            ..Default::default()
+        }))
+        .await
+        .expect("list with content");
+    let paid = with_content
+        .data
+        .iter()
+        .find(|e| e.name == "invoice.paid")
+        .expect("listed");
+    assert!(paid.schemas.is_some(), "{paid:?}");
+
+    expect_http(svix.event_type().get("no.such.type".to_owned()).await, 404);
+}
+
+#[tokio::test]
+async fn sdk_upserts_and_patches_event_types() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    create_event_type(&svix, "user.created").await;
+
+    let updated = svix
+        .event_type()
+        .upsert(
+            "user.created".to_owned(),
+            EventTypeUpsertIn::new("A user signed up".to_owned()),
+        )
+        .await
+        .expect("upsert an existing event type");
+    assert_eq!(updated.name, "user.created");
+    assert_eq!(updated.description, "A user signed up");
+
+    let created = svix
+        .event_type()
+        .upsert(
+            "user.deleted".to_owned(),
+            EventTypeUpsertIn::new("A user left".to_owned()),
+        )
+        .await
+        .expect("upsert creates");
+    assert_eq!(created.name, "user.deleted");
+    svix.event_type()
+        .get("user.deleted".to_owned())
+        .await
+        .expect("the upserted event type exists");
+
+    let patched = svix
+        .event_type()
+        .patch(
+            "user.created".to_owned(),
+            EventTypePatch {
+                description: Some("Patched".to_owned()),
+                deprecated: Some(true),
+                ..EventTypePatch::new()
+            },
+        )
+        .await
+        .expect("patch");
+    assert_eq!(patched.description, "Patched");
+    assert!(patched.deprecated);
+    assert_eq!(patched.archived, Some(false), "absent fields are unchanged");
+}
+
+#[tokio::test]
+async fn sdk_delete_archives_an_event_type_and_create_unarchives_it() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    create_event_type(&svix, "report.ready").await;
+    create_event_type(&svix, "report.failed").await;
+
+    svix.event_type()
+        .delete("report.ready".to_owned(), None)
+        .await
+        .expect("delete (archive)");
+
+    let archived = svix
+        .event_type()
+        .get("report.ready".to_owned())
+        .await
+        .expect("an archived event type can still be read");
+    assert_eq!(archived.archived, Some(true));
+
+    let visible = svix.event_type().list(None).await.expect("list");
+    let names: BTreeSet<String> = visible.data.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, strings(&["report.failed"]), "archived types are hidden");
+    let all = svix
+        .event_type()
+        .list(Some(EventTypeListOptions {
+            include_archived: Some(true),
+            ..Default::default()
+        }))
+        .await
+        .expect("list with archived");
+    let names: BTreeSet<String> = all.data.iter().map(|e| e.name.clone()).collect();
+    assert_eq!(names, strings(&["report.failed", "report.ready"]));
+
+    let unarchived = svix
+        .event_type()
+        .create(
+            EventTypeIn::new("report.ready".to_owned(), "Back again".to_owned()),
+            None,
+        )
+        .await
+        .expect("create unarchives");
+    assert_eq!(unarchived.archived, Some(false));
+    assert_eq!(unarchived.description, "Back again");
+
+    svix.event_type()
+        .delete(
+            "report.failed".to_owned(),
+            Some(EventTypeDeleteOptions {
+                expunge: Some(true),
+            }),
+        )
+        .await
+        .expect("delete (expunge)");
+    expect_http(svix.event_type().get("report.failed".to_owned()).await, 404);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors as the SDK reports them
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn sdk_reports_a_wrong_token_as_http_401() {
+    let server = TestServer::start().await;
+    let svix = sdk_with_token(&server, "sk_wrong_token_0000000000000000");
+
+    let body = expect_http(svix.application().list(None).await, 401);
+    assert_eq!(body.code, "authentication_failed");
+    expect_http(
+        svix.application()
+            .create(ApplicationIn::new("x".to_owned()), None)
+            .await,
+        401,
+    );
+}
+
+#[tokio::test]
+async fn sdk_reports_an_unknown_application_as_http_404() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+
+    let body = expect_http(svix.application().get("no-such-app".to_owned()).await, 404);
+    assert_eq!(body.code, "not_found");
+    expect_http(
+        svix.application()
+            .get("app_2yZwUhtgs5Ai8T9yRQJXA4Xm6zj".to_owned())
+            .await,
+        404,
+    );
+    expect_http(svix.endpoint().list("no-such-app".to_owned(), None).await, 404);
+    expect_http(
+        svix.endpoint()
+            .create(
+                "no-such-app".to_owned(),
+                EndpointIn::new("https://example.com".to_owned()),
+                None,
+            )
+            .await,
+        404,
+    );
+}
+
+#[tokio::test]
+async fn sdk_reports_a_duplicate_application_uid_as_http_409() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    create_app(&svix, "First", Some("taken")).await;
+
+    let body = expect_http(
+        svix.application()
+            .create(
+                ApplicationIn {
+                    uid: Some("taken".to_owned()),
+                    ..ApplicationIn::new("Second".to_owned())
+                },
+                None,
+            )
+            .await,
+        409,
+    );
+    assert_eq!(body.code, "conflict");
+}
+
+#[tokio::test]
+async fn sdk_reports_an_invalid_endpoint_url_as_a_validation_error() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+
+    let items = expect_validation(
+        svix.endpoint()
+            .create(app_id.clone(), EndpointIn::new("not a url".to_owned()), None)
+            .await,
+    );
+    assert!(
+        items.iter().any(|i| i.loc == ["body", "url"]),
+        "the error names the url field: {items:?}"
+    );
+
+    let page = svix.endpoint().list(app_id, None).await.expect("list");
+    assert!(page.data.is_empty(), "nothing was created: {page:?}");
+}
+
+#[tokio::test]
+async fn sdk_reports_an_unknown_event_type_filter_as_a_validation_error() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "App", None).await;
+    create_event_type(&svix, "known.type").await;
+
+    let items = expect_validation(
+        svix.endpoint()
+            .create(
+                app_id,
+                EndpointIn {
+                    event_types: Some(strings(&["known.type", "unknown.type"])),
+                    ..EndpointIn::new("https://example.com/hook".to_owned())
+                },
+                None,
+            )
+            .await,
+    );
+    assert!(
+        items
+            .iter()
+            .any(|i| i.loc == ["body", "eventTypes"] && i.msg.contains("unknown.type")),
+        "the error names the field and the unknown type: {items:?}"
+    );
+}
