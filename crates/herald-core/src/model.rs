@@ -134,6 +134,13 @@ pub struct ApiToken {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// The current time at the precision every store keeps (microseconds), so a resource returned
+/// on creation is identical to the same resource read back later.
+pub fn now() -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    Utc::now().trunc_subsecs(6)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,11 +160,4 @@ mod tests {
             .collect();
         assert_eq!(later, vec![new]);
     }
-}
-
-/// The current time at the precision every store keeps (microseconds), so a resource returned
-/// on creation is identical to the same resource read back later.
-pub fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound as _;
-    Utc::now().trunc_subsecs(6)
 }

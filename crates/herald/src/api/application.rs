@@ -119,10 +119,11 @@ fn validate_in(body: ApplicationIn) -> Result<ValidApplication, ApiError> {
         .uid
         .as_deref()
         .and_then(|u| v.check("uid", Uid::parse(u)));
-    if let Some(uid) = &uid {
-        if ApplicationId::looks_like(uid.as_str()) {
-            v.fail("uid", "a uid must not look like an application id");
-        }
+    if uid
+        .as_ref()
+        .is_some_and(|u| ApplicationId::looks_like(u.as_str()))
+    {
+        v.fail("uid", "a uid must not look like an application id");
     }
     validate_rate(&mut v, "throttleRate", body.throttle_rate);
     validate_rate(&mut v, "rateLimit", body.rate_limit);
@@ -171,15 +172,13 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ApplicationOut>), ApiError> {
     caller.require_organization()?;
     let valid = validate_in(body)?;
-    if params.get_if_exists {
-        if let Some(uid) = &valid.uid {
-            if let Some(existing) = state
-                .store()
-                .find_application(&Key::Uid(uid.clone()))
-                .await?
-            {
-                return Ok((StatusCode::OK, Json(existing.into())));
-            }
+    if let (true, Some(uid)) = (params.get_if_exists, &valid.uid) {
+        let existing = state
+            .store()
+            .find_application(&Key::Uid(uid.clone()))
+            .await?;
+        if let Some(existing) = existing {
+            return Ok((StatusCode::OK, Json(existing.into())));
         }
     }
     let app = insert_new(&state, valid).await?;

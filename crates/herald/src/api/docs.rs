@@ -44,10 +44,8 @@ fn type_of(schema: &Value) -> String {
             .join(" | "),
         _ => "any".to_owned(),
     };
-    if kind.starts_with("array") {
-        if let Some(items) = schema.get("items") {
-            return format!("array of {}", type_of(items));
-        }
+    if let (true, Some(items)) = (kind.starts_with("array"), schema.get("items")) {
+        return format!("array of {}", type_of(items));
     }
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
         let values: Vec<String> = values.iter().map(|v| esc(&v.to_string())).collect();

@@ -41,7 +41,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             &bytes
         };
         // serde would read a struct from a JSON array by position; every body here is an object.
-        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
+        if bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b != b'{')
+        {
             parse_json::<serde_json::Value>(bytes)?;
             return Err(ApiError::Validation(vec![ValidationErrorItem {
                 loc: vec!["body".to_owned()],

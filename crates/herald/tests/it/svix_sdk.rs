@@ -153,7 +153,11 @@ async fn sdk_creates_an_application_and_gets_it_by_id_and_by_uid() {
     assert_eq!(created.uid.as_deref(), Some("customer-1"));
     assert_eq!(created.metadata, string_map(&[("plan", "gold")]));
 
-    let by_id = svix.application().get(created.id.clone()).await.expect("get by id");
+    let by_id = svix
+        .application()
+        .get(created.id.clone())
+        .await
+        .expect("get by id");
     assert_eq!(by_id, created);
     let by_uid = svix
         .application()
@@ -191,7 +195,10 @@ async fn sdk_get_or_create_creates_once_then_returns_the_existing_application() 
         .await
         .expect("get_or_create returns the existing application");
     assert_eq!(second.id, first.id);
-    assert_eq!(second.name, "Tenant 42", "the existing application is returned unchanged");
+    assert_eq!(
+        second.name, "Tenant 42",
+        "the existing application is returned unchanged"
+    );
 
     let all = svix.application().list(None).await.expect("list");
     assert_eq!(all.data.len(), 1, "{all:?}");
@@ -253,7 +260,10 @@ async fn sdk_upsert_creates_an_application_for_a_new_uid_then_updates_it() {
 
     let by_id = svix
         .application()
-        .upsert(created.id.clone(), ApplicationIn::new("Third name".to_owned()))
+        .upsert(
+            created.id.clone(),
+            ApplicationIn::new("Third name".to_owned()),
+        )
         .await
         .expect("upsert by id updates");
     assert_eq!(by_id.id, created.id);
@@ -282,9 +292,17 @@ async fn sdk_patches_an_application() {
     assert_eq!(patched.id, id);
     assert_eq!(patched.name, "After");
     assert_eq!(patched.metadata, string_map(&[("k", "v")]));
-    assert_eq!(patched.uid.as_deref(), Some("patch-me"), "absent fields are unchanged");
+    assert_eq!(
+        patched.uid.as_deref(),
+        Some("patch-me"),
+        "absent fields are unchanged"
+    );
 
-    let fetched = svix.application().get("patch-me".to_owned()).await.expect("get");
+    let fetched = svix
+        .application()
+        .get("patch-me".to_owned())
+        .await
+        .expect("get");
     assert_eq!(fetched.name, "After");
 }
 
@@ -420,11 +438,7 @@ async fn sdk_upserts_an_existing_endpoint_and_creates_one_for_a_new_uid() {
     assert_ne!(created.id, id);
     assert_eq!(created.uid.as_deref(), Some("new-uid"));
 
-    let page = svix
-        .endpoint()
-        .list(app_id, None)
-        .await
-        .expect("list");
+    let page = svix.endpoint().list(app_id, None).await.expect("list");
     assert_eq!(page.data.len(), 2, "{page:?}");
 }
 
@@ -467,8 +481,15 @@ async fn sdk_patches_an_endpoint() {
     assert_eq!(patched.disabled, Some(true));
     assert_eq!(patched.metadata, string_map(&[("x", "y")]));
     assert_eq!(patched.event_types, Some(strings(&["order.shipped"])));
-    assert_eq!(patched.url, "https://example.com/a", "absent fields are unchanged");
-    assert_eq!(patched.channels, Some(strings(&["eu"])), "absent fields are unchanged");
+    assert_eq!(
+        patched.url, "https://example.com/a",
+        "absent fields are unchanged"
+    );
+    assert_eq!(
+        patched.channels,
+        Some(strings(&["eu"])),
+        "absent fields are unchanged"
+    );
 
     // `null` clears a nullable field.
     let cleared = svix
@@ -570,7 +591,10 @@ async fn sdk_sets_and_patches_endpoint_headers() {
         .get_headers(app_id.clone(), id.clone())
         .await
         .expect("get headers");
-    assert!(empty.headers.is_empty() && empty.sensitive.is_empty(), "{empty:?}");
+    assert!(
+        empty.headers.is_empty() && empty.sensitive.is_empty(),
+        "{empty:?}"
+    );
 
     svix.endpoint()
         .set_headers(
@@ -674,7 +698,11 @@ async fn sdk_pages_through_260_endpoints_with_limit_250() {
     let mut pages = Vec::new();
     let mut iterator: Option<String> = None;
     loop {
-        assert!(pages.len() < 10, "paging does not end: {} pages", pages.len());
+        assert!(
+            pages.len() < 10,
+            "paging does not end: {} pages",
+            pages.len()
+        );
         let page = svix
             .endpoint()
             .list(
@@ -691,7 +719,10 @@ async fn sdk_pages_through_260_endpoints_with_limit_250() {
         seen.extend(page.data.iter().map(|e| e.id.clone()));
         let done = page.done;
         if !done {
-            let next = page.iterator.clone().expect("a page that is not done has an iterator");
+            let next = page
+                .iterator
+                .clone()
+                .expect("a page that is not done has an iterator");
             assert_ne!(Some(&next), iterator.as_ref(), "the iterator moves forward");
             iterator = Some(next);
         }
@@ -748,7 +779,11 @@ async fn sdk_prev_iterator_pages_back_to_the_previous_page() {
     assert_eq!(second.data.len(), 2);
     assert!(!second.done);
     let back = list(second.prev_iterator.clone()).await;
-    assert_eq!(ids(&back), ids(&first), "prevIterator leads back to the first page");
+    assert_eq!(
+        ids(&back),
+        ids(&first),
+        "prevIterator leads back to the first page"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -878,7 +913,11 @@ async fn sdk_delete_archives_an_event_type_and_create_unarchives_it() {
 
     let visible = svix.event_type().list(None).await.expect("list");
     let names: BTreeSet<String> = visible.data.iter().map(|e| e.name.clone()).collect();
-    assert_eq!(names, strings(&["report.failed"]), "archived types are hidden");
+    assert_eq!(
+        names,
+        strings(&["report.failed"]),
+        "archived types are hidden"
+    );
     let all = svix
         .event_type()
         .list(Some(EventTypeListOptions {
@@ -945,7 +984,10 @@ async fn sdk_reports_an_unknown_application_as_http_404() {
             .await,
         404,
     );
-    expect_http(svix.endpoint().list("no-such-app".to_owned(), None).await, 404);
+    expect_http(
+        svix.endpoint().list("no-such-app".to_owned(), None).await,
+        404,
+    );
     expect_http(
         svix.endpoint()
             .create(
@@ -987,7 +1029,11 @@ async fn sdk_reports_an_invalid_endpoint_url_as_a_validation_error() {
 
     let items = expect_validation(
         svix.endpoint()
-            .create(app_id.clone(), EndpointIn::new("not a url".to_owned()), None)
+            .create(
+                app_id.clone(),
+                EndpointIn::new("not a url".to_owned()),
+                None,
+            )
             .await,
     );
     assert!(
