@@ -3,12 +3,15 @@
 //! This crate does no I/O (no network, no files, no database) and depends on no web,
 //! database or HTTP-client crate; that is what lets every backend and both edges share it.
 
+pub mod delivery;
 pub mod headers;
 pub mod id;
 pub mod model;
 pub mod name;
+pub mod retry;
 pub mod sealed;
 pub mod secret;
+pub mod signature;
 pub mod store;
 pub mod token;
 

@@ -86,6 +86,13 @@ token_name!(
     128
 );
 
+token_name!(
+    /// The sender's own id for a message (`eventId`), unique per application.
+    EventId,
+    "event id",
+    256
+);
+
 /// A feature flag that gates an event type (stored and returned, not enforced yet).
 pub type FeatureFlag = EventTypeName;
 

@@ -112,19 +112,21 @@ fn validate_rate(v: &mut Validator, field: &str, rate: Option<u16>) {
     }
 }
 
+/// Parses a uid, which must not have the shape of an id (lookups try ids first, so such a
+/// uid could never be used).
+fn parse_uid(v: &mut Validator, text: &str) -> Option<Uid> {
+    let uid = v.check("uid", Uid::parse(text))?;
+    if ApplicationId::looks_like(uid.as_str()) {
+        v.fail("uid", "a uid must not look like an application id");
+        return None;
+    }
+    Some(uid)
+}
+
 fn validate_in(body: ApplicationIn) -> Result<ValidApplication, ApiError> {
     let mut v = Validator::default();
     validate_name(&mut v, &body.name);
-    let uid = body
-        .uid
-        .as_deref()
-        .and_then(|u| v.check("uid", Uid::parse(u)));
-    if uid
-        .as_ref()
-        .is_some_and(|u| ApplicationId::looks_like(u.as_str()))
-    {
-        v.fail("uid", "a uid must not look like an application id");
-    }
+    let uid = body.uid.as_deref().and_then(|u| parse_uid(&mut v, u));
     validate_rate(&mut v, "throttleRate", body.throttle_rate);
     validate_rate(&mut v, "rateLimit", body.rate_limit);
     v.finish()?;
@@ -265,9 +267,7 @@ pub async fn patch(
     if let Some(name) = &body.name {
         validate_name(&mut v, name);
     }
-    let uid = body
-        .uid
-        .map(|uid| uid.and_then(|u| v.check("uid", Uid::parse(&u))));
+    let uid = body.uid.map(|uid| uid.and_then(|u| parse_uid(&mut v, &u)));
     validate_rate(&mut v, "throttleRate", body.throttle_rate.flatten());
     validate_rate(&mut v, "rateLimit", body.rate_limit.flatten());
     v.finish()?;

@@ -264,19 +264,21 @@ struct ValidEndpoint {
     bearer_token: Option<Option<SecretString>>,
 }
 
+/// Parses a uid, which must not have the shape of an id (lookups try ids first, so such a
+/// uid could never be used).
+fn parse_uid(v: &mut Validator, text: &str) -> Option<Uid> {
+    let uid = v.check("uid", Uid::parse(text))?;
+    if EndpointId::looks_like(uid.as_str()) {
+        v.fail("uid", "a uid must not look like an endpoint id");
+        return None;
+    }
+    Some(uid)
+}
+
 async fn validate_in(state: &ApiState, body: EndpointIn) -> Result<ValidEndpoint, ApiError> {
     let mut v = Validator::default();
     let url = v.check("url", parse_endpoint_url(&body.url));
-    let uid = body
-        .uid
-        .as_deref()
-        .and_then(|u| v.check("uid", Uid::parse(u)));
-    if uid
-        .as_ref()
-        .is_some_and(|u| EndpointId::looks_like(u.as_str()))
-    {
-        v.fail("uid", "a uid must not look like an endpoint id");
-    }
+    let uid = body.uid.as_deref().and_then(|u| parse_uid(&mut v, u));
     let event_types = parse_names(&mut v, "eventTypes", body.event_types, EventTypeName::parse);
     let channels = parse_names(&mut v, "channels", body.channels, ChannelName::parse);
     if channels.as_ref().is_some_and(|c| c.len() > MAX_CHANNELS) {
@@ -479,9 +481,7 @@ pub async fn patch(
         .url
         .as_deref()
         .and_then(|u| v.check("url", parse_endpoint_url(u)));
-    let uid = body
-        .uid
-        .map(|uid| uid.and_then(|u| v.check("uid", Uid::parse(&u))));
+    let uid = body.uid.map(|uid| uid.and_then(|u| parse_uid(&mut v, &u)));
     let event_types = body
         .event_types
         .map(|names| parse_names(&mut v, "eventTypes", names, EventTypeName::parse));

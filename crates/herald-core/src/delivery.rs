@@ -1,0 +1,211 @@
+//! Messages, their deliveries to endpoints, and the attempts that make up a delivery.
+//!
+//! A message is accepted once, with one delivery per matching enabled endpoint; a delivery is
+//! leased by a worker, attempted, and either finished or rescheduled. Each attempt is recorded.
+
+use chrono::{DateTime, Utc};
+
+use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId};
+use crate::name::{ChannelName, EventId, EventTypeName};
+
+/// A message an application sent, to be delivered to its endpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub app_id: ApplicationId,
+    pub event_type: EventTypeName,
+    pub event_id: Option<EventId>,
+    pub channels: Option<Vec<ChannelName>>,
+    /// The JSON payload exactly as received; `None` once expunged or expired.
+    pub payload: Option<Vec<u8>>,
+    pub created_at: DateTime<Utc>,
+    /// Not delivered before this time (`deliverAt`); `None` means at once.
+    pub deliver_at: Option<DateTime<Utc>>,
+    /// When the payload is removed by the retention job.
+    pub payload_expires_at: DateTime<Utc>,
+}
+
+/// The parts of an endpoint that decide whether a message goes to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub endpoint_id: EndpointId,
+    pub event_types: Option<Vec<EventTypeName>>,
+    pub channels: Option<Vec<ChannelName>>,
+}
+
+impl Subscription {
+    /// Whether `message` is delivered to this endpoint: its event type passes the filter
+    /// (if any), and it shares a channel with the endpoint (if the endpoint has channels).
+    pub fn matches(&self, message: &Message) -> bool {
+        let type_ok = self
+            .event_types
+            .as_ref()
+            .is_none_or(|types| types.contains(&message.event_type));
+        let channel_ok = match (&self.channels, &message.channels) {
+            (None, _) => true,
+            (Some(wanted), Some(sent)) => wanted.iter().any(|c| sent.contains(c)),
+            (Some(_), None) => false,
+        };
+        type_ok && channel_ok
+    }
+}
+
+/// Why a delivery was created: by the schedule (a new message), or by a person (resend,
+/// recover). Manual deliveries get one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Scheduled,
+    Manual,
+}
+
+impl Trigger {
+    /// The Svix code: 0 scheduled, 1 manual.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Scheduled => 0,
+            Self::Manual => 1,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(Self::Scheduled),
+            1 => Some(Self::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// State of a delivery or attempt, with Svix's codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    Success,
+    Pending,
+    Failed,
+    /// Leased by a worker: being attempted now.
+    Sending,
+}
+
+impl DeliveryStatus {
+    /// The Svix code: 0 success, 1 pending, 2 fail, 3 sending.
+    pub fn code(self) -> i64 {
+        match self {
+            Self::Success => 0,
+            Self::Pending => 1,
+            Self::Failed => 2,
+            Self::Sending => 3,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(Self::Success),
+            1 => Some(Self::Pending),
+            2 => Some(Self::Failed),
+            3 => Some(Self::Sending),
+            _ => None,
+        }
+    }
+}
+
+/// A store's handle on one delivery row.
+pub type DeliveryId = i64;
+
+/// A delivery handed to a worker, with what it needs to make the attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedDelivery {
+    pub delivery_id: DeliveryId,
+    /// Fencing token: the outcome is recorded only while this lease is the current one.
+    pub lease_id: i64,
+    pub msg_id: MessageId,
+    pub app_id: ApplicationId,
+    pub endpoint_id: EndpointId,
+    pub event_type: EventTypeName,
+    /// `None` if the payload expired or was expunged before delivery; sent as `{}`.
+    pub payload: Option<Vec<u8>>,
+    /// The attempt about to be made, 1-based.
+    pub attempt: u32,
+    pub trigger: Trigger,
+}
+
+/// Which due deliveries to lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseRequest {
+    pub now: DateTime<Utc>,
+    /// The most deliveries to lease in this call.
+    pub limit: u32,
+    /// The most deliveries of any one endpoint in this call, so one endpoint's backlog can't
+    /// fill the batch.
+    pub per_endpoint: u32,
+    /// Endpoints to skip (saturated, or their circuit is open).
+    pub exclude: Vec<EndpointId>,
+    /// Until when the lease holds; after it, the delivery is due again (a dead worker).
+    pub lease_until: DateTime<Utc>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: AttemptId,
+    pub msg_id: MessageId,
+    pub app_id: ApplicationId,
+    pub endpoint_id: EndpointId,
+    pub url: String,
+    pub status: DeliveryStatus,
+    /// The HTTP status, or 0 when there was no response.
+    pub response_status_code: u16,
+    /// The start of the response body (or why there was none), truncated.
+    pub response: String,
+    pub response_duration_ms: i64,
+    pub trigger: Trigger,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
+
+/// An attempt to record, with the delivery's next step, fenced by the lease.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub delivery_id: DeliveryId,
+    pub lease_id: i64,
+    pub attempt: Attempt,
+    pub next: NextStep,
+    /// Disable the endpoint (it answered 410 Gone).
+    pub disable_endpoint: bool,
+}
+
+/// Filters of the message list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MessageFilter {
+    pub channel: Option<ChannelName>,
+    pub event_types: Vec<EventTypeName>,
+    pub before: Option<DateTime<Utc>>,
+    pub after: Option<DateTime<Utc>>,
+}
+
+/// Filters of attempt lists.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttemptFilter {
+    pub status: Option<DeliveryStatus>,
+    /// 0 (no response), 100, 200, 300, 400 or 500.
+    pub status_code_class: Option<u16>,
+    pub event_types: Vec<EventTypeName>,
+    pub channel: Option<ChannelName>,
+    pub before: Option<DateTime<Utc>>,
+    pub after: Option<DateTime<Utc>>,
+}
+
+/// Counts of an endpoint's deliveries by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryStats {
+    pub success: u64,
+    pub pending: u64,
+    pub failed: u64,
+    pub sending: u64,
+}
