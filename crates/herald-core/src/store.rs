@@ -5,8 +5,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::id::{ApplicationId, EndpointId};
+use crate::delivery::{
+    Attempt, AttemptFilter, AttemptRecord, DeliveryStats, DeliveryStatus, LeaseRequest,
+    LeasedDelivery, Message, MessageFilter,
+};
+use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 use crate::model::{ApiToken, Application, Endpoint, EventType};
+use crate::name::EventId;
 use crate::name::{EventTypeName, Uid};
 use crate::token::TokenHash;
 
@@ -82,6 +87,29 @@ pub enum Key<Id> {
 pub type ApplicationKey = Key<ApplicationId>;
 /// An endpoint named by id or uid.
 pub type EndpointKey = Key<EndpointId>;
+
+/// How a caller names a message: by id, or by the `eventId` it was sent with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageKey {
+    Id(MessageId),
+    EventId(EventId),
+}
+
+/// A message with its delivery state at one endpoint (attempted messages of an endpoint).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointMessage {
+    pub message: Message,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
+
+/// An endpoint with the delivery state of one message there (attempted destinations).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDestination {
+    pub endpoint: Endpoint,
+    pub status: DeliveryStatus,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}
 
 /// Identifies one idempotent request: a hash of the key, the caller's token and the route.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -189,4 +217,123 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
     /// Releases a claim whose request did not succeed, so it can be retried.
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
+
+    // --- messages ---
+    /// Stores the message and one pending delivery per matching enabled endpoint of its
+    /// application, in one transaction, and returns those endpoints. Fails with
+    /// `Conflict { what: "eventId" }` when the application already has a message with the
+    /// same `event_id`.
+    async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError>;
+    async fn find_message(
+        &self,
+        app: &ApplicationId,
+        key: &MessageKey,
+    ) -> Result<Option<Message>, StoreError>;
+    /// Newest first by default.
+    async fn list_messages(
+        &self,
+        app: &ApplicationId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError>;
+    /// Removes a message's payload; false if the message does not exist.
+    async fn expunge_message_payload(
+        &self,
+        app: &ApplicationId,
+        id: &MessageId,
+    ) -> Result<bool, StoreError>;
+    /// Removes up to `limit` payloads whose retention ended by `now`; returns how many.
+    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
+    // --- deliveries ---
+    /// Leases due deliveries (pending ones whose time has come, and leased ones whose lease
+    /// expired), oldest first.
+    async fn lease_deliveries(
+        &self,
+        request: &LeaseRequest,
+    ) -> Result<Vec<LeasedDelivery>, StoreError>;
+    /// When the next pending delivery becomes due, if any.
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+    /// Records an attempt and moves its delivery on, only if `lease_id` is still the
+    /// delivery's lease; returns false (and records nothing) for a stale lease.
+    async fn record_attempt(&self, record: &AttemptRecord) -> Result<bool, StoreError>;
+    /// Queues one manual attempt of a message to an endpoint, due now.
+    async fn create_manual_delivery(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Queues a manual attempt for every message whose delivery to the endpoint failed and
+    /// that was created in `[since, until)`; returns how many.
+    async fn recover_failed(
+        &self,
+        endpoint: &EndpointId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Counts the endpoint's deliveries by status, for messages created in `[since, until)`.
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<DeliveryStats, StoreError>;
+    /// Disables every enabled endpoint that has failed without a success since before
+    /// `failing_since`; returns them.
+    async fn disable_failing_endpoints(
+        &self,
+        failing_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError>;
+
+    // --- attempts ---
+    async fn find_attempt(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>, StoreError>;
+    /// Newest first by default.
+    async fn list_attempts_by_endpoint(
+        &self,
+        app: &ApplicationId,
+        endpoint: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError>;
+    /// Newest first by default; `endpoint` narrows to one endpoint.
+    async fn list_attempts_by_message(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        endpoint: Option<&EndpointId>,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError>;
+    /// Removes an attempt's stored response; false if it does not exist.
+    async fn expunge_attempt_response(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<bool, StoreError>;
+    /// Messages that have a delivery to the endpoint, newest first by default, with its state.
+    async fn list_endpoint_messages(
+        &self,
+        app: &ApplicationId,
+        endpoint: &EndpointId,
+        filter: &MessageFilter,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<EndpointMessage>, StoreError>;
+    /// Endpoints a message has deliveries to, with their state.
+    async fn list_message_destinations(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        page: &PageRequest,
+    ) -> Result<Page<MessageDestination>, StoreError>;
 }

@@ -10,18 +10,13 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::rows::{
-    PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, to_micros,
+    PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, names_to_json,
+    parse_names, to_micros,
 };
 use crate::{SqliteStore, backend, store_error};
 
 const COLUMNS: &str = "id, app_id, uid, url, description, disabled, event_types, channels, \
                        throttle_rate, metadata, sealed_secrets, created_at, updated_at";
-
-fn names_to_json<T: serde::Serialize>(names: &Option<Vec<T>>) -> Option<String> {
-    names
-        .as_ref()
-        .map(|list| serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned()))
-}
 
 pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
@@ -136,18 +131,6 @@ pub(crate) async fn delete(
         .await
         .map_err(backend)?;
     Ok(result.rows_affected() > 0)
-}
-
-fn parse_names<T>(
-    text: Option<String>,
-    parse: fn(&str) -> Result<T, herald_core::name::NameError>,
-) -> Result<Option<Vec<T>>, StoreError> {
-    let Some(text) = text else { return Ok(None) };
-    let raw: Vec<String> = serde_json::from_str(&text).map_err(|e| corrupt("name list", e))?;
-    raw.iter()
-        .map(|name| parse(name).map_err(|e| corrupt("name list", e)))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
 }
 
 fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Endpoint, StoreError> {

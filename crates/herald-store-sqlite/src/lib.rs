@@ -6,14 +6,28 @@
 //! small pool of their own. This crate owns every SQL statement for SQLite and nothing else.
 
 mod applications;
+mod attempts;
+mod deliveries;
 mod endpoints;
 mod event_types;
+mod messages;
 mod rows;
 mod tokens;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use herald_core::delivery::{
+    Attempt, AttemptFilter, AttemptRecord, DeliveryStats, DeliveryStatus, LeaseRequest,
+    LeasedDelivery, Message, MessageFilter,
+};
+use herald_core::id::{AttemptId, MessageId};
+use herald_core::store::{EndpointMessage, MessageDestination, MessageKey};
 
 use herald_core::secret::Cipher;
 use herald_core::store::{
@@ -48,6 +62,11 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// Seals endpoint secrets before they are written.
     cipher: Cipher,
+    /// Group commit for the hot writes (messages, attempts), on the writer connection.
+    batcher: writer::Writer,
+    /// Source of lease ids: starts at the open time in microseconds and counts up, so ids
+    /// are unique within this process and larger than any from an earlier run.
+    lease_counter: Arc<AtomicI64>,
 }
 
 /// Why the database could not be opened.
@@ -89,11 +108,20 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(connect_error)?;
+        let batcher = writer::Writer::start(writer.clone());
+        let lease_counter = Arc::new(AtomicI64::new(Utc::now().timestamp_micros()));
         Ok(Self {
             writer,
             reader,
             cipher,
+            batcher,
+            lease_counter,
         })
+    }
+
+    /// A lease id never handed out before.
+    pub(crate) fn next_lease_id(&self) -> i64 {
+        self.lease_counter.fetch_add(1, AtomicOrdering::Relaxed)
     }
 
     /// Closes both pools, waiting for statements in flight.
@@ -227,5 +255,134 @@ impl Store for SqliteStore {
     }
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         tokens::release_idempotency_key(self, key).await
+    }
+
+    async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
+        self.batcher.insert_message(message.clone()).await
+    }
+    async fn find_message(
+        &self,
+        app: &ApplicationId,
+        key: &MessageKey,
+    ) -> Result<Option<Message>, StoreError> {
+        messages::find(self, app, key).await
+    }
+    async fn list_messages(
+        &self,
+        app: &ApplicationId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        messages::list(self, app, filter, page).await
+    }
+    async fn expunge_message_payload(
+        &self,
+        app: &ApplicationId,
+        id: &MessageId,
+    ) -> Result<bool, StoreError> {
+        messages::expunge_payload(self, app, id).await
+    }
+    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        messages::expire_payloads(self, now, limit).await
+    }
+
+    async fn lease_deliveries(
+        &self,
+        request: &LeaseRequest,
+    ) -> Result<Vec<LeasedDelivery>, StoreError> {
+        deliveries::lease(self, request).await
+    }
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        deliveries::next_due_at(self).await
+    }
+    async fn record_attempt(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
+        self.batcher.record_attempt(record.clone()).await
+    }
+    async fn create_manual_delivery(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        deliveries::create_manual(self, app, msg, endpoint, now).await
+    }
+    async fn recover_failed(
+        &self,
+        endpoint: &EndpointId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        deliveries::recover_failed(self, endpoint, since, until, now).await
+    }
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<DeliveryStats, StoreError> {
+        deliveries::stats(self, endpoint, since, until).await
+    }
+    async fn disable_failing_endpoints(
+        &self,
+        failing_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
+        deliveries::disable_failing(self, failing_since, now).await
+    }
+
+    async fn find_attempt(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>, StoreError> {
+        attempts::find(self, app, msg, id).await
+    }
+    async fn list_attempts_by_endpoint(
+        &self,
+        app: &ApplicationId,
+        endpoint: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError> {
+        attempts::list_by_endpoint(self, app, endpoint, filter, page).await
+    }
+    async fn list_attempts_by_message(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        endpoint: Option<&EndpointId>,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError> {
+        attempts::list_by_message(self, app, msg, endpoint, filter, page).await
+    }
+    async fn expunge_attempt_response(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<bool, StoreError> {
+        attempts::expunge_response(self, app, msg, id).await
+    }
+    async fn list_endpoint_messages(
+        &self,
+        app: &ApplicationId,
+        endpoint: &EndpointId,
+        filter: &MessageFilter,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<EndpointMessage>, StoreError> {
+        attempts::endpoint_messages(self, app, endpoint, filter, status, page).await
+    }
+    async fn list_message_destinations(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        page: &PageRequest,
+    ) -> Result<Page<MessageDestination>, StoreError> {
+        attempts::message_destinations(self, app, msg, page).await
     }
 }

@@ -73,3 +73,23 @@ impl PagePlan {
         Page { items, has_more }
     }
 }
+
+/// A list of names as a JSON array, or NULL.
+pub(crate) fn names_to_json<T: serde::Serialize>(names: &Option<Vec<T>>) -> Option<String> {
+    names
+        .as_ref()
+        .map(|list| serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned()))
+}
+
+/// Parses a JSON array of names written by [`names_to_json`].
+pub(crate) fn parse_names<T>(
+    text: Option<String>,
+    parse: fn(&str) -> Result<T, herald_core::name::NameError>,
+) -> Result<Option<Vec<T>>, StoreError> {
+    let Some(text) = text else { return Ok(None) };
+    let raw: Vec<String> = serde_json::from_str(&text).map_err(|e| corrupt("name list", e))?;
+    raw.iter()
+        .map(|name| parse(name).map_err(|e| corrupt("name list", e)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}

@@ -1,0 +1,105 @@
+//! The behaviour every `Store` backend must share, as plain async checks.
+//!
+//! A backend's test suite runs them all with [`crate::store_conformance_tests!`], giving each
+//! check a fresh, empty store. Checks panic with a message on failure, like any test.
+#![allow(clippy::unwrap_used)]
+
+mod delivery;
+mod resources;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+pub use delivery::*;
+pub use resources::*;
+
+use crate::id::{ApplicationId, EndpointId};
+use crate::model::{Application, Endpoint, EndpointKeys, EventType};
+use crate::name::{ChannelName, EventTypeName, Uid};
+use crate::secret::SecretString;
+
+/// Generates one `#[tokio::test]` per conformance check. `$make` is an async expression that
+/// evaluates to a fresh store implementing [`crate::Store`] (it may also hold guards, e.g. a
+/// temporary directory, as a tuple `(store, guard)`).
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@each $make;
+            applications_round_trip, application_uids_are_unique, applications_page_both_ways,
+            deleting_an_application_removes_its_endpoints, endpoints_round_trip_with_secrets,
+            endpoint_uids_are_unique_per_application, endpoints_are_scoped_to_their_application,
+            event_types_archive_list_and_expunge, unknown_event_types_are_reported,
+            tokens_are_found_by_hash_only, idempotency_keys_claim_complete_and_expire,
+            updates_of_missing_rows_report_not_found,
+            messages_get_one_delivery_per_matching_enabled_endpoint,
+            event_ids_are_unique_per_application, messages_list_newest_first_with_filters,
+            due_deliveries_are_leased_once, scheduled_messages_wait_for_their_time,
+            leases_take_a_bounded_share_per_endpoint, recording_is_fenced_by_the_lease,
+            retries_become_due_at_their_time, expired_leases_return_to_the_queue,
+            attempts_are_listed_with_filters, delivery_views_show_the_latest_state,
+            manual_deliveries_and_recovery, failing_endpoints_are_disabled, payloads_expire);
+    };
+    (@each $make:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                let (store, _guard) = $make;
+                $crate::conformance::$check(&store).await;
+            }
+        )*
+    };
+}
+
+/// Timestamps at the microsecond precision every backend keeps.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn application(name: &str, uid: Option<&str>) -> Application {
+    let at = now();
+    Application {
+        id: ApplicationId::generate_at(at),
+        uid: uid.map(|u| Uid::parse(u).unwrap()),
+        name: name.to_owned(),
+        metadata: BTreeMap::from([("tier".to_owned(), "gold".to_owned())]),
+        throttle_rate: Some(10),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn endpoint(app: &ApplicationId, uid: Option<&str>) -> Endpoint {
+    let at = now();
+    Endpoint {
+        id: EndpointId::generate_at(at),
+        app_id: app.clone(),
+        uid: uid.map(|u| Uid::parse(u).unwrap()),
+        url: "https://example.com/webhooks".parse().unwrap(),
+        description: "orders".to_owned(),
+        disabled: false,
+        event_types: Some(vec![EventTypeName::parse("order.created").unwrap()]),
+        channels: Some(vec![ChannelName::parse("eu").unwrap()]),
+        throttle_rate: None,
+        metadata: BTreeMap::new(),
+        keys: EndpointKeys::new(None),
+        headers: BTreeMap::from([("x-tenant".to_owned(), SecretString::new("acme"))]),
+        bearer_token: Some(SecretString::new("r32j4hu32ji3j24ipj324ioj234oi2j432io3j4")),
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+fn event_type(name: &str) -> EventType {
+    let at = now();
+    EventType {
+        name: EventTypeName::parse(name).unwrap(),
+        description: format!("{name} happened"),
+        archived: false,
+        deprecated: false,
+        feature_flag: None,
+        schemas: Some(serde_json::from_str(r#"{"1": {"type": "object"}}"#).unwrap()),
+        created_at: at,
+        updated_at: at,
+    }
+}

@@ -1,0 +1,345 @@
+//! The delivery queue on SQLite: leasing due deliveries, recording attempts (fenced by the
+//! lease), manual deliveries, recovery, statistics and endpoint health.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use herald_core::StoreError;
+use herald_core::delivery::{
+    AttemptRecord, DeliveryStats, DeliveryStatus, LeaseRequest, LeasedDelivery, NextStep, Trigger,
+};
+use herald_core::id::{ApplicationId, EndpointId, MessageId};
+use herald_core::name::EventTypeName;
+use herald_core::store::MessageKey;
+use sqlx::sqlite::{SqliteArguments, SqliteConnection};
+use sqlx::{Arguments, Row};
+
+use crate::rows::{corrupt, from_micros, to_micros};
+use crate::{SqliteStore, backend, messages};
+
+/// How many due rows one lease looks at before taking at most `per_endpoint` of each
+/// endpoint; bounds the work of a lease when one endpoint has a large backlog.
+const LEASE_SCAN: i64 = 4096;
+
+/// Records an attempt and moves its delivery on; runs inside the writer's transaction.
+pub(crate) async fn record_attempt(
+    conn: &mut SqliteConnection,
+    record: &AttemptRecord,
+) -> Result<bool, StoreError> {
+    let attempt = &record.attempt;
+    let now = to_micros(attempt.created_at);
+    let (status, next_at) = match record.next {
+        NextStep::Delivered => (DeliveryStatus::Success, now),
+        NextStep::RetryAt(at) => (DeliveryStatus::Pending, to_micros(at)),
+        NextStep::Failed => (DeliveryStatus::Failed, now),
+    };
+    let updated = sqlx::query(
+        "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,
+                lease_id = NULL, lease_expires_at = NULL, updated_at = ?
+         WHERE id = ? AND lease_id = ? AND status = 3",
+    )
+    .bind(status.code())
+    .bind(next_at)
+    .bind(now)
+    .bind(record.delivery_id)
+    .bind(record.lease_id)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if updated.rows_affected() == 0 {
+        // The lease expired and another worker holds the delivery now: its outcome counts.
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
+                               response, response_duration_ms, trigger, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(attempt.id.as_str())
+    .bind(attempt.msg_id.as_str())
+    .bind(attempt.app_id.as_str())
+    .bind(attempt.endpoint_id.as_str())
+    .bind(&attempt.url)
+    .bind(attempt.status.code())
+    .bind(i64::from(attempt.response_status_code))
+    .bind(&attempt.response)
+    .bind(attempt.response_duration_ms)
+    .bind(attempt.trigger.code())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+
+    // Endpoint health: a success clears the failing streak, a failure starts one.
+    let health = if attempt.status == DeliveryStatus::Success {
+        "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
+    } else {
+        "UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
+    };
+    let mut query = sqlx::query(health);
+    if attempt.status != DeliveryStatus::Success {
+        query = query.bind(now);
+    }
+    query
+        .bind(attempt.endpoint_id.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    if record.disable_endpoint {
+        sqlx::query("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?")
+            .bind(now)
+            .bind(attempt.endpoint_id.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(backend)?;
+    }
+    Ok(true)
+}
+
+pub(crate) async fn lease(
+    store: &SqliteStore,
+    request: &LeaseRequest,
+) -> Result<Vec<LeasedDelivery>, StoreError> {
+    let now = to_micros(request.now);
+    let mut conn = store.writer.acquire().await.map_err(backend)?;
+    // Deliveries whose lease ran out (their worker died) become due again.
+    sqlx::query(
+        "UPDATE deliveries SET status = 1, lease_id = NULL, lease_expires_at = NULL
+         WHERE status = 3 AND lease_expires_at <= ?",
+    )
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+
+    let lease_id = store.next_lease_id();
+    let mut args = SqliteArguments::default();
+    let bind =
+        |args: &mut SqliteArguments<'_>, value: i64| args.add(value).map_err(StoreError::Backend);
+    bind(&mut args, lease_id)?;
+    bind(&mut args, to_micros(request.lease_until))?;
+    bind(&mut args, now)?;
+    bind(&mut args, now)?;
+    let mut exclude = String::new();
+    if !request.exclude.is_empty() {
+        exclude = format!(
+            "AND endpoint_id NOT IN ({})",
+            vec!["?"; request.exclude.len()].join(", ")
+        );
+        for endpoint in &request.exclude {
+            args.add(endpoint.as_str().to_owned())
+                .map_err(StoreError::Backend)?;
+        }
+    }
+    bind(&mut args, LEASE_SCAN)?;
+    bind(&mut args, i64::from(request.per_endpoint))?;
+    bind(&mut args, i64::from(request.limit))?;
+    let sql = format!(
+        "UPDATE deliveries SET status = 3, lease_id = ?, lease_expires_at = ?, updated_at = ?
+         WHERE id IN (
+           SELECT id FROM (
+             SELECT id, next_attempt_at,
+                    ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
+             FROM (SELECT id, endpoint_id, next_attempt_at FROM deliveries
+                   WHERE status = 1 AND next_attempt_at <= ? {exclude}
+                   ORDER BY next_attempt_at LIMIT ?))
+           WHERE nth <= ? ORDER BY next_attempt_at, id LIMIT ?)
+         RETURNING id, msg_id, app_id, endpoint_id, attempts, trigger"
+    );
+    let rows = sqlx::query_with(&sql, args)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(backend)?;
+    drop(conn);
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    // The messages' payloads, read once per message.
+    let msg_ids: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            row.try_get::<String, _>("msg_id")
+                .map_err(|e| corrupt("msg_id", e))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut unique = msg_ids.clone();
+    unique.sort();
+    unique.dedup();
+    let mut payloads: HashMap<String, (String, Option<Vec<u8>>)> =
+        HashMap::with_capacity(unique.len());
+    for chunk in unique.chunks(500) {
+        let sql = format!(
+            "SELECT id, event_type, payload FROM messages WHERE id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(id);
+        }
+        for row in query.fetch_all(&store.reader).await.map_err(backend)? {
+            let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
+            let event_type: String = row
+                .try_get("event_type")
+                .map_err(|e| corrupt("event_type", e))?;
+            payloads.insert(
+                id,
+                (
+                    event_type,
+                    row.try_get("payload").map_err(|e| corrupt("payload", e))?,
+                ),
+            );
+        }
+    }
+
+    let mut leased = Vec::with_capacity(rows.len());
+    for row in rows {
+        let msg_id: String = row.try_get("msg_id").map_err(|e| corrupt("msg_id", e))?;
+        // A message deleted with its application since the lease: its deliveries went too.
+        let Some((event_type, payload)) = payloads.get(&msg_id) else {
+            continue;
+        };
+        let attempts: i64 = row
+            .try_get("attempts")
+            .map_err(|e| corrupt("attempts", e))?;
+        let trigger: i64 = row.try_get("trigger").map_err(|e| corrupt("trigger", e))?;
+        leased.push(LeasedDelivery {
+            delivery_id: row.try_get("id").map_err(|e| corrupt("id", e))?,
+            lease_id,
+            msg_id: msg_id.parse().map_err(|e| corrupt("msg_id", e))?,
+            app_id: row
+                .try_get::<String, _>("app_id")
+                .map_err(|e| corrupt("app_id", e))?
+                .parse()
+                .map_err(|e| corrupt("app_id", e))?,
+            endpoint_id: row
+                .try_get::<String, _>("endpoint_id")
+                .map_err(|e| corrupt("endpoint_id", e))?
+                .parse()
+                .map_err(|e| corrupt("endpoint_id", e))?,
+            event_type: EventTypeName::parse(event_type).map_err(|e| corrupt("event_type", e))?,
+            payload: payload.clone(),
+            attempt: u32::try_from(attempts + 1).map_err(|e| corrupt("attempts", e))?,
+            trigger: Trigger::from_code(trigger).ok_or_else(|| corrupt("trigger", trigger))?,
+        });
+    }
+    Ok(leased)
+}
+
+pub(crate) async fn next_due_at(store: &SqliteStore) -> Result<Option<DateTime<Utc>>, StoreError> {
+    let row = sqlx::query(
+        "SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1) AS due,
+                (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS expiry",
+    )
+    .fetch_one(&store.reader)
+    .await
+    .map_err(backend)?;
+    let due: Option<i64> = row.try_get("due").map_err(|e| corrupt("due", e))?;
+    let expiry: Option<i64> = row.try_get("expiry").map_err(|e| corrupt("expiry", e))?;
+    let earliest = match (due, expiry) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    earliest.map(from_micros).transpose()
+}
+
+pub(crate) async fn create_manual(
+    store: &SqliteStore,
+    app: &ApplicationId,
+    msg: &MessageId,
+    endpoint: &EndpointId,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let message = messages::find(store, app, &MessageKey::Id(msg.clone()))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let mut conn = store.writer.acquire().await.map_err(backend)?;
+    messages::insert_delivery(&mut conn, &message, endpoint, Trigger::Manual, now).await
+}
+
+pub(crate) async fn recover_failed(
+    store: &SqliteStore,
+    endpoint: &EndpointId,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    // One manual delivery per message whose latest delivery to the endpoint failed.
+    let result = sqlx::query(
+        "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
+                                 created_at, updated_at)
+         SELECT d.msg_id, d.app_id, d.endpoint_id, 1, 1, 0, ?, ?, ?
+         FROM deliveries d
+         WHERE d.endpoint_id = ? AND d.status = 2 AND d.created_at >= ? AND d.created_at < ?
+           AND d.id = (SELECT MAX(id) FROM deliveries WHERE msg_id = d.msg_id AND endpoint_id = d.endpoint_id)",
+    )
+    .bind(to_micros(now))
+    .bind(to_micros(now))
+    .bind(to_micros(now))
+    .bind(endpoint.as_str())
+    .bind(to_micros(since))
+    .bind(to_micros(until))
+    .execute(&store.writer)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected())
+}
+
+pub(crate) async fn stats(
+    store: &SqliteStore,
+    endpoint: &EndpointId,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<DeliveryStats, StoreError> {
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM deliveries
+         WHERE endpoint_id = ? AND created_at >= ? AND created_at < ? GROUP BY status",
+    )
+    .bind(endpoint.as_str())
+    .bind(to_micros(since))
+    .bind(to_micros(until))
+    .fetch_all(&store.reader)
+    .await
+    .map_err(backend)?;
+    let mut stats = DeliveryStats::default();
+    for row in rows {
+        let status: i64 = row.try_get("status").map_err(|e| corrupt("status", e))?;
+        let count: i64 = row.try_get("n").map_err(|e| corrupt("n", e))?;
+        let count = u64::try_from(count).unwrap_or_default();
+        match DeliveryStatus::from_code(status) {
+            Some(DeliveryStatus::Success) => stats.success += count,
+            Some(DeliveryStatus::Pending) => stats.pending += count,
+            Some(DeliveryStatus::Failed) => stats.failed += count,
+            Some(DeliveryStatus::Sending) => stats.sending += count,
+            None => return Err(corrupt("status", status)),
+        }
+    }
+    Ok(stats)
+}
+
+pub(crate) async fn disable_failing(
+    store: &SqliteStore,
+    failing_since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
+    let rows = sqlx::query(
+        "UPDATE endpoints SET disabled = 1, updated_at = ?
+         WHERE disabled = 0 AND failing_since IS NOT NULL AND failing_since < ?
+         RETURNING app_id, id",
+    )
+    .bind(to_micros(now))
+    .bind(to_micros(failing_since))
+    .fetch_all(&store.writer)
+    .await
+    .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            let app: String = row.try_get("app_id").map_err(|e| corrupt("app_id", e))?;
+            let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
+            Ok((
+                app.parse().map_err(|e| corrupt("app_id", e))?,
+                id.parse().map_err(|e| corrupt("id", e))?,
+            ))
+        })
+        .collect()
+}
