@@ -37,10 +37,7 @@ impl Subscription {
     /// Whether `message` is delivered to this endpoint: its event type passes the filter
     /// (if any), and it shares a channel with the endpoint (if the endpoint has channels).
     pub fn matches(&self, message: &Message) -> bool {
-        let type_ok = self
-            .event_types
-            .as_ref()
-            .is_none_or(|types| types.contains(&message.event_type));
+        let type_ok = self.event_types.as_ref().is_none_or(|types| types.contains(&message.event_type));
         let channel_ok = match (&self.channels, &message.channels) {
             (None, _) => true,
             (Some(wanted), Some(sent)) => wanted.iter().any(|c| sent.contains(c)),

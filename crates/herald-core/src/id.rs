@@ -188,19 +188,9 @@ mod tests {
     #[test]
     fn ksuid_decodes_known_reference_values() {
         // The smallest and largest KSUIDs from the specification.
-        assert_eq!(
-            Ksuid::decode("000000000000000000000000000"),
-            Some(Ksuid([0; 20]))
-        );
-        assert_eq!(
-            Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80V"),
-            Some(Ksuid([0xff; 20]))
-        );
-        assert_eq!(
-            Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80W"),
-            None,
-            "overflows 160 bits"
-        );
+        assert_eq!(Ksuid::decode("000000000000000000000000000"), Some(Ksuid([0; 20])));
+        assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80V"), Some(Ksuid([0xff; 20])));
+        assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80W"), None, "overflows 160 bits");
         assert_eq!(Ksuid([0xff; 20]).encode(), "aWgEPTl1tmebfsQzFP4bxwgy80V");
     }
 

@@ -69,10 +69,7 @@ pub struct ExpiringKey {
 impl EndpointKeys {
     /// Keys for a new endpoint: the given secret, or a generated HMAC secret.
     pub fn new(current: Option<SigningSecret>) -> Self {
-        Self {
-            current: current.unwrap_or_else(SigningSecret::generate_hmac),
-            previous: Vec::new(),
-        }
+        Self { current: current.unwrap_or_else(SigningSecret::generate_hmac), previous: Vec::new() }
     }
 
     /// Replaces the current key; the old one keeps signing for `grace` from `now`.
@@ -80,21 +77,14 @@ impl EndpointKeys {
         self.previous.retain(|key| key.expires_at > now);
         let old = std::mem::replace(&mut self.current, next);
         if grace > chrono::Duration::zero() {
-            self.previous.push(ExpiringKey {
-                key: old,
-                expires_at: now + grace,
-            });
+            self.previous.push(ExpiringKey { key: old, expires_at: now + grace });
         }
     }
 
     /// Every key that signs a delivery made at `now`: the current one first.
     pub fn active(&self, now: DateTime<Utc>) -> impl Iterator<Item = &SigningSecret> {
-        std::iter::once(&self.current).chain(
-            self.previous
-                .iter()
-                .filter(move |key| key.expires_at > now)
-                .map(|key| &key.key),
-        )
+        std::iter::once(&self.current)
+            .chain(self.previous.iter().filter(move |key| key.expires_at > now).map(|key| &key.key))
     }
 }
 
@@ -154,10 +144,7 @@ mod tests {
         keys.rotate(new.clone(), now, chrono::Duration::hours(1));
         let active: Vec<_> = keys.active(now).cloned().collect();
         assert_eq!(active, vec![new.clone(), old]);
-        let later: Vec<_> = keys
-            .active(now + chrono::Duration::hours(2))
-            .cloned()
-            .collect();
+        let later: Vec<_> = keys.active(now + chrono::Duration::hours(2)).cloned().collect();
         assert_eq!(later, vec![new]);
     }
 }

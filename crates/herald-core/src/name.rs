@@ -18,17 +18,10 @@ fn check_token_chars(text: &str, what: &str, max: usize) -> Result<(), NameError
         return Err(NameError(format!("{what} must not be empty")));
     }
     if text.len() > max {
-        return Err(NameError(format!(
-            "{what} must be at most {max} characters long"
-        )));
+        return Err(NameError(format!("{what} must be at most {max} characters long")));
     }
-    if !text
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        return Err(NameError(format!(
-            "{what} may contain only letters, digits, '-', '_' and '.'"
-        )));
+    if !text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
+        return Err(NameError(format!("{what} may contain only letters, digits, '-', '_' and '.'")));
     }
     Ok(())
 }

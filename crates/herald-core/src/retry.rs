@@ -42,10 +42,7 @@ impl Default for RetrySchedule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptResult {
     /// The endpoint answered with this status (and maybe a `Retry-After`).
-    Response {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
+    Response { status: u16, retry_after: Option<Duration> },
     /// No answer: connection refused, reset, TLS failure, timeout, or refused by the SSRF
     /// guard. All are retried: the endpoint or its configuration may recover.
     NoResponse,
@@ -67,20 +64,12 @@ pub enum Outcome {
 impl RetrySchedule {
     /// How many attempts a delivery gets in all.
     pub fn max_attempts(&self) -> u32 {
-        u32::try_from(self.delays.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(1)
+        u32::try_from(self.delays.len()).unwrap_or(u32::MAX).saturating_add(1)
     }
 
     /// Decides after attempt number `attempt` (1-based). `random` is a number in [0, 1)
     /// that picks the jitter, so tests can choose it.
-    pub fn decide(
-        &self,
-        result: &AttemptResult,
-        attempt: u32,
-        now: DateTime<Utc>,
-        random: f64,
-    ) -> Outcome {
+    pub fn decide(&self, result: &AttemptResult, attempt: u32, now: DateTime<Utc>, random: f64) -> Outcome {
         let retry_after = match result {
             AttemptResult::Response { status, .. } if (200..300).contains(status) => {
                 return Outcome::Delivered;
@@ -93,12 +82,9 @@ impl RetrySchedule {
             return Outcome::Exhausted;
         };
         let spread = base.as_secs_f64() * self.jitter.clamp(0.0, 1.0);
-        let jittered =
-            (base.as_secs_f64() + spread * (2.0 * random.clamp(0.0, 1.0) - 1.0)).max(0.0);
+        let jittered = (base.as_secs_f64() + spread * (2.0 * random.clamp(0.0, 1.0) - 1.0)).max(0.0);
         // A receiver may ask to wait longer than the schedule (within bounds), never shorter.
-        let asked = retry_after
-            .map(|d| d.min(self.max_retry_after).as_secs_f64())
-            .unwrap_or(0.0);
+        let asked = retry_after.map(|d| d.min(self.max_retry_after).as_secs_f64()).unwrap_or(0.0);
         let delay = jittered.max(asked);
         let delay = chrono::Duration::milliseconds((delay * 1000.0) as i64);
         Outcome::Retry { at: now + delay }
@@ -110,42 +96,25 @@ mod tests {
     use super::*;
 
     fn response(status: u16) -> AttemptResult {
-        AttemptResult::Response {
-            status,
-            retry_after: None,
-        }
+        AttemptResult::Response { status, retry_after: None }
     }
 
     #[test]
     fn success_gone_and_exhaustion() {
         let schedule = RetrySchedule::default();
         let now = Utc::now();
-        assert_eq!(
-            schedule.decide(&response(204), 1, now, 0.5),
-            Outcome::Delivered
-        );
+        assert_eq!(schedule.decide(&response(204), 1, now, 0.5), Outcome::Delivered);
         assert_eq!(schedule.decide(&response(410), 1, now, 0.5), Outcome::Gone);
         assert_eq!(schedule.max_attempts(), 8);
-        assert_eq!(
-            schedule.decide(&response(500), 8, now, 0.5),
-            Outcome::Exhausted
-        );
-        assert!(matches!(
-            schedule.decide(&response(500), 7, now, 0.5),
-            Outcome::Retry { .. }
-        ));
+        assert_eq!(schedule.decide(&response(500), 8, now, 0.5), Outcome::Exhausted);
+        assert!(matches!(schedule.decide(&response(500), 7, now, 0.5), Outcome::Retry { .. }));
     }
 
     #[test]
     fn retries_follow_the_schedule_with_bounded_jitter() {
         let schedule = RetrySchedule::default();
         let now = Utc::now();
-        let at = |attempt, random| match schedule.decide(
-            &AttemptResult::NoResponse,
-            attempt,
-            now,
-            random,
-        ) {
+        let at = |attempt, random| match schedule.decide(&AttemptResult::NoResponse, attempt, now, random) {
             Outcome::Retry { at } => (at - now).num_milliseconds(),
             other => panic!("{other:?}"),
         };
@@ -157,10 +126,7 @@ mod tests {
 
     #[test]
     fn retry_after_can_lengthen_but_not_shorten_within_bounds() {
-        let schedule = RetrySchedule {
-            jitter: 0.0,
-            ..RetrySchedule::default()
-        };
+        let schedule = RetrySchedule { jitter: 0.0, ..RetrySchedule::default() };
         let now = Utc::now();
         let with = |seconds| AttemptResult::Response {
             status: 429,
@@ -170,11 +136,7 @@ mod tests {
             Outcome::Retry { at } => (at - now).num_seconds(),
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            delay(with(1)),
-            5,
-            "shorter than the schedule: the schedule wins"
-        );
+        assert_eq!(delay(with(1)), 5, "shorter than the schedule: the schedule wins");
         assert_eq!(delay(with(120)), 120);
         assert_eq!(delay(with(86_400)), 3600, "capped at max_retry_after");
     }

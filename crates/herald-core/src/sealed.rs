@@ -35,21 +35,13 @@ struct SealedForm {
 pub fn seal_endpoint_secrets(cipher: &Cipher, endpoint: &Endpoint) -> Vec<u8> {
     let form = SealedForm {
         current: endpoint.keys.current.expose(),
-        previous: endpoint
-            .keys
-            .previous
-            .iter()
-            .map(|key| (key.key.expose(), key.expires_at))
-            .collect(),
+        previous: endpoint.keys.previous.iter().map(|key| (key.key.expose(), key.expires_at)).collect(),
         headers: endpoint
             .headers
             .iter()
             .map(|(name, value)| (name.clone(), value.expose().to_owned()))
             .collect(),
-        bearer_token: endpoint
-            .bearer_token
-            .as_ref()
-            .map(|token| token.expose().to_owned()),
+        bearer_token: endpoint.bearer_token.as_ref().map(|token| token.expose().to_owned()),
     };
     // Serialising plain strings and timestamps to JSON cannot fail.
     let plaintext = serde_json::to_vec(&form).unwrap_or_default();
@@ -57,38 +49,20 @@ pub fn seal_endpoint_secrets(cipher: &Cipher, endpoint: &Endpoint) -> Vec<u8> {
 }
 
 /// Decrypts a blob written by [`seal_endpoint_secrets`].
-pub fn open_endpoint_secrets(
-    cipher: &Cipher,
-    sealed: &[u8],
-) -> Result<EndpointSecrets, StoreError> {
-    let plaintext = cipher
-        .open(sealed)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+pub fn open_endpoint_secrets(cipher: &Cipher, sealed: &[u8]) -> Result<EndpointSecrets, StoreError> {
+    let plaintext = cipher.open(sealed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let form: SealedForm = serde_json::from_slice(&plaintext)
         .map_err(|e| StoreError::Corrupt(format!("endpoint secrets: {e}")))?;
-    let parse = |text: &str| {
-        SigningSecret::parse(text).map_err(|e| StoreError::Corrupt(format!("signing key: {e}")))
-    };
+    let parse =
+        |text: &str| SigningSecret::parse(text).map_err(|e| StoreError::Corrupt(format!("signing key: {e}")));
     let previous = form
         .previous
         .iter()
-        .map(|(key, expires_at)| {
-            Ok(ExpiringKey {
-                key: parse(key)?,
-                expires_at: *expires_at,
-            })
-        })
+        .map(|(key, expires_at)| Ok(ExpiringKey { key: parse(key)?, expires_at: *expires_at }))
         .collect::<Result<_, StoreError>>()?;
     Ok(EndpointSecrets {
-        keys: EndpointKeys {
-            current: parse(&form.current)?,
-            previous,
-        },
-        headers: form
-            .headers
-            .into_iter()
-            .map(|(k, v)| (k, SecretString::new(v)))
-            .collect(),
+        keys: EndpointKeys { current: parse(&form.current)?, previous },
+        headers: form.headers.into_iter().map(|(k, v)| (k, SecretString::new(v))).collect(),
         bearer_token: form.bearer_token.map(SecretString::new),
     })
 }

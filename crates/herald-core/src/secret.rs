@@ -32,9 +32,7 @@ pub enum SigningSecret {
 /// A signing secret that is not in one of the accepted forms.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    #[error(
-        "the secret must be `whsec_` followed by 32 to 100 base64 characters, or a `whsk_` ed25519 key"
-    )]
+    #[error("the secret must be `whsec_` followed by 32 to 100 base64 characters, or a `whsk_` ed25519 key")]
     Malformed,
     #[error("a `whsk_` key must be the base64 of a 32-byte ed25519 seed (or a 64-byte keypair)")]
     BadEd25519Key,
@@ -51,22 +49,16 @@ impl SigningSecret {
     /// Parses `whsec_<base64>`, a bare `<base64>` (as Svix accepts), or `whsk_<base64>`.
     pub fn parse(text: &str) -> Result<Self, SecretError> {
         if let Some(encoded) = text.strip_prefix(ED25519_PREFIX) {
-            let bytes = BASE64
-                .decode(encoded)
-                .map_err(|_| SecretError::BadEd25519Key)?;
+            let bytes = BASE64.decode(encoded).map_err(|_| SecretError::BadEd25519Key)?;
             let seed: [u8; 32] = match bytes.len() {
-                32 | 64 => bytes[..32]
-                    .try_into()
-                    .map_err(|_| SecretError::BadEd25519Key)?,
+                32 | 64 => bytes[..32].try_into().map_err(|_| SecretError::BadEd25519Key)?,
                 _ => return Err(SecretError::BadEd25519Key),
             };
             return Ok(Self::Ed25519(seed));
         }
         let encoded = text.strip_prefix(HMAC_PREFIX).unwrap_or(text);
         let well_formed = (32..=100).contains(&encoded.len())
-            && encoded
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+            && encoded.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
         if !well_formed {
             return Err(SecretError::Malformed);
         }
@@ -81,10 +73,7 @@ impl SigningSecret {
             Self::Hmac(_) => self.expose(),
             Self::Ed25519(seed) => {
                 let public = ed25519_dalek::SigningKey::from_bytes(seed).verifying_key();
-                format!(
-                    "{ED25519_PUBLIC_PREFIX}{}",
-                    BASE64.encode(public.as_bytes())
-                )
+                format!("{ED25519_PUBLIC_PREFIX}{}", BASE64.encode(public.as_bytes()))
             }
         }
     }
@@ -150,9 +139,7 @@ const NONCE_BYTES: usize = 24;
 impl Cipher {
     /// A cipher from a 32-byte key.
     pub fn new(key: &[u8; 32]) -> Self {
-        Self {
-            aead: XChaCha20Poly1305::new(key.into()),
-        }
+        Self { aead: XChaCha20Poly1305::new(key.into()) }
     }
 
     /// A cipher from the base64 text form of its key.
@@ -175,10 +162,7 @@ impl Cipher {
         rand::thread_rng().fill_bytes(&mut nonce);
         let mut out = nonce.to_vec();
         // Encryption with a valid key and an in-memory buffer cannot fail.
-        let sealed = self
-            .aead
-            .encrypt(XNonce::from_slice(&nonce), plaintext)
-            .unwrap_or_default();
+        let sealed = self.aead.encrypt(XNonce::from_slice(&nonce), plaintext).unwrap_or_default();
         out.extend_from_slice(&sealed);
         out
     }
@@ -189,9 +173,7 @@ impl Cipher {
             return Err(SealError);
         }
         let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
-        self.aead
-            .decrypt(XNonce::from_slice(nonce), ciphertext)
-            .map_err(|_| SealError)
+        self.aead.decrypt(XNonce::from_slice(nonce), ciphertext).map_err(|_| SealError)
     }
 }
 
@@ -217,27 +199,15 @@ mod tests {
     #[test]
     fn secrets_accept_svix_forms_and_reject_garbage() {
         let bare = "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-        assert!(matches!(
-            SigningSecret::parse(bare),
-            Ok(SigningSecret::Hmac(_))
-        ));
-        assert_eq!(
-            SigningSecret::parse("whsec_short"),
-            Err(SecretError::Malformed)
-        );
+        assert!(matches!(SigningSecret::parse(bare), Ok(SigningSecret::Hmac(_))));
+        assert_eq!(SigningSecret::parse("whsec_short"), Err(SecretError::Malformed));
         assert_eq!(
             SigningSecret::parse("whsec_not base64 !!!!!!!!!!!!!!!!!!!!!!"),
             Err(SecretError::Malformed)
         );
         let ed = format!("whsk_{}", BASE64.encode([7u8; 32]));
-        assert_eq!(
-            SigningSecret::parse(&ed),
-            Ok(SigningSecret::Ed25519([7u8; 32]))
-        );
-        assert_eq!(
-            SigningSecret::parse("whsk_AAAA"),
-            Err(SecretError::BadEd25519Key)
-        );
+        assert_eq!(SigningSecret::parse(&ed), Ok(SigningSecret::Ed25519([7u8; 32])));
+        assert_eq!(SigningSecret::parse("whsk_AAAA"), Err(SecretError::BadEd25519Key));
     }
 
     #[test]

@@ -42,11 +42,7 @@ pub fn signature_header<'a>(
     timestamp: i64,
     body: &[u8],
 ) -> String {
-    secrets
-        .into_iter()
-        .map(|secret| sign(secret, msg_id, timestamp, body))
-        .collect::<Vec<_>>()
-        .join(" ")
+    secrets.into_iter().map(|secret| sign(secret, msg_id, timestamp, body)).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]
@@ -57,12 +53,7 @@ mod tests {
     fn hmac_signature_matches_the_standard_webhooks_reference_vector() {
         // The example from the Standard Webhooks specification.
         let secret = SigningSecret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("valid");
-        let signature = sign(
-            &secret,
-            "msg_p5jXN8AQM9LWM0D4loKWxJek",
-            1614265330,
-            br#"{"test": 2432232314}"#,
-        );
+        let signature = sign(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, br#"{"test": 2432232314}"#);
         assert_eq!(signature, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
     }
 
@@ -72,18 +63,9 @@ mod tests {
         let seed = [9u8; 32];
         let signature = sign(&SigningSecret::Ed25519(seed), "msg_1", 42, b"{}");
         let encoded = signature.strip_prefix("v1a,").expect("v1a prefix");
-        let bytes: [u8; 64] = BASE64
-            .decode(encoded)
-            .expect("base64")
-            .try_into()
-            .expect("64 bytes");
+        let bytes: [u8; 64] = BASE64.decode(encoded).expect("base64").try_into().expect("64 bytes");
         let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-        public
-            .verify(
-                b"msg_1.42.{}",
-                &ed25519_dalek::Signature::from_bytes(&bytes),
-            )
-            .expect("verifies");
+        public.verify(b"msg_1.42.{}", &ed25519_dalek::Signature::from_bytes(&bytes)).expect("verifies");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::delivery::{
-    Attempt, AttemptFilter, AttemptRecord, DeliveryStats, DeliveryStatus, LeaseRequest,
+    Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
     LeasedDelivery, Message, MessageFilter,
 };
 use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId};
@@ -59,12 +59,7 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self {
-            limit: DEFAULT_PAGE_LIMIT,
-            after: None,
-            before: None,
-            order: Ordering::Ascending,
-        }
+        Self { limit: DEFAULT_PAGE_LIMIT, after: None, before: None, order: Ordering::Ascending }
     }
 }
 
@@ -149,10 +144,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // --- applications ---
     /// Fails with `Conflict { what: "uid" }` when the uid is taken.
     async fn insert_application(&self, app: &Application) -> Result<(), StoreError>;
-    async fn find_application(
-        &self,
-        key: &ApplicationKey,
-    ) -> Result<Option<Application>, StoreError>;
+    async fn find_application(&self, key: &ApplicationKey) -> Result<Option<Application>, StoreError>;
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError>;
     /// Replaces every field but `id` and `created_at`.
     async fn update_application(&self, app: &Application) -> Result<(), StoreError>;
@@ -174,11 +166,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<Endpoint>, StoreError>;
     /// Replaces every field but `id`, `app_id` and `created_at`.
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
-    async fn delete_endpoint(
-        &self,
-        app: &ApplicationId,
-        id: &EndpointId,
-    ) -> Result<bool, StoreError>;
+    async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError>;
 
     // --- event types ---
     /// Fails with `Conflict { what: "name" }` when the name exists (archived or not).
@@ -194,10 +182,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError>;
     /// The names among `names` that are not registered event types (archived ones count as
     /// registered), in the order given.
-    async fn unknown_event_types(
-        &self,
-        names: &[EventTypeName],
-    ) -> Result<Vec<EventTypeName>, StoreError>;
+    async fn unknown_event_types(&self, names: &[EventTypeName]) -> Result<Vec<EventTypeName>, StoreError>;
 
     // --- idempotency keys ---
     /// Claims `key` until `expires_at`, unless an unexpired claim exists. The claim's expiry
@@ -237,26 +222,27 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         page: &PageRequest,
     ) -> Result<Page<Message>, StoreError>;
     /// Removes a message's payload; false if the message does not exist.
-    async fn expunge_message_payload(
-        &self,
-        app: &ApplicationId,
-        id: &MessageId,
-    ) -> Result<bool, StoreError>;
+    async fn expunge_message_payload(&self, app: &ApplicationId, id: &MessageId) -> Result<bool, StoreError>;
     /// Removes up to `limit` payloads whose retention ended by `now`; returns how many.
     async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 
     // --- deliveries ---
     /// Leases due deliveries (pending ones whose time has come, and leased ones whose lease
     /// expired), oldest first.
-    async fn lease_deliveries(
-        &self,
-        request: &LeaseRequest,
-    ) -> Result<Vec<LeasedDelivery>, StoreError>;
+    async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError>;
     /// When the next pending delivery becomes due, if any.
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
     /// Records an attempt and moves its delivery on, only if `lease_id` is still the
     /// delivery's lease; returns false (and records nothing) for a stale lease.
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<bool, StoreError>;
+    /// Gives a leased delivery back without an attempt (shutdown, or its endpoint's circuit
+    /// is open), due again at `due`; false for a stale lease.
+    async fn release_lease(
+        &self,
+        delivery: DeliveryId,
+        lease_id: i64,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
     /// Queues one manual attempt of a message to an endpoint, due now.
     async fn create_manual_delivery(
         &self,

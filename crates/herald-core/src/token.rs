@@ -65,10 +65,7 @@ mod tests {
         let a = generate_token_value(ORGANIZATION_TOKEN_PREFIX);
         let b = generate_token_value(ORGANIZATION_TOKEN_PREFIX);
         assert!(a.expose().starts_with("sk_"));
-        assert!(
-            !a.expose().contains('.'),
-            "the Svix SDKs read a region after a dot"
-        );
+        assert!(!a.expose().contains('.'), "the Svix SDKs read a region after a dot");
         let hash = TokenHash::of(a.expose());
         assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
         assert_ne!(hash, TokenHash::of(b.expose()));

@@ -8,9 +8,7 @@ use herald_core::store::{ApplicationKey, Key, Page, PageRequest};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::rows::{
-    PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, to_micros,
-};
+use crate::rows::{PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, to_micros};
 use crate::{SqliteStore, backend, store_error};
 
 const COLUMNS: &str = "id, uid, name, metadata, throttle_rate, created_at, updated_at";
@@ -42,36 +40,22 @@ pub(crate) async fn find(
         Key::Uid(uid) => ("uid", uid.as_str()),
     };
     let sql = format!("SELECT {COLUMNS} FROM applications WHERE {column} = ?");
-    let row = sqlx::query(&sql)
-        .bind(value)
-        .fetch_optional(&store.reader)
-        .await
-        .map_err(backend)?;
+    let row = sqlx::query(&sql).bind(value).fetch_optional(&store.reader).await.map_err(backend)?;
     row.map(|row| from_row(&row)).transpose()
 }
 
-pub(crate) async fn list(
-    store: &SqliteStore,
-    page: &PageRequest,
-) -> Result<Page<Application>, StoreError> {
+pub(crate) async fn list(store: &SqliteStore, page: &PageRequest) -> Result<Page<Application>, StoreError> {
     let plan = PagePlan::new(page);
     let filter = match &plan.cursor {
         Some((cmp, _)) => format!("WHERE id {cmp} ?"),
         None => String::new(),
     };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM applications {filter} ORDER BY id {} LIMIT ?",
-        plan.direction
-    );
+    let sql = format!("SELECT {COLUMNS} FROM applications {filter} ORDER BY id {} LIMIT ?", plan.direction);
     let mut query = sqlx::query(&sql);
     if let Some((_, key)) = &plan.cursor {
         query = query.bind(key);
     }
-    let rows = query
-        .bind(plan.fetch)
-        .fetch_all(&store.reader)
-        .await
-        .map_err(backend)?;
+    let rows = query.bind(plan.fetch).fetch_all(&store.reader).await.map_err(backend)?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(plan.finish(items))
 }
@@ -109,28 +93,14 @@ pub(crate) async fn delete(store: &SqliteStore, id: &ApplicationId) -> Result<bo
 fn from_row(row: &SqliteRow) -> Result<Application, StoreError> {
     let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|e| corrupt(name, e));
     let uid: Option<String> = row.try_get("uid").map_err(|e| corrupt("uid", e))?;
-    let throttle: Option<i64> = row
-        .try_get("throttle_rate")
-        .map_err(|e| corrupt("throttle_rate", e))?;
+    let throttle: Option<i64> = row.try_get("throttle_rate").map_err(|e| corrupt("throttle_rate", e))?;
     Ok(Application {
         id: get_text("id")?.parse().map_err(|e| corrupt("id", e))?,
-        uid: uid
-            .map(|u| Uid::parse(&u))
-            .transpose()
-            .map_err(|e| corrupt("uid", e))?,
+        uid: uid.map(|u| Uid::parse(&u)).transpose().map_err(|e| corrupt("uid", e))?,
         name: get_text("name")?,
         metadata: metadata_from_json(&get_text("metadata")?)?,
-        throttle_rate: throttle
-            .map(u16::try_from)
-            .transpose()
-            .map_err(|e| corrupt("throttle_rate", e))?,
-        created_at: from_micros(
-            row.try_get("created_at")
-                .map_err(|e| corrupt("created_at", e))?,
-        )?,
-        updated_at: from_micros(
-            row.try_get("updated_at")
-                .map_err(|e| corrupt("updated_at", e))?,
-        )?,
+        throttle_rate: throttle.map(u16::try_from).transpose().map_err(|e| corrupt("throttle_rate", e))?,
+        created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
+        updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,
     })
 }

@@ -27,9 +27,7 @@ pub(crate) async fn find(
     msg: &MessageId,
     id: &AttemptId,
 ) -> Result<Option<Attempt>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM attempts a WHERE a.app_id = ? AND a.msg_id = ? AND a.id = ?"
-    );
+    let sql = format!("SELECT {COLUMNS} FROM attempts a WHERE a.app_id = ? AND a.msg_id = ? AND a.id = ?");
     let row = sqlx::query(&sql)
         .bind(app.as_str())
         .bind(msg.as_str())
@@ -57,8 +55,7 @@ async fn list(
         if class == 0 {
             conditions.push("a.response_status_code = 0".to_owned());
         } else {
-            conditions
-                .push("a.response_status_code >= ? AND a.response_status_code < ?".to_owned());
+            conditions.push("a.response_status_code >= ? AND a.response_status_code < ?".to_owned());
             add(&mut args, i64::from(class))?;
             add(&mut args, i64::from(class) + 100)?;
         }
@@ -72,10 +69,8 @@ async fn list(
         };
         let mut message_conditions = vec!["m.id = a.msg_id".to_owned()];
         messages::filter_conditions(&message_filter, &mut message_conditions, &mut args)?;
-        conditions.push(format!(
-            "EXISTS (SELECT 1 FROM messages m WHERE {})",
-            message_conditions.join(" AND ")
-        ));
+        conditions
+            .push(format!("EXISTS (SELECT 1 FROM messages m WHERE {})", message_conditions.join(" AND ")));
     }
     if let Some(before) = filter.before {
         conditions.push("a.created_at < ?".to_owned());
@@ -95,10 +90,7 @@ async fn list(
         conditions.join(" AND "),
         plan.direction
     );
-    let rows = sqlx::query_with(&sql, args)
-        .fetch_all(&store.reader)
-        .await
-        .map_err(backend)?;
+    let rows = sqlx::query_with(&sql, args).fetch_all(&store.reader).await.map_err(backend)?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(plan.finish(items))
 }
@@ -142,15 +134,14 @@ pub(crate) async fn expunge_response(
     msg: &MessageId,
     id: &AttemptId,
 ) -> Result<bool, StoreError> {
-    let result = sqlx::query(
-        "UPDATE attempts SET response = NULL WHERE app_id = ? AND msg_id = ? AND id = ?",
-    )
-    .bind(app.as_str())
-    .bind(msg.as_str())
-    .bind(id.as_str())
-    .execute(&store.writer)
-    .await
-    .map_err(backend)?;
+    let result =
+        sqlx::query("UPDATE attempts SET response = NULL WHERE app_id = ? AND msg_id = ? AND id = ?")
+            .bind(app.as_str())
+            .bind(msg.as_str())
+            .bind(id.as_str())
+            .execute(&store.writer)
+            .await
+            .map_err(backend)?;
     Ok(result.rows_affected() > 0)
 }
 
@@ -189,19 +180,12 @@ pub(crate) async fn endpoint_messages(
         conditions.join(" AND "),
         plan.direction
     );
-    let rows = sqlx::query_with(&sql, args)
-        .fetch_all(&store.reader)
-        .await
-        .map_err(backend)?;
+    let rows = sqlx::query_with(&sql, args).fetch_all(&store.reader).await.map_err(backend)?;
     let items = rows
         .iter()
         .map(|row| {
             let (status, next_attempt_at) = delivery_state(row)?;
-            Ok(EndpointMessage {
-                message: messages::from_row(row)?,
-                status,
-                next_attempt_at,
-            })
+            Ok(EndpointMessage { message: messages::from_row(row)?, status, next_attempt_at })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(plan.finish(items))
@@ -232,24 +216,15 @@ pub(crate) async fn message_destinations(
         conditions.join(" AND "),
         plan.direction
     );
-    let rows = sqlx::query_with(&sql, args)
-        .fetch_all(&store.reader)
-        .await
-        .map_err(backend)?;
+    let rows = sqlx::query_with(&sql, args).fetch_all(&store.reader).await.map_err(backend)?;
     let mut items = Vec::with_capacity(rows.len());
     for row in &rows {
-        let id: String = row
-            .try_get("endpoint_id")
-            .map_err(|e| corrupt("endpoint_id", e))?;
+        let id: String = row.try_get("endpoint_id").map_err(|e| corrupt("endpoint_id", e))?;
         let id: EndpointId = id.parse().map_err(|e| corrupt("endpoint_id", e))?;
         // An endpoint deleted since takes its deliveries with it, so it is always found.
         if let Some(endpoint) = endpoints::find(store, app, &Key::Id(id)).await? {
             let (status, next_attempt_at) = delivery_state(row)?;
-            items.push(MessageDestination {
-                endpoint,
-                status,
-                next_attempt_at,
-            });
+            items.push(MessageDestination { endpoint, status, next_attempt_at });
         }
     }
     Ok(plan.finish(items))
@@ -259,13 +234,9 @@ pub(crate) async fn message_destinations(
 fn delivery_state(
     row: &SqliteRow,
 ) -> Result<(DeliveryStatus, Option<chrono::DateTime<chrono::Utc>>), StoreError> {
-    let code: i64 = row
-        .try_get("delivery_status")
-        .map_err(|e| corrupt("status", e))?;
+    let code: i64 = row.try_get("delivery_status").map_err(|e| corrupt("status", e))?;
     let status = DeliveryStatus::from_code(code).ok_or_else(|| corrupt("status", code))?;
-    let next: i64 = row
-        .try_get("next_attempt_at")
-        .map_err(|e| corrupt("next_attempt_at", e))?;
+    let next: i64 = row.try_get("next_attempt_at").map_err(|e| corrupt("next_attempt_at", e))?;
     let next = match status {
         DeliveryStatus::Pending | DeliveryStatus::Sending => Some(from_micros(next)?),
         _ => None,
@@ -277,24 +248,15 @@ fn from_row(row: &SqliteRow) -> Result<Attempt, StoreError> {
     let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|e| corrupt(name, e));
     let status: i64 = row.try_get("status").map_err(|e| corrupt("status", e))?;
     let trigger: i64 = row.try_get("trigger").map_err(|e| corrupt("trigger", e))?;
-    let code: i64 = row
-        .try_get("response_status_code")
-        .map_err(|e| corrupt("response_status_code", e))?;
+    let code: i64 = row.try_get("response_status_code").map_err(|e| corrupt("response_status_code", e))?;
     Ok(Attempt {
         id: get_text("id")?.parse().map_err(|e| corrupt("id", e))?,
-        msg_id: get_text("msg_id")?
-            .parse()
-            .map_err(|e| corrupt("msg_id", e))?,
-        app_id: get_text("app_id")?
-            .parse()
-            .map_err(|e| corrupt("app_id", e))?,
-        endpoint_id: get_text("endpoint_id")?
-            .parse()
-            .map_err(|e| corrupt("endpoint_id", e))?,
+        msg_id: get_text("msg_id")?.parse().map_err(|e| corrupt("msg_id", e))?,
+        app_id: get_text("app_id")?.parse().map_err(|e| corrupt("app_id", e))?,
+        endpoint_id: get_text("endpoint_id")?.parse().map_err(|e| corrupt("endpoint_id", e))?,
         url: get_text("url")?,
         status: DeliveryStatus::from_code(status).ok_or_else(|| corrupt("status", status))?,
-        response_status_code: u16::try_from(code)
-            .map_err(|e| corrupt("response_status_code", e))?,
+        response_status_code: u16::try_from(code).map_err(|e| corrupt("response_status_code", e))?,
         response: row
             .try_get::<Option<String>, _>("response")
             .map_err(|e| corrupt("response", e))?
@@ -303,9 +265,6 @@ fn from_row(row: &SqliteRow) -> Result<Attempt, StoreError> {
             .try_get("response_duration_ms")
             .map_err(|e| corrupt("response_duration_ms", e))?,
         trigger: Trigger::from_code(trigger).ok_or_else(|| corrupt("trigger", trigger))?,
-        created_at: from_micros(
-            row.try_get("created_at")
-                .map_err(|e| corrupt("created_at", e))?,
-        )?,
+        created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
     })
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::{
-    AttemptRecord, DeliveryStats, DeliveryStatus, LeaseRequest, LeasedDelivery, NextStep, Trigger,
+    AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest, LeasedDelivery, NextStep, Trigger,
 };
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
 use herald_core::name::EventTypeName;
@@ -80,11 +80,7 @@ pub(crate) async fn record_attempt(
     if attempt.status != DeliveryStatus::Success {
         query = query.bind(now);
     }
-    query
-        .bind(attempt.endpoint_id.as_str())
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+    query.bind(attempt.endpoint_id.as_str()).execute(&mut *conn).await.map_err(backend)?;
     if record.disable_endpoint {
         sqlx::query("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?")
             .bind(now)
@@ -114,21 +110,16 @@ pub(crate) async fn lease(
 
     let lease_id = store.next_lease_id();
     let mut args = SqliteArguments::default();
-    let bind =
-        |args: &mut SqliteArguments<'_>, value: i64| args.add(value).map_err(StoreError::Backend);
+    let bind = |args: &mut SqliteArguments<'_>, value: i64| args.add(value).map_err(StoreError::Backend);
     bind(&mut args, lease_id)?;
     bind(&mut args, to_micros(request.lease_until))?;
     bind(&mut args, now)?;
     bind(&mut args, now)?;
     let mut exclude = String::new();
     if !request.exclude.is_empty() {
-        exclude = format!(
-            "AND endpoint_id NOT IN ({})",
-            vec!["?"; request.exclude.len()].join(", ")
-        );
+        exclude = format!("AND endpoint_id NOT IN ({})", vec!["?"; request.exclude.len()].join(", "));
         for endpoint in &request.exclude {
-            args.add(endpoint.as_str().to_owned())
-                .map_err(StoreError::Backend)?;
+            args.add(endpoint.as_str().to_owned()).map_err(StoreError::Backend)?;
         }
     }
     bind(&mut args, LEASE_SCAN)?;
@@ -146,10 +137,7 @@ pub(crate) async fn lease(
            WHERE nth <= ? ORDER BY next_attempt_at, id LIMIT ?)
          RETURNING id, msg_id, app_id, endpoint_id, attempts, trigger"
     );
-    let rows = sqlx::query_with(&sql, args)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(backend)?;
+    let rows = sqlx::query_with(&sql, args).fetch_all(&mut *conn).await.map_err(backend)?;
     drop(conn);
     if rows.is_empty() {
         return Ok(Vec::new());
@@ -158,16 +146,12 @@ pub(crate) async fn lease(
     // The messages' payloads, read once per message.
     let msg_ids: Vec<String> = rows
         .iter()
-        .map(|row| {
-            row.try_get::<String, _>("msg_id")
-                .map_err(|e| corrupt("msg_id", e))
-        })
+        .map(|row| row.try_get::<String, _>("msg_id").map_err(|e| corrupt("msg_id", e)))
         .collect::<Result<_, _>>()?;
     let mut unique = msg_ids.clone();
     unique.sort();
     unique.dedup();
-    let mut payloads: HashMap<String, (String, Option<Vec<u8>>)> =
-        HashMap::with_capacity(unique.len());
+    let mut payloads: HashMap<String, (String, Option<Vec<u8>>)> = HashMap::with_capacity(unique.len());
     for chunk in unique.chunks(500) {
         let sql = format!(
             "SELECT id, event_type, payload FROM messages WHERE id IN ({})",
@@ -179,16 +163,8 @@ pub(crate) async fn lease(
         }
         for row in query.fetch_all(&store.reader).await.map_err(backend)? {
             let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
-            let event_type: String = row
-                .try_get("event_type")
-                .map_err(|e| corrupt("event_type", e))?;
-            payloads.insert(
-                id,
-                (
-                    event_type,
-                    row.try_get("payload").map_err(|e| corrupt("payload", e))?,
-                ),
-            );
+            let event_type: String = row.try_get("event_type").map_err(|e| corrupt("event_type", e))?;
+            payloads.insert(id, (event_type, row.try_get("payload").map_err(|e| corrupt("payload", e))?));
         }
     }
 
@@ -199,9 +175,7 @@ pub(crate) async fn lease(
         let Some((event_type, payload)) = payloads.get(&msg_id) else {
             continue;
         };
-        let attempts: i64 = row
-            .try_get("attempts")
-            .map_err(|e| corrupt("attempts", e))?;
+        let attempts: i64 = row.try_get("attempts").map_err(|e| corrupt("attempts", e))?;
         let trigger: i64 = row.try_get("trigger").map_err(|e| corrupt("trigger", e))?;
         leased.push(LeasedDelivery {
             delivery_id: row.try_get("id").map_err(|e| corrupt("id", e))?,
@@ -224,6 +198,25 @@ pub(crate) async fn lease(
         });
     }
     Ok(leased)
+}
+
+pub(crate) async fn release(
+    store: &SqliteStore,
+    delivery: DeliveryId,
+    lease_id: i64,
+    due: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query(
+        "UPDATE deliveries SET status = 1, next_attempt_at = ?, lease_id = NULL, lease_expires_at = NULL
+         WHERE id = ? AND lease_id = ? AND status = 3",
+    )
+    .bind(to_micros(due))
+    .bind(delivery)
+    .bind(lease_id)
+    .execute(&store.writer)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
 }
 
 pub(crate) async fn next_due_at(store: &SqliteStore) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -250,9 +243,8 @@ pub(crate) async fn create_manual(
     endpoint: &EndpointId,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let message = messages::find(store, app, &MessageKey::Id(msg.clone()))
-        .await?
-        .ok_or(StoreError::NotFound)?;
+    let message =
+        messages::find(store, app, &MessageKey::Id(msg.clone())).await?.ok_or(StoreError::NotFound)?;
     let mut conn = store.writer.acquire().await.map_err(backend)?;
     messages::insert_delivery(&mut conn, &message, endpoint, Trigger::Manual, now).await
 }
@@ -336,10 +328,7 @@ pub(crate) async fn disable_failing(
         .map(|row| {
             let app: String = row.try_get("app_id").map_err(|e| corrupt("app_id", e))?;
             let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
-            Ok((
-                app.parse().map_err(|e| corrupt("app_id", e))?,
-                id.parse().map_err(|e| corrupt("id", e))?,
-            ))
+            Ok((app.parse().map_err(|e| corrupt("app_id", e))?, id.parse().map_err(|e| corrupt("id", e))?))
         })
         .collect()
 }

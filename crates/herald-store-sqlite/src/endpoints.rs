@@ -10,8 +10,8 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::rows::{
-    PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, names_to_json,
-    parse_names, to_micros,
+    PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, names_to_json, parse_names,
+    to_micros,
 };
 use crate::{SqliteStore, backend, store_error};
 
@@ -80,15 +80,8 @@ pub(crate) async fn list(
     if let Some((_, key)) = &plan.cursor {
         query = query.bind(key);
     }
-    let rows = query
-        .bind(plan.fetch)
-        .fetch_all(&store.reader)
-        .await
-        .map_err(backend)?;
-    let items = rows
-        .iter()
-        .map(|row| from_row(store, row))
-        .collect::<Result<Vec<_>, _>>()?;
+    let rows = query.bind(plan.fetch).fetch_all(&store.reader).await.map_err(backend)?;
+    let items = rows.iter().map(|row| from_row(store, row)).collect::<Result<Vec<_>, _>>()?;
     Ok(plan.finish(items))
 }
 
@@ -135,48 +128,25 @@ pub(crate) async fn delete(
 
 fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Endpoint, StoreError> {
     let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|e| corrupt(name, e));
-    let opt_text = |name: &str| {
-        row.try_get::<Option<String>, _>(name)
-            .map_err(|e| corrupt(name, e))
-    };
-    let throttle: Option<i64> = row
-        .try_get("throttle_rate")
-        .map_err(|e| corrupt("throttle_rate", e))?;
-    let sealed: Vec<u8> = row
-        .try_get("sealed_secrets")
-        .map_err(|e| corrupt("sealed_secrets", e))?;
+    let opt_text = |name: &str| row.try_get::<Option<String>, _>(name).map_err(|e| corrupt(name, e));
+    let throttle: Option<i64> = row.try_get("throttle_rate").map_err(|e| corrupt("throttle_rate", e))?;
+    let sealed: Vec<u8> = row.try_get("sealed_secrets").map_err(|e| corrupt("sealed_secrets", e))?;
     let secrets = open_endpoint_secrets(&store.cipher, &sealed)?;
     Ok(Endpoint {
         id: get_text("id")?.parse().map_err(|e| corrupt("id", e))?,
-        app_id: get_text("app_id")?
-            .parse()
-            .map_err(|e| corrupt("app_id", e))?,
-        uid: opt_text("uid")?
-            .map(|u| Uid::parse(&u))
-            .transpose()
-            .map_err(|e| corrupt("uid", e))?,
+        app_id: get_text("app_id")?.parse().map_err(|e| corrupt("app_id", e))?,
+        uid: opt_text("uid")?.map(|u| Uid::parse(&u)).transpose().map_err(|e| corrupt("uid", e))?,
         url: get_text("url")?.parse().map_err(|e| corrupt("url", e))?,
         description: get_text("description")?,
-        disabled: row
-            .try_get("disabled")
-            .map_err(|e| corrupt("disabled", e))?,
+        disabled: row.try_get("disabled").map_err(|e| corrupt("disabled", e))?,
         event_types: parse_names(opt_text("event_types")?, EventTypeName::parse)?,
         channels: parse_names(opt_text("channels")?, ChannelName::parse)?,
-        throttle_rate: throttle
-            .map(u16::try_from)
-            .transpose()
-            .map_err(|e| corrupt("throttle_rate", e))?,
+        throttle_rate: throttle.map(u16::try_from).transpose().map_err(|e| corrupt("throttle_rate", e))?,
         metadata: metadata_from_json(&get_text("metadata")?)?,
         keys: secrets.keys,
         headers: secrets.headers,
         bearer_token: secrets.bearer_token,
-        created_at: from_micros(
-            row.try_get("created_at")
-                .map_err(|e| corrupt("created_at", e))?,
-        )?,
-        updated_at: from_micros(
-            row.try_get("updated_at")
-                .map_err(|e| corrupt("updated_at", e))?,
-        )?,
+        created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
+        updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,
     })
 }

@@ -14,10 +14,7 @@ const COLUMNS: &str =
     "name, description, archived, deprecated, feature_flag, schemas, created_at, updated_at";
 
 fn schemas_to_json(event_type: &EventType) -> Option<String> {
-    event_type
-        .schemas
-        .as_ref()
-        .map(|s| serde_json::Value::Object(s.clone()).to_string())
+    event_type.schemas.as_ref().map(|s| serde_json::Value::Object(s.clone()).to_string())
 }
 
 pub(crate) async fn insert(store: &SqliteStore, event_type: &EventType) -> Result<(), StoreError> {
@@ -40,16 +37,9 @@ pub(crate) async fn insert(store: &SqliteStore, event_type: &EventType) -> Resul
     Ok(())
 }
 
-pub(crate) async fn find(
-    store: &SqliteStore,
-    name: &EventTypeName,
-) -> Result<Option<EventType>, StoreError> {
+pub(crate) async fn find(store: &SqliteStore, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM event_types WHERE name = ?");
-    let row = sqlx::query(&sql)
-        .bind(name.as_str())
-        .fetch_optional(&store.reader)
-        .await
-        .map_err(backend)?;
+    let row = sqlx::query(&sql).bind(name.as_str()).fetch_optional(&store.reader).await.map_err(backend)?;
     row.map(|row| from_row(&row)).transpose()
 }
 
@@ -66,24 +56,14 @@ pub(crate) async fn list(
     if let Some((cmp, _)) = &plan.cursor {
         conditions.push(format!("name {cmp} ?"));
     }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let sql = format!(
-        "SELECT {COLUMNS} FROM event_types {filter} ORDER BY name {} LIMIT ?",
-        plan.direction
-    );
+    let filter =
+        if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let sql = format!("SELECT {COLUMNS} FROM event_types {filter} ORDER BY name {} LIMIT ?", plan.direction);
     let mut query = sqlx::query(&sql);
     if let Some((_, key)) = &plan.cursor {
         query = query.bind(key);
     }
-    let rows = query
-        .bind(plan.fetch)
-        .fetch_all(&store.reader)
-        .await
-        .map_err(backend)?;
+    let rows = query.bind(plan.fetch).fetch_all(&store.reader).await.map_err(backend)?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(plan.finish(items))
 }
@@ -133,19 +113,12 @@ pub(crate) async fn unknown(
         query = query.bind(name.as_str());
     }
     let known = query.fetch_all(&store.reader).await.map_err(backend)?;
-    Ok(names
-        .iter()
-        .filter(|name| !known.iter().any(|k| k == name.as_str()))
-        .cloned()
-        .collect())
+    Ok(names.iter().filter(|name| !known.iter().any(|k| k == name.as_str())).cloned().collect())
 }
 
 fn from_row(row: &SqliteRow) -> Result<EventType, StoreError> {
     let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|e| corrupt(name, e));
-    let opt_text = |name: &str| {
-        row.try_get::<Option<String>, _>(name)
-            .map_err(|e| corrupt(name, e))
-    };
+    let opt_text = |name: &str| row.try_get::<Option<String>, _>(name).map_err(|e| corrupt(name, e));
     let schemas = match opt_text("schemas")? {
         Some(text) => match serde_json::from_str(&text).map_err(|e| corrupt("schemas", e))? {
             serde_json::Value::Object(map) => Some(map),
@@ -156,24 +129,14 @@ fn from_row(row: &SqliteRow) -> Result<EventType, StoreError> {
     Ok(EventType {
         name: EventTypeName::parse(&get_text("name")?).map_err(|e| corrupt("name", e))?,
         description: get_text("description")?,
-        archived: row
-            .try_get("archived")
-            .map_err(|e| corrupt("archived", e))?,
-        deprecated: row
-            .try_get("deprecated")
-            .map_err(|e| corrupt("deprecated", e))?,
+        archived: row.try_get("archived").map_err(|e| corrupt("archived", e))?,
+        deprecated: row.try_get("deprecated").map_err(|e| corrupt("deprecated", e))?,
         feature_flag: opt_text("feature_flag")?
             .map(|f| EventTypeName::parse(&f))
             .transpose()
             .map_err(|e| corrupt("feature_flag", e))?,
         schemas,
-        created_at: from_micros(
-            row.try_get("created_at")
-                .map_err(|e| corrupt("created_at", e))?,
-        )?,
-        updated_at: from_micros(
-            row.try_get("updated_at")
-                .map_err(|e| corrupt("updated_at", e))?,
-        )?,
+        created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
+        updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,
     })
 }

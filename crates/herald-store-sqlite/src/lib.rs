@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use herald_core::delivery::{
-    Attempt, AttemptFilter, AttemptRecord, DeliveryStats, DeliveryStatus, LeaseRequest,
+    Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
     LeasedDelivery, Message, MessageFilter,
 };
 use herald_core::id::{AttemptId, MessageId};
@@ -31,8 +31,7 @@ use herald_core::store::{EndpointMessage, MessageDestination, MessageKey};
 
 use herald_core::secret::Cipher;
 use herald_core::store::{
-    ApplicationKey, EndpointKey, IdempotencyClaim, IdempotencyKey, Page, PageRequest,
-    StoredResponse,
+    ApplicationKey, EndpointKey, IdempotencyClaim, IdempotencyKey, Page, PageRequest, StoredResponse,
 };
 use herald_core::{Store, StoreError};
 use herald_core::{
@@ -85,10 +84,7 @@ pub enum OpenError {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path, cipher: Cipher) -> Result<Self, OpenError> {
-        let connect_error = |source| OpenError::Connect {
-            path: path.display().to_string(),
-            source,
-        };
+        let connect_error = |source| OpenError::Connect { path: path.display().to_string(), source };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(connect_error)?
             .filename(path)
@@ -110,13 +106,7 @@ impl SqliteStore {
             .map_err(connect_error)?;
         let batcher = writer::Writer::start(writer.clone());
         let lease_counter = Arc::new(AtomicI64::new(Utc::now().timestamp_micros()));
-        Ok(Self {
-            writer,
-            reader,
-            cipher,
-            batcher,
-            lease_counter,
-        })
+        Ok(Self { writer, reader, cipher, batcher, lease_counter })
     }
 
     /// A lease id never handed out before.
@@ -147,10 +137,7 @@ pub(crate) fn backend(error: sqlx::Error) -> StoreError {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(backend)?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
         Ok(())
     }
 
@@ -167,10 +154,7 @@ impl Store for SqliteStore {
     async fn insert_application(&self, app: &Application) -> Result<(), StoreError> {
         applications::insert(self, app).await
     }
-    async fn find_application(
-        &self,
-        key: &ApplicationKey,
-    ) -> Result<Option<Application>, StoreError> {
+    async fn find_application(&self, key: &ApplicationKey) -> Result<Option<Application>, StoreError> {
         applications::find(self, key).await
     }
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError> {
@@ -203,11 +187,7 @@ impl Store for SqliteStore {
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
         endpoints::update(self, endpoint).await
     }
-    async fn delete_endpoint(
-        &self,
-        app: &ApplicationId,
-        id: &EndpointId,
-    ) -> Result<bool, StoreError> {
+    async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
         endpoints::delete(self, app, id).await
     }
 
@@ -230,10 +210,7 @@ impl Store for SqliteStore {
     async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
         event_types::expunge(self, name).await
     }
-    async fn unknown_event_types(
-        &self,
-        names: &[EventTypeName],
-    ) -> Result<Vec<EventTypeName>, StoreError> {
+    async fn unknown_event_types(&self, names: &[EventTypeName]) -> Result<Vec<EventTypeName>, StoreError> {
         event_types::unknown(self, names).await
     }
 
@@ -275,21 +252,14 @@ impl Store for SqliteStore {
     ) -> Result<Page<Message>, StoreError> {
         messages::list(self, app, filter, page).await
     }
-    async fn expunge_message_payload(
-        &self,
-        app: &ApplicationId,
-        id: &MessageId,
-    ) -> Result<bool, StoreError> {
+    async fn expunge_message_payload(&self, app: &ApplicationId, id: &MessageId) -> Result<bool, StoreError> {
         messages::expunge_payload(self, app, id).await
     }
     async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         messages::expire_payloads(self, now, limit).await
     }
 
-    async fn lease_deliveries(
-        &self,
-        request: &LeaseRequest,
-    ) -> Result<Vec<LeasedDelivery>, StoreError> {
+    async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {
         deliveries::lease(self, request).await
     }
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
@@ -297,6 +267,14 @@ impl Store for SqliteStore {
     }
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
         self.batcher.record_attempt(record.clone()).await
+    }
+    async fn release_lease(
+        &self,
+        delivery: DeliveryId,
+        lease_id: i64,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        deliveries::release(self, delivery, lease_id, due).await
     }
     async fn create_manual_delivery(
         &self,

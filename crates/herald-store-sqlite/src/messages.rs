@@ -40,26 +40,23 @@ pub(crate) async fn insert(
     .await
     .map_err(|e| store_error(e, "eventId"))?;
 
-    let rows = sqlx::query(
-        "SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0",
-    )
-    .bind(message.app_id.as_str())
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(backend)?;
+    let rows =
+        sqlx::query("SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0")
+            .bind(message.app_id.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
     let mut targets = Vec::new();
     for row in rows {
         let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
         let subscription = Subscription {
             endpoint_id: id.parse().map_err(|e| corrupt("id", e))?,
             event_types: parse_names(
-                row.try_get("event_types")
-                    .map_err(|e| corrupt("event_types", e))?,
+                row.try_get("event_types").map_err(|e| corrupt("event_types", e))?,
                 EventTypeName::parse,
             )?,
             channels: parse_names(
-                row.try_get("channels")
-                    .map_err(|e| corrupt("channels", e))?,
+                row.try_get("channels").map_err(|e| corrupt("channels", e))?,
                 ChannelName::parse,
             )?,
         };
@@ -131,8 +128,7 @@ pub(crate) fn filter_conditions(
         let placeholders = vec!["?"; filter.event_types.len()].join(", ");
         conditions.push(format!("m.event_type IN ({placeholders})"));
         for event_type in &filter.event_types {
-            args.add(event_type.as_str().to_owned())
-                .map_err(bind_error)?;
+            args.add(event_type.as_str().to_owned()).map_err(bind_error)?;
         }
     }
     if let Some(channel) = &filter.channel {
@@ -159,8 +155,7 @@ pub(crate) async fn list(
     let plan = PagePlan::new(page);
     let mut conditions = vec!["m.app_id = ?".to_owned()];
     let mut args = SqliteArguments::default();
-    args.add(app.as_str().to_owned())
-        .map_err(StoreError::Backend)?;
+    args.add(app.as_str().to_owned()).map_err(StoreError::Backend)?;
     filter_conditions(filter, &mut conditions, &mut args)?;
     if let Some((cmp, key)) = &plan.cursor {
         conditions.push(format!("m.id {cmp} ?"));
@@ -172,10 +167,7 @@ pub(crate) async fn list(
         conditions.join(" AND "),
         plan.direction
     );
-    let rows = sqlx::query_with(&sql, args)
-        .fetch_all(&store.reader)
-        .await
-        .map_err(backend)?;
+    let rows = sqlx::query_with(&sql, args).fetch_all(&store.reader).await.map_err(backend)?;
     let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(plan.finish(items))
 }
@@ -214,34 +206,22 @@ pub(crate) async fn expire_payloads(
 /// Reads a message from columns named as in [`COLUMNS`] (without the alias).
 pub(crate) fn from_row(row: &SqliteRow) -> Result<Message, StoreError> {
     let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|e| corrupt(name, e));
-    let opt_text = |name: &str| {
-        row.try_get::<Option<String>, _>(name)
-            .map_err(|e| corrupt(name, e))
-    };
-    let deliver_at: Option<i64> = row
-        .try_get("deliver_at")
-        .map_err(|e| corrupt("deliver_at", e))?;
+    let opt_text = |name: &str| row.try_get::<Option<String>, _>(name).map_err(|e| corrupt(name, e));
+    let deliver_at: Option<i64> = row.try_get("deliver_at").map_err(|e| corrupt("deliver_at", e))?;
     Ok(Message {
         id: get_text("id")?.parse().map_err(|e| corrupt("id", e))?,
-        app_id: get_text("app_id")?
-            .parse()
-            .map_err(|e| corrupt("app_id", e))?,
-        event_type: EventTypeName::parse(&get_text("event_type")?)
-            .map_err(|e| corrupt("event_type", e))?,
+        app_id: get_text("app_id")?.parse().map_err(|e| corrupt("app_id", e))?,
+        event_type: EventTypeName::parse(&get_text("event_type")?).map_err(|e| corrupt("event_type", e))?,
         event_id: opt_text("event_id")?
             .map(|e| EventId::parse(&e))
             .transpose()
             .map_err(|e| corrupt("event_id", e))?,
         channels: parse_names(opt_text("channels")?, ChannelName::parse)?,
         payload: row.try_get("payload").map_err(|e| corrupt("payload", e))?,
-        created_at: from_micros(
-            row.try_get("created_at")
-                .map_err(|e| corrupt("created_at", e))?,
-        )?,
+        created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         deliver_at: deliver_at.map(from_micros).transpose()?,
         payload_expires_at: from_micros(
-            row.try_get("payload_expires_at")
-                .map_err(|e| corrupt("payload_expires_at", e))?,
+            row.try_get("payload_expires_at").map_err(|e| corrupt("payload_expires_at", e))?,
         )?,
     })
 }

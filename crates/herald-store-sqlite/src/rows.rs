@@ -49,11 +49,7 @@ impl PagePlan {
         // Reading backwards walks the key in the opposite direction of the requested order.
         let walk_ascending = ascending != backwards;
         let comparison = if walk_ascending { ">" } else { "<" };
-        let cursor = page
-            .before
-            .clone()
-            .or_else(|| page.after.clone())
-            .map(|key| (comparison, key));
+        let cursor = page.before.clone().or_else(|| page.after.clone()).map(|key| (comparison, key));
         Self {
             cursor,
             direction: if walk_ascending { "ASC" } else { "DESC" },
@@ -76,9 +72,7 @@ impl PagePlan {
 
 /// A list of names as a JSON array, or NULL.
 pub(crate) fn names_to_json<T: serde::Serialize>(names: &Option<Vec<T>>) -> Option<String> {
-    names
-        .as_ref()
-        .map(|list| serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned()))
+    names.as_ref().map(|list| serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned()))
 }
 
 /// Parses a JSON array of names written by [`names_to_json`].

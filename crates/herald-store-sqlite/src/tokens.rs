@@ -31,10 +31,7 @@ pub(crate) async fn insert(store: &SqliteStore, token: &ApiToken) -> Result<(), 
     Ok(())
 }
 
-pub(crate) async fn find(
-    store: &SqliteStore,
-    hash: &TokenHash,
-) -> Result<Option<ApiToken>, StoreError> {
+pub(crate) async fn find(store: &SqliteStore, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
     let row = sqlx::query(
         "SELECT id, hash, app_id, description, created_at, expires_at FROM api_tokens WHERE hash = ?",
     )
@@ -46,9 +43,7 @@ pub(crate) async fn find(
     let app_id: Option<String> = row.try_get("app_id").map_err(|e| corrupt("app_id", e))?;
     let hash_text: String = row.try_get("hash").map_err(|e| corrupt("hash", e))?;
     let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
-    let expires_at: Option<i64> = row
-        .try_get("expires_at")
-        .map_err(|e| corrupt("expires_at", e))?;
+    let expires_at: Option<i64> = row.try_get("expires_at").map_err(|e| corrupt("expires_at", e))?;
     Ok(Some(ApiToken {
         id: id.parse().map_err(|e| corrupt("id", e))?,
         hash: TokenHash::from_hex(&hash_text).ok_or_else(|| corrupt("hash", "not hex"))?,
@@ -56,13 +51,8 @@ pub(crate) async fn find(
             None => TokenScope::Organization,
             Some(app) => TokenScope::Application(app.parse().map_err(|e| corrupt("app_id", e))?),
         },
-        description: row
-            .try_get("description")
-            .map_err(|e| corrupt("description", e))?,
-        created_at: from_micros(
-            row.try_get("created_at")
-                .map_err(|e| corrupt("created_at", e))?,
-        )?,
+        description: row.try_get("description").map_err(|e| corrupt("description", e))?,
+        created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         expires_at: expires_at.map(from_micros).transpose()?,
     }))
 }
@@ -83,21 +73,16 @@ pub(crate) async fn claim_idempotency_key(
 ) -> Result<IdempotencyClaim, StoreError> {
     // One transaction on the single writer: read the claim, and take it if free or expired.
     let mut tx = store.writer.begin().await.map_err(backend)?;
-    let existing = sqlx::query(
-        "SELECT completed, status, body, expires_at FROM idempotency_keys WHERE key = ?",
-    )
-    .bind(&key.0)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(backend)?;
+    let existing =
+        sqlx::query("SELECT completed, status, body, expires_at FROM idempotency_keys WHERE key = ?")
+            .bind(&key.0)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
     if let Some(row) = existing {
-        let expires: i64 = row
-            .try_get("expires_at")
-            .map_err(|e| corrupt("expires_at", e))?;
+        let expires: i64 = row.try_get("expires_at").map_err(|e| corrupt("expires_at", e))?;
         if expires > to_micros(now) {
-            let completed: bool = row
-                .try_get("completed")
-                .map_err(|e| corrupt("completed", e))?;
+            let completed: bool = row.try_get("completed").map_err(|e| corrupt("completed", e))?;
             if !completed {
                 return Ok(IdempotencyClaim::InProgress);
             }
@@ -142,13 +127,13 @@ pub(crate) async fn complete_idempotency_key(
     sqlx::query(
         "UPDATE idempotency_keys SET completed = 1, status = ?, body = ?, expires_at = ? WHERE key = ?",
     )
-        .bind(i64::from(response.status))
-        .bind(&response.body)
-        .bind(to_micros(expires_at))
-        .bind(&key.0)
-        .execute(&store.writer)
-        .await
-        .map_err(backend)?;
+    .bind(i64::from(response.status))
+    .bind(&response.body)
+    .bind(to_micros(expires_at))
+    .bind(&key.0)
+    .execute(&store.writer)
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 

@@ -21,10 +21,7 @@ const QUEUE_CAPACITY: usize = 4096;
 
 /// A write to perform, with where to send its result.
 pub(crate) enum Job {
-    InsertMessage(
-        Message,
-        oneshot::Sender<Result<Vec<EndpointId>, StoreError>>,
-    ),
+    InsertMessage(Message, oneshot::Sender<Result<Vec<EndpointId>, StoreError>>),
     RecordAttempt(AttemptRecord, oneshot::Sender<Result<bool, StoreError>>),
 }
 
@@ -48,10 +45,7 @@ impl Writer {
         Self { queue }
     }
 
-    pub(crate) async fn insert_message(
-        &self,
-        message: Message,
-    ) -> Result<Vec<EndpointId>, StoreError> {
+    pub(crate) async fn insert_message(&self, message: Message) -> Result<Vec<EndpointId>, StoreError> {
         let (reply, result) = oneshot::channel();
         self.send(Job::InsertMessage(message, reply)).await?;
         result.await.map_err(|_| closed())?
@@ -115,10 +109,7 @@ fn reply(job: Job, done: Done) {
 
 async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Done>, StoreError> {
     let mut conn = pool.acquire().await.map_err(backend)?;
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut *conn)
-        .await
-        .map_err(backend)?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(backend)?;
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         if let Err(error) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
@@ -126,25 +117,16 @@ async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Done>, Stor
             return Err(backend(error));
         }
         let done = match job {
-            Job::InsertMessage(message, _) => {
-                Done::Message(messages::insert(&mut conn, message).await)
-            }
+            Job::InsertMessage(message, _) => Done::Message(messages::insert(&mut conn, message).await),
             Job::RecordAttempt(record, _) => {
                 Done::Attempt(deliveries::record_attempt(&mut conn, record).await)
             }
         };
         let failed = matches!(&done, Done::Message(Err(_)) | Done::Attempt(Err(_)));
-        let statement = if failed {
-            "ROLLBACK TO job"
-        } else {
-            "RELEASE job"
-        };
+        let statement = if failed { "ROLLBACK TO job" } else { "RELEASE job" };
         let mut step = sqlx::query(statement).execute(&mut *conn).await.map(drop);
         if failed && step.is_ok() {
-            step = sqlx::query("RELEASE job")
-                .execute(&mut *conn)
-                .await
-                .map(drop);
+            step = sqlx::query("RELEASE job").execute(&mut *conn).await.map(drop);
         }
         if let Err(error) = step {
             rollback(&mut conn).await;

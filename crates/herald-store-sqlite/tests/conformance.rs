@@ -6,9 +6,7 @@ use herald_store_sqlite::SqliteStore;
 async fn fresh_store() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let cipher = Cipher::from_base64(&Cipher::generate_key_base64()).expect("valid key");
-    let store = SqliteStore::open(&dir.path().join("herald.db"), cipher)
-        .await
-        .expect("opens");
+    let store = SqliteStore::open(&dir.path().join("herald.db"), cipher).await.expect("opens");
     (store, dir)
 }
 

@@ -68,14 +68,9 @@ impl App {
     /// Opens the database (applying migrations) and prepares tokens.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let store = Arc::new(open_store(&config).await?);
-        let new_admin_token = ensure_admin_token(store.as_ref(), &config)
-            .await
-            .map_err(StartError::Tokens)?;
-        Ok(Self {
-            config,
-            store,
-            new_admin_token,
-        })
+        let new_admin_token =
+            ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Tokens)?;
+        Ok(Self { config, store, new_admin_token })
     }
 
     /// The store, for commands that work on it directly (e.g. `herald token create`).
@@ -88,11 +83,7 @@ impl App {
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
         let bound = listener.local_addr()?;
         let store: Arc<dyn Store> = self.store.clone();
-        let state = ApiState::new(
-            store,
-            self.config.public_base_url(bound),
-            self.config.portal_token_ttl,
-        );
+        let state = ApiState::new(store, self.config.public_base_url(bound), self.config.portal_token_ttl);
         let router = api::router(state, self.config.max_body_bytes);
         // Trailing slashes are trimmed before routing, so `/api/v1/app/` is `/api/v1/app`.
         let service = NormalizePathLayer::trim_trailing_slash().layer(router);
@@ -108,10 +99,8 @@ impl App {
 
 /// Opens the configured database, creating the data directory and encryption key as needed.
 pub async fn open_store(config: &Config) -> Result<SqliteStore, StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-        path: config.data_dir.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
     let DatabaseConfig::Sqlite(path) = &config.database;
     let cipher = load_cipher(config, path)?;
     Ok(SqliteStore::open(path, cipher).await?)
@@ -127,27 +116,18 @@ fn load_cipher(config: &Config, database: &Path) -> Result<Cipher, StartError> {
     }
     let path = config.data_dir.join(KEY_FILE);
     match std::fs::read_to_string(&path) {
-        Ok(text) => Cipher::from_base64(&text).map_err(|e| StartError::BadKeyFile {
-            path,
-            reason: e.to_string(),
-        }),
+        Ok(text) => {
+            Cipher::from_base64(&text).map_err(|e| StartError::BadKeyFile { path, reason: e.to_string() })
+        }
         Err(error) if error.kind() == io::ErrorKind::NotFound => {
             if database.exists() {
-                return Err(StartError::MissingKey {
-                    database: database.to_owned(),
-                    key: path,
-                });
+                return Err(StartError::MissingKey { database: database.to_owned(), key: path });
             }
             let key = Cipher::generate_key_base64();
-            write_private_file(&path, &key).map_err(|source| StartError::KeyFile {
-                path: path.clone(),
-                source,
-            })?;
+            write_private_file(&path, &key)
+                .map_err(|source| StartError::KeyFile { path: path.clone(), source })?;
             tracing::info!(path = %path.display(), "generated a new encryption key; back it up with the database");
-            Cipher::from_base64(&key).map_err(|e| StartError::BadKeyFile {
-                path,
-                reason: e.to_string(),
-            })
+            Cipher::from_base64(&key).map_err(|e| StartError::BadKeyFile { path, reason: e.to_string() })
         }
         Err(source) => Err(StartError::KeyFile { path, source }),
     }
@@ -169,10 +149,7 @@ fn write_private_file(path: &Path, contents: &str) -> io::Result<()> {
 }
 
 /// Registers the configured admin token, and creates one on the very first start.
-async fn ensure_admin_token(
-    store: &dyn Store,
-    config: &Config,
-) -> Result<Option<SecretString>, StoreError> {
+async fn ensure_admin_token(store: &dyn Store, config: &Config) -> Result<Option<SecretString>, StoreError> {
     if let Some(token) = &config.admin_token {
         let hash = TokenHash::of(token.expose());
         if store.find_token(&hash).await?.is_none() {
@@ -183,9 +160,7 @@ async fn ensure_admin_token(
     if store.count_organization_tokens().await? > 0 {
         return Ok(None);
     }
-    create_organization_token(store, "created at first start")
-        .await
-        .map(Some)
+    create_organization_token(store, "created at first start").await.map(Some)
 }
 
 /// Creates a new organisation token and returns its value (shown once; only a hash is kept).

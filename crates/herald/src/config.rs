@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use crate::worker::ssrf::{AddressPolicy, Cidr};
+
 /// The commented default configuration file, printed by `herald config default`.
 pub const DEFAULT_FILE: &str = include_str!("default-config.toml");
 
@@ -42,11 +44,7 @@ impl fmt::Display for Source {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid value for `{key}` (from {origin}): {reason}")]
-    Invalid {
-        key: String,
-        origin: Source,
-        reason: String,
-    },
+    Invalid { key: String, origin: Source, reason: String },
     #[error("unknown setting `{key}` in {origin}; `herald config default` lists the settings")]
     Unknown { key: String, origin: Source },
     #[error("could not read the configuration file {path}: {reason}")]
@@ -83,6 +81,24 @@ pub struct Config {
     pub portal_token_ttl: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub delivery: DeliveryConfig,
+}
+
+/// Delivery settings.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub allowed_cidrs: Vec<Cidr>,
+    pub request_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_response_body_bytes: usize,
+    pub endpoint_concurrency: usize,
+    pub retry_schedule: Vec<Duration>,
+    pub disable_endpoint_after: Duration,
+    pub svix_headers: bool,
+    pub payload_retention: Duration,
+    pub lease_duration: Duration,
+    pub shutdown_grace: Duration,
+    pub operational_webhook: Option<(Url, herald_core::secret::SigningSecret)>,
 }
 
 /// Values given on the command line; `None` where the flag was not used.
@@ -113,6 +129,19 @@ const KEYS: &[&str] = &[
     "portal_token_ttl",
     "log_format",
     "log_level",
+    "allowed_cidrs",
+    "request_timeout",
+    "connect_timeout",
+    "max_response_body_bytes",
+    "endpoint_concurrency",
+    "retry_schedule",
+    "disable_endpoint_after",
+    "svix_headers",
+    "payload_retention",
+    "lease_duration",
+    "shutdown_grace",
+    "operational_webhook_url",
+    "operational_webhook_secret",
 ];
 
 /// Raw values with their sources, before parsing.
@@ -130,37 +159,26 @@ impl Config {
         let mut raw = Raw::new();
         merge_file(&mut raw, DEFAULT_FILE, Source::Default)?;
 
-        let env_file = env
-            .iter()
-            .find(|(k, _)| k == "HERALD_CONFIG")
-            .map(|(_, v)| PathBuf::from(v));
-        let file = overrides.config_file.clone().or(env_file).or_else(|| {
-            Path::new(IMPLICIT_FILE)
-                .exists()
-                .then(|| PathBuf::from(IMPLICIT_FILE))
-        });
+        let env_file = env.iter().find(|(k, _)| k == "HERALD_CONFIG").map(|(_, v)| PathBuf::from(v));
+        let file = overrides
+            .config_file
+            .clone()
+            .or(env_file)
+            .or_else(|| Path::new(IMPLICIT_FILE).exists().then(|| PathBuf::from(IMPLICIT_FILE)));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::File {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ConfigError::File { path: path.clone(), reason: e.to_string() })?;
             merge_file(&mut raw, &text, Source::File(path))?;
         }
 
         for key in KEYS {
             let name = format!("HERALD_{}", key.to_uppercase());
             if let Some((_, value)) = env.iter().find(|(k, _)| *k == name) {
-                raw.insert(
-                    (*key).to_owned(),
-                    (value.clone(), Source::Environment(name)),
-                );
+                raw.insert((*key).to_owned(), (value.clone(), Source::Environment(name)));
             }
         }
         for (key, flag, value) in &overrides.values {
-            raw.insert(
-                (*key).to_owned(),
-                (value.clone(), Source::Flag((*flag).to_owned())),
-            );
+            raw.insert((*key).to_owned(), (value.clone(), Source::Flag((*flag).to_owned())));
         }
         parse(&raw)
     }
@@ -176,21 +194,12 @@ impl Config {
 
 fn merge_file(raw: &mut Raw, text: &str, source: Source) -> Result<(), ConfigError> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| match &source {
-        Source::File(path) => ConfigError::File {
-            path: path.clone(),
-            reason: e.message().to_owned(),
-        },
-        _ => ConfigError::File {
-            path: PathBuf::from("<built-in defaults>"),
-            reason: e.to_string(),
-        },
+        Source::File(path) => ConfigError::File { path: path.clone(), reason: e.message().to_owned() },
+        _ => ConfigError::File { path: PathBuf::from("<built-in defaults>"), reason: e.to_string() },
     })?;
     for (key, value) in table {
         if !KEYS.contains(&key.as_str()) {
-            return Err(ConfigError::Unknown {
-                key,
-                origin: source,
-            });
+            return Err(ConfigError::Unknown { key, origin: source });
         }
         let text = match value {
             toml::Value::String(s) => s,
@@ -202,33 +211,17 @@ fn merge_file(raw: &mut Raw, text: &str, source: Source) -> Result<(), ConfigErr
 }
 
 /// Parses one raw setting with `parse`, naming the key and source on failure.
-fn field<T>(
-    raw: &Raw,
-    key: &str,
-    parse: impl FnOnce(&str) -> Result<T, String>,
-) -> Result<T, ConfigError> {
-    let (value, source) = raw
-        .get(key)
-        .cloned()
-        .unwrap_or((String::new(), Source::Default));
-    parse(value.trim()).map_err(|reason| ConfigError::Invalid {
-        key: key.to_owned(),
-        origin: source,
-        reason,
-    })
+fn field<T>(raw: &Raw, key: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, ConfigError> {
+    let (value, source) = raw.get(key).cloned().unwrap_or((String::new(), Source::Default));
+    parse(value.trim()).map_err(|reason| ConfigError::Invalid { key: key.to_owned(), origin: source, reason })
 }
 
 fn parse(raw: &Raw) -> Result<Config, ConfigError> {
     let data_dir = field(raw, "data_dir", |v| {
-        if v.is_empty() {
-            Err("must not be empty".to_owned())
-        } else {
-            Ok(PathBuf::from(v))
-        }
+        if v.is_empty() { Err("must not be empty".to_owned()) } else { Ok(PathBuf::from(v)) }
     })?;
     let database = field(raw, "database_url", |v| parse_database_url(v, &data_dir))?;
-    let optional_secret =
-        |v: &str| Ok((!v.is_empty()).then(|| herald_core::secret::SecretString::new(v)));
+    let optional_secret = |v: &str| Ok((!v.is_empty()).then(|| herald_core::secret::SecretString::new(v)));
     let encryption_key = field(raw, "encryption_key", |v| {
         if !v.is_empty() {
             herald_core::secret::Cipher::from_base64(v).map_err(|e| e.to_string())?;
@@ -237,8 +230,7 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
     })?;
     Ok(Config {
         listen: field(raw, "listen", |v| {
-            v.parse()
-                .map_err(|_| format!("`{v}` is not an address:port such as 127.0.0.1:8040"))
+            v.parse().map_err(|_| format!("`{v}` is not an address:port such as 127.0.0.1:8040"))
         })?,
         database,
         data_dir,
@@ -260,14 +252,8 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
             }
         })?,
         max_body_bytes: field(raw, "max_body_bytes", |v| {
-            let bytes: usize = v
-                .parse()
-                .map_err(|_| format!("`{v}` is not a number of bytes"))?;
-            if bytes < 1024 {
-                Err("must be at least 1024".to_owned())
-            } else {
-                Ok(bytes)
-            }
+            let bytes: usize = v.parse().map_err(|_| format!("`{v}` is not a number of bytes"))?;
+            if bytes < 1024 { Err("must be at least 1024".to_owned()) } else { Ok(bytes) }
         })?,
         portal_token_ttl: field(raw, "portal_token_ttl", parse_duration)?,
         log_format: field(raw, "log_format", |v| match v {
@@ -279,7 +265,87 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
             tracing_subscriber::EnvFilter::try_new(v).map_err(|e| e.to_string())?;
             Ok(v.to_owned())
         })?,
+        delivery: parse_delivery(raw)?,
     })
+}
+
+fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
+    let positive = |v: &str| -> Result<usize, String> {
+        match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("`{v}` is not a positive whole number")),
+        }
+    };
+    let request_timeout = field(raw, "request_timeout", parse_positive_duration)?;
+    let lease_duration = field(raw, "lease_duration", parse_positive_duration)?;
+    if lease_duration < request_timeout * 2 {
+        let origin = raw.get("lease_duration").map_or(Source::Default, |(_, s)| s.clone());
+        return Err(ConfigError::Invalid {
+            key: "lease_duration".to_owned(),
+            origin,
+            reason: format!(
+                "must be at least twice request_timeout ({} s), or deliveries could be leased twice",
+                request_timeout.as_secs()
+            ),
+        });
+    }
+    let url = field(raw, "operational_webhook_url", |v| {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
+        match url.scheme() {
+            "http" | "https" => Ok(Some(url)),
+            other => Err(format!("the scheme must be http or https, not `{other}`")),
+        }
+    })?;
+    let secret = field(raw, "operational_webhook_secret", |v| {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        herald_core::secret::SigningSecret::parse(v).map(Some).map_err(|e| e.to_string())
+    })?;
+    let operational_webhook = match (url, secret) {
+        (None, _) => None,
+        (Some(url), Some(secret)) => Some((url, secret)),
+        (Some(_), None) => {
+            let origin = raw.get("operational_webhook_secret").map_or(Source::Default, |(_, s)| s.clone());
+            return Err(ConfigError::Invalid {
+                key: "operational_webhook_secret".to_owned(),
+                origin,
+                reason: "a whsec_ secret is needed to sign operational webhooks".to_owned(),
+            });
+        }
+    };
+    Ok(DeliveryConfig {
+        allowed_cidrs: field(raw, "allowed_cidrs", |v| {
+            AddressPolicy::parse_list(v).map_err(|e| e.to_string())
+        })?,
+        request_timeout,
+        connect_timeout: field(raw, "connect_timeout", parse_positive_duration)?,
+        max_response_body_bytes: field(raw, "max_response_body_bytes", |v| {
+            v.parse::<usize>().map_err(|_| format!("`{v}` is not a number of bytes"))
+        })?,
+        endpoint_concurrency: field(raw, "endpoint_concurrency", positive)?,
+        retry_schedule: field(raw, "retry_schedule", |v| {
+            v.split(',').map(str::trim).filter(|d| !d.is_empty()).map(parse_duration).collect()
+        })?,
+        disable_endpoint_after: field(raw, "disable_endpoint_after", parse_positive_duration)?,
+        svix_headers: field(raw, "svix_headers", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("`{other}` is not true or false")),
+        })?,
+        payload_retention: field(raw, "payload_retention", parse_positive_duration)?,
+        lease_duration,
+        shutdown_grace: field(raw, "shutdown_grace", parse_duration)?,
+        operational_webhook,
+    })
+}
+
+fn parse_positive_duration(value: &str) -> Result<Duration, String> {
+    let duration = parse_duration(value)?;
+    if duration.is_zero() { Err("must be longer than zero".to_owned()) } else { Ok(duration) }
 }
 
 fn parse_database_url(value: &str, data_dir: &Path) -> Result<DatabaseConfig, String> {
@@ -289,8 +355,7 @@ fn parse_database_url(value: &str, data_dir: &Path) -> Result<DatabaseConfig, St
     if let Some(path) = value.strip_prefix("sqlite://") {
         if path.is_empty() {
             return Err(
-                "a sqlite:// URL needs a file path, e.g. sqlite:///var/lib/herald/herald.db"
-                    .to_owned(),
+                "a sqlite:// URL needs a file path, e.g. sqlite:///var/lib/herald/herald.db".to_owned()
             );
         }
         return Ok(DatabaseConfig::Sqlite(PathBuf::from(path)));
@@ -301,30 +366,22 @@ fn parse_database_url(value: &str, data_dir: &Path) -> Result<DatabaseConfig, St
     Err("expected an empty value (embedded SQLite) or a sqlite:// URL".to_owned())
 }
 
-/// Parses durations such as `90s`, `5m`, `24h`, `7d` (a bare number means seconds).
+/// Parses durations such as `250ms`, `90s`, `5m`, `24h`, `7d` (a bare number means seconds).
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let split = value
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(value.len());
+    let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
     let (number, unit) = value.split_at(split);
-    let number: u64 = number.parse().map_err(|_| {
-        format!("`{value}` is not a duration such as \"30s\", \"5m\", \"24h\" or \"7d\"")
-    })?;
-    let seconds = match unit.trim() {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        other => {
-            return Err(format!(
-                "unknown unit `{other}` in `{value}`; use s, m, h or d"
-            ));
-        }
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration such as \"30s\", \"5m\", \"24h\" or \"7d\""))?;
+    let millis: u64 = match unit.trim() {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        other => return Err(format!("unknown unit `{other}` in `{value}`; use ms, s, m, h or d")),
     };
-    number
-        .checked_mul(seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("`{value}` is too long"))
+    number.checked_mul(millis).map(Duration::from_millis).ok_or_else(|| format!("`{value}` is too long"))
 }
 
 #[cfg(test)]
@@ -332,20 +389,14 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
     fn defaults_parse_into_the_documented_values() {
         let config = Config::load_from(&Overrides::default(), &[]).expect("defaults are valid");
         assert_eq!(config.listen.to_string(), "127.0.0.1:8040");
-        assert_eq!(
-            config.database,
-            DatabaseConfig::Sqlite(PathBuf::from("herald-data/herald.db"))
-        );
+        assert_eq!(config.database, DatabaseConfig::Sqlite(PathBuf::from("herald-data/herald.db")));
         assert_eq!(config.portal_token_ttl, Duration::from_secs(86_400));
         assert!(config.admin_token.is_none());
     }
@@ -354,64 +405,37 @@ mod tests {
     fn later_sources_win_and_errors_name_the_source() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = dir.path().join("herald.toml");
-        std::fs::write(
-            &file,
-            "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n",
-        )
-        .expect("write");
-        let mut overrides = Overrides {
-            config_file: Some(file.clone()),
-            ..Default::default()
-        };
-        let config = Config::load_from(&overrides, &env(&[("HERALD_MAX_BODY_BYTES", "8192")]))
-            .expect("valid");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 4096\n").expect("write");
+        let mut overrides = Overrides { config_file: Some(file.clone()), ..Default::default() };
+        let config =
+            Config::load_from(&overrides, &env(&[("HERALD_MAX_BODY_BYTES", "8192")])).expect("valid");
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.max_body_bytes, 8192);
 
         overrides.set("listen", "--listen", Some("127.0.0.1:9100".to_owned()));
-        let config = Config::load_from(&overrides, &env(&[("HERALD_LISTEN", "127.0.0.1:9050")]))
-            .expect("valid");
+        let config =
+            Config::load_from(&overrides, &env(&[("HERALD_LISTEN", "127.0.0.1:9050")])).expect("valid");
         assert_eq!(config.listen.port(), 9100);
 
-        let error = Config::load_from(
-            &Overrides::default(),
-            &env(&[("HERALD_LISTEN", "nonsense")]),
-        )
-        .expect_err("invalid");
+        let error = Config::load_from(&Overrides::default(), &env(&[("HERALD_LISTEN", "nonsense")]))
+            .expect_err("invalid");
         let message = error.to_string();
-        assert!(
-            message.contains("`listen`") && message.contains("HERALD_LISTEN"),
-            "{message}"
-        );
+        assert!(message.contains("`listen`") && message.contains("HERALD_LISTEN"), "{message}");
 
         std::fs::write(&file, "lisen = \"x\"\n").expect("write");
-        let overrides = Overrides {
-            config_file: Some(file),
-            ..Default::default()
-        };
+        let overrides = Overrides { config_file: Some(file), ..Default::default() };
         let error = Config::load_from(&overrides, &[]).expect_err("unknown key");
-        assert!(
-            error.to_string().contains("unknown setting `lisen`"),
-            "{error}"
-        );
+        assert!(error.to_string().contains("unknown setting `lisen`"), "{error}");
     }
 
     #[test]
     fn database_urls_are_checked() {
-        let sqlite = Config::load_from(
-            &Overrides::default(),
-            &env(&[("HERALD_DATABASE_URL", "sqlite:///tmp/x.db")]),
-        )
-        .expect("valid");
-        assert_eq!(
-            sqlite.database,
-            DatabaseConfig::Sqlite(PathBuf::from("/tmp/x.db"))
-        );
-        let error = Config::load_from(
-            &Overrides::default(),
-            &env(&[("HERALD_DATABASE_URL", "mysql://x")]),
-        )
-        .expect_err("unsupported");
+        let sqlite =
+            Config::load_from(&Overrides::default(), &env(&[("HERALD_DATABASE_URL", "sqlite:///tmp/x.db")]))
+                .expect("valid");
+        assert_eq!(sqlite.database, DatabaseConfig::Sqlite(PathBuf::from("/tmp/x.db")));
+        let error = Config::load_from(&Overrides::default(), &env(&[("HERALD_DATABASE_URL", "mysql://x")]))
+            .expect_err("unsupported");
         assert!(error.to_string().contains("HERALD_DATABASE_URL"));
     }
 

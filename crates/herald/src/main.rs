@@ -73,10 +73,7 @@ struct ConfigArgs {
 
 impl ConfigArgs {
     fn load(self) -> anyhow::Result<Config> {
-        let mut overrides = Overrides {
-            config_file: self.config,
-            ..Default::default()
-        };
+        let mut overrides = Overrides { config_file: self.config, ..Default::default() };
         overrides.set("listen", "--listen", self.listen);
         overrides.set("data_dir", "--data-dir", self.data_dir);
         overrides.set("database_url", "--database-url", self.database_url);
@@ -89,9 +86,7 @@ impl ConfigArgs {
 
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -100,10 +95,7 @@ fn init_logging(config: &Config) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: could not start the async runtime: {error}");
@@ -129,10 +121,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("The database is up to date.");
             Ok(())
         }
-        Command::Token(TokenCommand::Create {
-            config,
-            description,
-        }) => {
+        Command::Token(TokenCommand::Create { config, description }) => {
             let store = open_store(&config.load()?).await?;
             let token = create_organization_token(&store, &description)
                 .await
@@ -166,9 +155,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("could not listen on {listen}"))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    app.serve(listener, shutdown)
-        .await
-        .context("the server failed")
+    app.serve(listener, shutdown).await.context("the server failed")
 }
 
 /// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM.

@@ -107,22 +107,11 @@ pub async fn messages_get_one_delivery_per_matching_enabled_endpoint(store: &dyn
     expected.sort();
     assert_eq!(targets, expected);
 
-    let found = store
-        .find_message(&app.id, &MessageKey::Id(msg.id.clone()))
-        .await
-        .unwrap();
-    assert_eq!(
-        found.as_ref(),
-        Some(&msg),
-        "the payload is kept byte for byte"
-    );
+    let found = store.find_message(&app.id, &MessageKey::Id(msg.id.clone())).await.unwrap();
+    assert_eq!(found.as_ref(), Some(&msg), "the payload is kept byte for byte");
     let leased = store.lease_deliveries(&lease_request(now())).await.unwrap();
     assert_eq!(leased.len(), 3);
-    assert!(
-        leased
-            .iter()
-            .all(|l| l.payload.as_deref() == msg.payload.as_deref() && l.attempt == 1)
-    );
+    assert!(leased.iter().all(|l| l.payload.as_deref() == msg.payload.as_deref() && l.attempt == 1));
 
     // A message on no channel reaches only endpoints without a channel filter.
     let plain = message(&app.id, "order.paid", None);
@@ -141,31 +130,13 @@ pub async fn event_ids_are_unique_per_application(store: &dyn Store) {
     let mut again = message(&app, "order.created", None);
     again.event_id = first.event_id.clone();
     let error = store.insert_message(&again).await.unwrap_err();
-    assert!(
-        matches!(error, StoreError::Conflict { what: "eventId" }),
-        "{error:?}"
-    );
-    assert_eq!(
-        store
-            .find_message(&app, &MessageKey::Id(again.id.clone()))
-            .await
-            .unwrap(),
-        None
-    );
-    let by_event = store
-        .find_message(&app, &MessageKey::EventId(EventId::parse("evt-1").unwrap()))
-        .await
-        .unwrap();
+    assert!(matches!(error, StoreError::Conflict { what: "eventId" }), "{error:?}");
+    assert_eq!(store.find_message(&app, &MessageKey::Id(again.id.clone())).await.unwrap(), None);
+    let by_event =
+        store.find_message(&app, &MessageKey::EventId(EventId::parse("evt-1").unwrap())).await.unwrap();
     assert_eq!(by_event.map(|m| m.id), Some(first.id));
     // The refused message left no delivery behind.
-    assert_eq!(
-        store
-            .lease_deliveries(&lease_request(now()))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(store.lease_deliveries(&lease_request(now())).await.unwrap().len(), 1);
 
     let (other_app, _) = app_with_endpoint(store).await;
     let mut elsewhere = message(&other_app, "order.created", None);
@@ -177,14 +148,8 @@ pub async fn messages_list_newest_first_with_filters(store: &dyn Store) {
     let (app, _) = app_with_endpoint(store).await;
     let base = now();
     let mut ids = Vec::new();
-    for (i, (event_type, channel)) in [
-        ("a.one", "x"),
-        ("a.two", "y"),
-        ("a.one", "y"),
-        ("a.two", "x"),
-    ]
-    .iter()
-    .enumerate()
+    for (i, (event_type, channel)) in
+        [("a.one", "x"), ("a.two", "y"), ("a.one", "y"), ("a.two", "x")].iter().enumerate()
     {
         let mut msg = message(&app, event_type, Some(&[channel]));
         msg.id = MessageId::generate_at(base + Duration::milliseconds(i as i64));
@@ -192,10 +157,7 @@ pub async fn messages_list_newest_first_with_filters(store: &dyn Store) {
         store.insert_message(&msg).await.unwrap();
         ids.push(msg.id);
     }
-    let page = PageRequest {
-        order: Ordering::Descending,
-        ..PageRequest::default()
-    };
+    let page = PageRequest { order: Ordering::Descending, ..PageRequest::default() };
     let list = |filter: MessageFilter| {
         let page = page.clone();
         let app = app.clone();
@@ -212,22 +174,12 @@ pub async fn messages_list_newest_first_with_filters(store: &dyn Store) {
     };
     assert_eq!(
         list(MessageFilter::default()).await,
-        vec![
-            ids[3].clone(),
-            ids[2].clone(),
-            ids[1].clone(),
-            ids[0].clone()
-        ]
+        vec![ids[3].clone(), ids[2].clone(), ids[1].clone(), ids[0].clone()]
     );
-    let one = MessageFilter {
-        event_types: names(&["a.one"], EventTypeName::parse),
-        ..MessageFilter::default()
-    };
+    let one =
+        MessageFilter { event_types: names(&["a.one"], EventTypeName::parse), ..MessageFilter::default() };
     assert_eq!(list(one).await, vec![ids[2].clone(), ids[0].clone()]);
-    let on_x = MessageFilter {
-        channel: Some(ChannelName::parse("x").unwrap()),
-        ..MessageFilter::default()
-    };
+    let on_x = MessageFilter { channel: Some(ChannelName::parse("x").unwrap()), ..MessageFilter::default() };
     assert_eq!(list(on_x).await, vec![ids[3].clone(), ids[0].clone()]);
     let window = MessageFilter {
         after: Some(base),
@@ -240,25 +192,14 @@ pub async fn messages_list_newest_first_with_filters(store: &dyn Store) {
 pub async fn due_deliveries_are_leased_once(store: &dyn Store) {
     let (app, ep) = app_with_endpoint(store).await;
     for _ in 0..3 {
-        store
-            .insert_message(&message(&app, "order.created", None))
-            .await
-            .unwrap();
+        store.insert_message(&message(&app, "order.created", None)).await.unwrap();
     }
     let at = now();
     let leased = store.lease_deliveries(&lease_request(at)).await.unwrap();
     assert_eq!(leased.len(), 3);
+    assert!(leased.iter().all(|l| l.endpoint_id == ep.id && l.trigger == Trigger::Scheduled));
     assert!(
-        leased
-            .iter()
-            .all(|l| l.endpoint_id == ep.id && l.trigger == Trigger::Scheduled)
-    );
-    assert!(
-        store
-            .lease_deliveries(&lease_request(at))
-            .await
-            .unwrap()
-            .is_empty(),
+        store.lease_deliveries(&lease_request(at)).await.unwrap().is_empty(),
         "leased deliveries are not leased again"
     );
 }
@@ -269,13 +210,7 @@ pub async fn scheduled_messages_wait_for_their_time(store: &dyn Store) {
     let due = later.created_at + Duration::hours(1);
     later.deliver_at = Some(due);
     store.insert_message(&later).await.unwrap();
-    assert!(
-        store
-            .lease_deliveries(&lease_request(now()))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.lease_deliveries(&lease_request(now())).await.unwrap().is_empty());
     assert_eq!(store.next_due_at().await.unwrap(), Some(due));
     let leased = store.lease_deliveries(&lease_request(due)).await.unwrap();
     assert_eq!(leased.len(), 1);
@@ -294,41 +229,19 @@ pub async fn leases_take_a_bounded_share_per_endpoint(store: &dyn Store) {
     store.insert_endpoint(&busy).await.unwrap();
     store.insert_endpoint(&quiet).await.unwrap();
     for _ in 0..5 {
-        store
-            .insert_message(&message(&app.id, "busy", None))
-            .await
-            .unwrap();
+        store.insert_message(&message(&app.id, "busy", None)).await.unwrap();
     }
-    store
-        .insert_message(&message(&app.id, "quiet", None))
-        .await
-        .unwrap();
+    store.insert_message(&message(&app.id, "quiet", None)).await.unwrap();
 
     let at = now();
-    let request = LeaseRequest {
-        per_endpoint: 2,
-        ..lease_request(at)
-    };
+    let request = LeaseRequest { per_endpoint: 2, ..lease_request(at) };
     let leased = store.lease_deliveries(&request).await.unwrap();
     let count = |id: &EndpointId| leased.iter().filter(|l| &l.endpoint_id == id).count();
-    assert_eq!(
-        (count(&busy.id), count(&quiet.id)),
-        (2, 1),
-        "the quiet endpoint is not starved"
-    );
+    assert_eq!((count(&busy.id), count(&quiet.id)), (2, 1), "the quiet endpoint is not starved");
 
-    let request = LeaseRequest {
-        exclude: vec![busy.id.clone()],
-        ..lease_request(at)
-    };
-    assert!(
-        store.lease_deliveries(&request).await.unwrap().is_empty(),
-        "excluded endpoints are skipped"
-    );
-    let request = LeaseRequest {
-        limit: 2,
-        ..lease_request(at)
-    };
+    let request = LeaseRequest { exclude: vec![busy.id.clone()], ..lease_request(at) };
+    assert!(store.lease_deliveries(&request).await.unwrap().is_empty(), "excluded endpoints are skipped");
+    let request = LeaseRequest { limit: 2, ..lease_request(at) };
     assert_eq!(store.lease_deliveries(&request).await.unwrap().len(), 2);
 }
 
@@ -338,10 +251,7 @@ pub async fn recording_is_fenced_by_the_lease(store: &dyn Store) {
     store.insert_message(&msg).await.unwrap();
     let at = now();
     let first = store
-        .lease_deliveries(&LeaseRequest {
-            lease_until: at + Duration::seconds(1),
-            ..lease_request(at)
-        })
+        .lease_deliveries(&LeaseRequest { lease_until: at + Duration::seconds(1), ..lease_request(at) })
         .await
         .unwrap();
     // The first worker stalls past its lease; another takes the delivery over.
@@ -350,67 +260,41 @@ pub async fn recording_is_fenced_by_the_lease(store: &dyn Store) {
     assert_eq!(second.len(), 1);
     assert_ne!(second[0].lease_id, first[0].lease_id);
 
-    let stale = record(
-        &first[0],
-        DeliveryStatus::Failed,
-        500,
-        NextStep::Failed,
-        later,
-    );
-    assert!(
-        !store.record_attempt(&stale).await.unwrap(),
-        "a stale lease records nothing"
-    );
-    let current = record(
-        &second[0],
-        DeliveryStatus::Success,
-        200,
-        NextStep::Delivered,
-        later,
-    );
+    let stale = record(&first[0], DeliveryStatus::Failed, 500, NextStep::Failed, later);
+    assert!(!store.record_attempt(&stale).await.unwrap(), "a stale lease records nothing");
+    let current = record(&second[0], DeliveryStatus::Success, 200, NextStep::Delivered, later);
     assert!(store.record_attempt(&current).await.unwrap());
     let attempts = store
-        .list_attempts_by_message(
-            &app,
-            &msg.id,
-            None,
-            &AttemptFilter::default(),
-            &PageRequest::default(),
-        )
+        .list_attempts_by_message(&app, &msg.id, None, &AttemptFilter::default(), &PageRequest::default())
         .await
         .unwrap();
     assert_eq!(attempts.items, vec![current.attempt.clone()]);
-    assert!(
-        !store.record_attempt(&current).await.unwrap(),
-        "a lease records once"
-    );
-    assert!(
-        store
-            .lease_deliveries(&lease_request(later + Duration::hours(1)))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(!store.record_attempt(&current).await.unwrap(), "a lease records once");
+    assert!(store.lease_deliveries(&lease_request(later + Duration::hours(1))).await.unwrap().is_empty());
     assert_eq!(store.next_due_at().await.unwrap(), None);
+}
+
+pub async fn released_leases_are_due_again_without_an_attempt(store: &dyn Store) {
+    let (app, _) = app_with_endpoint(store).await;
+    store.insert_message(&message(&app, "order.created", None)).await.unwrap();
+    let at = now();
+    let leased = store.lease_deliveries(&lease_request(at)).await.unwrap();
+    let due = at + Duration::seconds(10);
+    assert!(store.release_lease(leased[0].delivery_id, leased[0].lease_id, due).await.unwrap());
+    assert!(!store.release_lease(leased[0].delivery_id, leased[0].lease_id, due).await.unwrap(), "once");
+    assert_eq!(store.next_due_at().await.unwrap(), Some(due));
+    let again = store.lease_deliveries(&lease_request(due)).await.unwrap();
+    assert_eq!(again[0].attempt, 1);
 }
 
 pub async fn retries_become_due_at_their_time(store: &dyn Store) {
     let (app, _) = app_with_endpoint(store).await;
-    store
-        .insert_message(&message(&app, "order.created", None))
-        .await
-        .unwrap();
+    store.insert_message(&message(&app, "order.created", None)).await.unwrap();
     let at = now();
     let leased = store.lease_deliveries(&lease_request(at)).await.unwrap();
     let retry_at = at + Duration::seconds(5);
     store
-        .record_attempt(&record(
-            &leased[0],
-            DeliveryStatus::Failed,
-            503,
-            NextStep::RetryAt(retry_at),
-            at,
-        ))
+        .record_attempt(&record(&leased[0], DeliveryStatus::Failed, 503, NextStep::RetryAt(retry_at), at))
         .await
         .unwrap();
     assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
@@ -421,10 +305,7 @@ pub async fn retries_become_due_at_their_time(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
-    let again = store
-        .lease_deliveries(&lease_request(retry_at))
-        .await
-        .unwrap();
+    let again = store.lease_deliveries(&lease_request(retry_at)).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempt, 2);
     assert_eq!(again[0].msg_id, leased[0].msg_id);
@@ -432,38 +313,21 @@ pub async fn retries_become_due_at_their_time(store: &dyn Store) {
 
 pub async fn expired_leases_return_to_the_queue(store: &dyn Store) {
     let (app, _) = app_with_endpoint(store).await;
-    store
-        .insert_message(&message(&app, "order.created", None))
-        .await
-        .unwrap();
+    store.insert_message(&message(&app, "order.created", None)).await.unwrap();
     let at = now();
     let until = at + Duration::seconds(30);
-    let leased = store
-        .lease_deliveries(&LeaseRequest {
-            lease_until: until,
-            ..lease_request(at)
-        })
-        .await
-        .unwrap();
+    let leased =
+        store.lease_deliveries(&LeaseRequest { lease_until: until, ..lease_request(at) }).await.unwrap();
     assert_eq!(leased.len(), 1);
     assert_eq!(
         store.next_due_at().await.unwrap(),
         Some(until),
         "the lease expiry is when work may be due again"
     );
-    assert!(
-        store
-            .lease_deliveries(&lease_request(until - Duration::seconds(1)))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.lease_deliveries(&lease_request(until - Duration::seconds(1))).await.unwrap().is_empty());
     let again = store.lease_deliveries(&lease_request(until)).await.unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!(
-        again[0].attempt, 1,
-        "an attempt that was never recorded is not counted"
-    );
+    assert_eq!(again[0].attempt, 1, "an attempt that was never recorded is not counted");
 }
 
 pub async fn attempts_are_listed_with_filters(store: &dyn Store) {
@@ -481,13 +345,7 @@ pub async fn attempts_are_listed_with_filters(store: &dyn Store) {
         } else {
             (DeliveryStatus::Failed, 0, NextStep::Failed)
         };
-        let rec = record(
-            lease,
-            status,
-            code,
-            next,
-            at + Duration::milliseconds(i as i64),
-        );
+        let rec = record(lease, status, code, next, at + Duration::milliseconds(i as i64));
         store.record_attempt(&rec).await.unwrap();
         recorded.push(rec.attempt);
     }
@@ -506,56 +364,30 @@ pub async fn attempts_are_listed_with_filters(store: &dyn Store) {
         }
     };
     assert_eq!(by_endpoint(AttemptFilter::default()).await.len(), 2);
-    let ok = AttemptFilter {
-        status: Some(DeliveryStatus::Success),
-        ..AttemptFilter::default()
-    };
+    let ok = AttemptFilter { status: Some(DeliveryStatus::Success), ..AttemptFilter::default() };
     assert_eq!(by_endpoint(ok).await, vec![paid.id.clone()]);
-    let no_response = AttemptFilter {
-        status_code_class: Some(0),
-        ..AttemptFilter::default()
-    };
+    let no_response = AttemptFilter { status_code_class: Some(0), ..AttemptFilter::default() };
     assert_eq!(by_endpoint(no_response).await, vec![created.id.clone()]);
-    let two_hundreds = AttemptFilter {
-        status_code_class: Some(200),
-        ..AttemptFilter::default()
-    };
+    let two_hundreds = AttemptFilter { status_code_class: Some(200), ..AttemptFilter::default() };
     assert_eq!(by_endpoint(two_hundreds).await, vec![paid.id.clone()]);
     let typed = AttemptFilter {
         event_types: names(&["order.created"], EventTypeName::parse),
         ..AttemptFilter::default()
     };
     assert_eq!(by_endpoint(typed).await, vec![created.id.clone()]);
-    let on_eu = AttemptFilter {
-        channel: Some(ChannelName::parse("eu").unwrap()),
-        ..AttemptFilter::default()
-    };
+    let on_eu =
+        AttemptFilter { channel: Some(ChannelName::parse("eu").unwrap()), ..AttemptFilter::default() };
     assert_eq!(by_endpoint(on_eu).await, vec![paid.id.clone()]);
 
     let attempt = recorded.iter().find(|a| a.msg_id == paid.id).unwrap();
-    let found = store
-        .find_attempt(&app, &paid.id, &attempt.id)
-        .await
-        .unwrap();
+    let found = store.find_attempt(&app, &paid.id, &attempt.id).await.unwrap();
     assert_eq!(found.as_ref(), Some(attempt));
-    assert!(
-        store
-            .expunge_attempt_response(&app, &paid.id, &attempt.id)
-            .await
-            .unwrap()
-    );
-    let expunged = store
-        .find_attempt(&app, &paid.id, &attempt.id)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(store.expunge_attempt_response(&app, &paid.id, &attempt.id).await.unwrap());
+    let expunged = store.find_attempt(&app, &paid.id, &attempt.id).await.unwrap().unwrap();
     assert_eq!(expunged.response, "");
     let (other_app, _) = app_with_endpoint(store).await;
     assert_eq!(
-        store
-            .find_attempt(&other_app, &paid.id, &attempt.id)
-            .await
-            .unwrap(),
+        store.find_attempt(&other_app, &paid.id, &attempt.id).await.unwrap(),
         None,
         "scoped to the application"
     );
@@ -569,53 +401,30 @@ pub async fn delivery_views_show_the_latest_state(store: &dyn Store) {
     let leased = store.lease_deliveries(&lease_request(at)).await.unwrap();
     let retry_at = at + Duration::minutes(5);
     store
-        .record_attempt(&record(
-            &leased[0],
-            DeliveryStatus::Failed,
-            500,
-            NextStep::RetryAt(retry_at),
-            at,
-        ))
+        .record_attempt(&record(&leased[0], DeliveryStatus::Failed, 500, NextStep::RetryAt(retry_at), at))
         .await
         .unwrap();
 
     let page = PageRequest::default();
-    let messages = store
-        .list_endpoint_messages(&app, &ep.id, &MessageFilter::default(), None, &page)
-        .await
-        .unwrap();
+    let messages =
+        store.list_endpoint_messages(&app, &ep.id, &MessageFilter::default(), None, &page).await.unwrap();
     assert_eq!(messages.items.len(), 1);
     assert_eq!(messages.items[0].message.id, msg.id);
     assert_eq!(messages.items[0].status, DeliveryStatus::Pending);
     assert_eq!(messages.items[0].next_attempt_at, Some(retry_at));
     let failed_only = store
-        .list_endpoint_messages(
-            &app,
-            &ep.id,
-            &MessageFilter::default(),
-            Some(DeliveryStatus::Failed),
-            &page,
-        )
+        .list_endpoint_messages(&app, &ep.id, &MessageFilter::default(), Some(DeliveryStatus::Failed), &page)
         .await
         .unwrap();
     assert!(failed_only.items.is_empty());
 
-    let destinations = store
-        .list_message_destinations(&app, &msg.id, &page)
-        .await
-        .unwrap();
+    let destinations = store.list_message_destinations(&app, &msg.id, &page).await.unwrap();
     assert_eq!(destinations.items.len(), 1);
     assert_eq!(destinations.items[0].endpoint.id, ep.id);
     assert_eq!(destinations.items[0].status, DeliveryStatus::Pending);
 
-    let stats = store
-        .endpoint_stats(&ep.id, at - Duration::days(1), at + Duration::days(1))
-        .await
-        .unwrap();
-    assert_eq!(
-        (stats.pending, stats.success, stats.failed, stats.sending),
-        (1, 0, 0, 0)
-    );
+    let stats = store.endpoint_stats(&ep.id, at - Duration::days(1), at + Duration::days(1)).await.unwrap();
+    assert_eq!((stats.pending, stats.success, stats.failed, stats.sending), (1, 0, 0, 0));
 }
 
 pub async fn manual_deliveries_and_recovery(store: &dyn Store) {
@@ -625,127 +434,54 @@ pub async fn manual_deliveries_and_recovery(store: &dyn Store) {
     let at = now();
     let leased = store.lease_deliveries(&lease_request(at)).await.unwrap();
     store
-        .record_attempt(&record(
-            &leased[0],
-            DeliveryStatus::Failed,
-            500,
-            NextStep::Failed,
-            at,
-        ))
+        .record_attempt(&record(&leased[0], DeliveryStatus::Failed, 500, NextStep::Failed, at))
         .await
         .unwrap();
 
-    store
-        .create_manual_delivery(&app, &msg.id, &ep.id, at)
-        .await
-        .unwrap();
+    store.create_manual_delivery(&app, &msg.id, &ep.id, at).await.unwrap();
     let manual = store.lease_deliveries(&lease_request(at)).await.unwrap();
     assert_eq!(manual.len(), 1);
     assert_eq!((manual[0].trigger, manual[0].attempt), (Trigger::Manual, 1));
     store
-        .record_attempt(&record(
-            &manual[0],
-            DeliveryStatus::Failed,
-            500,
-            NextStep::Failed,
-            at,
-        ))
+        .record_attempt(&record(&manual[0], DeliveryStatus::Failed, 500, NextStep::Failed, at))
         .await
         .unwrap();
 
-    let recovered = store
-        .recover_failed(&ep.id, at - Duration::hours(1), at + Duration::hours(1), at)
-        .await
-        .unwrap();
-    assert_eq!(
-        recovered, 1,
-        "one delivery per failed message, however many attempts it had"
-    );
-    assert_eq!(
-        store
-            .lease_deliveries(&lease_request(at))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    let none = store
-        .recover_failed(&ep.id, at + Duration::hours(1), at + Duration::hours(2), at)
-        .await
-        .unwrap();
+    let recovered =
+        store.recover_failed(&ep.id, at - Duration::hours(1), at + Duration::hours(1), at).await.unwrap();
+    assert_eq!(recovered, 1, "one delivery per failed message, however many attempts it had");
+    assert_eq!(store.lease_deliveries(&lease_request(at)).await.unwrap().len(), 1);
+    let none =
+        store.recover_failed(&ep.id, at + Duration::hours(1), at + Duration::hours(2), at).await.unwrap();
     assert_eq!(none, 0, "only messages in the window");
-    let missing = store
-        .create_manual_delivery(&app, &MessageId::generate(), &ep.id, at)
-        .await;
+    let missing = store.create_manual_delivery(&app, &MessageId::generate(), &ep.id, at).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 }
 
 pub async fn failing_endpoints_are_disabled(store: &dyn Store) {
     let (app, ep) = app_with_endpoint(store).await;
     let (_, healthy) = app_with_endpoint(store).await;
-    store
-        .insert_message(&message(&app, "order.created", None))
-        .await
-        .unwrap();
+    store.insert_message(&message(&app, "order.created", None)).await.unwrap();
     let at = now();
     let leased = store.lease_deliveries(&lease_request(at)).await.unwrap();
     let retry = NextStep::RetryAt(at + Duration::hours(1));
-    store
-        .record_attempt(&record(&leased[0], DeliveryStatus::Failed, 500, retry, at))
-        .await
-        .unwrap();
+    store.record_attempt(&record(&leased[0], DeliveryStatus::Failed, 500, retry, at)).await.unwrap();
 
-    assert!(
-        store
-            .disable_failing_endpoints(at - Duration::seconds(1), at)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let disabled = store
-        .disable_failing_endpoints(at + Duration::seconds(1), at)
-        .await
-        .unwrap();
+    assert!(store.disable_failing_endpoints(at - Duration::seconds(1), at).await.unwrap().is_empty());
+    let disabled = store.disable_failing_endpoints(at + Duration::seconds(1), at).await.unwrap();
     assert_eq!(disabled, vec![(app.clone(), ep.id.clone())]);
-    assert!(
-        store
-            .find_endpoint(&app, &Key::Id(ep.id.clone()))
-            .await
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
-    let other = store
-        .find_endpoint(&healthy.app_id, &Key::Id(healthy.id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(store.find_endpoint(&app, &Key::Id(ep.id.clone())).await.unwrap().unwrap().disabled);
+    let other = store.find_endpoint(&healthy.app_id, &Key::Id(healthy.id.clone())).await.unwrap().unwrap();
     assert!(!other.disabled);
 
     // `410 Gone` disables at once.
     let (app2, ep2) = app_with_endpoint(store).await;
-    store
-        .insert_message(&message(&app2, "order.created", None))
-        .await
-        .unwrap();
+    store.insert_message(&message(&app2, "order.created", None)).await.unwrap();
     let leased = store.lease_deliveries(&lease_request(now())).await.unwrap();
-    let mut gone = record(
-        &leased[0],
-        DeliveryStatus::Failed,
-        410,
-        NextStep::Failed,
-        now(),
-    );
+    let mut gone = record(&leased[0], DeliveryStatus::Failed, 410, NextStep::Failed, now());
     gone.disable_endpoint = true;
     store.record_attempt(&gone).await.unwrap();
-    assert!(
-        store
-            .find_endpoint(&app2, &Key::Id(ep2.id))
-            .await
-            .unwrap()
-            .unwrap()
-            .disabled
-    );
+    assert!(store.find_endpoint(&app2, &Key::Id(ep2.id)).await.unwrap().unwrap().disabled);
 }
 
 pub async fn payloads_expire(store: &dyn Store) {
@@ -755,30 +491,15 @@ pub async fn payloads_expire(store: &dyn Store) {
     let long = message(&app, "order.created", None);
     store.insert_message(&short).await.unwrap();
     store.insert_message(&long).await.unwrap();
-    let removed = store
-        .expire_payloads(short.created_at + Duration::seconds(2), 100)
-        .await
-        .unwrap();
+    let removed = store.expire_payloads(short.created_at + Duration::seconds(2), 100).await.unwrap();
     assert_eq!(removed, 1);
     let read = |id: &MessageId| {
         let (app, id) = (app.clone(), id.clone());
-        async move {
-            store
-                .find_message(&app, &MessageKey::Id(id))
-                .await
-                .unwrap()
-                .unwrap()
-                .payload
-        }
+        async move { store.find_message(&app, &MessageKey::Id(id)).await.unwrap().unwrap().payload }
     };
     assert_eq!(read(&short.id).await, None);
     assert!(read(&long.id).await.is_some());
     assert!(store.expunge_message_payload(&app, &long.id).await.unwrap());
     assert_eq!(read(&long.id).await, None);
-    assert!(
-        !store
-            .expunge_message_payload(&app, &MessageId::generate())
-            .await
-            .unwrap()
-    );
+    assert!(!store.expunge_message_payload(&app, &MessageId::generate()).await.unwrap());
 }

@@ -35,7 +35,7 @@ macro_rules! store_conformance_tests {
             messages_get_one_delivery_per_matching_enabled_endpoint,
             event_ids_are_unique_per_application, messages_list_newest_first_with_filters,
             due_deliveries_are_leased_once, scheduled_messages_wait_for_their_time,
-            leases_take_a_bounded_share_per_endpoint, recording_is_fenced_by_the_lease,
+            leases_take_a_bounded_share_per_endpoint, recording_is_fenced_by_the_lease, released_leases_are_due_again_without_an_attempt,
             retries_become_due_at_their_time, expired_leases_return_to_the_queue,
             attempts_are_listed_with_filters, delivery_views_show_the_latest_state,
             manual_deliveries_and_recovery, failing_endpoints_are_disabled, payloads_expire);

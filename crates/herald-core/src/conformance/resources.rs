@@ -15,15 +15,9 @@ use crate::{Store, StoreError};
 pub async fn applications_round_trip(store: &dyn Store) {
     let app = application("Acme", Some("acme"));
     store.insert_application(&app).await.unwrap();
-    let by_id = store
-        .find_application(&Key::Id(app.id.clone()))
-        .await
-        .unwrap();
+    let by_id = store.find_application(&Key::Id(app.id.clone())).await.unwrap();
     assert_eq!(by_id.as_ref(), Some(&app));
-    let by_uid = store
-        .find_application(&Key::Uid(Uid::parse("acme").unwrap()))
-        .await
-        .unwrap();
+    let by_uid = store.find_application(&Key::Uid(Uid::parse("acme").unwrap())).await.unwrap();
     assert_eq!(by_uid.as_ref(), Some(&app));
 
     let mut changed = app.clone();
@@ -32,60 +26,27 @@ pub async fn applications_round_trip(store: &dyn Store) {
     changed.throttle_rate = None;
     changed.updated_at = now() + Duration::seconds(1);
     store.update_application(&changed).await.unwrap();
-    assert_eq!(
-        store
-            .find_application(&Key::Id(app.id.clone()))
-            .await
-            .unwrap(),
-        Some(changed)
-    );
-    assert_eq!(
-        store
-            .find_application(&Key::Uid(Uid::parse("acme").unwrap()))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_application(&Key::Id(app.id.clone())).await.unwrap(), Some(changed));
+    assert_eq!(store.find_application(&Key::Uid(Uid::parse("acme").unwrap())).await.unwrap(), None);
 
     assert!(store.delete_application(&app.id).await.unwrap());
     assert!(!store.delete_application(&app.id).await.unwrap());
-    assert_eq!(
-        store.find_application(&Key::Id(app.id)).await.unwrap(),
-        None
-    );
+    assert_eq!(store.find_application(&Key::Id(app.id)).await.unwrap(), None);
 }
 
 pub async fn application_uids_are_unique(store: &dyn Store) {
-    store
-        .insert_application(&application("one", Some("same")))
-        .await
-        .unwrap();
-    let error = store
-        .insert_application(&application("two", Some("same")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, StoreError::Conflict { what: "uid" }),
-        "{error:?}"
-    );
+    store.insert_application(&application("one", Some("same"))).await.unwrap();
+    let error = store.insert_application(&application("two", Some("same"))).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { what: "uid" }), "{error:?}");
     // Applications without a uid never conflict with each other.
-    store
-        .insert_application(&application("three", None))
-        .await
-        .unwrap();
-    store
-        .insert_application(&application("four", None))
-        .await
-        .unwrap();
+    store.insert_application(&application("three", None)).await.unwrap();
+    store.insert_application(&application("four", None)).await.unwrap();
 
     let mut other = application("five", Some("other"));
     store.insert_application(&other).await.unwrap();
     other.uid = Some(Uid::parse("same").unwrap());
     let error = store.update_application(&other).await.unwrap_err();
-    assert!(
-        matches!(error, StoreError::Conflict { what: "uid" }),
-        "{error:?}"
-    );
+    assert!(matches!(error, StoreError::Conflict { what: "uid" }), "{error:?}");
 }
 
 pub async fn applications_page_both_ways(store: &dyn Store) {
@@ -105,47 +66,23 @@ pub async fn applications_page_both_ways(store: &dyn Store) {
     };
     let ids_of = |apps: &[Application]| apps.iter().map(|a| a.id.clone()).collect::<Vec<_>>();
 
-    let first = store
-        .list_applications(&page(None, None, Ordering::Ascending))
-        .await
-        .unwrap();
+    let first = store.list_applications(&page(None, None, Ordering::Ascending)).await.unwrap();
     assert_eq!(ids_of(&first.items), ids[0..3]);
     assert!(first.has_more);
-    let second = store
-        .list_applications(&page(Some(&ids[2]), None, Ordering::Ascending))
-        .await
-        .unwrap();
+    let second = store.list_applications(&page(Some(&ids[2]), None, Ordering::Ascending)).await.unwrap();
     assert_eq!(ids_of(&second.items), ids[3..6]);
-    let last = store
-        .list_applications(&page(Some(&ids[5]), None, Ordering::Ascending))
-        .await
-        .unwrap();
+    let last = store.list_applications(&page(Some(&ids[5]), None, Ordering::Ascending)).await.unwrap();
     assert_eq!(ids_of(&last.items), ids[6..7]);
     assert!(!last.has_more);
     // Backwards from the start of the second page returns the first page, in order.
-    let back = store
-        .list_applications(&page(None, Some(&ids[3]), Ordering::Ascending))
-        .await
-        .unwrap();
+    let back = store.list_applications(&page(None, Some(&ids[3]), Ordering::Ascending)).await.unwrap();
     assert_eq!(ids_of(&back.items), ids[0..3]);
     assert!(!back.has_more);
 
-    let newest = store
-        .list_applications(&page(None, None, Ordering::Descending))
-        .await
-        .unwrap();
-    assert_eq!(
-        ids_of(&newest.items),
-        vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]
-    );
-    let older = store
-        .list_applications(&page(Some(&ids[4]), None, Ordering::Descending))
-        .await
-        .unwrap();
-    assert_eq!(
-        ids_of(&older.items),
-        vec![ids[3].clone(), ids[2].clone(), ids[1].clone()]
-    );
+    let newest = store.list_applications(&page(None, None, Ordering::Descending)).await.unwrap();
+    assert_eq!(ids_of(&newest.items), vec![ids[6].clone(), ids[5].clone(), ids[4].clone()]);
+    let older = store.list_applications(&page(Some(&ids[4]), None, Ordering::Descending)).await.unwrap();
+    assert_eq!(ids_of(&older.items), vec![ids[3].clone(), ids[2].clone(), ids[1].clone()]);
 }
 
 pub async fn deleting_an_application_removes_its_endpoints(store: &dyn Store) {
@@ -154,39 +91,22 @@ pub async fn deleting_an_application_removes_its_endpoints(store: &dyn Store) {
     let ep = endpoint(&app.id, Some("main"));
     store.insert_endpoint(&ep).await.unwrap();
     store.delete_application(&app.id).await.unwrap();
-    assert_eq!(
-        store.find_endpoint(&app.id, &Key::Id(ep.id)).await.unwrap(),
-        None
-    );
+    assert_eq!(store.find_endpoint(&app.id, &Key::Id(ep.id)).await.unwrap(), None);
     // The uid is free again in a new application with the same alias.
     let again = application("Acme", None);
     store.insert_application(&again).await.unwrap();
-    store
-        .insert_endpoint(&endpoint(&again.id, Some("main")))
-        .await
-        .unwrap();
+    store.insert_endpoint(&endpoint(&again.id, Some("main"))).await.unwrap();
 }
 
 pub async fn endpoints_round_trip_with_secrets(store: &dyn Store) {
     let app = application("Acme", None);
     store.insert_application(&app).await.unwrap();
     let mut ep = endpoint(&app.id, Some("primary"));
-    ep.keys
-        .rotate(SigningSecret::generate_hmac(), now(), Duration::hours(24));
+    ep.keys.rotate(SigningSecret::generate_hmac(), now(), Duration::hours(24));
     store.insert_endpoint(&ep).await.unwrap();
-    let found = store
-        .find_endpoint(&app.id, &Key::Id(ep.id.clone()))
-        .await
-        .unwrap();
-    assert_eq!(
-        found.as_ref(),
-        Some(&ep),
-        "keys, headers and bearer token survive the round trip"
-    );
-    let by_uid = store
-        .find_endpoint(&app.id, &Key::Uid(Uid::parse("primary").unwrap()))
-        .await
-        .unwrap();
+    let found = store.find_endpoint(&app.id, &Key::Id(ep.id.clone())).await.unwrap();
+    assert_eq!(found.as_ref(), Some(&ep), "keys, headers and bearer token survive the round trip");
+    let by_uid = store.find_endpoint(&app.id, &Key::Uid(Uid::parse("primary").unwrap())).await.unwrap();
     assert_eq!(by_uid.as_ref(), Some(&ep));
 
     let mut changed = ep.clone();
@@ -198,18 +118,9 @@ pub async fn endpoints_round_trip_with_secrets(store: &dyn Store) {
     changed.headers.clear();
     changed.updated_at = now() + Duration::seconds(1);
     store.update_endpoint(&changed).await.unwrap();
-    assert_eq!(
-        store
-            .find_endpoint(&app.id, &Key::Id(ep.id.clone()))
-            .await
-            .unwrap(),
-        Some(changed)
-    );
+    assert_eq!(store.find_endpoint(&app.id, &Key::Id(ep.id.clone())).await.unwrap(), Some(changed));
 
-    let listed = store
-        .list_endpoints(&app.id, &PageRequest::default())
-        .await
-        .unwrap();
+    let listed = store.list_endpoints(&app.id, &PageRequest::default()).await.unwrap();
     assert_eq!(listed.items.len(), 1);
     assert!(store.delete_endpoint(&app.id, &ep.id).await.unwrap());
     assert!(!store.delete_endpoint(&app.id, &ep.id).await.unwrap());
@@ -220,22 +131,10 @@ pub async fn endpoint_uids_are_unique_per_application(store: &dyn Store) {
     let two = application("two", None);
     store.insert_application(&one).await.unwrap();
     store.insert_application(&two).await.unwrap();
-    store
-        .insert_endpoint(&endpoint(&one.id, Some("main")))
-        .await
-        .unwrap();
-    let error = store
-        .insert_endpoint(&endpoint(&one.id, Some("main")))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, StoreError::Conflict { what: "uid" }),
-        "{error:?}"
-    );
-    store
-        .insert_endpoint(&endpoint(&two.id, Some("main")))
-        .await
-        .unwrap();
+    store.insert_endpoint(&endpoint(&one.id, Some("main"))).await.unwrap();
+    let error = store.insert_endpoint(&endpoint(&one.id, Some("main"))).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { what: "uid" }), "{error:?}");
+    store.insert_endpoint(&endpoint(&two.id, Some("main"))).await.unwrap();
 }
 
 pub async fn endpoints_are_scoped_to_their_application(store: &dyn Store) {
@@ -245,42 +144,20 @@ pub async fn endpoints_are_scoped_to_their_application(store: &dyn Store) {
     store.insert_application(&two).await.unwrap();
     let ep = endpoint(&one.id, None);
     store.insert_endpoint(&ep).await.unwrap();
-    assert_eq!(
-        store
-            .find_endpoint(&two.id, &Key::Id(ep.id.clone()))
-            .await
-            .unwrap(),
-        None
-    );
-    assert!(
-        store
-            .list_endpoints(&two.id, &PageRequest::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert_eq!(store.find_endpoint(&two.id, &Key::Id(ep.id.clone())).await.unwrap(), None);
+    assert!(store.list_endpoints(&two.id, &PageRequest::default()).await.unwrap().items.is_empty());
     assert!(!store.delete_endpoint(&two.id, &ep.id).await.unwrap());
     let mut moved = ep.clone();
     moved.app_id = two.id.clone();
-    assert!(matches!(
-        store.update_endpoint(&moved).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.update_endpoint(&moved).await, Err(StoreError::NotFound)));
 }
 
 pub async fn event_types_archive_list_and_expunge(store: &dyn Store) {
     for name in ["b.event", "a.event", "c.event"] {
         store.insert_event_type(&event_type(name)).await.unwrap();
     }
-    let error = store
-        .insert_event_type(&event_type("a.event"))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(error, StoreError::Conflict { what: "name" }),
-        "{error:?}"
-    );
+    let error = store.insert_event_type(&event_type("a.event")).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { what: "name" }), "{error:?}");
 
     let a = EventTypeName::parse("a.event").unwrap();
     let mut archived = store.find_event_type(&a).await.unwrap().unwrap();
@@ -289,20 +166,11 @@ pub async fn event_types_archive_list_and_expunge(store: &dyn Store) {
     store.update_event_type(&archived).await.unwrap();
 
     let names = |page: &crate::store::Page<EventType>| {
-        page.items
-            .iter()
-            .map(|e| e.name.to_string())
-            .collect::<Vec<_>>()
+        page.items.iter().map(|e| e.name.to_string()).collect::<Vec<_>>()
     };
-    let visible = store
-        .list_event_types(&PageRequest::default(), false)
-        .await
-        .unwrap();
+    let visible = store.list_event_types(&PageRequest::default(), false).await.unwrap();
     assert_eq!(names(&visible), ["b.event", "c.event"]);
-    let all = store
-        .list_event_types(&PageRequest::default(), true)
-        .await
-        .unwrap();
+    let all = store.list_event_types(&PageRequest::default(), true).await.unwrap();
     assert_eq!(names(&all), ["a.event", "b.event", "c.event"]);
 
     assert!(store.expunge_event_type(&a).await.unwrap());
@@ -311,11 +179,7 @@ pub async fn event_types_archive_list_and_expunge(store: &dyn Store) {
 }
 
 fn event_type_with_times(name: &str, found: &EventType) -> EventType {
-    EventType {
-        created_at: found.created_at,
-        updated_at: found.updated_at,
-        ..event_type(name)
-    }
+    EventType { created_at: found.created_at, updated_at: found.updated_at, ..event_type(name) }
 }
 
 pub async fn unknown_event_types_are_reported(store: &dyn Store) {
@@ -323,10 +187,8 @@ pub async fn unknown_event_types_are_reported(store: &dyn Store) {
     let mut archived = event_type("archived");
     archived.archived = true;
     store.insert_event_type(&archived).await.unwrap();
-    let names: Vec<_> = ["known", "missing", "archived", "other"]
-        .iter()
-        .map(|n| EventTypeName::parse(n).unwrap())
-        .collect();
+    let names: Vec<_> =
+        ["known", "missing", "archived", "other"].iter().map(|n| EventTypeName::parse(n).unwrap()).collect();
     let unknown = store.unknown_event_types(&names).await.unwrap();
     assert_eq!(unknown, vec![names[1].clone(), names[3].clone()]);
     assert!(store.unknown_event_types(&[]).await.unwrap().is_empty());
@@ -355,30 +217,12 @@ pub async fn tokens_are_found_by_hash_only(store: &dyn Store) {
     store.insert_token(&org).await.unwrap();
     store.insert_token(&scoped).await.unwrap();
     assert_eq!(store.count_organization_tokens().await.unwrap(), 1);
-    assert_eq!(
-        store.find_token(&TokenHash::of("sk_org")).await.unwrap(),
-        Some(org)
-    );
-    assert_eq!(
-        store
-            .find_token(&TokenHash::of("appsk_portal"))
-            .await
-            .unwrap(),
-        Some(scoped)
-    );
-    assert_eq!(
-        store.find_token(&TokenHash::of("sk_other")).await.unwrap(),
-        None
-    );
+    assert_eq!(store.find_token(&TokenHash::of("sk_org")).await.unwrap(), Some(org));
+    assert_eq!(store.find_token(&TokenHash::of("appsk_portal")).await.unwrap(), Some(scoped));
+    assert_eq!(store.find_token(&TokenHash::of("sk_other")).await.unwrap(), None);
     // An application's tokens go with it.
     store.delete_application(&app.id).await.unwrap();
-    assert_eq!(
-        store
-            .find_token(&TokenHash::of("appsk_portal"))
-            .await
-            .unwrap(),
-        None
-    );
+    assert_eq!(store.find_token(&TokenHash::of("appsk_portal")).await.unwrap(), None);
 }
 
 pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {
@@ -392,50 +236,23 @@ pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {
     // A claim whose request never finished (a crash) frees the key when its lease ends.
     let t1 = t0 + lease + Duration::seconds(1);
     assert_eq!(claim(t1).await.unwrap(), IdempotencyClaim::Claimed);
-    let response = StoredResponse {
-        status: 201,
-        body: br#"{"id":"app_x"}"#.to_vec(),
-    };
-    store
-        .complete_idempotency_key(&key, &response, t1 + ttl)
-        .await
-        .unwrap();
+    let response = StoredResponse { status: 201, body: br#"{"id":"app_x"}"#.to_vec() };
+    store.complete_idempotency_key(&key, &response, t1 + ttl).await.unwrap();
     // The completed response outlives the claim's lease, until its own expiry.
     let t2 = t1 + lease + Duration::seconds(1);
-    assert_eq!(
-        claim(t2).await.unwrap(),
-        IdempotencyClaim::Completed(response)
-    );
+    assert_eq!(claim(t2).await.unwrap(), IdempotencyClaim::Completed(response));
     let t3 = t1 + ttl + Duration::seconds(1);
     assert_eq!(claim(t3).await.unwrap(), IdempotencyClaim::Claimed);
     // A released claim (the request failed) frees the key at once.
     let other = IdempotencyKey("k2".to_owned());
-    store
-        .claim_idempotency_key(&other, t0, t0 + lease)
-        .await
-        .unwrap();
+    store.claim_idempotency_key(&other, t0, t0 + lease).await.unwrap();
     store.release_idempotency_key(&other).await.unwrap();
-    assert_eq!(
-        store
-            .claim_idempotency_key(&other, t0, t0 + lease)
-            .await
-            .unwrap(),
-        IdempotencyClaim::Claimed
-    );
+    assert_eq!(store.claim_idempotency_key(&other, t0, t0 + lease).await.unwrap(), IdempotencyClaim::Claimed);
 }
 
 pub async fn updates_of_missing_rows_report_not_found(store: &dyn Store) {
     let app = application("ghost", None);
-    assert!(matches!(
-        store.update_application(&app).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.update_event_type(&event_type("ghost")).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.update_endpoint(&endpoint(&app.id, None)).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(store.update_application(&app).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.update_event_type(&event_type("ghost")).await, Err(StoreError::NotFound)));
+    assert!(matches!(store.update_endpoint(&endpoint(&app.id, None)).await, Err(StoreError::NotFound)));
 }

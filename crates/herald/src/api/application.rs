@@ -151,12 +151,7 @@ pub async fn list(
     caller.require_organization()?;
     let request = params.page_request(Ordering::Ascending)?;
     let page = state.store().list_applications(&request).await?;
-    Ok(Json(ListResponse::from_page(
-        page,
-        &request,
-        |a| a.id.to_string(),
-        ApplicationOut::from,
-    )))
+    Ok(Json(ListResponse::from_page(page, &request, |a| a.id.to_string(), ApplicationOut::from)))
 }
 
 /// Create an application.
@@ -175,10 +170,7 @@ pub async fn create(
     caller.require_organization()?;
     let valid = validate_in(body)?;
     if let (true, Some(uid)) = (params.get_if_exists, &valid.uid) {
-        let existing = state
-            .store()
-            .find_application(&Key::Uid(uid.clone()))
-            .await?;
+        let existing = state.store().find_application(&Key::Uid(uid.clone())).await?;
         if let Some(existing) = existing {
             return Ok((StatusCode::OK, Json(existing.into())));
         }

@@ -32,26 +32,18 @@ impl FromRequestParts<ApiState> for Caller {
         let value = header
             .to_str()
             .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .ok_or_else(|| {
-                ApiError::Unauthorized(
-                    "the Authorization header must be `Bearer <token>`".to_owned(),
-                )
+                ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())
             })?;
         let token = state
             .store()
             .find_token(&TokenHash::of(value))
             .await?
             .ok_or_else(|| ApiError::Unauthorized("invalid token".to_owned()))?;
-        if token
-            .expires_at
-            .is_some_and(|expiry| expiry <= herald_core::model::now())
-        {
+        if token.expires_at.is_some_and(|expiry| expiry <= herald_core::model::now()) {
             return Err(ApiError::Unauthorized("the token has expired".to_owned()));
         }
         Ok(Caller { scope: token.scope })

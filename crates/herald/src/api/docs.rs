@@ -16,10 +16,7 @@ pub async fn serve(page: Arc<str>) -> Html<String> {
 
 /// Escapes text for HTML.
 fn esc(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// A short type description of a schema, linking to named schemas.
@@ -28,20 +25,12 @@ fn type_of(schema: &Value) -> String {
         let name = reference.rsplit('/').next().unwrap_or(reference);
         return format!("<a href=\"#schema-{0}\">{0}</a>", esc(name));
     }
-    if let Some(options) = schema
-        .get("oneOf")
-        .or_else(|| schema.get("anyOf"))
-        .and_then(Value::as_array)
-    {
+    if let Some(options) = schema.get("oneOf").or_else(|| schema.get("anyOf")).and_then(Value::as_array) {
         return options.iter().map(type_of).collect::<Vec<_>>().join(" | ");
     }
     let kind = match schema.get("type") {
         Some(Value::String(kind)) => kind.clone(),
-        Some(Value::Array(kinds)) => kinds
-            .iter()
-            .filter_map(Value::as_str)
-            .collect::<Vec<_>>()
-            .join(" | "),
+        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" | "),
         _ => "any".to_owned(),
     };
     if let (true, Some(items)) = (kind.starts_with("array"), schema.get("items")) {
@@ -57,14 +46,8 @@ fn type_of(schema: &Value) -> String {
 /// Renders the whole page.
 pub fn render(document: &utoipa::openapi::OpenApi) -> Arc<str> {
     let doc = serde_json::to_value(document).unwrap_or_default();
-    let title = doc
-        .pointer("/info/title")
-        .and_then(Value::as_str)
-        .unwrap_or("API");
-    let description = doc
-        .pointer("/info/description")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let title = doc.pointer("/info/title").and_then(Value::as_str).unwrap_or("API");
+    let description = doc.pointer("/info/description").and_then(Value::as_str).unwrap_or("");
     let mut html = String::new();
     let _ = write!(
         html,
@@ -88,10 +71,7 @@ pub fn render(document: &utoipa::openapi::OpenApi) -> Arc<str> {
             }
         }
     }
-    if let Some(schemas) = doc
-        .pointer("/components/schemas")
-        .and_then(Value::as_object)
-    {
+    if let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object) {
         html.push_str("<h2>Schemas</h2>");
         for (name, schema) in schemas {
             render_schema(&mut html, name, schema);
@@ -102,10 +82,7 @@ pub fn render(document: &utoipa::openapi::OpenApi) -> Arc<str> {
 }
 
 fn render_operation(html: &mut String, method: &str, path: &str, operation: &Value) {
-    let summary = operation
-        .get("summary")
-        .and_then(Value::as_str)
-        .unwrap_or("");
+    let summary = operation.get("summary").and_then(Value::as_str).unwrap_or("");
     let _ = write!(
         html,
         "<section class=\"op\"><h3><span class=\"m {m}\">{M}</span> <code>{p}</code></h3><p>{s}</p>",
@@ -115,20 +92,14 @@ fn render_operation(html: &mut String, method: &str, path: &str, operation: &Val
         s = esc(summary)
     );
     if let Some(params) = operation.get("parameters").and_then(Value::as_array) {
-        html.push_str(
-            "<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Description</th></tr>",
-        );
+        html.push_str("<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Description</th></tr>");
         for param in params {
             let text = |key: &str| param.get(key).and_then(Value::as_str).unwrap_or("");
             let _ = write!(
                 html,
                 "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(text("name")),
-                if param.get("required").and_then(Value::as_bool) == Some(true) {
-                    " *"
-                } else {
-                    ""
-                },
+                if param.get("required").and_then(Value::as_bool) == Some(true) { " *" } else { "" },
                 esc(text("in")),
                 param.get("schema").map(type_of).unwrap_or_default(),
                 esc(text("description"))
@@ -142,21 +113,12 @@ fn render_operation(html: &mut String, method: &str, path: &str, operation: &Val
     if let Some(responses) = operation.get("responses").and_then(Value::as_object) {
         html.push_str("<ul class=\"responses\">");
         for (status, response) in responses {
-            let description = response
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+            let description = response.get("description").and_then(Value::as_str).unwrap_or("");
             let body = response
                 .pointer("/content/application~1json/schema")
                 .map(|schema| format!(": {}", type_of(schema)))
                 .unwrap_or_default();
-            let _ = write!(
-                html,
-                "<li><b>{}</b> {}{}</li>",
-                esc(status),
-                esc(description),
-                body
-            );
+            let _ = write!(html, "<li><b>{}</b> {}{}</li>", esc(status), esc(description), body);
         }
         html.push_str("</ul>");
     }
@@ -164,11 +126,7 @@ fn render_operation(html: &mut String, method: &str, path: &str, operation: &Val
 }
 
 fn render_schema(html: &mut String, name: &str, schema: &Value) {
-    let _ = write!(
-        html,
-        "<section class=\"schema\" id=\"schema-{0}\"><h3>{0}</h3>",
-        esc(name)
-    );
+    let _ = write!(html, "<section class=\"schema\" id=\"schema-{0}\"><h3>{0}</h3>", esc(name));
     if let Some(description) = schema.get("description").and_then(Value::as_str) {
         let _ = write!(html, "<p>{}</p>", esc(description));
     }
@@ -181,19 +139,12 @@ fn render_schema(html: &mut String, name: &str, schema: &Value) {
         Some(properties) => {
             html.push_str("<table><tr><th>Field</th><th>Type</th><th>Description</th></tr>");
             for (field, property) in properties {
-                let description = property
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("");
+                let description = property.get("description").and_then(Value::as_str).unwrap_or("");
                 let _ = write!(
                     html,
                     "<tr><td><code>{}</code>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(field),
-                    if required.contains(&field.as_str()) {
-                        " *"
-                    } else {
-                        ""
-                    },
+                    if required.contains(&field.as_str()) { " *" } else { "" },
                     type_of(property),
                     esc(description)
                 );

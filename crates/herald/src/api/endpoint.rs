@@ -130,14 +130,8 @@ impl From<Endpoint> for EndpointOut {
             url: ep.url.to_string(),
             description: ep.description,
             disabled: ep.disabled,
-            event_types: names(
-                ep.event_types
-                    .map(|l| l.iter().map(ToString::to_string).collect()),
-            ),
-            channels: names(
-                ep.channels
-                    .map(|l| l.iter().map(ToString::to_string).collect()),
-            ),
+            event_types: names(ep.event_types.map(|l| l.iter().map(ToString::to_string).collect())),
+            channels: names(ep.channels.map(|l| l.iter().map(ToString::to_string).collect())),
             throttle_rate: ep.throttle_rate,
             rate_limit: ep.throttle_rate,
             metadata: ep.metadata,
@@ -151,16 +145,11 @@ impl From<Endpoint> for EndpointOut {
 /// Parses an endpoint URL: absolute, `http` or `https`, with a host.
 pub fn parse_endpoint_url(text: &str) -> Result<Url, String> {
     if text.len() > MAX_URL_LENGTH {
-        return Err(format!(
-            "the URL must be at most {MAX_URL_LENGTH} characters long"
-        ));
+        return Err(format!("the URL must be at most {MAX_URL_LENGTH} characters long"));
     }
     let url = Url::parse(text).map_err(|e| format!("not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "the URL scheme must be http or https, not `{}`",
-            url.scheme()
-        ));
+        return Err(format!("the URL scheme must be http or https, not `{}`", url.scheme()));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err("the URL must have a host".to_owned());
@@ -190,10 +179,7 @@ fn parse_names<T>(
     Some(out)
 }
 
-fn parse_bearer_token(
-    v: &mut Validator,
-    token: Option<Option<String>>,
-) -> Option<Option<SecretString>> {
+fn parse_bearer_token(v: &mut Validator, token: Option<Option<String>>) -> Option<Option<SecretString>> {
     token.map(|token| {
         token.and_then(|token| {
             let valid = !token.is_empty()
@@ -213,10 +199,7 @@ fn parse_bearer_token(
 }
 
 /// Validates custom headers, reporting each bad one under `headers.<name>`.
-pub fn parse_headers(
-    v: &mut Validator,
-    headers: BTreeMap<String, String>,
-) -> BTreeMap<String, SecretString> {
+pub fn parse_headers(v: &mut Validator, headers: BTreeMap<String, String>) -> BTreeMap<String, SecretString> {
     let mut out = BTreeMap::new();
     for (name, value) in headers {
         match validate_header(&name, &value) {
@@ -230,10 +213,7 @@ pub fn parse_headers(
 }
 
 /// Fails with 422 when an event-type filter names unregistered event types.
-async fn check_event_types(
-    state: &ApiState,
-    names: Option<&Vec<EventTypeName>>,
-) -> Result<(), ApiError> {
+async fn check_event_types(state: &ApiState, names: Option<&Vec<EventTypeName>>) -> Result<(), ApiError> {
     let Some(names) = names else { return Ok(()) };
     let unknown = state.store().unknown_event_types(names).await?;
     if unknown.is_empty() {
@@ -242,10 +222,7 @@ async fn check_event_types(
     let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
     Err(ApiError::invalid_field(
         "eventTypes",
-        format!(
-            "unknown event types: {} (create them first)",
-            list.join(", ")
-        ),
+        format!("unknown event types: {} (create them first)", list.join(", ")),
     ))
 }
 
@@ -284,18 +261,12 @@ async fn validate_in(state: &ApiState, body: EndpointIn) -> Result<ValidEndpoint
     if channels.as_ref().is_some_and(|c| c.len() > MAX_CHANNELS) {
         v.fail("channels", format!("at most {MAX_CHANNELS} channels"));
     }
-    for (field, rate) in [
-        ("throttleRate", body.throttle_rate),
-        ("rateLimit", body.rate_limit),
-    ] {
+    for (field, rate) in [("throttleRate", body.throttle_rate), ("rateLimit", body.rate_limit)] {
         if rate == Some(0) {
             v.fail(field, "must be at least 1 (leave it out for no limit)");
         }
     }
-    let secret = body
-        .secret
-        .as_deref()
-        .and_then(|s| v.check("secret", SigningSecret::parse(s)));
+    let secret = body.secret.as_deref().and_then(|s| v.check("secret", SigningSecret::parse(s)));
     let headers = body.headers.map(|h| parse_headers(&mut v, h));
     let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
     v.finish()?;
@@ -318,11 +289,7 @@ async fn validate_in(state: &ApiState, body: EndpointIn) -> Result<ValidEndpoint
 /// Loads an endpoint of `app` named by id or uid, or 404.
 pub async fn load(state: &ApiState, app: &Application, key: &str) -> Result<Endpoint, ApiError> {
     let key = endpoint_key(key).ok_or_else(|| ApiError::not_found("endpoint"))?;
-    state
-        .store()
-        .find_endpoint(&app.id, &key)
-        .await?
-        .ok_or_else(|| ApiError::not_found("endpoint"))
+    state.store().find_endpoint(&app.id, &key).await?.ok_or_else(|| ApiError::not_found("endpoint"))
 }
 
 fn endpoint_key(text: &str) -> Option<EndpointKey> {
@@ -347,12 +314,7 @@ pub async fn list(
     let app = caller.application(&state, &app_id).await?;
     let request = params.page_request(Ordering::Ascending)?;
     let page = state.store().list_endpoints(&app.id, &request).await?;
-    Ok(Json(ListResponse::from_page(
-        page,
-        &request,
-        |e| e.id.to_string(),
-        EndpointOut::from,
-    )))
+    Ok(Json(ListResponse::from_page(page, &request, |e| e.id.to_string(), EndpointOut::from)))
 }
 
 /// Create an endpoint.
@@ -374,11 +336,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(endpoint.into())))
 }
 
-async fn insert_new(
-    state: &ApiState,
-    app: &Application,
-    valid: ValidEndpoint,
-) -> Result<Endpoint, ApiError> {
+async fn insert_new(state: &ApiState, app: &Application, valid: ValidEndpoint) -> Result<Endpoint, ApiError> {
     let now = herald_core::model::now();
     let endpoint = Endpoint {
         id: EndpointId::generate_at(now),
@@ -477,22 +435,12 @@ pub async fn patch(
     let app = caller.application(&state, &app_id).await?;
     let mut endpoint = load(&state, &app, &endpoint_id).await?;
     let mut v = Validator::default();
-    let url = body
-        .url
-        .as_deref()
-        .and_then(|u| v.check("url", parse_endpoint_url(u)));
+    let url = body.url.as_deref().and_then(|u| v.check("url", parse_endpoint_url(u)));
     let uid = body.uid.map(|uid| uid.and_then(|u| parse_uid(&mut v, &u)));
-    let event_types = body
-        .event_types
-        .map(|names| parse_names(&mut v, "eventTypes", names, EventTypeName::parse));
-    let channels = body
-        .channels
-        .map(|names| parse_names(&mut v, "channels", names, ChannelName::parse));
-    if channels
-        .as_ref()
-        .and_then(Option::as_ref)
-        .is_some_and(|c| c.len() > MAX_CHANNELS)
-    {
+    let event_types =
+        body.event_types.map(|names| parse_names(&mut v, "eventTypes", names, EventTypeName::parse));
+    let channels = body.channels.map(|names| parse_names(&mut v, "channels", names, ChannelName::parse));
+    if channels.as_ref().and_then(Option::as_ref).is_some_and(|c| c.len() > MAX_CHANNELS) {
         v.fail("channels", format!("at most {MAX_CHANNELS} channels"));
     }
     let rate = body.rate_limit.or(body.throttle_rate);

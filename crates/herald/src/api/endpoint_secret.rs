@@ -76,9 +76,7 @@ pub async fn get_secret(
 ) -> Result<Json<EndpointSecretOut>, ApiError> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = load(&state, &app, &endpoint_id).await?;
-    Ok(Json(EndpointSecretOut {
-        key: endpoint.keys.current.verification_key(),
-    }))
+    Ok(Json(EndpointSecretOut { key: endpoint.keys.current.verification_key() }))
 }
 
 /// Replace the signing secret; the old one keeps signing during the grace period.
@@ -102,26 +100,17 @@ pub async fn rotate_secret(
         Some(key) => v.check("key", SigningSecret::parse(key)),
         None => Some(SigningSecret::generate_hmac()),
     };
-    let grace = body
-        .grace_period_seconds
-        .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
+    let grace = body.grace_period_seconds.unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
     if grace > MAX_GRACE_PERIOD_SECONDS {
-        v.fail(
-            "gracePeriodSeconds",
-            format!("must be at most {MAX_GRACE_PERIOD_SECONDS}"),
-        );
+        v.fail("gracePeriodSeconds", format!("must be at most {MAX_GRACE_PERIOD_SECONDS}"));
     }
     v.finish()?;
     let next = next.ok_or_else(|| ApiError::invalid_field("key", "invalid key"))?;
     let now = herald_core::model::now();
-    endpoint
-        .keys
-        .rotate(next, now, chrono::Duration::seconds(i64::from(grace)));
+    endpoint.keys.rotate(next, now, chrono::Duration::seconds(i64::from(grace)));
     endpoint.updated_at = now;
     state.store().update_endpoint(&endpoint).await?;
-    Ok(Json(EndpointSecretOut {
-        key: endpoint.keys.current.verification_key(),
-    }))
+    Ok(Json(EndpointSecretOut { key: endpoint.keys.current.verification_key() }))
 }
 
 /// Get an endpoint's custom headers.
@@ -137,10 +126,7 @@ pub async fn get_headers(
 ) -> Result<Json<EndpointHeadersOut>, ApiError> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = load(&state, &app, &endpoint_id).await?;
-    let mut out = EndpointHeadersOut {
-        headers: BTreeMap::new(),
-        sensitive: BTreeSet::new(),
-    };
+    let mut out = EndpointHeadersOut { headers: BTreeMap::new(), sensitive: BTreeSet::new() };
     for (name, value) in endpoint.headers {
         if is_sensitive(&name) {
             out.sensitive.insert(name);

@@ -113,9 +113,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
             }
             Self::Validation(items) => {
-                let body = HttpValidationError {
-                    detail: items.clone(),
-                };
+                let body = HttpValidationError { detail: items.clone() };
                 return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
             }
         };
@@ -123,14 +121,7 @@ impl IntoResponse for ApiError {
             Self::Internal(_) => "internal server error".to_owned(),
             other => other.to_string(),
         };
-        (
-            status,
-            Json(HttpErrorOut {
-                code: code.to_owned(),
-                detail,
-            }),
-        )
-            .into_response()
+        (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response()
     }
 }
 
@@ -142,11 +133,7 @@ pub struct Validator {
 
 impl Validator {
     /// Records `result`'s error against `field` of the body, passing a success through.
-    pub fn check<T, E: std::fmt::Display>(
-        &mut self,
-        field: &str,
-        result: Result<T, E>,
-    ) -> Option<T> {
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err(error) => {
@@ -159,12 +146,10 @@ impl Validator {
     /// Records a problem with `field` of the body.
     pub fn fail(&mut self, field: &str, msg: impl Into<String>) {
         self.items.push(ValidationErrorItem {
-            loc: field
-                .split('.')
-                .fold(vec!["body".to_owned()], |mut loc, part| {
-                    loc.push(part.to_owned());
-                    loc
-                }),
+            loc: field.split('.').fold(vec!["body".to_owned()], |mut loc, part| {
+                loc.push(part.to_owned());
+                loc
+            }),
             msg: msg.into(),
             kind: "value_error".to_owned(),
         });
@@ -172,10 +157,6 @@ impl Validator {
 
     /// `Ok` if nothing was recorded, else the 422 with every problem.
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.items.is_empty() {
-            Ok(())
-        } else {
-            Err(ApiError::Validation(self.items))
-        }
+        if self.items.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.items)) }
     }
 }

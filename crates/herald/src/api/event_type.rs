@@ -93,11 +93,7 @@ impl EventTypeOut {
             archived: event_type.archived,
             deprecated: event_type.deprecated,
             feature_flag: event_type.feature_flag.map(|f| f.to_string()),
-            schemas: if with_content {
-                event_type.schemas
-            } else {
-                None
-            },
+            schemas: if with_content { event_type.schemas } else { None },
             created_at: event_type.created_at,
             updated_at: event_type.updated_at,
         }
@@ -131,19 +127,13 @@ fn parse_schemas(v: &mut Validator, schemas: Option<Value>) -> Option<Map<String
         Value::Object(map) => {
             for (version, schema) in &map {
                 if !schema.is_object() {
-                    v.fail(
-                        &format!("schemas.{version}"),
-                        "each schema must be a JSON Schema object",
-                    );
+                    v.fail(&format!("schemas.{version}"), "each schema must be a JSON Schema object");
                 }
             }
             Some(map)
         }
         _ => {
-            v.fail(
-                "schemas",
-                "must be an object of JSON Schemas by version, e.g. {\"1\": {...}}",
-            );
+            v.fail("schemas", "must be an object of JSON Schemas by version, e.g. {\"1\": {...}}");
             None
         }
     }
@@ -169,10 +159,7 @@ pub async fn list(
     Query(filter): Query<EventTypeListParams>,
 ) -> Result<Json<ListResponse<EventTypeOut>>, ApiError> {
     let request = params.page_request(Ordering::Ascending)?;
-    let page = state
-        .store()
-        .list_event_types(&request, filter.include_archived)
-        .await?;
+    let page = state.store().list_event_types(&request, filter.include_archived).await?;
     Ok(Json(ListResponse::from_page(
         page,
         &request,
@@ -201,9 +188,7 @@ pub async fn create(
     let now = herald_core::model::now();
     if let Some(mut existing) = state.store().find_event_type(&name).await? {
         if !existing.archived {
-            return Err(ApiError::Conflict(format!(
-                "the event type `{name}` already exists"
-            )));
+            return Err(ApiError::Conflict(format!("the event type `{name}` already exists")));
         }
         existing.description = body.description;
         existing.archived = body.archived;
@@ -225,10 +210,7 @@ pub async fn create(
         updated_at: now,
     };
     state.store().insert_event_type(&event_type).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(EventTypeOut::new(event_type, true)),
-    ))
+    Ok((StatusCode::CREATED, Json(EventTypeOut::new(event_type, true))))
 }
 
 /// Get an event type with its schemas.
@@ -242,11 +224,8 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<EventTypeOut>, ApiError> {
     let name = parse_path_name(&name)?;
-    let event_type = state
-        .store()
-        .find_event_type(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event type"))?;
+    let event_type =
+        state.store().find_event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))?;
     Ok(Json(EventTypeOut::new(event_type, true)))
 }
 
@@ -294,10 +273,7 @@ pub async fn upsert(
                 updated_at: now,
             };
             state.store().insert_event_type(&event_type).await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(EventTypeOut::new(event_type, true)),
-            ))
+            Ok((StatusCode::CREATED, Json(EventTypeOut::new(event_type, true))))
         }
     }
 }
@@ -317,11 +293,8 @@ pub async fn patch(
 ) -> Result<Json<EventTypeOut>, ApiError> {
     caller.require_organization()?;
     let name = parse_path_name(&name)?;
-    let mut event_type = state
-        .store()
-        .find_event_type(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event type"))?;
+    let mut event_type =
+        state.store().find_event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))?;
     let mut v = Validator::default();
     let feature_flag = body.feature_flag.map(|flag| parse_flag(&mut v, flag));
     let schemas = body.schemas.map(|schemas| parse_schemas(&mut v, schemas));
@@ -366,11 +339,8 @@ pub async fn delete(
         }
         return Ok(StatusCode::NO_CONTENT);
     }
-    let mut event_type = state
-        .store()
-        .find_event_type(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event type"))?;
+    let mut event_type =
+        state.store().find_event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))?;
     event_type.archived = true;
     event_type.updated_at = herald_core::model::now();
     state.store().update_event_type(&event_type).await?;

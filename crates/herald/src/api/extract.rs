@@ -16,36 +16,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = request
-            .extensions()
-            .get::<BodyLimit>()
-            .map(|limit| limit.0)
-            .unwrap_or(usize::MAX);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge(limit)
-                } else {
-                    ApiError::BadRequest {
-                        code: "invalid_body",
-                        detail: rejection.body_text(),
-                    }
-                }
-            })?;
+        let limit = request.extensions().get::<BodyLimit>().map(|limit| limit.0).unwrap_or(usize::MAX);
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::BadRequest { code: "invalid_body", detail: rejection.body_text() }
+            }
+        })?;
         // An empty body reads as `{}`: optional bodies may be left out, and a missing required
         // field is reported by name rather than as truncated JSON.
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
+        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &bytes };
         // serde would read a struct from a JSON array by position; every body here is an object.
-        if bytes
-            .iter()
-            .find(|b| !b.is_ascii_whitespace())
-            .is_some_and(|&b| b != b'{')
-        {
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()).is_some_and(|&b| b != b'{') {
             parse_json::<serde_json::Value>(bytes)?;
             return Err(ApiError::Validation(vec![ValidationErrorItem {
                 loc: vec!["body".to_owned()],
@@ -108,8 +91,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let deserializer =
-            serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
+        let deserializer = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
         let value = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let name = error.path().to_string();
             let inner = error.into_inner().to_string();

@@ -30,11 +30,7 @@ pub async fn idempotency(State(state): State<ApiState>, request: Request, next: 
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let Some(key) = request
-        .headers()
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(key) = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()) else {
         return next.run(request).await;
     };
     if key.is_empty() || key.len() > 256 {
@@ -45,33 +41,16 @@ pub async fn idempotency(State(state): State<ApiState>, request: Request, next: 
         .into_response();
     }
     // The key is scoped to the caller's token and the exact URL, and stored only as a hash.
-    let authorization = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
+    let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     let mut hasher = Sha256::new();
-    for part in [
-        authorization.unwrap_or_default(),
-        request.uri().to_string().as_bytes(),
-        key.as_bytes(),
-    ] {
+    for part in [authorization.unwrap_or_default(), request.uri().to_string().as_bytes(), key.as_bytes()] {
         hasher.update((part.len() as u64).to_be_bytes());
         hasher.update(part);
     }
-    let stored_key = IdempotencyKey(
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
-    );
+    let stored_key = IdempotencyKey(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect());
 
     let now = herald_core::model::now();
-    match state
-        .store()
-        .claim_idempotency_key(&stored_key, now, now + CLAIM_LEASE)
-        .await
-    {
+    match state.store().claim_idempotency_key(&stored_key, now, now + CLAIM_LEASE).await {
         Err(error) => return ApiError::from(error).into_response(),
         Ok(IdempotencyClaim::InProgress) => {
             return ApiError::Conflict(
@@ -98,14 +77,9 @@ pub async fn idempotency(State(state): State<ApiState>, request: Request, next: 
             return ApiError::Internal(Box::new(error)).into_response();
         }
     };
-    let stored = StoredResponse {
-        status: parts.status.as_u16(),
-        body: bytes.to_vec(),
-    };
-    if let Err(error) = state
-        .store()
-        .complete_idempotency_key(&stored_key, &stored, now + REPLAY_WINDOW)
-        .await
+    let stored = StoredResponse { status: parts.status.as_u16(), body: bytes.to_vec() };
+    if let Err(error) =
+        state.store().complete_idempotency_key(&stored_key, &stored, now + REPLAY_WINDOW).await
     {
         tracing::warn!(error = %error, "could not record an idempotent response");
     }
@@ -117,10 +91,7 @@ fn replay(stored: StoredResponse) -> Response {
     let mut response = (status, stored.body).into_response();
     let headers = response.headers_mut();
     if status != StatusCode::NO_CONTENT {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     }
     headers.insert(REPLAYED_HEADER, HeaderValue::from_static("true"));
     response

@@ -5,9 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{
-    application, endpoint, endpoint_secret, error, event_type, health, pagination, portal,
-};
+use crate::api::{application, endpoint, endpoint_secret, error, event_type, health, pagination, portal};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -65,9 +63,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
 
 /// The document as pretty JSON with a trailing newline, as committed in the repository.
 pub fn document_json() -> String {
-    let mut text = document()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".to_owned());
+    let mut text = document().to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
     text.push('\n');
     text
 }

@@ -52,12 +52,7 @@ impl ListParams {
                 None => (Some(iterator.to_owned()), None),
             },
         };
-        Ok(PageRequest {
-            limit,
-            after,
-            before,
-            order,
-        })
+        Ok(PageRequest { limit, after, before, order })
     }
 }
 
@@ -85,9 +80,7 @@ impl<T> ListResponse<T> {
         let first = page.items.first().map(&key);
         let last = page.items.last().map(&key);
         let iterator = last.or_else(|| request.after.clone());
-        let prev_iterator = first
-            .or_else(|| request.before.clone())
-            .map(|k| format!("-{k}"));
+        let prev_iterator = first.or_else(|| request.before.clone()).map(|k| format!("-{k}"));
         Self {
             data: page.items.into_iter().map(convert).collect(),
             iterator,

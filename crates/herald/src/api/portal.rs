@@ -78,15 +78,10 @@ pub async fn app_portal_access(
         scope: TokenScope::Application(app.id.clone()),
         description: "customer portal session".to_owned(),
         created_at: now,
-        expires_at: Some(
-            now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1)),
-        ),
+        expires_at: Some(now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1))),
     };
     state.store().insert_token(&token).await?;
     // The token travels in the fragment, which browsers never send to servers or proxies.
     let url = format!("{}/portal/#token={}", state.public_url(), value.expose());
-    Ok(Json(AppPortalAccessOut {
-        url,
-        token: value.expose().to_owned(),
-    }))
+    Ok(Json(AppPortalAccessOut { url, token: value.expose().to_owned() }))
 }

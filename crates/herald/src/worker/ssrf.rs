@@ -147,10 +147,7 @@ fn classify_v6(ip: Ipv6Addr) -> AddressClass {
 }
 
 fn first_match(table: &[(Cidr, AddressClass)], ip: IpAddr) -> Option<AddressClass> {
-    table
-        .iter()
-        .find(|(cidr, _)| cidr.contains(ip))
-        .map(|(_, class)| *class)
+    table.iter().find(|(cidr, _)| cidr.contains(ip)).map(|(_, class)| *class)
 }
 
 /// The IPv4 address behind an IPv4-mapped (::ffff:0:0/96), NAT64 (64:ff9b::/96) or 6to4
@@ -188,18 +185,12 @@ pub struct Cidr {
 impl Cidr {
     const fn v4([a, b, c, d]: [u8; 4], prefix_len: u8) -> Self {
         let network = IpAddr::V4(Ipv4Addr::new(a, b, c, d));
-        Cidr {
-            network,
-            prefix_len,
-        }
+        Cidr { network, prefix_len }
     }
 
     const fn v6([a, b, c, d, e, f, g, h]: [u16; 8], prefix_len: u8) -> Self {
         let network = IpAddr::V6(Ipv6Addr::new(a, b, c, d, e, f, g, h));
-        Cidr {
-            network,
-            prefix_len,
-        }
+        Cidr { network, prefix_len }
     }
 
     pub fn network(&self) -> IpAddr {
@@ -217,9 +208,9 @@ impl Cidr {
             (IpAddr::V4(_), IpAddr::V4(_)) | (IpAddr::V6(_), IpAddr::V6(_)) => {
                 mask(ip, self.prefix_len) == self.network
             }
-            (IpAddr::V4(_), IpAddr::V6(v6)) => v6
-                .to_ipv4_mapped()
-                .is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+            (IpAddr::V4(_), IpAddr::V6(v6)) => {
+                v6.to_ipv4_mapped().is_some_and(|v4| self.contains(IpAddr::V4(v4)))
+            }
             (IpAddr::V6(_), IpAddr::V4(_)) => false,
         }
     }
@@ -249,18 +240,14 @@ impl FromStr for Cidr {
             None => (text, None),
         };
         let text = || text.to_owned();
-        let address: IpAddr = address.parse().map_err(|source| CidrError::BadAddress {
-            text: text(),
-            source,
-        })?;
+        let address: IpAddr =
+            address.parse().map_err(|source| CidrError::BadAddress { text: text(), source })?;
         let max: u8 = if address.is_ipv4() { 32 } else { 128 };
         let prefix_len: u32 = match prefix {
             None => u32::from(max),
             // Digits only, because `u32::from_str` would also take a leading `+`.
             Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                digits
-                    .parse()
-                    .map_err(|_| CidrError::BadPrefix { text: text() })?
+                digits.parse().map_err(|_| CidrError::BadPrefix { text: text() })?
             }
             Some(_) => return Err(CidrError::BadPrefix { text: text() }),
         };
@@ -269,10 +256,7 @@ impl FromStr for Cidr {
             .filter(|len| *len <= max)
             .ok_or_else(|| CidrError::PrefixTooLong { text: text(), max })?;
         let network = mask(address, prefix_len);
-        Ok(Cidr {
-            network,
-            prefix_len,
-        })
+        Ok(Cidr { network, prefix_len })
     }
 }
 
@@ -313,11 +297,7 @@ impl AddressPolicy {
     /// Parses the comma-separated `allowed_cidrs` setting; blank entries are skipped so that a
     /// trailing comma or an empty setting is harmless.
     pub fn parse_list(text: &str) -> Result<Vec<Cidr>, CidrError> {
-        text.split(',')
-            .map(str::trim)
-            .filter(|entry| !entry.is_empty())
-            .map(str::parse)
-            .collect()
+        text.split(',').map(str::trim).filter(|entry| !entry.is_empty()).map(str::parse).collect()
     }
 
     pub fn check(&self, ip: IpAddr) -> Result<(), Refused> {
@@ -394,26 +374,18 @@ pub async fn resolve_checked(
         policy.check(ip)?;
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    let resolved = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(ResolveError::Dns)?;
+    let resolved = tokio::net::lookup_host((host, port)).await.map_err(ResolveError::Dns)?;
     check_every(policy, resolved.collect())
 }
 
 fn ip_literal(host: &str) -> Option<IpAddr> {
-    match host
-        .strip_prefix('[')
-        .and_then(|rest| rest.strip_suffix(']'))
-    {
+    match host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
         Some(inner) => inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
         None => host.parse().ok(),
     }
 }
 
-fn check_every(
-    policy: &AddressPolicy,
-    addresses: Vec<SocketAddr>,
-) -> Result<Vec<SocketAddr>, ResolveError> {
+fn check_every(policy: &AddressPolicy, addresses: Vec<SocketAddr>) -> Result<Vec<SocketAddr>, ResolveError> {
     if addresses.is_empty() {
         return Err(ResolveError::NoAddresses);
     }
@@ -536,10 +508,7 @@ mod tests {
 
         let sloppy: Cidr = "192.168.1.10/24".parse().unwrap();
         assert_eq!(sloppy.to_string(), "192.168.1.0/24");
-        assert_eq!(
-            (sloppy.network(), sloppy.prefix_len()),
-            (ip("192.168.1.0"), 24)
-        );
+        assert_eq!((sloppy.network(), sloppy.prefix_len()), (ip("192.168.1.0"), 24));
 
         let everything: Cidr = "0.0.0.0/0".parse().unwrap();
         assert!(everything.contains(ip("255.255.255.255")));
@@ -621,10 +590,7 @@ mod tests {
     async fn ip_literals_are_checked_without_dns() {
         let default = AddressPolicy::default();
         for host in ["127.0.0.1", "[::1]", "::1"] {
-            assert_eq!(
-                refused_class(resolve_checked(&default, host, 80).await),
-                Loopback
-            );
+            assert_eq!(refused_class(resolve_checked(&default, host, 80).await), Loopback);
         }
         // A public literal comes back as is; nothing is looked up or connected to.
         let public = resolve_checked(&default, "8.8.8.8", 443).await.unwrap();
@@ -647,11 +613,7 @@ mod tests {
         let policy = allowing("127.0.0.0/8, ::1");
         let allowed = resolve_checked(&policy, "localhost", 80).await.unwrap();
         assert!(!allowed.is_empty());
-        assert!(
-            allowed
-                .iter()
-                .all(|a| a.ip().is_loopback() && a.port() == 80)
-        );
+        assert!(allowed.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
     }
 
     #[test]

@@ -25,55 +25,29 @@ async fn an_application_can_be_created_read_by_id_and_uid_and_deleted() {
 
     let by_id = server.get(&format!("/api/v1/app/{id}")).await;
     assert_eq!(by_id.status, StatusCode::OK);
-    assert_eq!(
-        by_id.body, created.body,
-        "a created application reads back identically"
-    );
+    assert_eq!(by_id.body, created.body, "a created application reads back identically");
     let by_uid = server.get("/api/v1/app/acme").await;
     assert_eq!(by_uid.body, created.body);
 
-    assert_eq!(
-        server.delete("/api/v1/app/acme").await.status,
-        StatusCode::NO_CONTENT
-    );
-    assert_error(
-        &server.get(&format!("/api/v1/app/{id}")).await,
-        StatusCode::NOT_FOUND,
-    );
-    assert_error(
-        &server.delete(&format!("/api/v1/app/{id}")).await,
-        StatusCode::NOT_FOUND,
-    );
+    assert_eq!(server.delete("/api/v1/app/acme").await.status, StatusCode::NO_CONTENT);
+    assert_error(&server.get(&format!("/api/v1/app/{id}")).await, StatusCode::NOT_FOUND);
+    assert_error(&server.delete(&format!("/api/v1/app/{id}")).await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn a_duplicate_uid_is_a_conflict_unless_get_if_exists_is_asked() {
     let server = TestServer::start().await;
     let id = server.create_app("Acme", Some("acme")).await;
-    let again = server
-        .post("/api/v1/app", json!({"name": "Other", "uid": "acme"}))
-        .await;
+    let again = server.post("/api/v1/app", json!({"name": "Other", "uid": "acme"})).await;
     assert_error(&again, StatusCode::CONFLICT);
 
-    let existing = server
-        .post(
-            "/api/v1/app?get_if_exists=true",
-            json!({"name": "Other", "uid": "acme"}),
-        )
-        .await;
+    let existing =
+        server.post("/api/v1/app?get_if_exists=true", json!({"name": "Other", "uid": "acme"})).await;
     assert_eq!(existing.status, StatusCode::OK);
     assert_eq!(existing.body["id"], id.as_str());
-    assert_eq!(
-        existing.body["name"], "Acme",
-        "the existing application is returned unchanged"
-    );
+    assert_eq!(existing.body["name"], "Acme", "the existing application is returned unchanged");
 
-    let fresh = server
-        .post(
-            "/api/v1/app?get_if_exists=true",
-            json!({"name": "New", "uid": "new"}),
-        )
-        .await;
+    let fresh = server.post("/api/v1/app?get_if_exists=true", json!({"name": "New", "uid": "new"})).await;
     assert_eq!(fresh.status, StatusCode::CREATED);
     let list = server.get("/api/v1/app").await;
     assert_eq!(list.body["data"].as_array().unwrap().len(), 2);
@@ -82,18 +56,12 @@ async fn a_duplicate_uid_is_a_conflict_unless_get_if_exists_is_asked() {
 #[tokio::test]
 async fn put_creates_with_the_path_as_uid_then_replaces() {
     let server = TestServer::start().await;
-    let created = server
-        .put("/api/v1/app/customer-7", json!({"name": "Seven"}))
-        .await;
+    let created = server.put("/api/v1/app/customer-7", json!({"name": "Seven"})).await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["uid"], "customer-7");
 
-    let replaced = server
-        .put(
-            "/api/v1/app/customer-7",
-            json!({"name": "Seven Ltd", "metadata": {"a": "b"}}),
-        )
-        .await;
+    let replaced =
+        server.put("/api/v1/app/customer-7", json!({"name": "Seven Ltd", "metadata": {"a": "b"}})).await;
     assert_eq!(replaced.status, StatusCode::OK);
     assert_eq!(replaced.body["id"], created.body["id"]);
     assert_eq!(replaced.body["name"], "Seven Ltd");
@@ -101,12 +69,7 @@ async fn put_creates_with_the_path_as_uid_then_replaces() {
     assert_eq!(replaced.body["uid"], "customer-7");
 
     // An id-shaped path that names nothing is not turned into a uid.
-    let missing = server
-        .put(
-            "/api/v1/app/app_2Ao0yT8Ki4lJ3Ij4rkV8Xz3GZ1M",
-            json!({"name": "x"}),
-        )
-        .await;
+    let missing = server.put("/api/v1/app/app_2Ao0yT8Ki4lJ3Ij4rkV8Xz3GZ1M", json!({"name": "x"})).await;
     assert_error(&missing, StatusCode::NOT_FOUND);
 }
 
@@ -119,30 +82,20 @@ async fn patch_changes_only_the_given_fields_and_null_clears() {
             json!({"name": "Acme", "uid": "acme", "metadata": {"k": "v"}, "throttleRate": 5}),
         )
         .await;
-    let patched = server
-        .patch("/api/v1/app/acme", json!({"name": "Acme 2"}))
-        .await;
+    let patched = server.patch("/api/v1/app/acme", json!({"name": "Acme 2"})).await;
     assert_eq!(patched.status, StatusCode::OK);
     assert_eq!(patched.body["name"], "Acme 2");
     assert_eq!(patched.body["metadata"], json!({"k": "v"}));
     assert_eq!(patched.body["throttleRate"], 5);
     assert_eq!(patched.body["uid"], "acme");
 
-    let cleared = server
-        .patch(
-            "/api/v1/app/acme",
-            json!({"uid": null, "throttleRate": null}),
-        )
-        .await;
+    let cleared = server.patch("/api/v1/app/acme", json!({"uid": null, "throttleRate": null})).await;
     assert_eq!(cleared.body["uid"], serde_json::Value::Null);
     assert_eq!(cleared.body["throttleRate"], serde_json::Value::Null);
     assert_error(&server.get("/api/v1/app/acme").await, StatusCode::NOT_FOUND);
 
     let bad = server
-        .patch(
-            &format!("/api/v1/app/{}", cleared.body["id"].as_str().unwrap()),
-            json!({"name": ""}),
-        )
+        .patch(&format!("/api/v1/app/{}", cleared.body["id"].as_str().unwrap()), json!({"name": ""}))
         .await;
     assert_eq!(assert_validation(&bad), ["body.name"]);
 }
@@ -156,52 +109,29 @@ async fn lists_page_forwards_and_backwards_in_both_orders() {
     }
     let first = server.get("/api/v1/app?limit=2").await;
     let page_ids = |reply: &crate::helpers::Reply| -> Vec<String> {
-        reply.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["id"].as_str().unwrap().to_owned())
-            .collect()
+        reply.body["data"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect()
     };
     assert_eq!(page_ids(&first), ids[0..2]);
     assert_eq!(first.body["done"], false);
     let iterator = first.body["iterator"].as_str().unwrap();
-    let second = server
-        .get(&format!("/api/v1/app?limit=2&iterator={iterator}"))
-        .await;
+    let second = server.get(&format!("/api/v1/app?limit=2&iterator={iterator}")).await;
     assert_eq!(page_ids(&second), ids[2..4]);
     let third = server
-        .get(&format!(
-            "/api/v1/app?limit=2&iterator={}",
-            second.body["iterator"].as_str().unwrap()
-        ))
+        .get(&format!("/api/v1/app?limit=2&iterator={}", second.body["iterator"].as_str().unwrap()))
         .await;
     assert_eq!(page_ids(&third), ids[4..5]);
     assert_eq!(third.body["done"], true);
 
     let back = server
-        .get(&format!(
-            "/api/v1/app?limit=2&iterator={}",
-            second.body["prevIterator"].as_str().unwrap()
-        ))
+        .get(&format!("/api/v1/app?limit=2&iterator={}", second.body["prevIterator"].as_str().unwrap()))
         .await;
-    assert_eq!(
-        page_ids(&back),
-        ids[0..2],
-        "the prevIterator of page two leads back to page one"
-    );
+    assert_eq!(page_ids(&back), ids[0..2], "the prevIterator of page two leads back to page one");
 
     let newest = server.get("/api/v1/app?limit=2&order=descending").await;
     assert_eq!(page_ids(&newest), vec![ids[4].clone(), ids[3].clone()]);
 
-    assert_eq!(
-        assert_validation(&server.get("/api/v1/app?limit=251").await),
-        ["query.limit"]
-    );
-    assert_eq!(
-        assert_validation(&server.get("/api/v1/app?order=sideways").await),
-        ["query.order"]
-    );
+    assert_eq!(assert_validation(&server.get("/api/v1/app?limit=251").await), ["query.limit"]);
+    assert_eq!(assert_validation(&server.get("/api/v1/app?order=sideways").await), ["query.order"]);
 }
 
 #[tokio::test]
@@ -217,15 +147,8 @@ async fn trailing_slashes_are_accepted() {
 #[tokio::test]
 async fn health_answers_without_a_token() {
     let server = TestServer::start().await;
-    let reply = server
-        .call_as("", reqwest::Method::GET, "/api/v1/health", None)
-        .await;
+    let reply = server.call_as("", reqwest::Method::GET, "/api/v1/health", None).await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT);
-    let head = server
-        .client
-        .head(server.url("/api/v1/health"))
-        .send()
-        .await
-        .unwrap();
+    let head = server.client.head(server.url("/api/v1/health")).send().await.unwrap();
     assert_eq!(head.status(), StatusCode::NO_CONTENT);
 }

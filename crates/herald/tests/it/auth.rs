@@ -10,9 +10,7 @@ use crate::helpers::{TestServer, assert_error};
 async fn requests_without_a_valid_token_get_401_with_a_json_body() {
     let server = TestServer::start().await;
     for token in ["", "sk_not_a_real_token"] {
-        let reply = server
-            .call_as(token, Method::GET, "/api/v1/app", None)
-            .await;
+        let reply = server.call_as(token, Method::GET, "/api/v1/app", None).await;
         assert_error(&reply, StatusCode::UNAUTHORIZED);
     }
     let malformed = server
@@ -22,10 +20,7 @@ async fn requests_without_a_valid_token_get_401_with_a_json_body() {
         .send()
         .await
         .unwrap();
-    assert_error(
-        &crate::helpers::read(malformed).await,
-        StatusCode::UNAUTHORIZED,
-    );
+    assert_error(&crate::helpers::read(malformed).await, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
@@ -35,27 +30,17 @@ async fn a_portal_token_reaches_its_own_application_only() {
     server.create_app("Theirs", Some("theirs")).await;
     server.create_event_type("order.created").await;
     server
-        .post(
-            "/api/v1/app/theirs/endpoint",
-            json!({"url": "https://example.com/theirs", "uid": "t"}),
-        )
+        .post("/api/v1/app/theirs/endpoint", json!({"url": "https://example.com/theirs", "uid": "t"}))
         .await;
 
-    let access = server
-        .post("/api/v1/auth/app-portal-access/mine", json!({}))
-        .await;
+    let access = server.post("/api/v1/auth/app-portal-access/mine", json!({})).await;
     assert_eq!(access.status, StatusCode::OK);
     let token = access.body["token"].as_str().unwrap().to_owned();
     let url = access.body["url"].as_str().unwrap();
-    assert!(
-        url.starts_with(&server.url("/portal/")) && url.ends_with(&token),
-        "{url}"
-    );
+    assert!(url.starts_with(&server.url("/portal/")) && url.ends_with(&token), "{url}");
 
     // Its own application: readable, and its endpoints manageable.
-    let own = server
-        .call_as(&token, Method::GET, "/api/v1/app/mine", None)
-        .await;
+    let own = server.call_as(&token, Method::GET, "/api/v1/app/mine", None).await;
     assert_eq!(own.status, StatusCode::OK);
     let created = server
         .call_as(
@@ -66,70 +51,35 @@ async fn a_portal_token_reaches_its_own_application_only() {
         )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
-    let event_types = server
-        .call_as(&token, Method::GET, "/api/v1/event-type", None)
-        .await;
+    let event_types = server.call_as(&token, Method::GET, "/api/v1/event-type", None).await;
     assert_eq!(event_types.status, StatusCode::OK);
 
     // Another application does not exist for it.
-    for path in [
-        "/api/v1/app/theirs",
-        "/api/v1/app/theirs/endpoint",
-        "/api/v1/app/theirs/endpoint/t/secret",
-    ] {
-        assert_error(
-            &server.call_as(&token, Method::GET, path, None).await,
-            StatusCode::NOT_FOUND,
-        );
+    for path in ["/api/v1/app/theirs", "/api/v1/app/theirs/endpoint", "/api/v1/app/theirs/endpoint/t/secret"]
+    {
+        assert_error(&server.call_as(&token, Method::GET, path, None).await, StatusCode::NOT_FOUND);
     }
     // Organisation-wide operations are forbidden.
-    assert_error(
-        &server
-            .call_as(&token, Method::GET, "/api/v1/app", None)
-            .await,
-        StatusCode::FORBIDDEN,
-    );
-    let create_app = server
-        .call_as(
-            &token,
-            Method::POST,
-            "/api/v1/app",
-            Some(json!({"name": "x"})),
-        )
-        .await;
+    assert_error(&server.call_as(&token, Method::GET, "/api/v1/app", None).await, StatusCode::FORBIDDEN);
+    let create_app = server.call_as(&token, Method::POST, "/api/v1/app", Some(json!({"name": "x"}))).await;
     assert_error(&create_app, StatusCode::FORBIDDEN);
     assert_error(
-        &server
-            .call_as(&token, Method::DELETE, "/api/v1/app/mine", None)
-            .await,
+        &server.call_as(&token, Method::DELETE, "/api/v1/app/mine", None).await,
         StatusCode::FORBIDDEN,
     );
     let event_type = server
-        .call_as(
-            &token,
-            Method::POST,
-            "/api/v1/event-type",
-            Some(json!({"name": "x", "description": "x"})),
-        )
+        .call_as(&token, Method::POST, "/api/v1/event-type", Some(json!({"name": "x", "description": "x"})))
         .await;
     assert_error(&event_type, StatusCode::FORBIDDEN);
-    let escalate = server
-        .call_as(
-            &token,
-            Method::POST,
-            "/api/v1/auth/app-portal-access/theirs",
-            Some(json!({})),
-        )
-        .await;
+    let escalate =
+        server.call_as(&token, Method::POST, "/api/v1/auth/app-portal-access/theirs", Some(json!({}))).await;
     assert_error(&escalate, StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]
 async fn portal_access_can_create_the_application_and_tokens_expire() {
     let server = TestServer::start().await;
-    let missing = server
-        .post("/api/v1/auth/app-portal-access/new-customer", json!({}))
-        .await;
+    let missing = server.post("/api/v1/auth/app-portal-access/new-customer", json!({})).await;
     assert_error(&missing, StatusCode::NOT_FOUND);
     let created = server
         .post(
@@ -138,16 +88,11 @@ async fn portal_access_can_create_the_application_and_tokens_expire() {
         )
         .await;
     assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
-    assert_eq!(
-        server.get("/api/v1/app/new-customer").await.body["name"],
-        "New customer"
-    );
+    assert_eq!(server.get("/api/v1/app/new-customer").await.body["name"], "New customer");
     let token = created.body["token"].as_str().unwrap().to_owned();
     // The token was given a one-second lifetime; wait until the store's clock has passed it.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let expired = server
-        .call_as(&token, Method::GET, "/api/v1/app/new-customer", None)
-        .await;
+    let expired = server.call_as(&token, Method::GET, "/api/v1/app/new-customer", None).await;
     let detail = assert_error(&expired, StatusCode::UNAUTHORIZED);
     assert!(detail.contains("expired"), "{detail}");
 }

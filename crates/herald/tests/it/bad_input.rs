@@ -7,10 +7,7 @@ use serde_json::json;
 use crate::helpers::{Options, TestServer, assert_error, assert_validation, read};
 
 async fn app_count(server: &TestServer) -> usize {
-    server.get("/api/v1/app").await.body["data"]
-        .as_array()
-        .unwrap()
-        .len()
+    server.get("/api/v1/app").await.body["data"].as_array().unwrap().len()
 }
 
 async fn post_raw(server: &TestServer, path: &str, body: &'static str) -> crate::helpers::Reply {
@@ -29,10 +26,8 @@ async fn post_raw(server: &TestServer, path: &str, body: &'static str) -> crate:
 #[tokio::test]
 async fn malformed_json_is_a_400_and_wrong_types_a_422_naming_the_field() {
     let server = TestServer::start().await;
-    let detail = assert_error(
-        &post_raw(&server, "/api/v1/app", "{\"name\": ").await,
-        StatusCode::BAD_REQUEST,
-    );
+    let detail =
+        assert_error(&post_raw(&server, "/api/v1/app", "{\"name\": ").await, StatusCode::BAD_REQUEST);
     assert!(detail.contains("not valid JSON"), "{detail}");
     assert_error(
         &post_raw(&server, "/api/v1/app", "{\"name\": \"a\"} trailing").await,
@@ -41,13 +36,9 @@ async fn malformed_json_is_a_400_and_wrong_types_a_422_naming_the_field() {
 
     let wrong_type = server.post("/api/v1/app", json!({"name": 42})).await;
     assert_eq!(assert_validation(&wrong_type), ["body.name"]);
-    let out_of_range = server
-        .post("/api/v1/app", json!({"name": "a", "throttleRate": 70000}))
-        .await;
+    let out_of_range = server.post("/api/v1/app", json!({"name": "a", "throttleRate": 70000})).await;
     assert_eq!(assert_validation(&out_of_range), ["body.throttleRate"]);
-    let nested = server
-        .post("/api/v1/app", json!({"name": "a", "metadata": {"k": 1}}))
-        .await;
+    let nested = server.post("/api/v1/app", json!({"name": "a", "metadata": {"k": 1}})).await;
     assert_eq!(assert_validation(&nested), ["body.metadata.k"]);
     let not_object = server.post("/api/v1/app", json!(["name"])).await;
     assert_eq!(assert_validation(&not_object), ["body"]);
@@ -57,21 +48,14 @@ async fn malformed_json_is_a_400_and_wrong_types_a_422_naming_the_field() {
 #[tokio::test]
 async fn unknown_fields_are_ignored() {
     let server = TestServer::start().await;
-    let reply = server
-        .post(
-            "/api/v1/app",
-            json!({"name": "a", "somethingNew": {"x": 1}}),
-        )
-        .await;
+    let reply = server.post("/api/v1/app", json!({"name": "a", "somethingNew": {"x": 1}})).await;
     assert_eq!(reply.status, StatusCode::CREATED);
 }
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    let server = TestServer::start_with(Options {
-        env: vec![("HERALD_MAX_BODY_BYTES", "2048".to_owned())],
-    })
-    .await;
+    let server =
+        TestServer::start_with(Options { env: vec![("HERALD_MAX_BODY_BYTES", "2048".to_owned())] }).await;
     let big = "x".repeat(4096);
     let reply = server.post("/api/v1/app", json!({"name": big})).await;
     let detail = assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE);
@@ -82,39 +66,17 @@ async fn oversized_bodies_are_refused_with_413() {
 #[tokio::test]
 async fn unknown_ids_routes_and_methods_get_json_errors() {
     let server = TestServer::start().await;
-    assert_error(
-        &server
-            .get("/api/v1/app/app_2Ao0yT8Ki4lJ3Ij4rkV8Xz3GZ1M")
-            .await,
-        StatusCode::NOT_FOUND,
-    );
-    assert_error(
-        &server.get("/api/v1/app/no-such-uid/endpoint").await,
-        StatusCode::NOT_FOUND,
-    );
-    assert_error(
-        &server.get("/api/v1/app/bad%20uid").await,
-        StatusCode::NOT_FOUND,
-    );
+    assert_error(&server.get("/api/v1/app/app_2Ao0yT8Ki4lJ3Ij4rkV8Xz3GZ1M").await, StatusCode::NOT_FOUND);
+    assert_error(&server.get("/api/v1/app/no-such-uid/endpoint").await, StatusCode::NOT_FOUND);
+    assert_error(&server.get("/api/v1/app/bad%20uid").await, StatusCode::NOT_FOUND);
     server.create_app("Acme", Some("acme")).await;
     assert_error(
-        &server
-            .get("/api/v1/app/acme/endpoint/ep_2Ao0yT8Ki4lJ3Ij4rkV8Xz3GZ1M")
-            .await,
+        &server.get("/api/v1/app/acme/endpoint/ep_2Ao0yT8Ki4lJ3Ij4rkV8Xz3GZ1M").await,
         StatusCode::NOT_FOUND,
     );
-    assert_error(
-        &server.get("/api/v1/event-type/none").await,
-        StatusCode::NOT_FOUND,
-    );
-    assert_error(
-        &server.get("/api/v1/nothing-here").await,
-        StatusCode::NOT_FOUND,
-    );
-    assert_error(
-        &server.call(Method::DELETE, "/api/v1/app", None).await,
-        StatusCode::METHOD_NOT_ALLOWED,
-    );
+    assert_error(&server.get("/api/v1/event-type/none").await, StatusCode::NOT_FOUND);
+    assert_error(&server.get("/api/v1/nothing-here").await, StatusCode::NOT_FOUND);
+    assert_error(&server.call(Method::DELETE, "/api/v1/app", None).await, StatusCode::METHOD_NOT_ALLOWED);
 }
 
 #[tokio::test]
@@ -122,17 +84,11 @@ async fn a_duplicate_endpoint_uid_is_a_409_and_is_not_written() {
     let server = TestServer::start().await;
     server.create_app("Acme", Some("acme")).await;
     let first = server
-        .post(
-            "/api/v1/app/acme/endpoint",
-            json!({"url": "https://example.com/1", "uid": "main"}),
-        )
+        .post("/api/v1/app/acme/endpoint", json!({"url": "https://example.com/1", "uid": "main"}))
         .await;
     assert_eq!(first.status, StatusCode::CREATED);
     let second = server
-        .post(
-            "/api/v1/app/acme/endpoint",
-            json!({"url": "https://example.com/2", "uid": "main"}),
-        )
+        .post("/api/v1/app/acme/endpoint", json!({"url": "https://example.com/2", "uid": "main"}))
         .await;
     assert_error(&second, StatusCode::CONFLICT);
     let list = server.get("/api/v1/app/acme/endpoint").await;

@@ -52,21 +52,14 @@ impl ChildGuard {
             if let Some(status) = self.exited() {
                 return status;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the process did not exit within {BOUND:?}"
-            );
+            assert!(Instant::now() < deadline, "the process did not exit within {BOUND:?}");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 
     /// Sends SIGTERM, as a service manager stopping Herald would.
     fn terminate(&self) {
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.id().to_string())
-            .status()
-            .expect("run kill");
+        let status = Command::new("kill").arg("-TERM").arg(self.id().to_string()).status().expect("run kill");
         assert!(status.success(), "kill -TERM failed: {status}");
     }
 }
@@ -152,13 +145,7 @@ impl Served {
                 }
             }
         });
-        Self {
-            guard,
-            base_url: format!("http://127.0.0.1:{port}"),
-            lines,
-            stderr_path,
-            stdout: Vec::new(),
-        }
+        Self { guard, base_url: format!("http://127.0.0.1:{port}"), lines, stderr_path, stdout: Vec::new() }
     }
 
     fn url(&self, path: &str) -> String {
@@ -197,24 +184,14 @@ impl Served {
 
     /// Polls `GET /api/v1/health` until it answers 204, within [`BOUND`].
     async fn wait_healthy(&mut self) {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_millis(500))
-            .build()
-            .expect("client");
+        let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().expect("client");
         let deadline = Instant::now() + BOUND;
         loop {
             if let Some(status) = self.guard.exited() {
-                panic!(
-                    "herald serve exited early with {status}; stderr: {}",
-                    self.stderr()
-                );
+                panic!("herald serve exited early with {status}; stderr: {}", self.stderr());
             }
             if let Ok(response) = client.get(self.url("/api/v1/health")).send().await {
-                assert_eq!(
-                    response.status(),
-                    StatusCode::NO_CONTENT,
-                    "health answers 204"
-                );
+                assert_eq!(response.status(), StatusCode::NO_CONTENT, "health answers 204");
                 return;
             }
             assert!(
@@ -268,18 +245,8 @@ async fn config_default_prints_the_documented_default_settings() {
     let out = run(command).await;
 
     assert!(out.status.success(), "{out:?}");
-    assert!(
-        out.stdout
-            .lines()
-            .any(|l| l.trim() == "listen = \"127.0.0.1:8040\""),
-        "{}",
-        out.stdout
-    );
-    assert!(
-        out.stdout.lines().any(|l| l.starts_with("data_dir = ")),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.lines().any(|l| l.trim() == "listen = \"127.0.0.1:8040\""), "{}", out.stdout);
+    assert!(out.stdout.lines().any(|l| l.starts_with("data_dir = ")), "{}", out.stdout);
     // Every line is a comment, blank, or a `key = value` setting.
     for line in out.stdout.lines().map(str::trim) {
         assert!(
@@ -298,16 +265,10 @@ async fn serve_prints_a_first_start_token_that_works_and_stops_cleanly_on_sigter
     let token = served.read_token().await;
     served.wait_healthy().await;
     assert_eq!(list_apps(&served, &token).await, StatusCode::OK);
-    assert_eq!(
-        list_apps(&served, "sk_not_the_token_000000000000").await,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(list_apps(&served, "sk_not_the_token_000000000000").await, StatusCode::UNAUTHORIZED);
 
     let stdout = served.stop().await;
-    let tokens = stdout
-        .iter()
-        .filter(|l| l.trim().starts_with("sk_"))
-        .count();
+    let tokens = stdout.iter().filter(|l| l.trim().starts_with("sk_")).count();
     assert_eq!(tokens, 1, "the token is printed once: {stdout:?}");
 }
 
@@ -323,11 +284,7 @@ async fn serve_does_not_print_a_new_token_on_a_second_start() {
 
     let mut second = Served::start(work.path(), &data_dir);
     second.wait_healthy().await;
-    assert_eq!(
-        list_apps(&second, &token).await,
-        StatusCode::OK,
-        "the first start's token still works"
-    );
+    assert_eq!(list_apps(&second, &token).await, StatusCode::OK, "the first start's token still works");
     let stdout = second.stop().await;
     assert!(
         !stdout.iter().any(|l| l.trim().starts_with("sk_")),
@@ -339,11 +296,7 @@ async fn serve_does_not_print_a_new_token_on_a_second_start() {
 async fn an_invalid_setting_in_the_environment_fails_naming_the_setting_and_variable() {
     let work = tempfile::tempdir().expect("tempdir");
     let mut command = herald(work.path());
-    command
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(work.path().join("data"))
-        .env("HERALD_LISTEN", "nonsense");
+    command.arg("serve").arg("--data-dir").arg(work.path().join("data")).env("HERALD_LISTEN", "nonsense");
     let out = run(command).await;
 
     assert!(!out.status.success(), "{out:?}");
@@ -352,11 +305,7 @@ async fn an_invalid_setting_in_the_environment_fails_naming_the_setting_and_vari
         "stderr names the setting and the variable: {}",
         out.stderr
     );
-    assert!(
-        !out.stdout.contains("sk_"),
-        "no token before the configuration is valid: {}",
-        out.stdout
-    );
+    assert!(!out.stdout.contains("sk_"), "no token before the configuration is valid: {}", out.stdout);
 }
 
 #[tokio::test]
@@ -365,20 +314,11 @@ async fn an_unknown_key_in_the_config_file_fails_naming_the_key() {
     let config = work.path().join("custom.toml");
     std::fs::write(&config, "lisen = \"127.0.0.1:9999\"\n").expect("write config");
     let mut command = herald(work.path());
-    command
-        .arg("serve")
-        .arg("--config")
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(work.path().join("data"));
+    command.arg("serve").arg("--config").arg(&config).arg("--data-dir").arg(work.path().join("data"));
     let out = run(command).await;
 
     assert!(!out.status.success(), "{out:?}");
-    assert!(
-        out.stderr.contains("lisen"),
-        "stderr names the unknown key: {}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("lisen"), "stderr names the unknown key: {}", out.stderr);
 }
 
 #[tokio::test]
@@ -386,9 +326,7 @@ async fn token_create_prints_a_token_the_server_then_accepts() {
     let work = tempfile::tempdir().expect("tempdir");
     let data_dir = work.path().join("data");
     let mut command = herald(work.path());
-    command
-        .args(["token", "create", "--data-dir"])
-        .arg(&data_dir);
+    command.args(["token", "create", "--data-dir"]).arg(&data_dir);
     let out = run(command).await;
     assert!(out.status.success(), "{out:?}");
     let token = out.stdout.trim().to_owned();
@@ -417,14 +355,7 @@ async fn migrate_creates_the_database_and_reports_it_up_to_date() {
         command.arg("migrate").arg("--data-dir").arg(&data_dir);
         let out = run(command).await;
         assert!(out.status.success(), "run {run_number}: {out:?}");
-        assert!(
-            out.stdout.contains("up to date"),
-            "run {run_number}: {}",
-            out.stdout
-        );
+        assert!(out.stdout.contains("up to date"), "run {run_number}: {}", out.stdout);
     }
-    assert!(
-        data_dir.join("herald.db").exists(),
-        "the database is in the data directory"
-    );
+    assert!(data_dir.join("herald.db").exists(), "the database is in the data directory");
 }

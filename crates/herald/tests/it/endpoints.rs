@@ -28,10 +28,7 @@ async fn an_endpoint_is_created_with_a_generated_secret_and_reads_back() {
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
     let id = created.body["id"].as_str().unwrap();
     assert!(id.starts_with("ep_"));
-    assert_eq!(
-        created.body["eventTypes"],
-        json!(["order.created", "order.paid"])
-    );
+    assert_eq!(created.body["eventTypes"], json!(["order.created", "order.paid"]));
     assert_eq!(created.body["channels"], json!(["eu"]));
     assert_eq!(created.body["throttleRate"], 10);
     assert_eq!(created.body["disabled"], false);
@@ -44,89 +41,46 @@ async fn an_endpoint_is_created_with_a_generated_secret_and_reads_back() {
 
     let listed = server.get(&base).await;
     assert_eq!(listed.body["data"], json!([created.body]));
-    assert_eq!(
-        server.delete(&format!("{base}/main")).await.status,
-        StatusCode::NO_CONTENT
-    );
-    assert_error(
-        &server.get(&format!("{base}/{id}")).await,
-        StatusCode::NOT_FOUND,
-    );
+    assert_eq!(server.delete(&format!("{base}/main")).await.status, StatusCode::NO_CONTENT);
+    assert_error(&server.get(&format!("{base}/{id}")).await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn a_given_secret_is_kept_and_ed25519_keys_expose_only_the_public_key() {
     let (server, base) = server_with_app().await;
     let given = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    server
-        .post(
-            &base,
-            json!({"url": "https://example.com/a", "uid": "a", "secret": given}),
-        )
-        .await;
-    assert_eq!(
-        server.get(&format!("{base}/a/secret")).await.body["key"],
-        given
-    );
+    server.post(&base, json!({"url": "https://example.com/a", "uid": "a", "secret": given})).await;
+    assert_eq!(server.get(&format!("{base}/a/secret")).await.body["key"], given);
 
     let seed = "whsk_AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
-    let created = server
-        .post(
-            &base,
-            json!({"url": "https://example.com/b", "uid": "b", "secret": seed}),
-        )
-        .await;
+    let created =
+        server.post(&base, json!({"url": "https://example.com/b", "uid": "b", "secret": seed})).await;
     assert_eq!(created.status, StatusCode::CREATED);
-    let public = server.get(&format!("{base}/b/secret")).await.body["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let public = server.get(&format!("{base}/b/secret")).await.body["key"].as_str().unwrap().to_owned();
     assert!(public.starts_with("whpk_"), "{public}");
-    assert!(
-        !public.contains("AQIDBAUGBwgJCgsMDQ4PEBES"),
-        "the private key is never returned"
-    );
+    assert!(!public.contains("AQIDBAUGBwgJCgsMDQ4PEBES"), "the private key is never returned");
 
-    let bad = server
-        .post(
-            &base,
-            json!({"url": "https://example.com/c", "secret": "whsec_tooshort"}),
-        )
-        .await;
+    let bad = server.post(&base, json!({"url": "https://example.com/c", "secret": "whsec_tooshort"})).await;
     assert_eq!(assert_validation(&bad), ["body.secret"]);
 }
 
 #[tokio::test]
 async fn rotating_returns_the_new_key_and_validates_the_grace_period() {
     let (server, base) = server_with_app().await;
-    server
-        .post(&base, json!({"url": "https://example.com/a", "uid": "a"}))
-        .await;
+    server.post(&base, json!({"url": "https://example.com/a", "uid": "a"})).await;
     let old = server.get(&format!("{base}/a/secret")).await.body["key"].clone();
-    let rotated = server
-        .post(&format!("{base}/a/secret/rotate"), json!({}))
-        .await;
+    let rotated = server.post(&format!("{base}/a/secret/rotate"), json!({})).await;
     assert_eq!(rotated.status, StatusCode::OK);
     assert_ne!(rotated.body["key"], old);
-    assert_eq!(
-        server.get(&format!("{base}/a/secret")).await.body["key"],
-        rotated.body["key"]
-    );
+    assert_eq!(server.get(&format!("{base}/a/secret")).await.body["key"], rotated.body["key"]);
 
     let chosen = "whsec_QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJC";
     let rotated = server
-        .post(
-            &format!("{base}/a/secret/rotate"),
-            json!({"key": chosen, "gracePeriodSeconds": 60}),
-        )
+        .post(&format!("{base}/a/secret/rotate"), json!({"key": chosen, "gracePeriodSeconds": 60}))
         .await;
     assert_eq!(rotated.body["key"], chosen);
-    let too_long = server
-        .post(
-            &format!("{base}/a/secret/rotate"),
-            json!({"gracePeriodSeconds": 604_801}),
-        )
-        .await;
+    let too_long =
+        server.post(&format!("{base}/a/secret/rotate"), json!({"gracePeriodSeconds": 604_801})).await;
     assert_eq!(assert_validation(&too_long), ["body.gracePeriodSeconds"]);
 }
 
@@ -134,33 +88,17 @@ async fn rotating_returns_the_new_key_and_validates_the_grace_period() {
 async fn event_type_filters_must_name_existing_event_types() {
     let (server, base) = server_with_app().await;
     let unknown = server
-        .post(
-            &base,
-            json!({"url": "https://example.com/a", "eventTypes": ["order.created", "order.lost"]}),
-        )
+        .post(&base, json!({"url": "https://example.com/a", "eventTypes": ["order.created", "order.lost"]}))
         .await;
     let locs = assert_validation(&unknown);
     assert_eq!(locs, ["body.eventTypes"]);
-    assert!(
-        unknown.body["detail"][0]["msg"]
-            .as_str()
-            .unwrap()
-            .contains("order.lost")
-    );
+    assert!(unknown.body["detail"][0]["msg"].as_str().unwrap().contains("order.lost"));
     // `filterTypes` is accepted as the older name of the same field.
-    let aliased = server
-        .post(
-            &base,
-            json!({"url": "https://example.com/a", "filterTypes": ["order.paid"]}),
-        )
-        .await;
+    let aliased =
+        server.post(&base, json!({"url": "https://example.com/a", "filterTypes": ["order.paid"]})).await;
     assert_eq!(aliased.body["eventTypes"], json!(["order.paid"]));
     assert!(
-        server.get(&base).await.body["data"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 1,
+        server.get(&base).await.body["data"].as_array().unwrap().len() == 1,
         "the refused endpoint was not written"
     );
 }
@@ -168,22 +106,12 @@ async fn event_type_filters_must_name_existing_event_types() {
 #[tokio::test]
 async fn urls_are_validated() {
     let (server, base) = server_with_app().await;
-    for url in [
-        "not a url",
-        "ftp://example.com/x",
-        "https://",
-        "/relative/path",
-    ] {
+    for url in ["not a url", "ftp://example.com/x", "https://", "/relative/path"] {
         let reply = server.post(&base, json!({"url": url})).await;
         assert_eq!(assert_validation(&reply), ["body.url"], "{url}");
     }
     let channels: Vec<String> = (0..11).map(|i| format!("c{i}")).collect();
-    let reply = server
-        .post(
-            &base,
-            json!({"url": "https://example.com", "channels": channels}),
-        )
-        .await;
+    let reply = server.post(&base, json!({"url": "https://example.com", "channels": channels})).await;
     assert_eq!(assert_validation(&reply), ["body.channels"]);
     assert_eq!(server.get(&base).await.body["data"], json!([]));
 }
@@ -191,12 +119,7 @@ async fn urls_are_validated() {
 #[tokio::test]
 async fn put_upserts_and_patch_updates_fields() {
     let (server, base) = server_with_app().await;
-    let created = server
-        .put(
-            &format!("{base}/primary"),
-            json!({"url": "https://example.com/a"}),
-        )
-        .await;
+    let created = server.put(&format!("{base}/primary"), json!({"url": "https://example.com/a"})).await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["uid"], "primary");
     let secret = server.get(&format!("{base}/primary/secret")).await.body["key"].clone();
@@ -216,19 +139,13 @@ async fn put_upserts_and_patch_updates_fields() {
         "PUT keeps the secret"
     );
 
-    let patched = server
-        .patch(
-            &format!("{base}/primary"),
-            json!({"disabled": true, "eventTypes": null}),
-        )
-        .await;
+    let patched =
+        server.patch(&format!("{base}/primary"), json!({"disabled": true, "eventTypes": null})).await;
     assert_eq!(patched.status, StatusCode::OK);
     assert_eq!(patched.body["disabled"], true);
     assert_eq!(patched.body["eventTypes"], Value::Null);
     assert_eq!(patched.body["url"], "https://example.com/b");
-    let bad = server
-        .patch(&format!("{base}/primary"), json!({"eventTypes": ["nope"]}))
-        .await;
+    let bad = server.patch(&format!("{base}/primary"), json!({"eventTypes": ["nope"]})).await;
     assert_eq!(assert_validation(&bad), ["body.eventTypes"]);
 }
 
@@ -243,64 +160,24 @@ async fn custom_headers_mask_sensitive_values_and_refuse_reserved_names() {
         )
         .await;
     let headers = server.get(&format!("{base}/a/headers")).await;
-    assert_eq!(
-        headers.body,
-        json!({"headers": {"x-tenant": "acme"}, "sensitive": ["x-api-key"]})
-    );
+    assert_eq!(headers.body, json!({"headers": {"x-tenant": "acme"}, "sensitive": ["x-api-key"]}));
 
-    let put = server
-        .put(
-            &format!("{base}/a/headers"),
-            json!({"headers": {"X-One": "1"}}),
-        )
-        .await;
+    let put = server.put(&format!("{base}/a/headers"), json!({"headers": {"X-One": "1"}})).await;
     assert_eq!(put.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        server.get(&format!("{base}/a/headers")).await.body["headers"],
-        json!({"x-one": "1"})
-    );
+    assert_eq!(server.get(&format!("{base}/a/headers")).await.body["headers"], json!({"x-one": "1"}));
 
-    let patch = server
-        .patch(
-            &format!("{base}/a/headers"),
-            json!({"headers": {"X-Two": "2", "x-one": null}}),
-        )
-        .await;
+    let patch =
+        server.patch(&format!("{base}/a/headers"), json!({"headers": {"X-Two": "2", "x-one": null}})).await;
     assert_eq!(patch.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        server.get(&format!("{base}/a/headers")).await.body["headers"],
-        json!({"x-two": "2"})
-    );
-    let deleted = server
-        .patch(
-            &format!("{base}/a/headers"),
-            json!({"headers": {}, "deleteHeaders": ["X-Two"]}),
-        )
-        .await;
+    assert_eq!(server.get(&format!("{base}/a/headers")).await.body["headers"], json!({"x-two": "2"}));
+    let deleted =
+        server.patch(&format!("{base}/a/headers"), json!({"headers": {}, "deleteHeaders": ["X-Two"]})).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
-    assert_eq!(
-        server.get(&format!("{base}/a/headers")).await.body["headers"],
-        json!({})
-    );
+    assert_eq!(server.get(&format!("{base}/a/headers")).await.body["headers"], json!({}));
 
-    for name in [
-        "Host",
-        "Content-Length",
-        "webhook-signature",
-        "svix-id",
-        "bad name",
-    ] {
-        let reply = server
-            .put(
-                &format!("{base}/a/headers"),
-                json!({"headers": {name: "x"}}),
-            )
-            .await;
-        assert_eq!(
-            assert_validation(&reply),
-            [format!("body.headers.{name}")],
-            "{name}"
-        );
+    for name in ["Host", "Content-Length", "webhook-signature", "svix-id", "bad name"] {
+        let reply = server.put(&format!("{base}/a/headers"), json!({"headers": {name: "x"}})).await;
+        assert_eq!(assert_validation(&reply), [format!("body.headers.{name}")], "{name}");
     }
 }
 
@@ -308,44 +185,23 @@ async fn custom_headers_mask_sensitive_values_and_refuse_reserved_names() {
 async fn the_bearer_token_is_write_only() {
     let (server, base) = server_with_app().await;
     let token = "r32j4hu32ji3j24ipj324ioj234oi2j432io3j4";
-    let created = server
-        .post(
-            &base,
-            json!({"url": "https://example.com/a", "uid": "a", "bearerToken": token}),
-        )
-        .await;
+    let created =
+        server.post(&base, json!({"url": "https://example.com/a", "uid": "a", "bearerToken": token})).await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["hasBearerToken"], true);
     let mut seen = Vec::new();
-    for path in [
-        format!("{base}/a"),
-        base.clone(),
-        format!("{base}/a/headers"),
-        format!("{base}/a/secret"),
-    ] {
+    for path in [format!("{base}/a"), base.clone(), format!("{base}/a/headers"), format!("{base}/a/secret")] {
         seen.push(server.get(&path).await.body.to_string());
     }
     seen.push(created.body.to_string());
-    assert!(
-        seen.iter().all(|body| !body.contains(token)),
-        "the token is never returned: {seen:?}"
-    );
+    assert!(seen.iter().all(|body| !body.contains(token)), "the token is never returned: {seen:?}");
 
     // PUT without the field keeps it; null removes it.
-    let kept = server
-        .put(
-            &format!("{base}/a"),
-            json!({"url": "https://example.com/b"}),
-        )
-        .await;
+    let kept = server.put(&format!("{base}/a"), json!({"url": "https://example.com/b"})).await;
     assert_eq!(kept.body["hasBearerToken"], true);
-    let removed = server
-        .patch(&format!("{base}/a"), json!({"bearerToken": null}))
-        .await;
+    let removed = server.patch(&format!("{base}/a"), json!({"bearerToken": null})).await;
     assert_eq!(removed.body["hasBearerToken"], false);
-    let bad = server
-        .patch(&format!("{base}/a"), json!({"bearerToken": "has space"}))
-        .await;
+    let bad = server.patch(&format!("{base}/a"), json!({"bearerToken": "has space"})).await;
     assert_eq!(assert_validation(&bad), ["body.bearerToken"]);
 }
 
@@ -368,27 +224,16 @@ async fn secrets_and_tokens_are_encrypted_at_rest() {
     let mut stored = Vec::new();
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let path = entry.unwrap().path();
-        if path
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("herald.db")
-        {
+        if path.file_name().unwrap().to_string_lossy().starts_with("herald.db") {
             stored.extend(std::fs::read(path).unwrap());
         }
     }
     assert!(!stored.is_empty());
     let text = String::from_utf8_lossy(&stored);
-    for plain in [
-        "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        token,
-        "header-secret-value",
-        crate::helpers::ADMIN_TOKEN,
-    ] {
+    for plain in
+        ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", token, "header-secret-value", crate::helpers::ADMIN_TOKEN]
+    {
         assert!(!text.contains(plain), "`{plain}` is stored in clear");
     }
-    assert!(
-        text.contains("https://example.com/a"),
-        "the database file was read"
-    );
+    assert!(text.contains("https://example.com/a"), "the database file was read");
 }

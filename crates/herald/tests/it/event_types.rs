@@ -7,12 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestServer, assert_error, assert_validation};
 
 fn names(reply: &crate::helpers::Reply) -> Vec<String> {
-    reply.body["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap().to_owned())
-        .collect()
+    reply.body["data"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap().to_owned()).collect()
 }
 
 #[tokio::test]
@@ -20,34 +15,26 @@ async fn event_types_are_created_listed_and_read_with_their_schemas() {
     let server = TestServer::start().await;
     let schema = json!({"1": {"type": "object", "properties": {"id": {"type": "string"}}}});
     let created = server
-        .post("/api/v1/event-type", json!({"name": "invoice.paid", "description": "An invoice was paid", "schemas": schema}))
+        .post(
+            "/api/v1/event-type",
+            json!({"name": "invoice.paid", "description": "An invoice was paid", "schemas": schema}),
+        )
         .await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.body["schemas"], schema);
     assert_eq!(created.body["archived"], false);
     server.create_event_type("invoice.created").await;
 
-    let duplicate = server
-        .post(
-            "/api/v1/event-type",
-            json!({"name": "invoice.paid", "description": "x"}),
-        )
-        .await;
+    let duplicate =
+        server.post("/api/v1/event-type", json!({"name": "invoice.paid", "description": "x"})).await;
     assert_error(&duplicate, StatusCode::CONFLICT);
 
     let list = server.get("/api/v1/event-type").await;
     assert_eq!(names(&list), ["invoice.created", "invoice.paid"]);
-    assert_eq!(
-        list.body["data"][1]["schemas"],
-        Value::Null,
-        "schemas only with with_content"
-    );
+    assert_eq!(list.body["data"][1]["schemas"], Value::Null, "schemas only with with_content");
     let with_content = server.get("/api/v1/event-type?with_content=true").await;
     assert_eq!(with_content.body["data"][1]["schemas"], schema);
-    assert_eq!(
-        server.get("/api/v1/event-type/invoice.paid").await.body["schemas"],
-        schema
-    );
+    assert_eq!(server.get("/api/v1/event-type/invoice.paid").await.body["schemas"], schema);
 }
 
 #[tokio::test]
@@ -55,57 +42,30 @@ async fn deleting_archives_and_expunge_removes() {
     let server = TestServer::start().await;
     server.create_event_type("a.one").await;
     server.create_event_type("a.two").await;
-    assert_eq!(
-        server.delete("/api/v1/event-type/a.one").await.status,
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(server.delete("/api/v1/event-type/a.one").await.status, StatusCode::NO_CONTENT);
     assert_eq!(names(&server.get("/api/v1/event-type").await), ["a.two"]);
     let all = server.get("/api/v1/event-type?include_archived=true").await;
     assert_eq!(names(&all), ["a.one", "a.two"]);
     assert_eq!(all.body["data"][0]["archived"], true);
 
     // Creating an archived name again unarchives it.
-    let again = server
-        .post(
-            "/api/v1/event-type",
-            json!({"name": "a.one", "description": "back"}),
-        )
-        .await;
+    let again = server.post("/api/v1/event-type", json!({"name": "a.one", "description": "back"})).await;
     assert_eq!(again.status, StatusCode::CREATED);
     assert_eq!(again.body["archived"], false);
 
-    assert_eq!(
-        server
-            .delete("/api/v1/event-type/a.one?expunge=true")
-            .await
-            .status,
-        StatusCode::NO_CONTENT
-    );
-    assert_error(
-        &server.get("/api/v1/event-type/a.one").await,
-        StatusCode::NOT_FOUND,
-    );
-    assert_error(
-        &server.delete("/api/v1/event-type/a.one").await,
-        StatusCode::NOT_FOUND,
-    );
+    assert_eq!(server.delete("/api/v1/event-type/a.one?expunge=true").await.status, StatusCode::NO_CONTENT);
+    assert_error(&server.get("/api/v1/event-type/a.one").await, StatusCode::NOT_FOUND);
+    assert_error(&server.delete("/api/v1/event-type/a.one").await, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]
 async fn put_upserts_and_patch_changes_fields() {
     let server = TestServer::start().await;
-    let created = server
-        .put(
-            "/api/v1/event-type/user.signup",
-            json!({"description": "A user signed up"}),
-        )
-        .await;
+    let created =
+        server.put("/api/v1/event-type/user.signup", json!({"description": "A user signed up"})).await;
     assert_eq!(created.status, StatusCode::CREATED);
     let updated = server
-        .put(
-            "/api/v1/event-type/user.signup",
-            json!({"description": "Signed up", "deprecated": true}),
-        )
+        .put("/api/v1/event-type/user.signup", json!({"description": "Signed up", "deprecated": true}))
         .await;
     assert_eq!(updated.status, StatusCode::OK);
     assert_eq!(updated.body["deprecated"], true);
@@ -120,12 +80,8 @@ async fn put_upserts_and_patch_changes_fields() {
     assert_eq!(patched.body["description"], "Signed up");
     assert_eq!(patched.body["featureFlag"], "beta");
     assert_eq!(patched.body["schemas"], json!({"1": {"type": "object"}}));
-    let cleared = server
-        .patch(
-            "/api/v1/event-type/user.signup",
-            json!({"schemas": null, "featureFlag": null}),
-        )
-        .await;
+    let cleared =
+        server.patch("/api/v1/event-type/user.signup", json!({"schemas": null, "featureFlag": null})).await;
     assert_eq!(cleared.body["schemas"], Value::Null);
     assert_eq!(cleared.body["featureFlag"], Value::Null);
 }
@@ -133,12 +89,7 @@ async fn put_upserts_and_patch_changes_fields() {
 #[tokio::test]
 async fn invalid_names_and_schemas_are_refused() {
     let server = TestServer::start().await;
-    let bad_name = server
-        .post(
-            "/api/v1/event-type",
-            json!({"name": "has space", "description": "x"}),
-        )
-        .await;
+    let bad_name = server.post("/api/v1/event-type", json!({"name": "has space", "description": "x"})).await;
     assert_eq!(assert_validation(&bad_name), ["body.name"]);
     let bad_schema = server
         .post(
@@ -147,12 +98,7 @@ async fn invalid_names_and_schemas_are_refused() {
         )
         .await;
     assert_eq!(assert_validation(&bad_schema), ["body.schemas.1"]);
-    let missing = server
-        .post("/api/v1/event-type", json!({"name": "ok"}))
-        .await;
+    let missing = server.post("/api/v1/event-type", json!({"name": "ok"})).await;
     assert_eq!(assert_validation(&missing), ["body"]);
-    assert_eq!(
-        names(&server.get("/api/v1/event-type?include_archived=true").await),
-        Vec::<String>::new()
-    );
+    assert_eq!(names(&server.get("/api/v1/event-type?include_archived=true").await), Vec::<String>::new());
 }

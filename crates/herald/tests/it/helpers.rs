@@ -98,13 +98,7 @@ impl TestServer {
     }
 
     /// Sends a request with the given token ("" for none).
-    pub async fn call_as(
-        &self,
-        token: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call_as(&self, token: &str, method: Method, path: &str, body: Option<Value>) -> Reply {
         let mut request = self.client.request(method, self.url(path));
         if !token.is_empty() {
             request = request.bearer_auth(token);
@@ -137,21 +131,15 @@ impl TestServer {
 
     /// Creates an application and returns its id.
     pub async fn create_app(&self, name: &str, uid: Option<&str>) -> String {
-        let reply = self
-            .post("/api/v1/app", serde_json::json!({"name": name, "uid": uid}))
-            .await;
+        let reply = self.post("/api/v1/app", serde_json::json!({"name": name, "uid": uid})).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
         reply.body["id"].as_str().unwrap().to_owned()
     }
 
     /// Creates an event type.
     pub async fn create_event_type(&self, name: &str) {
-        let reply = self
-            .post(
-                "/api/v1/event-type",
-                serde_json::json!({"name": name, "description": name}),
-            )
-            .await;
+        let reply =
+            self.post("/api/v1/event-type", serde_json::json!({"name": name, "description": name})).await;
         assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.body);
     }
 }
@@ -171,27 +159,16 @@ pub async fn read(response: reqwest::Response) -> Reply {
         Value::Null
     } else {
         serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "{status}: body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
+            panic!("{status}: body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes))
         })
     };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }
 
 /// Asserts an error reply: the status, a JSON `{code, detail}` body, and returns the detail.
 pub fn assert_error(reply: &Reply, status: StatusCode) -> String {
     assert_eq!(reply.status, status, "{:?}", reply.body);
-    assert!(
-        reply.body["code"].is_string(),
-        "error body has a code: {:?}",
-        reply.body
-    );
+    assert!(reply.body["code"].is_string(), "error body has a code: {:?}", reply.body);
     reply.body["detail"]
         .as_str()
         .unwrap_or_else(|| panic!("error body has a detail: {:?}", reply.body))
@@ -200,30 +177,14 @@ pub fn assert_error(reply: &Reply, status: StatusCode) -> String {
 
 /// Asserts a 422 and returns the `loc` paths it names, joined with dots.
 pub fn assert_validation(reply: &Reply) -> Vec<String> {
-    assert_eq!(
-        reply.status,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "{:?}",
-        reply.body
-    );
-    let items = reply.body["detail"]
-        .as_array()
-        .unwrap_or_else(|| panic!("422 body: {:?}", reply.body));
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", reply.body);
+    let items = reply.body["detail"].as_array().unwrap_or_else(|| panic!("422 body: {:?}", reply.body));
     assert!(!items.is_empty());
     items
         .iter()
         .map(|item| {
-            assert!(
-                item["msg"].is_string() && item["type"].is_string(),
-                "{item:?}"
-            );
-            item["loc"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p.as_str().unwrap())
-                .collect::<Vec<_>>()
-                .join(".")
+            assert!(item["msg"].is_string() && item["type"].is_string(), "{item:?}");
+            item["loc"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect::<Vec<_>>().join(".")
         })
         .collect()
 }

@@ -32,13 +32,7 @@ async fn a_retried_post_returns_the_first_response_and_creates_nothing_new() {
 
     let other = post_with_key(&server, "/api/v1/app", "key-2", json!({"name": "Acme"})).await;
     assert_ne!(other.body["id"], first.body["id"]);
-    assert_eq!(
-        server.get("/api/v1/app").await.body["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(server.get("/api/v1/app").await.body["data"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -53,20 +47,10 @@ async fn a_failed_request_does_not_use_up_its_key() {
 #[tokio::test]
 async fn keys_are_scoped_to_the_url() {
     let server = TestServer::start().await;
-    let app = post_with_key(
-        &server,
-        "/api/v1/app",
-        "same",
-        json!({"name": "Acme", "uid": "acme"}),
-    )
-    .await;
-    let endpoint = post_with_key(
-        &server,
-        "/api/v1/app/acme/endpoint",
-        "same",
-        json!({"url": "https://example.com"}),
-    )
-    .await;
+    let app = post_with_key(&server, "/api/v1/app", "same", json!({"name": "Acme", "uid": "acme"})).await;
+    let endpoint =
+        post_with_key(&server, "/api/v1/app/acme/endpoint", "same", json!({"url": "https://example.com"}))
+            .await;
     assert_eq!(endpoint.status, StatusCode::CREATED);
     assert_ne!(endpoint.body["id"], app.body["id"]);
 }
@@ -82,11 +66,5 @@ async fn replays_survive_a_restart() {
     let server = TestServer::start_in(dir.path(), Options::default()).await;
     let retry = post_with_key(&server, "/api/v1/app", "durable", json!({"name": "Acme"})).await;
     assert_eq!(retry.body, first.body);
-    assert_eq!(
-        server.get("/api/v1/app").await.body["data"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(server.get("/api/v1/app").await.body["data"].as_array().unwrap().len(), 1);
 }

@@ -24,56 +24,30 @@ fn the_committed_openapi_document_matches_the_code() {
 #[tokio::test]
 async fn the_document_is_served_and_covers_every_route() {
     let server = TestServer::start().await;
-    let reply = server
-        .call_as("", reqwest::Method::GET, "/api/v1/openapi.json", None)
-        .await;
+    let reply = server.call_as("", reqwest::Method::GET, "/api/v1/openapi.json", None).await;
     assert_eq!(reply.status, StatusCode::OK);
     let paths = reply.body["paths"].as_object().unwrap();
     let expected = [
         ("/api/v1/app", &["get", "post"][..]),
         ("/api/v1/app/{app_id}", &["get", "put", "patch", "delete"]),
         ("/api/v1/app/{app_id}/endpoint", &["get", "post"]),
-        (
-            "/api/v1/app/{app_id}/endpoint/{endpoint_id}",
-            &["get", "put", "patch", "delete"],
-        ),
-        (
-            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret",
-            &["get"],
-        ),
-        (
-            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate",
-            &["post"],
-        ),
-        (
-            "/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers",
-            &["get", "put", "patch"],
-        ),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}", &["get", "put", "patch", "delete"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", &["get"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", &["post"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", &["get", "put", "patch"]),
         ("/api/v1/event-type", &["get", "post"]),
-        (
-            "/api/v1/event-type/{event_type_name}",
-            &["get", "put", "patch", "delete"],
-        ),
+        ("/api/v1/event-type/{event_type_name}", &["get", "put", "patch", "delete"]),
         ("/api/v1/auth/app-portal-access/{app_id}", &["post"]),
         ("/api/v1/health", &["get"]),
     ];
     for (path, methods) in expected {
-        let item = paths
-            .get(path)
-            .unwrap_or_else(|| panic!("{path} is documented"));
+        let item = paths.get(path).unwrap_or_else(|| panic!("{path} is documented"));
         for method in methods {
             assert!(item.get(*method).is_some(), "{method} {path} is documented");
         }
     }
-    assert_eq!(
-        paths.len(),
-        expected.len(),
-        "no undocumented or stale paths: {:?}",
-        paths.keys()
-    );
-    assert!(
-        reply.body["components"]["schemas"]["EndpointIn"]["properties"]["bearerToken"].is_object()
-    );
+    assert_eq!(paths.len(), expected.len(), "no undocumented or stale paths: {:?}", paths.keys());
+    assert!(reply.body["components"]["schemas"]["EndpointIn"]["properties"]["bearerToken"].is_object());
 }
 
 #[tokio::test]

@@ -13,39 +13,29 @@ async fn applications_endpoints_event_types_and_secrets_survive_a_restart() {
     server.create_event_type("order.created").await;
     server.create_app("Acme", Some("acme")).await;
     let endpoint = server
-        .post("/api/v1/app/acme/endpoint", json!({"url": "https://example.com/a", "uid": "a",
-               "eventTypes": ["order.created"], "headers": {"X-Tenant": "acme"}, "bearerToken": "tok-123"}))
+        .post(
+            "/api/v1/app/acme/endpoint",
+            json!({"url": "https://example.com/a", "uid": "a",
+               "eventTypes": ["order.created"], "headers": {"X-Tenant": "acme"}, "bearerToken": "tok-123"}),
+        )
         .await;
     let secret = server.get("/api/v1/app/acme/endpoint/a/secret").await.body;
-    let portal = server
-        .post("/api/v1/auth/app-portal-access/acme", json!({}))
-        .await;
+    let portal = server.post("/api/v1/auth/app-portal-access/acme", json!({})).await;
     let app = server.get("/api/v1/app/acme").await.body;
     let event_type = server.get("/api/v1/event-type/order.created").await.body;
     server.stop().await;
 
     let server = TestServer::start_in(dir.path(), Options::default()).await;
     assert_eq!(server.get("/api/v1/app/acme").await.body, app);
-    assert_eq!(
-        server.get("/api/v1/app/acme/endpoint/a").await.body,
-        endpoint.body
-    );
-    assert_eq!(
-        server.get("/api/v1/app/acme/endpoint/a/secret").await.body,
-        secret
-    );
+    assert_eq!(server.get("/api/v1/app/acme/endpoint/a").await.body, endpoint.body);
+    assert_eq!(server.get("/api/v1/app/acme/endpoint/a/secret").await.body, secret);
     assert_eq!(
         server.get("/api/v1/app/acme/endpoint/a/headers").await.body["headers"],
         json!({"x-tenant": "acme"})
     );
-    assert_eq!(
-        server.get("/api/v1/event-type/order.created").await.body,
-        event_type
-    );
+    assert_eq!(server.get("/api/v1/event-type/order.created").await.body, event_type);
     let token = portal.body["token"].as_str().unwrap();
-    let with_portal_token = server
-        .call_as(token, reqwest::Method::GET, "/api/v1/app/acme", None)
-        .await;
+    let with_portal_token = server.call_as(token, reqwest::Method::GET, "/api/v1/app/acme", None).await;
     assert_eq!(with_portal_token.status, StatusCode::OK);
 }
 
@@ -57,14 +47,10 @@ async fn a_data_directory_without_its_encryption_key_refuses_to_start() {
     server.stop().await;
     std::fs::remove_file(dir.path().join("encryption.key")).unwrap();
     let env = vec![
-        (
-            "HERALD_DATA_DIR".to_owned(),
-            dir.path().display().to_string(),
-        ),
+        ("HERALD_DATA_DIR".to_owned(), dir.path().display().to_string()),
         ("HERALD_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
     ];
-    let config =
-        herald::config::Config::load_from(&herald::config::Overrides::default(), &env).unwrap();
+    let config = herald::config::Config::load_from(&herald::config::Overrides::default(), &env).unwrap();
     let error = herald::app::App::build(config).await.unwrap_err();
     assert!(error.to_string().contains("encryption key"), "{error}");
 }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use serde_json::json;
 use svix::api::{
-    ApplicationListOptions, EndpointListOptions, EventTypeDeleteOptions, EventTypeListOptions,
-    Svix, SvixOptions,
+    ApplicationListOptions, EndpointListOptions, EventTypeDeleteOptions, EventTypeListOptions, Svix,
+    SvixOptions,
 };
 use svix::error::Error;
 use svix::models::{
-    ApplicationIn, ApplicationPatch, EndpointHeadersIn, EndpointHeadersPatchIn, EndpointIn,
-    EndpointPatch, EndpointSecretRotateIn, EndpointUpsertIn, EventTypeIn, EventTypePatch,
-    EventTypeUpsertIn, HttpErrorOut, ValidationError,
+    ApplicationIn, ApplicationPatch, EndpointHeadersIn, EndpointHeadersPatchIn, EndpointIn, EndpointPatch,
+    EndpointSecretRotateIn, EndpointUpsertIn, EventTypeIn, EventTypePatch, EventTypeUpsertIn, HttpErrorOut,
+    ValidationError,
 };
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -25,11 +25,7 @@ use crate::helpers::{ADMIN_TOKEN, TestServer};
 fn sdk_with_token(server: &TestServer, token: &str) -> Svix {
     Svix::new(
         token.to_owned(),
-        Some(SvixOptions {
-            server_url: Some(server.url("")),
-            num_retries: Some(0),
-            ..Default::default()
-        }),
+        Some(SvixOptions { server_url: Some(server.url("")), num_retries: Some(0), ..Default::default() }),
     )
 }
 
@@ -44,9 +40,7 @@ fn expect_http<T>(result: svix::error::Result<T>, status: u16) -> HttpErrorOut {
     match result {
         Err(Error::Http(error)) => {
             assert_eq!(error.status.as_u16(), status, "{error:?}");
-            let body = error
-                .payload
-                .unwrap_or_else(|| panic!("the {status} body parses as HttpErrorOut"));
+            let body = error.payload.unwrap_or_else(|| panic!("the {status} body parses as HttpErrorOut"));
             assert!(!body.code.is_empty(), "{body:?}");
             assert!(!body.detail.is_empty(), "{body:?}");
             body
@@ -62,9 +56,7 @@ fn expect_validation<T>(result: svix::error::Result<T>) -> Vec<ValidationError> 
     match result {
         Err(Error::Validation(error)) => {
             assert_eq!(error.status.as_u16(), 422, "{error:?}");
-            let body = error
-                .payload
-                .expect("the 422 body parses as HttpValidationError");
+            let body = error.payload.expect("the 422 body parses as HttpValidationError");
             assert!(!body.detail.is_empty(), "{body:?}");
             for item in &body.detail {
                 assert!(!item.msg.is_empty() && !item.r#type.is_empty(), "{item:?}");
@@ -81,10 +73,7 @@ fn strings(items: &[&str]) -> BTreeSet<String> {
 }
 
 fn string_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
+    pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
 }
 
 /// An `EndpointPatch` from JSON. The SDK's patch models use `js_option::JsOption` for
@@ -97,13 +86,7 @@ fn endpoint_patch(value: serde_json::Value) -> EndpointPatch {
 async fn create_app(svix: &Svix, name: &str, uid: Option<&str>) -> String {
     let app = svix
         .application()
-        .create(
-            ApplicationIn {
-                uid: uid.map(str::to_owned),
-                ..ApplicationIn::new(name.to_owned())
-            },
-            None,
-        )
+        .create(ApplicationIn { uid: uid.map(str::to_owned), ..ApplicationIn::new(name.to_owned()) }, None)
         .await
         .expect("create application");
     app.id
@@ -112,10 +95,7 @@ async fn create_app(svix: &Svix, name: &str, uid: Option<&str>) -> String {
 /// Creates an event type through the SDK.
 async fn create_event_type(svix: &Svix, name: &str) {
     svix.event_type()
-        .create(
-            EventTypeIn::new(name.to_owned(), format!("{name} happened")),
-            None,
-        )
+        .create(EventTypeIn::new(name.to_owned(), format!("{name} happened")), None)
         .await
         .expect("create event type");
 }
@@ -155,17 +135,9 @@ async fn sdk_creates_an_application_and_gets_it_by_id_and_by_uid() {
     assert_eq!(created.uid.as_deref(), Some("customer-1"));
     assert_eq!(created.metadata, string_map(&[("plan", "gold")]));
 
-    let by_id = svix
-        .application()
-        .get(created.id.clone())
-        .await
-        .expect("get by id");
+    let by_id = svix.application().get(created.id.clone()).await.expect("get by id");
     assert_eq!(by_id, created);
-    let by_uid = svix
-        .application()
-        .get("customer-1".to_owned())
-        .await
-        .expect("get by uid");
+    let by_uid = svix.application().get("customer-1".to_owned()).await.expect("get by uid");
     assert_eq!(by_uid, created);
 }
 
@@ -173,34 +145,19 @@ async fn sdk_creates_an_application_and_gets_it_by_id_and_by_uid() {
 async fn sdk_get_or_create_creates_once_then_returns_the_existing_application() {
     let server = TestServer::start().await;
     let svix = sdk(&server);
-    let app_in = ApplicationIn {
-        uid: Some("tenant-42".to_owned()),
-        ..ApplicationIn::new("Tenant 42".to_owned())
-    };
+    let app_in =
+        ApplicationIn { uid: Some("tenant-42".to_owned()), ..ApplicationIn::new("Tenant 42".to_owned()) };
 
-    let first = svix
-        .application()
-        .get_or_create(app_in.clone(), None)
-        .await
-        .expect("get_or_create creates");
+    let first = svix.application().get_or_create(app_in.clone(), None).await.expect("get_or_create creates");
     assert_eq!(first.uid.as_deref(), Some("tenant-42"));
 
     let second = svix
         .application()
-        .get_or_create(
-            ApplicationIn {
-                name: "Another name".to_owned(),
-                ..app_in
-            },
-            None,
-        )
+        .get_or_create(ApplicationIn { name: "Another name".to_owned(), ..app_in }, None)
         .await
         .expect("get_or_create returns the existing application");
     assert_eq!(second.id, first.id);
-    assert_eq!(
-        second.name, "Tenant 42",
-        "the existing application is returned unchanged"
-    );
+    assert_eq!(second.name, "Tenant 42", "the existing application is returned unchanged");
 
     let all = svix.application().list(None).await.expect("list");
     assert_eq!(all.data.len(), 1, "{all:?}");
@@ -217,10 +174,7 @@ async fn sdk_lists_applications() {
 
     let page = svix
         .application()
-        .list(Some(ApplicationListOptions {
-            limit: Some(10),
-            ..Default::default()
-        }))
+        .list(Some(ApplicationListOptions { limit: Some(10), ..Default::default() }))
         .await
         .expect("list");
     assert!(page.done, "{page:?}");
@@ -236,10 +190,7 @@ async fn sdk_upsert_creates_an_application_for_a_new_uid_then_updates_it() {
 
     let created = svix
         .application()
-        .upsert(
-            "upserted-app".to_owned(),
-            ApplicationIn::new("First name".to_owned()),
-        )
+        .upsert("upserted-app".to_owned(), ApplicationIn::new("First name".to_owned()))
         .await
         .expect("upsert creates");
     assert_eq!(created.uid.as_deref(), Some("upserted-app"));
@@ -262,10 +213,7 @@ async fn sdk_upsert_creates_an_application_for_a_new_uid_then_updates_it() {
 
     let by_id = svix
         .application()
-        .upsert(
-            created.id.clone(),
-            ApplicationIn::new("Third name".to_owned()),
-        )
+        .upsert(created.id.clone(), ApplicationIn::new("Third name".to_owned()))
         .await
         .expect("upsert by id updates");
     assert_eq!(by_id.id, created.id);
@@ -294,17 +242,9 @@ async fn sdk_patches_an_application() {
     assert_eq!(patched.id, id);
     assert_eq!(patched.name, "After");
     assert_eq!(patched.metadata, string_map(&[("k", "v")]));
-    assert_eq!(
-        patched.uid.as_deref(),
-        Some("patch-me"),
-        "absent fields are unchanged"
-    );
+    assert_eq!(patched.uid.as_deref(), Some("patch-me"), "absent fields are unchanged");
 
-    let fetched = svix
-        .application()
-        .get("patch-me".to_owned())
-        .await
-        .expect("get");
+    let fetched = svix.application().get("patch-me".to_owned()).await.expect("get");
     assert_eq!(fetched.name, "After");
 }
 
@@ -379,24 +319,12 @@ async fn sdk_creates_an_endpoint_with_filters_metadata_and_headers() {
     assert_eq!(created.metadata, string_map(&[("team", "payments")]));
     assert_eq!(created.disabled, Some(false));
 
-    let by_id = svix
-        .endpoint()
-        .get(app_id.clone(), created.id.clone())
-        .await
-        .expect("get by id");
+    let by_id = svix.endpoint().get(app_id.clone(), created.id.clone()).await.expect("get by id");
     assert_eq!(by_id, created);
-    let by_uid = svix
-        .endpoint()
-        .get(app_id.clone(), "billing-hook".to_owned())
-        .await
-        .expect("get by uid");
+    let by_uid = svix.endpoint().get(app_id.clone(), "billing-hook".to_owned()).await.expect("get by uid");
     assert_eq!(by_uid, created);
 
-    let headers = svix
-        .endpoint()
-        .get_headers(app_id, created.id)
-        .await
-        .expect("get headers");
+    let headers = svix.endpoint().get_headers(app_id, created.id).await.expect("get headers");
     assert_eq!(headers.headers, string_map(&[("x-tenant", "acme")]));
     assert!(headers.sensitive.is_empty(), "{headers:?}");
 }
@@ -412,11 +340,7 @@ async fn sdk_lists_endpoints() {
     }
 
     // By the application's uid, as SDK users commonly do.
-    let page = svix
-        .endpoint()
-        .list("listing-app".to_owned(), None)
-        .await
-        .expect("list");
+    let page = svix.endpoint().list("listing-app".to_owned(), None).await.expect("list");
     assert!(page.done, "{page:?}");
     let listed: HashSet<String> = page.data.iter().map(|e| e.id.clone()).collect();
     assert_eq!(listed, ids);
@@ -505,24 +429,13 @@ async fn sdk_patches_an_endpoint() {
     assert_eq!(patched.disabled, Some(true));
     assert_eq!(patched.metadata, string_map(&[("x", "y")]));
     assert_eq!(patched.event_types, Some(strings(&["order.shipped"])));
-    assert_eq!(
-        patched.url, "https://example.com/a",
-        "absent fields are unchanged"
-    );
-    assert_eq!(
-        patched.channels,
-        Some(strings(&["eu"])),
-        "absent fields are unchanged"
-    );
+    assert_eq!(patched.url, "https://example.com/a", "absent fields are unchanged");
+    assert_eq!(patched.channels, Some(strings(&["eu"])), "absent fields are unchanged");
 
     // `null` clears a nullable field.
     let cleared = svix
         .endpoint()
-        .patch(
-            app_id,
-            created.id,
-            endpoint_patch(json!({"channels": null})),
-        )
+        .patch(app_id, created.id, endpoint_patch(json!({"channels": null})))
         .await
         .expect("patch with null");
     assert_eq!(cleared.channels, None);
@@ -542,13 +455,7 @@ async fn sdk_patch_rejects_an_endpoint_uid_that_looks_like_an_endpoint_id() {
     let second = create_endpoint(&svix, &app_id, "https://example.com/2").await;
 
     let items = expect_validation(
-        svix.endpoint()
-            .patch(
-                app_id.clone(),
-                first.clone(),
-                endpoint_patch(json!({"uid": second})),
-            )
-            .await,
+        svix.endpoint().patch(app_id.clone(), first.clone(), endpoint_patch(json!({"uid": second}))).await,
     );
     assert!(items.iter().any(|i| i.loc == ["body", "uid"]), "{items:?}");
 
@@ -563,10 +470,7 @@ async fn sdk_deletes_an_endpoint() {
     let app_id = create_app(&svix, "App", None).await;
     let id = create_endpoint(&svix, &app_id, "https://example.com/x").await;
 
-    svix.endpoint()
-        .delete(app_id.clone(), id.clone())
-        .await
-        .expect("delete");
+    svix.endpoint().delete(app_id.clone(), id.clone()).await.expect("delete");
 
     expect_http(svix.endpoint().get(app_id.clone(), id.clone()).await, 404);
     expect_http(svix.endpoint().delete(app_id, id).await, 404);
@@ -579,31 +483,19 @@ async fn sdk_rotating_the_secret_returns_the_new_key_and_get_secret_then_returns
     let app_id = create_app(&svix, "App", None).await;
     let id = create_endpoint(&svix, &app_id, "https://example.com/s").await;
 
-    let old = svix
-        .endpoint()
-        .get_secret(app_id.clone(), id.clone())
-        .await
-        .expect("get secret");
+    let old = svix.endpoint().get_secret(app_id.clone(), id.clone()).await.expect("get secret");
     assert!(old.key.starts_with("whsec_"), "{old:?}");
 
     let rotated = svix
         .endpoint()
-        .rotate_secret(
-            app_id.clone(),
-            id.clone(),
-            EndpointSecretRotateIn::new(),
-            None,
-        )
+        .rotate_secret(app_id.clone(), id.clone(), EndpointSecretRotateIn::new(), None)
         .await
         .expect("rotate");
     assert!(rotated.key.starts_with("whsec_"), "{rotated:?}");
     assert_ne!(rotated.key, old.key);
 
-    let current = svix
-        .endpoint()
-        .get_secret(app_id.clone(), id.clone())
-        .await
-        .expect("get secret after rotation");
+    let current =
+        svix.endpoint().get_secret(app_id.clone(), id.clone()).await.expect("get secret after rotation");
     assert_eq!(current.key, rotated.key);
 
     // A caller-chosen key.
@@ -613,20 +505,13 @@ async fn sdk_rotating_the_secret_returns_the_new_key_and_get_secret_then_returns
         .rotate_secret(
             app_id.clone(),
             id.clone(),
-            EndpointSecretRotateIn {
-                key: Some(chosen.to_owned()),
-                grace_period_seconds: Some(60),
-            },
+            EndpointSecretRotateIn { key: Some(chosen.to_owned()), grace_period_seconds: Some(60) },
             None,
         )
         .await
         .expect("rotate to a given key");
     assert_eq!(rotated.key, chosen);
-    let current = svix
-        .endpoint()
-        .get_secret(app_id, id)
-        .await
-        .expect("get secret");
+    let current = svix.endpoint().get_secret(app_id, id).await.expect("get secret");
     assert_eq!(current.key, chosen);
 }
 
@@ -637,15 +522,8 @@ async fn sdk_sets_and_patches_endpoint_headers() {
     let app_id = create_app(&svix, "App", None).await;
     let id = create_endpoint(&svix, &app_id, "https://example.com/h").await;
 
-    let empty = svix
-        .endpoint()
-        .get_headers(app_id.clone(), id.clone())
-        .await
-        .expect("get headers");
-    assert!(
-        empty.headers.is_empty() && empty.sensitive.is_empty(),
-        "{empty:?}"
-    );
+    let empty = svix.endpoint().get_headers(app_id.clone(), id.clone()).await.expect("get headers");
+    assert!(empty.headers.is_empty() && empty.sensitive.is_empty(), "{empty:?}");
 
     svix.endpoint()
         .set_headers(
@@ -659,11 +537,7 @@ async fn sdk_sets_and_patches_endpoint_headers() {
         )
         .await
         .expect("set headers");
-    let set = svix
-        .endpoint()
-        .get_headers(app_id.clone(), id.clone())
-        .await
-        .expect("get headers");
+    let set = svix.endpoint().get_headers(app_id.clone(), id.clone()).await.expect("get headers");
     assert_eq!(set.headers, string_map(&[("x-one", "1"), ("x-two", "2")]));
     assert_eq!(set.sensitive, strings(&["authorization"]), "{set:?}");
 
@@ -676,15 +550,8 @@ async fn sdk_sets_and_patches_endpoint_headers() {
         )
         .await
         .expect("set headers again");
-    let replaced = svix
-        .endpoint()
-        .get_headers(app_id.clone(), id.clone())
-        .await
-        .expect("get headers");
-    assert_eq!(
-        replaced.headers,
-        string_map(&[("x-one", "uno"), ("x-three", "3")])
-    );
+    let replaced = svix.endpoint().get_headers(app_id.clone(), id.clone()).await.expect("get headers");
+    assert_eq!(replaced.headers, string_map(&[("x-one", "uno"), ("x-three", "3")]));
     assert!(replaced.sensitive.is_empty(), "{replaced:?}");
 
     // Patching adds, changes and deletes single headers.
@@ -699,15 +566,8 @@ async fn sdk_sets_and_patches_endpoint_headers() {
         )
         .await
         .expect("patch headers");
-    let patched = svix
-        .endpoint()
-        .get_headers(app_id, id)
-        .await
-        .expect("get headers");
-    assert_eq!(
-        patched.headers,
-        string_map(&[("x-one", "eins"), ("x-four", "4")])
-    );
+    let patched = svix.endpoint().get_headers(app_id, id).await.expect("get headers");
+    assert_eq!(patched.headers, string_map(&[("x-one", "eins"), ("x-four", "4")]));
 }
 
 #[tokio::test]
@@ -727,20 +587,14 @@ async fn sdk_pages_through_260_endpoints_with_limit_250() {
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await.expect("semaphore open");
             svix.endpoint()
-                .create(
-                    app_id,
-                    EndpointIn::new(format!("https://example.com/hook/{i}")),
-                    None,
-                )
+                .create(app_id, EndpointIn::new(format!("https://example.com/hook/{i}")), None)
                 .await
                 .map(|e| e.id)
         });
     }
     let mut created = HashSet::new();
     while let Some(joined) = tasks.join_next().await {
-        let id = joined
-            .expect("task did not panic")
-            .expect("create endpoint");
+        let id = joined.expect("task did not panic").expect("create endpoint");
         assert!(created.insert(id), "ids are unique");
     }
     assert_eq!(created.len(), COUNT);
@@ -749,11 +603,7 @@ async fn sdk_pages_through_260_endpoints_with_limit_250() {
     let mut pages = Vec::new();
     let mut iterator: Option<String> = None;
     loop {
-        assert!(
-            pages.len() < 10,
-            "paging does not end: {} pages",
-            pages.len()
-        );
+        assert!(pages.len() < 10, "paging does not end: {} pages", pages.len());
         let page = svix
             .endpoint()
             .list(
@@ -770,10 +620,7 @@ async fn sdk_pages_through_260_endpoints_with_limit_250() {
         seen.extend(page.data.iter().map(|e| e.id.clone()));
         let done = page.done;
         if !done {
-            let next = page
-                .iterator
-                .clone()
-                .expect("a page that is not done has an iterator");
+            let next = page.iterator.clone().expect("a page that is not done has an iterator");
             assert_ne!(Some(&next), iterator.as_ref(), "the iterator moves forward");
             iterator = Some(next);
         }
@@ -808,14 +655,7 @@ async fn sdk_prev_iterator_pages_back_to_the_previous_page() {
         let app_id = app_id.clone();
         async move {
             svix.endpoint()
-                .list(
-                    app_id,
-                    Some(EndpointListOptions {
-                        limit: Some(2),
-                        iterator,
-                        ..Default::default()
-                    }),
-                )
+                .list(app_id, Some(EndpointListOptions { limit: Some(2), iterator, ..Default::default() }))
                 .await
                 .expect("list")
         }
@@ -830,11 +670,7 @@ async fn sdk_prev_iterator_pages_back_to_the_previous_page() {
     assert_eq!(second.data.len(), 2);
     assert!(!second.done);
     let back = list(second.prev_iterator.clone()).await;
-    assert_eq!(
-        ids(&back),
-        ids(&first),
-        "prevIterator leads back to the first page"
-    );
+    assert_eq!(ids(&back), ids(&first), "prevIterator leads back to the first page");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -864,11 +700,7 @@ async fn sdk_creates_lists_and_gets_event_types() {
     assert!(!created.deprecated);
     create_event_type(&svix, "invoice.voided").await;
 
-    let fetched = svix
-        .event_type()
-        .get("invoice.paid".to_owned())
-        .await
-        .expect("get");
+    let fetched = svix.event_type().get("invoice.paid".to_owned()).await.expect("get");
     assert_eq!(fetched.name, "invoice.paid");
     assert_eq!(fetched.schemas, Some(schema));
 
@@ -879,17 +711,10 @@ async fn sdk_creates_lists_and_gets_event_types() {
 
     let with_content = svix
         .event_type()
-        .list(Some(EventTypeListOptions {
-            with_content: Some(true),
-            ..Default::default()
-        }))
+        .list(Some(EventTypeListOptions { with_content: Some(true), ..Default::default() }))
         .await
         .expect("list with content");
-    let paid = with_content
-        .data
-        .iter()
-        .find(|e| e.name == "invoice.paid")
-        .expect("listed");
+    let paid = with_content.data.iter().find(|e| e.name == "invoice.paid").expect("listed");
     assert!(paid.schemas.is_some(), "{paid:?}");
 
     expect_http(svix.event_type().get("no.such.type".to_owned()).await, 404);
@@ -903,10 +728,7 @@ async fn sdk_upserts_and_patches_event_types() {
 
     let updated = svix
         .event_type()
-        .upsert(
-            "user.created".to_owned(),
-            EventTypeUpsertIn::new("A user signed up".to_owned()),
-        )
+        .upsert("user.created".to_owned(), EventTypeUpsertIn::new("A user signed up".to_owned()))
         .await
         .expect("upsert an existing event type");
     assert_eq!(updated.name, "user.created");
@@ -914,17 +736,11 @@ async fn sdk_upserts_and_patches_event_types() {
 
     let created = svix
         .event_type()
-        .upsert(
-            "user.deleted".to_owned(),
-            EventTypeUpsertIn::new("A user left".to_owned()),
-        )
+        .upsert("user.deleted".to_owned(), EventTypeUpsertIn::new("A user left".to_owned()))
         .await
         .expect("upsert creates");
     assert_eq!(created.name, "user.deleted");
-    svix.event_type()
-        .get("user.deleted".to_owned())
-        .await
-        .expect("the upserted event type exists");
+    svix.event_type().get("user.deleted".to_owned()).await.expect("the upserted event type exists");
 
     let patched = svix
         .event_type()
@@ -950,10 +766,7 @@ async fn sdk_delete_archives_an_event_type_and_create_unarchives_it() {
     create_event_type(&svix, "report.ready").await;
     create_event_type(&svix, "report.failed").await;
 
-    svix.event_type()
-        .delete("report.ready".to_owned(), None)
-        .await
-        .expect("delete (archive)");
+    svix.event_type().delete("report.ready".to_owned(), None).await.expect("delete (archive)");
 
     let archived = svix
         .event_type()
@@ -964,17 +777,10 @@ async fn sdk_delete_archives_an_event_type_and_create_unarchives_it() {
 
     let visible = svix.event_type().list(None).await.expect("list");
     let names: BTreeSet<String> = visible.data.iter().map(|e| e.name.clone()).collect();
-    assert_eq!(
-        names,
-        strings(&["report.failed"]),
-        "archived types are hidden"
-    );
+    assert_eq!(names, strings(&["report.failed"]), "archived types are hidden");
     let all = svix
         .event_type()
-        .list(Some(EventTypeListOptions {
-            include_archived: Some(true),
-            ..Default::default()
-        }))
+        .list(Some(EventTypeListOptions { include_archived: Some(true), ..Default::default() }))
         .await
         .expect("list with archived");
     let names: BTreeSet<String> = all.data.iter().map(|e| e.name.clone()).collect();
@@ -982,22 +788,14 @@ async fn sdk_delete_archives_an_event_type_and_create_unarchives_it() {
 
     let unarchived = svix
         .event_type()
-        .create(
-            EventTypeIn::new("report.ready".to_owned(), "Back again".to_owned()),
-            None,
-        )
+        .create(EventTypeIn::new("report.ready".to_owned(), "Back again".to_owned()), None)
         .await
         .expect("create unarchives");
     assert_eq!(unarchived.archived, Some(false));
     assert_eq!(unarchived.description, "Back again");
 
     svix.event_type()
-        .delete(
-            "report.failed".to_owned(),
-            Some(EventTypeDeleteOptions {
-                expunge: Some(true),
-            }),
-        )
+        .delete("report.failed".to_owned(), Some(EventTypeDeleteOptions { expunge: Some(true) }))
         .await
         .expect("delete (expunge)");
     expect_http(svix.event_type().get("report.failed".to_owned()).await, 404);
@@ -1014,12 +812,7 @@ async fn sdk_reports_a_wrong_token_as_http_401() {
 
     let body = expect_http(svix.application().list(None).await, 401);
     assert_eq!(body.code, "authentication_failed");
-    expect_http(
-        svix.application()
-            .create(ApplicationIn::new("x".to_owned()), None)
-            .await,
-        401,
-    );
+    expect_http(svix.application().create(ApplicationIn::new("x".to_owned()), None).await, 401);
 }
 
 #[tokio::test]
@@ -1029,23 +822,11 @@ async fn sdk_reports_an_unknown_application_as_http_404() {
 
     let body = expect_http(svix.application().get("no-such-app".to_owned()).await, 404);
     assert_eq!(body.code, "not_found");
-    expect_http(
-        svix.application()
-            .get("app_2yZwUhtgs5Ai8T9yRQJXA4Xm6zj".to_owned())
-            .await,
-        404,
-    );
-    expect_http(
-        svix.endpoint().list("no-such-app".to_owned(), None).await,
-        404,
-    );
+    expect_http(svix.application().get("app_2yZwUhtgs5Ai8T9yRQJXA4Xm6zj".to_owned()).await, 404);
+    expect_http(svix.endpoint().list("no-such-app".to_owned(), None).await, 404);
     expect_http(
         svix.endpoint()
-            .create(
-                "no-such-app".to_owned(),
-                EndpointIn::new("https://example.com".to_owned()),
-                None,
-            )
+            .create("no-such-app".to_owned(), EndpointIn::new("https://example.com".to_owned()), None)
             .await,
         404,
     );
@@ -1060,10 +841,7 @@ async fn sdk_reports_a_duplicate_application_uid_as_http_409() {
     let body = expect_http(
         svix.application()
             .create(
-                ApplicationIn {
-                    uid: Some("taken".to_owned()),
-                    ..ApplicationIn::new("Second".to_owned())
-                },
+                ApplicationIn { uid: Some("taken".to_owned()), ..ApplicationIn::new("Second".to_owned()) },
                 None,
             )
             .await,
@@ -1079,18 +857,9 @@ async fn sdk_reports_an_invalid_endpoint_url_as_a_validation_error() {
     let app_id = create_app(&svix, "App", None).await;
 
     let items = expect_validation(
-        svix.endpoint()
-            .create(
-                app_id.clone(),
-                EndpointIn::new("not a url".to_owned()),
-                None,
-            )
-            .await,
+        svix.endpoint().create(app_id.clone(), EndpointIn::new("not a url".to_owned()), None).await,
     );
-    assert!(
-        items.iter().any(|i| i.loc == ["body", "url"]),
-        "the error names the url field: {items:?}"
-    );
+    assert!(items.iter().any(|i| i.loc == ["body", "url"]), "the error names the url field: {items:?}");
 
     let page = svix.endpoint().list(app_id, None).await.expect("list");
     assert!(page.data.is_empty(), "nothing was created: {page:?}");
@@ -1116,9 +885,7 @@ async fn sdk_reports_an_unknown_event_type_filter_as_a_validation_error() {
             .await,
     );
     assert!(
-        items
-            .iter()
-            .any(|i| i.loc == ["body", "eventTypes"] && i.msg.contains("unknown.type")),
+        items.iter().any(|i| i.loc == ["body", "eventTypes"] && i.msg.contains("unknown.type")),
         "the error names the field and the unknown type: {items:?}"
     );
 }

@@ -1,0 +1,132 @@
+//! Per-endpoint circuit breaker and rate limiter: the in-memory state that keeps one failing
+//! or rate-limited endpoint from costing anyone else anything.
+//!
+//! Pure state machines over the clock's time; the lane consults them before each attempt.
+
+use chrono::{DateTime, Duration, Utc};
+
+/// Consecutive failures that open the circuit.
+const FAILURES_TO_OPEN: u32 = 5;
+/// The first open period; it doubles on each failure after re-opening, up to the maximum.
+const FIRST_COOLDOWN: Duration = Duration::seconds(5);
+const MAX_COOLDOWN: Duration = Duration::minutes(5);
+
+/// Whether an endpoint is being attempted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breaker {
+    consecutive_failures: u32,
+    /// While set and in the future, the endpoint is not attempted.
+    open_until: Option<DateTime<Utc>>,
+    cooldown: Duration,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Self { consecutive_failures: 0, open_until: None, cooldown: FIRST_COOLDOWN }
+    }
+}
+
+impl Breaker {
+    /// When the endpoint may be attempted again, if the circuit is open at `now`.
+    pub fn open_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.open_until.filter(|until| *until > now)
+    }
+
+    /// A successful attempt closes the circuit.
+    pub fn succeeded(&mut self) {
+        *self = Self::default();
+    }
+
+    /// A failed attempt; returns true if it opened the circuit.
+    pub fn failed(&mut self, now: DateTime<Utc>) -> bool {
+        self.consecutive_failures = self.consecutive_failures.saturating_add(1);
+        if self.consecutive_failures < FAILURES_TO_OPEN {
+            return false;
+        }
+        // Half-open after a cooldown: one more failure re-opens for twice as long.
+        let reopening = self.open_until.is_some();
+        if reopening {
+            self.cooldown = (self.cooldown * 2).min(MAX_COOLDOWN);
+        }
+        self.open_until = Some(now + self.cooldown);
+        true
+    }
+
+    /// Holds the endpoint back until `until` (a receiver's `Retry-After` on 429).
+    pub fn pause_until(&mut self, until: DateTime<Utc>) {
+        if self.open_until.is_none_or(|current| current < until) {
+            self.open_until = Some(until);
+        }
+    }
+}
+
+/// A token bucket enforcing an endpoint's `throttleRate` (messages per second, burst of one
+/// second's worth).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimiter {
+    per_second: f64,
+    tokens: f64,
+    updated: DateTime<Utc>,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: u16, now: DateTime<Utc>) -> Self {
+        let per_second = f64::from(per_second.max(1));
+        Self { per_second, tokens: per_second, updated: now }
+    }
+
+    /// Changes the rate (the endpoint was updated), keeping the tokens earned so far.
+    pub fn set_rate(&mut self, per_second: u16) {
+        self.per_second = f64::from(per_second.max(1));
+        self.tokens = self.tokens.min(self.per_second);
+    }
+
+    /// Takes a token; if none is available, returns when one will be.
+    pub fn take(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
+        let elapsed = (now - self.updated).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+        if elapsed > 0.0 {
+            self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second);
+            self.updated = now;
+        }
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = (1.0 - self.tokens) / self.per_second;
+        Err(now + Duration::microseconds((wait * 1e6).ceil() as i64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_circuit_opens_after_repeated_failures_and_backs_off() {
+        let now = Utc::now();
+        let mut breaker = Breaker::default();
+        for _ in 0..4 {
+            assert!(!breaker.failed(now));
+        }
+        assert!(breaker.failed(now));
+        assert_eq!(breaker.open_until(now), Some(now + FIRST_COOLDOWN));
+        assert_eq!(breaker.open_until(now + FIRST_COOLDOWN), None, "half-open after the cooldown");
+        let later = now + FIRST_COOLDOWN;
+        assert!(breaker.failed(later));
+        assert_eq!(breaker.open_until(later), Some(later + FIRST_COOLDOWN * 2));
+        breaker.succeeded();
+        assert_eq!(breaker.open_until(later), None);
+        assert!(!breaker.failed(later), "a success resets the count");
+    }
+
+    #[test]
+    fn the_rate_limiter_allows_the_rate_and_says_when_to_come_back() {
+        let now = Utc::now();
+        let mut limiter = RateLimiter::new(2, now);
+        assert!(limiter.take(now).is_ok());
+        assert!(limiter.take(now).is_ok());
+        let next = limiter.take(now).expect_err("bucket empty");
+        assert_eq!(next, now + Duration::milliseconds(500));
+        assert!(limiter.take(next).is_ok());
+    }
+}

@@ -1,0 +1,65 @@
+//! Background upkeep: disables endpoints that have failed for too long, and removes message
+//! payloads past their retention, a small batch at a time so no write holds the database long.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::Store;
+use herald_core::clock::Clock;
+use tokio_util::sync::CancellationToken;
+
+use crate::worker::operational::{Event, OperationalWebhooks};
+
+/// How often the jobs run.
+const INTERVAL: Duration = Duration::from_secs(60);
+/// Payloads removed per statement.
+const EXPIRE_BATCH: u32 = 500;
+
+pub async fn run(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    disable_after: chrono::Duration,
+    operational: OperationalWebhooks,
+    shutdown: CancellationToken,
+) {
+    loop {
+        run_once(store.as_ref(), clock.as_ref(), disable_after, &operational).await;
+        tokio::select! {
+            () = tokio::time::sleep(INTERVAL) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// One round of every job; tests call it directly.
+pub async fn run_once(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    disable_after: chrono::Duration,
+    operational: &OperationalWebhooks,
+) {
+    let now = clock.now();
+    match store.disable_failing_endpoints(now - disable_after, now).await {
+        Ok(disabled) => {
+            for (app_id, endpoint_id) in disabled {
+                operational.send(Event::EndpointDisabled {
+                    app_id,
+                    endpoint_id,
+                    reason: format!("no successful delivery for {} hours", disable_after.num_hours()),
+                    at: now,
+                });
+            }
+        }
+        Err(error) => tracing::warn!(error = %error, "could not check for failing endpoints"),
+    }
+    loop {
+        match store.expire_payloads(now, EXPIRE_BATCH).await {
+            Ok(removed) if removed == u64::from(EXPIRE_BATCH) => continue,
+            Ok(_) => break,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not remove expired payloads");
+                break;
+            }
+        }
+    }
+}
