@@ -114,6 +114,19 @@ impl SqliteStore {
         self.lease_counter.fetch_add(1, AtomicOrdering::Relaxed)
     }
 
+    /// Makes every leased delivery due again. Only for a process that knows it is the sole
+    /// server of this database (Herald holds a lock on the data directory): any lease left
+    /// then belongs to a process that died.
+    pub async fn release_all_leases(&self) -> Result<u64, StoreError> {
+        let result = sqlx::query(
+            "UPDATE deliveries SET status = 1, lease_id = NULL, lease_expires_at = NULL WHERE status = 3",
+        )
+        .execute(&self.writer)
+        .await
+        .map_err(backend)?;
+        Ok(result.rows_affected())
+    }
+
     /// Closes both pools, waiting for statements in flight.
     pub async fn close(&self) {
         self.writer.close().await;

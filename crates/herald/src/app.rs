@@ -21,11 +21,24 @@ use tokio_util::sync::CancellationToken;
 use tower::Layer as _;
 use tower_http::normalize_path::NormalizePathLayer;
 
-use crate::api::{self, ApiState};
+use herald_core::clock::{Clock, SystemClock};
+use herald_core::retry::RetrySchedule;
+
+use crate::api::{self, ApiShared, ApiState};
 use crate::config::{Config, DatabaseConfig};
+use crate::worker::operational::{OperationalTarget, OperationalWebhooks};
+use crate::worker::sender::SenderSettings;
+use crate::worker::ssrf::AddressPolicy;
+use crate::worker::{self, WorkerHandle, WorkerSettings};
 
 /// Name of the generated encryption key file in the data directory.
 const KEY_FILE: &str = "encryption.key";
+/// Name of the lock file that keeps a second server off the same data directory.
+const LOCK_FILE: &str = "herald.lock";
+/// Deliveries leased per store call at most.
+const LEASE_BATCH: u32 = 512;
+/// Backstop for waking the worker when nothing else does.
+const POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why Herald could not start.
 #[derive(Debug, thiserror::Error)]
@@ -49,10 +62,12 @@ pub enum StartError {
          file or set `encryption_key`, otherwise stored secrets can't be read"
     )]
     MissingKey { database: PathBuf, key: PathBuf },
+    #[error("another Herald is serving from this data directory (it holds {path})")]
+    Locked { path: PathBuf },
     #[error(transparent)]
     Open(#[from] herald_store_sqlite::OpenError),
-    #[error("could not prepare API tokens")]
-    Tokens(#[source] StoreError),
+    #[error("could not prepare the database (leases, API tokens)")]
+    Prepare(#[source] StoreError),
 }
 
 /// A Herald instance, opened and ready to serve.
@@ -60,6 +75,10 @@ pub enum StartError {
 pub struct App {
     config: Config,
     store: Arc<SqliteStore>,
+    clock: Arc<dyn Clock>,
+    worker: WorkerHandle,
+    /// Held while serving: one serving process per SQLite data directory.
+    _lock: std::fs::File,
     /// An organisation token created at this start (the first start), to show once.
     pub new_admin_token: Option<SecretString>,
 }
@@ -67,10 +86,28 @@ pub struct App {
 impl App {
     /// Opens the database (applying migrations) and prepares tokens.
     pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`App::build`], with the clock the server reads time from (tests move it by hand).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
+        let lock = lock_data_dir(&config.data_dir)?;
         let store = Arc::new(open_store(&config).await?);
-        let new_admin_token =
-            ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Tokens)?;
-        Ok(Self { config, store, new_admin_token })
+        // This process is the only one serving from this database (the lock above), so any
+        // lease still held belongs to a process that died: its deliveries are due again now.
+        let released = store.release_all_leases().await.map_err(StartError::Prepare)?;
+        if released > 0 {
+            tracing::info!(deliveries = released, "resuming deliveries interrupted by the previous run");
+        }
+        let new_admin_token = ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Prepare)?;
+        Ok(Self { config, store, clock, worker: WorkerHandle::new(), _lock: lock, new_admin_token })
+    }
+
+    /// Wakes the worker (tests call it after moving their clock).
+    pub fn worker(&self) -> WorkerHandle {
+        self.worker.clone()
     }
 
     /// The store, for commands that work on it directly (e.g. `herald token create`).
@@ -83,7 +120,31 @@ impl App {
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
         let bound = listener.local_addr()?;
         let store: Arc<dyn Store> = self.store.clone();
-        let state = ApiState::new(store, self.config.public_base_url(bound), self.config.portal_token_ttl);
+        let delivery = &self.config.delivery;
+        let operational = match &delivery.operational_webhook {
+            Some((url, secret)) => OperationalWebhooks::start(
+                OperationalTarget { url: url.clone(), secret: secret.clone() },
+                shutdown.clone(),
+            ),
+            None => OperationalWebhooks::disabled(),
+        };
+        let worker_tasks = worker::start(
+            &self.worker,
+            store.clone(),
+            self.clock.clone(),
+            worker_settings(&self.config),
+            operational,
+            shutdown.clone(),
+        )
+        .map_err(io::Error::other)?;
+        let state = ApiState::new(ApiShared {
+            store,
+            clock: self.clock.clone(),
+            worker: self.worker.clone(),
+            public_url: self.config.public_base_url(bound),
+            portal_token_ttl: self.config.portal_token_ttl,
+            payload_retention: delivery.payload_retention,
+        });
         let router = api::router(state, self.config.max_body_bytes);
         // Trailing slashes are trimmed before routing, so `/api/v1/app/` is `/api/v1/app`.
         let service = NormalizePathLayer::trim_trailing_slash().layer(router);
@@ -91,9 +152,49 @@ impl App {
         axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
+        // The API has stopped accepting; the worker stops leasing and lets attempts finish.
+        worker_tasks.wait().await;
         self.store.close().await;
         tracing::info!("Herald stopped");
         Ok(())
+    }
+}
+
+/// The worker's settings from the configuration.
+fn worker_settings(config: &Config) -> WorkerSettings {
+    let delivery = &config.delivery;
+    let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+    WorkerSettings {
+        endpoint_concurrency: delivery.endpoint_concurrency,
+        lease_batch: LEASE_BATCH,
+        lease_duration: to_chrono(delivery.lease_duration),
+        poll_interval: POLL_INTERVAL,
+        retry: RetrySchedule { delays: delivery.retry_schedule.clone(), ..RetrySchedule::default() },
+        disable_after: to_chrono(delivery.disable_endpoint_after),
+        shutdown_grace: delivery.shutdown_grace,
+        sender: SenderSettings {
+            connect_timeout: delivery.connect_timeout,
+            request_timeout: delivery.request_timeout,
+            response_body_limit: delivery.max_response_body_bytes,
+            svix_headers: delivery.svix_headers,
+            address_policy: AddressPolicy::new(delivery.allowed_cidrs.clone()),
+        },
+    }
+}
+
+/// Takes the data directory's lock file, or says who holds it.
+fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StartError> {
+    let path = data_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| StartError::KeyFile { path: path.clone(), source })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Locked { path }),
+        Err(std::fs::TryLockError::Error(source)) => Err(StartError::KeyFile { path, source }),
     }
 }
 

@@ -4,6 +4,7 @@
 //! store, and map results to the Svix-compatible JSON shapes defined beside them.
 
 pub mod application;
+pub mod attempt;
 pub mod auth;
 pub mod docs;
 pub mod endpoint;
@@ -11,8 +12,10 @@ pub mod endpoint_secret;
 pub mod error;
 pub mod event_type;
 pub mod extract;
+pub mod filters;
 pub mod health;
 pub mod idempotency;
+pub mod message;
 pub mod openapi;
 pub mod pagination;
 pub mod portal;
@@ -21,9 +24,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Extension, Router, middleware};
 use herald_core::Store;
+use herald_core::clock::Clock;
+
+use crate::worker::WorkerHandle;
 
 use crate::api::error::ApiError;
 use crate::api::extract::BodyLimit;
@@ -31,23 +37,41 @@ use crate::api::extract::BodyLimit;
 /// What every handler can reach. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ApiState {
-    inner: Arc<Shared>,
+    inner: Arc<ApiShared>,
 }
 
+/// The parts of [`ApiState`].
 #[derive(Debug)]
-struct Shared {
+pub struct ApiShared {
     /// All persistent state.
-    store: Arc<dyn Store>,
+    pub store: Arc<dyn Store>,
+    /// The time new messages are stamped with.
+    pub clock: Arc<dyn Clock>,
+    /// Woken when a message is accepted, so delivery starts without a polling delay.
+    pub worker: WorkerHandle,
     /// Base URL for links handed out (portal URLs), without a trailing slash.
-    public_url: String,
+    pub public_url: String,
     /// Lifetime of customer-portal tokens.
-    portal_token_ttl: Duration,
+    pub portal_token_ttl: Duration,
+    /// How long payloads are kept when a message does not say.
+    pub payload_retention: Duration,
 }
 
 impl ApiState {
-    /// State for a router serving `store`.
-    pub fn new(store: Arc<dyn Store>, public_url: String, portal_token_ttl: Duration) -> Self {
-        Self { inner: Arc::new(Shared { store, public_url, portal_token_ttl }) }
+    pub fn new(shared: ApiShared) -> Self {
+        Self { inner: Arc::new(shared) }
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub fn worker(&self) -> &WorkerHandle {
+        &self.inner.worker
+    }
+
+    pub fn payload_retention(&self) -> Duration {
+        self.inner.payload_retention
     }
 
     pub fn store(&self) -> &dyn Store {
@@ -81,6 +105,18 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         )
         .route("/{app_id}/endpoint/{endpoint_id}/secret", get(endpoint_secret::get_secret))
         .route("/{app_id}/endpoint/{endpoint_id}/secret/rotate", post(endpoint_secret::rotate_secret))
+        .route("/{app_id}/endpoint/{endpoint_id}/recover", post(attempt::recover))
+        .route("/{app_id}/endpoint/{endpoint_id}/stats", get(attempt::stats))
+        .route("/{app_id}/endpoint/{endpoint_id}/msg", get(attempt::list_attempted_messages))
+        .route("/{app_id}/msg", get(message::list).post(message::create))
+        .route("/{app_id}/msg/{msg_id}", get(message::get))
+        .route("/{app_id}/msg/{msg_id}/content", delete(message::expunge_content))
+        .route("/{app_id}/msg/{msg_id}/attempt/{attempt_id}", get(attempt::get))
+        .route("/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content", delete(attempt::expunge_content))
+        .route("/{app_id}/msg/{msg_id}/endpoint", get(attempt::list_attempted_destinations))
+        .route("/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", post(attempt::resend))
+        .route("/{app_id}/attempt/endpoint/{endpoint_id}", get(attempt::list_by_endpoint))
+        .route("/{app_id}/attempt/msg/{msg_id}", get(attempt::list_by_message))
         .route(
             "/{app_id}/endpoint/{endpoint_id}/headers",
             get(endpoint_secret::get_headers)

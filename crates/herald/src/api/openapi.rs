@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{application, endpoint, endpoint_secret, error, event_type, health, pagination, portal};
+use crate::api::{application, attempt, endpoint, message, endpoint_secret, error, event_type, health, pagination, portal};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,10 @@ use crate::api::{application, endpoint, endpoint_secret, error, event_type, heal
         endpoint_secret::put_headers, endpoint_secret::patch_headers,
         event_type::list, event_type::create, event_type::get, event_type::upsert,
         event_type::patch, event_type::delete,
+        message::create, message::list, message::get, message::expunge_content,
+        attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::expunge_content,
+        attempt::list_attempted_messages, attempt::list_attempted_destinations, attempt::resend,
+        attempt::recover, attempt::stats,
         portal::app_portal_access,
         health::health,
     ),
@@ -37,6 +41,8 @@ use crate::api::{application, endpoint, endpoint_secret, error, event_type, heal
         (name = "Application", description = "One application per customer of yours."),
         (name = "Endpoint", description = "URLs an application's messages are delivered to."),
         (name = "Event Type", description = "The kinds of events your application emits."),
+        (name = "Message", description = "Events sent to an application's endpoints."),
+        (name = "Message Attempt", description = "Each delivery attempt, and resending."),
         (name = "Authentication", description = "Tokens for the customer portal."),
         (name = "Health", description = "Whether the server can serve requests."),
     )

@@ -61,8 +61,8 @@ struct Context {
     attempts: TaskTracker,
 }
 
-/// Handle to a running worker.
-#[derive(Debug, Clone)]
+/// Handle to the worker, for waking it.
+#[derive(Debug, Clone, Default)]
 pub struct WorkerHandle {
     wake: Arc<Notify>,
 }
@@ -73,8 +73,8 @@ impl WorkerHandle {
         self.wake.notify_one();
     }
 
-    /// A handle that wakes nothing, for a server that runs no worker.
-    pub fn detached() -> Self {
+    /// A handle for the worker that [`start`] will run.
+    pub fn new() -> Self {
         Self { wake: Arc::new(Notify::new()) }
     }
 }
@@ -82,14 +82,15 @@ impl WorkerHandle {
 /// Starts the worker: the dispatcher and the maintenance jobs. They stop when `shutdown` is
 /// cancelled; the returned tracker finishes when they (and in-flight attempts) are done.
 pub fn start(
+    handle: &WorkerHandle,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     operational: OperationalWebhooks,
     shutdown: CancellationToken,
-) -> Result<(WorkerHandle, TaskTracker), reqwest::Error> {
+) -> Result<TaskTracker, reqwest::Error> {
     let sender = Sender::new(settings.sender.clone())?;
-    let wake = Arc::new(Notify::new());
+    let wake = handle.wake.clone();
     let context = Arc::new(Context {
         store,
         clock,
@@ -109,5 +110,5 @@ pub fn start(
         shutdown,
     ));
     tasks.close();
-    Ok((WorkerHandle { wake }, tasks))
+    Ok(tasks)
 }

@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use herald::app::App;
+use herald_core::clock::{Clock, ManualClock, SystemClock};
 use herald::config::{Config, Overrides};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -23,6 +26,8 @@ pub struct TestServer {
     _dir: Option<tempfile::TempDir>,
     shutdown: CancellationToken,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    clock: Option<Arc<ManualClock>>,
+    worker: herald::worker::WorkerHandle,
 }
 
 /// A response read whole: status, headers and JSON body (`Null` when empty).
@@ -36,7 +41,10 @@ pub struct Reply {
 /// Settings for a test server beyond the defaults.
 #[derive(Debug, Default)]
 pub struct Options {
+    /// Settings as environment variables; they override the test defaults.
     pub env: Vec<(&'static str, String)>,
+    /// A clock the test moves by hand; the system clock when `None`.
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 impl TestServer {
@@ -58,12 +66,22 @@ impl TestServer {
             ("HERALD_LISTEN".to_owned(), "127.0.0.1:0".to_owned()),
             ("HERALD_DATA_DIR".to_owned(), data_dir.display().to_string()),
             ("HERALD_ADMIN_TOKEN".to_owned(), ADMIN_TOKEN.to_owned()),
+            // Test receivers listen on loopback, which the SSRF guard refuses by default.
+            ("HERALD_ALLOWED_CIDRS".to_owned(), "127.0.0.0/8".to_owned()),
+            ("HERALD_REQUEST_TIMEOUT".to_owned(), "5s".to_owned()),
+            ("HERALD_LEASE_DURATION".to_owned(), "10s".to_owned()),
+            ("HERALD_SHUTDOWN_GRACE".to_owned(), "1s".to_owned()),
         ];
-        env.extend(options.env.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        env.extend(options.env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let config = Config::load_from(&Overrides::default(), &env).unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let address = listener.local_addr().unwrap();
-        let app = App::build(config).await.unwrap();
+        let clock: Arc<dyn Clock> = match &options.clock {
+            Some(clock) => clock.clone(),
+            None => Arc::new(SystemClock),
+        };
+        let app = App::build_with_clock(config, clock).await.unwrap();
+        let worker = app.worker();
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(app.serve(listener, shutdown.clone()));
         Self {
@@ -73,7 +91,15 @@ impl TestServer {
             _dir: None,
             shutdown,
             task: Some(task),
+            clock: options.clock,
+            worker,
         }
+    }
+
+    /// Moves the test clock forward and lets the worker look at the queue again.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.clock.as_ref().expect("the server was started with a manual clock").advance(by);
+        self.worker.wake();
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,124 @@
+//! A webhook receiver on 127.0.0.1:0 for tests: records every request and answers as told.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use tokio::sync::Notify;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(|v| v.to_str().unwrap()).unwrap_or_default()
+    }
+}
+
+/// How the receiver answers a request.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    Status(u16),
+    /// A status with headers, e.g. `Retry-After`.
+    WithHeaders(u16, Vec<(&'static str, String)>),
+    /// Wait this long, then answer 200 (longer than the request timeout: a hung endpoint).
+    Delay(Duration),
+}
+
+#[derive(Default)]
+struct Inner {
+    received: Vec<Received>,
+    /// Replies for the next requests, in order; afterwards `default`.
+    script: VecDeque<Reply>,
+    default: Option<Reply>,
+}
+
+/// A running receiver.
+#[derive(Clone)]
+pub struct Receiver {
+    pub address: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+    arrived: Arc<Notify>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let receiver = Self { address, inner: Arc::default(), arrived: Arc::new(Notify::new()) };
+        let app = axum::Router::new().fallback(handle).with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    /// Answers the next requests with `replies`, then with the default.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.inner.lock().unwrap().script.extend(replies);
+    }
+
+    /// Answers every request (after the script) with `reply`.
+    pub fn always(&self, reply: Reply) {
+        self.inner.lock().unwrap().default = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.inner.lock().unwrap().received.len()
+    }
+
+    /// Waits until at least `n` requests arrived, for at most `limit`; returns them.
+    pub async fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.arrived.notified();
+            if self.count() >= n {
+                return self.received();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("expected {n} requests within {limit:?}, got {}", self.count());
+            }
+        }
+    }
+}
+
+async fn handle(State(receiver): State<Receiver>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let reply = {
+        let mut inner = receiver.inner.lock().unwrap();
+        inner.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now() });
+        inner.script.pop_front().or_else(|| inner.default.clone()).unwrap_or(Reply::Status(200))
+    };
+    receiver.arrived.notify_waiters();
+    match reply {
+        Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
+        Reply::WithHeaders(code, headers) => {
+            let mut response = StatusCode::from_u16(code).unwrap().into_response();
+            for (name, value) in headers {
+                response.headers_mut().insert(name, value.parse().unwrap());
+            }
+            response
+        }
+        Reply::Delay(duration) => {
+            tokio::time::sleep(duration).await;
+            StatusCode::OK.into_response()
+        }
+    }
+}
