@@ -87,7 +87,8 @@ macro_rules! prefixed_id {
             /// The prefix every id of this kind starts with.
             pub const PREFIX: &'static str = $prefix;
 
-            /// A fresh id created now.
+            /// A fresh id created now. Ids take the system time even where a test clock is in
+            /// use, so they always sort in the order they were made.
             pub fn generate() -> Self {
                 Self::generate_at(Utc::now())
             }

@@ -101,7 +101,8 @@ impl App {
         if released > 0 {
             tracing::info!(deliveries = released, "resuming deliveries interrupted by the previous run");
         }
-        let new_admin_token = ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Prepare)?;
+        let new_admin_token =
+            ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Prepare)?;
         Ok(Self { config, store, clock, worker: WorkerHandle::new(), _lock: lock, new_admin_token })
     }
 

@@ -17,7 +17,8 @@ use crate::api::endpoint;
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, ValidationErrorItem};
 use crate::api::extract::{Body, Query};
 use crate::api::filters::{
-    EventTypesParam, MessageListParams, channel_param, event_types_param, status_param, status_text, time_param,
+    EventTypesParam, MessageListParams, channel_param, event_types_param, status_param, status_text,
+    time_param,
 };
 use crate::api::message::{self, MessageOut, message_filter};
 use crate::api::pagination::{ListParams, ListResponse};
@@ -156,12 +157,21 @@ pub async fn list_by_message(
     Ok(Json(ListResponse::from_page(found, &request, |a| a.id.to_string(), MessageAttemptOut::from)))
 }
 
-async fn load_attempt(state: &ApiState, caller: &Caller, app_id: &str, msg_id: &str, attempt_id: &str) -> Result<(herald_core::model::Application, herald_core::delivery::Message, Attempt), ApiError> {
+async fn load_attempt(
+    state: &ApiState,
+    caller: &Caller,
+    app_id: &str,
+    msg_id: &str,
+    attempt_id: &str,
+) -> Result<(herald_core::model::Application, herald_core::delivery::Message, Attempt), ApiError> {
     let app = caller.application(state, app_id).await?;
     let message = message::load(state, &app, msg_id).await?;
     let id: AttemptId = attempt_id.parse().map_err(|_| ApiError::not_found("attempt"))?;
-    let attempt =
-        state.store().find_attempt(&app.id, &message.id, &id).await?.ok_or_else(|| ApiError::not_found("attempt"))?;
+    let attempt = state
+        .store()
+        .find_attempt(&app.id, &message.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("attempt"))?;
     Ok((app, message, attempt))
 }
 
@@ -240,13 +250,19 @@ pub async fn list_attempted_messages(
     let filter = message_filter(&params, query.as_deref())?;
     let status = status_param(status.status.as_deref())?;
     let with_content = params.with_content.unwrap_or(true);
-    let found = state.store().list_endpoint_messages(&app.id, &endpoint.id, &filter, status, &request).await?;
-    Ok(Json(ListResponse::from_page(found, &request, |m| m.message.id.to_string(), |m| EndpointMessageOut {
-        message: MessageOut::new(m.message, with_content),
-        status: m.status.code(),
-        status_text: status_text(m.status),
-        next_attempt: m.next_attempt_at,
-    })))
+    let found =
+        state.store().list_endpoint_messages(&app.id, &endpoint.id, &filter, status, &request).await?;
+    Ok(Json(ListResponse::from_page(
+        found,
+        &request,
+        |m| m.message.id.to_string(),
+        |m| EndpointMessageOut {
+            message: MessageOut::new(m.message, with_content),
+            status: m.status.code(),
+            status_text: status_text(m.status),
+            next_attempt: m.next_attempt_at,
+        },
+    )))
 }
 
 /// An endpoint with the delivery state of one message there.
@@ -277,12 +293,17 @@ pub async fn list_attempted_destinations(
     let message = message::load(&state, &app, &msg_id).await?;
     let request = page.page_request(Ordering::Ascending)?;
     let found = state.store().list_message_destinations(&app.id, &message.id, &request).await?;
-    Ok(Json(ListResponse::from_page(found, &request, |d| d.endpoint.id.to_string(), |d| MessageEndpointOut {
-        endpoint: d.endpoint.into(),
-        status: d.status.code(),
-        status_text: status_text(d.status),
-        next_attempt: d.next_attempt_at,
-    })))
+    Ok(Json(ListResponse::from_page(
+        found,
+        &request,
+        |d| d.endpoint.id.to_string(),
+        |d| MessageEndpointOut {
+            endpoint: d.endpoint.into(),
+            status: d.status.code(),
+            status_text: status_text(d.status),
+            next_attempt: d.next_attempt_at,
+        },
+    )))
 }
 
 /// An empty JSON object: the body of operations that return nothing, as the SDKs expect.
@@ -347,7 +368,8 @@ pub async fn recover(
     let app = caller.application(&state, &app_id).await?;
     let endpoint = endpoint::load(&state, &app, &endpoint_id).await?;
     let now = state.clock().now();
-    let until = body.until.unwrap_or(now);
+    // Without `until`, everything up to and including now.
+    let until = body.until.unwrap_or(now + chrono::Duration::microseconds(1));
     if until <= body.since {
         return Err(ApiError::invalid_field("until", "must be later than `since`"));
     }
@@ -404,5 +426,10 @@ pub async fn stats(
     let since = time_param("since", params.since.as_deref())?.unwrap_or(now - chrono::Duration::days(28));
     let until = time_param("until", params.until.as_deref())?.unwrap_or(now + chrono::Duration::seconds(1));
     let stats = state.store().endpoint_stats(&endpoint.id, since, until).await?;
-    Ok(Json(EndpointStats { success: stats.success, pending: stats.pending, sending: stats.sending, fail: stats.failed }))
+    Ok(Json(EndpointStats {
+        success: stats.success,
+        pending: stats.pending,
+        sending: stats.sending,
+        fail: stats.failed,
+    }))
 }

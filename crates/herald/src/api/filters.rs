@@ -40,9 +40,9 @@ pub fn event_types_param(query: Option<&str>) -> Result<Vec<EventTypeName>, ApiE
 /// space and is read as the `+` it was.
 pub fn time_param(name: &str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
     let Some(value) = value.filter(|v| !v.is_empty()) else { return Ok(None) };
-    DateTime::parse_from_rfc3339(&value.replace(' ', "+"))
-        .map(|t| Some(t.with_timezone(&Utc)))
-        .map_err(|_| query_error(name, format!("`{value}` is not an RFC 3339 time such as 2024-05-01T12:00:00Z")))
+    DateTime::parse_from_rfc3339(&value.replace(' ', "+")).map(|t| Some(t.with_timezone(&Utc))).map_err(
+        |_| query_error(name, format!("`{value}` is not an RFC 3339 time such as 2024-05-01T12:00:00Z")),
+    )
 }
 
 /// A channel parameter, validated.
@@ -61,7 +61,12 @@ pub fn status_param(value: Option<&str>) -> Result<Option<DeliveryStatus>, ApiEr
         "1" | "pending" => DeliveryStatus::Pending,
         "2" | "fail" => DeliveryStatus::Failed,
         "3" | "sending" => DeliveryStatus::Sending,
-        other => return Err(query_error("status", format!("`{other}` is not a status (0-3, or success, pending, fail, sending)"))),
+        other => {
+            return Err(query_error(
+                "status",
+                format!("`{other}` is not a status (0-3, or success, pending, fail, sending)"),
+            ));
+        }
     };
     Ok(Some(status))
 }

@@ -148,7 +148,9 @@ pub async fn create(
         set.iter().filter_map(|c| v.check("channels", ChannelName::parse(c))).collect::<Vec<_>>()
     });
     let retention = match (body.payload_retention_hours, body.payload_retention_period) {
-        (Some(hours), _) if (1..=MAX_RETENTION_DAYS * 24).contains(&hours) => Some(chrono::Duration::hours(hours)),
+        (Some(hours), _) if (1..=MAX_RETENTION_DAYS * 24).contains(&hours) => {
+            Some(chrono::Duration::hours(hours))
+        }
         (Some(_), _) => {
             v.fail("payloadRetentionHours", format!("must be 1 to {} hours", MAX_RETENTION_DAYS * 24));
             None
@@ -173,10 +175,11 @@ pub async fn create(
     };
 
     let now = state.clock().now();
-    let retention = retention
-        .unwrap_or_else(|| chrono::Duration::from_std(state.payload_retention()).unwrap_or(chrono::Duration::days(90)));
+    let retention = retention.unwrap_or_else(|| {
+        chrono::Duration::from_std(state.payload_retention()).unwrap_or(chrono::Duration::days(90))
+    });
     let message = Message {
-        id: MessageId::generate_at(now),
+        id: MessageId::generate(),
         app_id: app.id,
         event_type,
         event_id,
@@ -216,7 +219,12 @@ pub async fn list(
     let filter = message_filter(&params, query.as_deref())?;
     let with_content = params.with_content.unwrap_or(true);
     let found = state.store().list_messages(&app.id, &filter, &request).await?;
-    Ok(Json(ListResponse::from_page(found, &request, |m| m.id.to_string(), |m| MessageOut::new(m, with_content))))
+    Ok(Json(ListResponse::from_page(
+        found,
+        &request,
+        |m| m.id.to_string(),
+        |m| MessageOut::new(m, with_content),
+    )))
 }
 
 /// The store's filter for message-list parameters.

@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::api::{application, attempt, endpoint, message, endpoint_secret, error, event_type, health, pagination, portal};
+use crate::api::{
+    application, attempt, endpoint, endpoint_secret, error, event_type, health, message, pagination, portal,
+};
 
 #[derive(OpenApi)]
 #[openapi(

@@ -281,7 +281,7 @@ async fn attempt(context: &Context, shared: &Shared, endpoint: &Endpoint, delive
         delivery_id: delivery.delivery_id,
         lease_id: delivery.lease_id,
         attempt: Attempt {
-            id: AttemptId::generate_at(started_at),
+            id: AttemptId::generate(),
             msg_id: delivery.msg_id.clone(),
             app_id: delivery.app_id.clone(),
             endpoint_id: delivery.endpoint_id.clone(),
@@ -344,7 +344,7 @@ async fn record_not_attempted(
         delivery_id: delivery.delivery_id,
         lease_id: delivery.lease_id,
         attempt: Attempt {
-            id: AttemptId::generate_at(now),
+            id: AttemptId::generate(),
             msg_id: delivery.msg_id.clone(),
             app_id: delivery.app_id.clone(),
             endpoint_id: delivery.endpoint_id.clone(),

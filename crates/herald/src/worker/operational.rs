@@ -99,10 +99,10 @@ impl OperationalWebhooks {
     /// Queues an event (and logs it either way).
     pub fn send(&self, event: Event) {
         tracing::info!(event = event.event_type(), body = %event.body()["data"], "operational event");
-        if let Some(queue) = &self.queue {
-            if queue.try_send(event).is_err() {
-                tracing::warn!("the operational webhook queue is full; an event was dropped");
-            }
+        if let Some(queue) = &self.queue
+            && queue.try_send(event).is_err()
+        {
+            tracing::warn!("the operational webhook queue is full; an event was dropped");
         }
     }
 }

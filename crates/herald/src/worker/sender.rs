@@ -74,7 +74,10 @@ impl Resolve for CheckedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             // The port is replaced by the URL's port when connecting.
-            let addrs = resolve_checked(&policy, name.as_str(), 0).await.map_err(Box::new)?;
+            // Boxed once, as the concrete type, so `find_source` can recognise a refusal.
+            let addrs = resolve_checked(&policy, name.as_str(), 0)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             let addrs: Addrs = Box::new(addrs.into_iter());
             Ok(addrs)
         })
@@ -136,11 +139,11 @@ impl Sender {
                 headers.insert(HeaderName::from_static(name), value);
             }
         }
-        if let Some(token) = &endpoint.bearer_token {
-            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", token.expose())) {
-                value.set_sensitive(true);
-                headers.insert(AUTHORIZATION, value);
-            }
+        if let Some(token) = &endpoint.bearer_token
+            && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+        {
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
         }
         headers
     }
@@ -149,10 +152,10 @@ impl Sender {
     pub async fn send(&self, endpoint: &Endpoint, headers: HeaderMap, body: Vec<u8>) -> Sent {
         let started = Instant::now();
         // reqwest does not resolve IP literals, so they are checked here.
-        if let Some(ip) = literal_ip(&endpoint.url) {
-            if let Err(refused) = self.settings.address_policy.check(ip) {
-                return refused_attempt(refused.to_string(), started);
-            }
+        if let Some(ip) = literal_ip(&endpoint.url)
+            && let Err(refused) = self.settings.address_policy.check(ip)
+        {
+            return refused_attempt(refused.to_string(), started);
         }
         let request = self.client.post(endpoint.url.clone()).headers(headers).body(body);
         let mut response = match request.send().await {
@@ -183,10 +186,10 @@ impl Sender {
     }
 
     fn failure(&self, error: &reqwest::Error, started: Instant) -> Sent {
-        if let Some(refused) = find_source::<ResolveError>(error) {
-            if matches!(refused, ResolveError::Refused(_)) {
-                return refused_attempt(refused.to_string(), started);
-            }
+        if let Some(refused) = find_source::<ResolveError>(error)
+            && matches!(refused, ResolveError::Refused(_))
+        {
+            return refused_attempt(refused.to_string(), started);
         }
         let timed_out = error.is_timeout();
         let response = if timed_out {

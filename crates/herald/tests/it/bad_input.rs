@@ -54,8 +54,11 @@ async fn unknown_fields_are_ignored() {
 
 #[tokio::test]
 async fn oversized_bodies_are_refused_with_413() {
-    let server =
-        TestServer::start_with(Options { env: vec![("HERALD_MAX_BODY_BYTES", "2048".to_owned())], ..Options::default() }).await;
+    let server = TestServer::start_with(Options {
+        env: vec![("HERALD_MAX_BODY_BYTES", "2048".to_owned())],
+        ..Options::default()
+    })
+    .await;
     let big = "x".repeat(4096);
     let reply = server.post("/api/v1/app", json!({"name": big})).await;
     let detail = assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE);

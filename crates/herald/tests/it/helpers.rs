@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use herald::app::App;
-use herald_core::clock::{Clock, ManualClock, SystemClock};
 use herald::config::{Config, Overrides};
+use herald_core::clock::{Clock, ManualClock, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -72,6 +72,8 @@ impl TestServer {
             ("HERALD_LEASE_DURATION".to_owned(), "10s".to_owned()),
             ("HERALD_SHUTDOWN_GRACE".to_owned(), "1s".to_owned()),
         ];
+        // The test's own settings replace the defaults above.
+        env.retain(|(key, _)| !options.env.iter().any(|(k, _)| k == key));
         env.extend(options.env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let config = Config::load_from(&Overrides::default(), &env).unwrap();
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();

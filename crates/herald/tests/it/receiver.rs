@@ -100,7 +100,12 @@ impl Receiver {
     }
 }
 
-async fn handle(State(receiver): State<Receiver>, uri: axum::http::Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn handle(
+    State(receiver): State<Receiver>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let reply = {
         let mut inner = receiver.inner.lock().unwrap();
         inner.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now() });
