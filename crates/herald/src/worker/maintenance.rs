@@ -10,8 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::worker::operational::{Event, OperationalWebhooks};
 
-/// How often the jobs run.
-const INTERVAL: Duration = Duration::from_secs(60);
+/// How often the jobs run, in the clock's time.
+const INTERVAL: chrono::Duration = chrono::Duration::seconds(60);
+/// How often the task looks at the clock (a test clock may jump forward at any moment).
+const TICK: Duration = Duration::from_secs(1);
 /// Payloads removed per statement.
 const EXPIRE_BATCH: u32 = 500;
 
@@ -22,10 +24,14 @@ pub async fn run(
     operational: OperationalWebhooks,
     shutdown: CancellationToken,
 ) {
+    let mut next = clock.now();
     loop {
-        run_once(store.as_ref(), clock.as_ref(), disable_after, &operational).await;
+        if clock.now() >= next {
+            run_once(store.as_ref(), clock.as_ref(), disable_after, &operational).await;
+            next = clock.now() + INTERVAL;
+        }
         tokio::select! {
-            () = tokio::time::sleep(INTERVAL) => {}
+            () = tokio::time::sleep(TICK) => {}
             () = shutdown.cancelled() => return,
         }
     }

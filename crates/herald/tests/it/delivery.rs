@@ -408,3 +408,38 @@ async fn resend_and_recover_send_failed_messages_again() {
         .sum::<u64>();
     assert!(total >= 2, "{:?}", stats.body);
 }
+
+#[tokio::test]
+async fn operational_webhooks_report_exhaustion_and_disabled_endpoints() {
+    let operator = Receiver::start().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let clock = Arc::new(ManualClock::starting_now());
+    let options = Options {
+        clock: Some(clock.clone()),
+        env: vec![
+            ("HERALD_OPERATIONAL_WEBHOOK_URL", operator.url("/ops")),
+            ("HERALD_OPERATIONAL_WEBHOOK_SECRET", secret.to_owned()),
+            ("HERALD_RETRY_SCHEDULE", String::new()),
+            ("HERALD_DISABLE_ENDPOINT_AFTER", "1d".to_owned()),
+        ],
+    };
+    let (server, receiver) = setup(options, json!({})).await;
+    receiver.always(Reply::Status(500));
+    let msg = send(&server, json!({"eventType": "a.b", "payload": {}})).await;
+
+    // One attempt (no retries configured): the delivery is exhausted.
+    let events = operator.wait_for(1, WAIT).await;
+    let verifier = svix::webhooks::Webhook::new(secret).unwrap();
+    verifier.verify(&events[0].body, &events[0].headers).unwrap();
+    let event: Value = serde_json::from_slice(&events[0].body).unwrap();
+    assert_eq!(event["type"], "message.attempt.exhausted");
+    assert_eq!(event["data"]["msgId"], msg["id"]);
+    assert_eq!(event["data"]["lastAttempt"]["responseStatusCode"], 500);
+
+    // A day later without a success, the endpoint is disabled and the operator told.
+    server.advance(chrono::Duration::hours(25));
+    let events = operator.wait_for(2, WAIT).await;
+    let event: Value = serde_json::from_slice(&events[1].body).unwrap();
+    assert_eq!(event["type"], "endpoint.disabled");
+    assert_eq!(server.get("/api/v1/app/acme/endpoint/main").await.body["disabled"], true);
+}
