@@ -233,7 +233,7 @@ impl Store for SqliteStore {
         now: chrono::DateTime<chrono::Utc>,
         expires_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<IdempotencyClaim, StoreError> {
-        tokens::claim_idempotency_key(self, key, now, expires_at).await
+        self.batcher.claim_key(key.clone(), now, expires_at).await
     }
     async fn complete_idempotency_key(
         &self,
@@ -241,10 +241,10 @@ impl Store for SqliteStore {
         response: &StoredResponse,
         expires_at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError> {
-        tokens::complete_idempotency_key(self, key, response, expires_at).await
+        self.batcher.complete_key(key.clone(), response.clone(), expires_at).await
     }
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
-        tokens::release_idempotency_key(self, key).await
+        self.batcher.release_key(key.clone()).await
     }
 
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {

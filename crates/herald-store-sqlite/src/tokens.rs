@@ -6,6 +6,7 @@ use herald_core::model::{ApiToken, TokenScope};
 use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
 use herald_core::token::TokenHash;
 use sqlx::Row;
+use sqlx::sqlite::SqliteConnection;
 
 use crate::rows::{corrupt, from_micros, to_micros};
 use crate::{SqliteStore, backend, store_error};
@@ -65,14 +66,13 @@ pub(crate) async fn count_organization(store: &SqliteStore) -> Result<u64, Store
     Ok(u64::try_from(count).unwrap_or_default())
 }
 
+/// Claims a key; runs inside the writer's transaction, so the read and the write are atomic.
 pub(crate) async fn claim_idempotency_key(
-    store: &SqliteStore,
+    tx: &mut SqliteConnection,
     key: &IdempotencyKey,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> Result<IdempotencyClaim, StoreError> {
-    // One transaction on the single writer: read the claim, and take it if free or expired.
-    let mut tx = store.writer.begin().await.map_err(backend)?;
     let existing =
         sqlx::query("SELECT completed, status, body, expires_at FROM idempotency_keys WHERE key = ?")
             .bind(&key.0)
@@ -114,12 +114,11 @@ pub(crate) async fn claim_idempotency_key(
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    tx.commit().await.map_err(backend)?;
     Ok(IdempotencyClaim::Claimed)
 }
 
 pub(crate) async fn complete_idempotency_key(
-    store: &SqliteStore,
+    conn: &mut SqliteConnection,
     key: &IdempotencyKey,
     response: &StoredResponse,
     expires_at: DateTime<Utc>,
@@ -131,19 +130,19 @@ pub(crate) async fn complete_idempotency_key(
     .bind(&response.body)
     .bind(to_micros(expires_at))
     .bind(&key.0)
-    .execute(&store.writer)
+    .execute(&mut *conn)
     .await
     .map_err(backend)?;
     Ok(())
 }
 
 pub(crate) async fn release_idempotency_key(
-    store: &SqliteStore,
+    conn: &mut SqliteConnection,
     key: &IdempotencyKey,
 ) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM idempotency_keys WHERE key = ? AND completed = 0")
         .bind(&key.0)
-        .execute(&store.writer)
+        .execute(&mut *conn)
         .await
         .map_err(backend)?;
     Ok(())

@@ -1,34 +1,55 @@
-//! Group commit: the hot writes (new messages, attempt records) from many tasks are queued to
+//! Group commit: the hot writes (new messages, attempt records, idempotency keys) from many
+//! tasks are queued to
 //! one writer task, which runs everything waiting in a single transaction and one fsync.
 //!
 //! Under load a commit carries hundreds of writes, so durable commits (`synchronous=FULL`)
 //! cost little per message; when idle a write commits alone at once. Each job runs inside
 //! its own savepoint, so one failing job (a duplicate `eventId`) never aborts the others.
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::{AttemptRecord, Message};
 use herald_core::id::EndpointId;
+use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{backend, deliveries, messages};
+use crate::{backend, deliveries, messages, tokens};
 
 /// The most jobs committed in one transaction.
 const MAX_BATCH: usize = 512;
 /// Jobs that may wait for the writer; senders wait when it is full (back-pressure).
 const QUEUE_CAPACITY: usize = 4096;
 
+/// Where a job's result goes.
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
 /// A write to perform, with where to send its result.
 pub(crate) enum Job {
-    InsertMessage(Message, oneshot::Sender<Result<Vec<EndpointId>, StoreError>>),
-    RecordAttempt(AttemptRecord, oneshot::Sender<Result<bool, StoreError>>),
+    InsertMessage(Message, Reply<Vec<EndpointId>>),
+    RecordAttempt(AttemptRecord, Reply<bool>),
+    ClaimKey {
+        key: IdempotencyKey,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+        reply: Reply<IdempotencyClaim>,
+    },
+    CompleteKey {
+        key: IdempotencyKey,
+        response: StoredResponse,
+        expires_at: DateTime<Utc>,
+        reply: Reply<()>,
+    },
+    ReleaseKey(IdempotencyKey, Reply<()>),
 }
 
 /// The result of one job, before it is sent back.
 enum Done {
-    Message(Result<Vec<EndpointId>, StoreError>),
-    Attempt(Result<bool, StoreError>),
+    Endpoints(Vec<EndpointId>),
+    Recorded(bool),
+    Claim(IdempotencyClaim),
+    Unit,
 }
 
 /// Handle for queueing jobs to the writer task.
@@ -45,20 +66,41 @@ impl Writer {
         Self { queue }
     }
 
-    pub(crate) async fn insert_message(&self, message: Message) -> Result<Vec<EndpointId>, StoreError> {
+    /// Queues the job that `make` builds around a reply channel, and waits for its result.
+    async fn submit<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
         let (reply, result) = oneshot::channel();
-        self.send(Job::InsertMessage(message, reply)).await?;
+        self.queue.send(make(reply)).await.map_err(|_| closed())?;
         result.await.map_err(|_| closed())?
+    }
+
+    pub(crate) async fn insert_message(&self, message: Message) -> Result<Vec<EndpointId>, StoreError> {
+        self.submit(|reply| Job::InsertMessage(message, reply)).await
     }
 
     pub(crate) async fn record_attempt(&self, record: AttemptRecord) -> Result<bool, StoreError> {
-        let (reply, result) = oneshot::channel();
-        self.send(Job::RecordAttempt(record, reply)).await?;
-        result.await.map_err(|_| closed())?
+        self.submit(|reply| Job::RecordAttempt(record, reply)).await
     }
 
-    async fn send(&self, job: Job) -> Result<(), StoreError> {
-        self.queue.send(job).await.map_err(|_| closed())
+    pub(crate) async fn claim_key(
+        &self,
+        key: IdempotencyKey,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        self.submit(|reply| Job::ClaimKey { key, now, expires_at, reply }).await
+    }
+
+    pub(crate) async fn complete_key(
+        &self,
+        key: IdempotencyKey,
+        response: StoredResponse,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.submit(|reply| Job::CompleteKey { key, response, expires_at, reply }).await
+    }
+
+    pub(crate) async fn release_key(&self, key: IdempotencyKey) -> Result<(), StoreError> {
+        self.submit(|reply| Job::ReleaseKey(key, reply)).await
     }
 }
 
@@ -85,29 +127,52 @@ async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>) {
                 tracing::error!(error = %error, jobs = jobs.len(), "a write batch failed to commit");
                 let message = error.to_string();
                 for job in jobs {
-                    let failed = || StoreError::Backend(message.clone().into());
-                    match job {
-                        Job::InsertMessage(_, reply) => drop(reply.send(Err(failed()))),
-                        Job::RecordAttempt(_, reply) => drop(reply.send(Err(failed()))),
-                    }
+                    reply(job, Err(StoreError::Backend(message.clone().into())));
                 }
             }
         }
     }
 }
 
-fn reply(job: Job, done: Done) {
-    // A caller that went away (request cancelled) no longer needs the answer; its write is
-    // committed all the same, which is what "accepted means durable" requires.
+/// Sends a job's result. A caller that went away (request cancelled) no longer needs the
+/// answer; its write is committed all the same, which is what "accepted means durable" requires.
+fn reply(job: Job, done: Result<Done, StoreError>) {
+    fn send<T>(reply: Reply<T>, result: Result<T, StoreError>) {
+        drop(reply.send(result));
+    }
+    fn mismatch<T>(_: Done) -> Result<T, StoreError> {
+        Err(StoreError::Backend("internal error: a write produced the wrong result".into()))
+    }
     match (job, done) {
-        (Job::InsertMessage(_, reply), Done::Message(result)) => drop(reply.send(result)),
-        (Job::RecordAttempt(_, reply), Done::Attempt(result)) => drop(reply.send(result)),
-        (Job::InsertMessage(_, reply), Done::Attempt(_)) => drop(reply.send(Err(closed()))),
-        (Job::RecordAttempt(_, reply), Done::Message(_)) => drop(reply.send(Err(closed()))),
+        (Job::InsertMessage(_, r), Ok(Done::Endpoints(v))) => send(r, Ok(v)),
+        (Job::RecordAttempt(_, r), Ok(Done::Recorded(v))) => send(r, Ok(v)),
+        (Job::ClaimKey { reply: r, .. }, Ok(Done::Claim(v))) => send(r, Ok(v)),
+        (Job::CompleteKey { reply: r, .. } | Job::ReleaseKey(_, r), Ok(Done::Unit)) => send(r, Ok(())),
+        (Job::InsertMessage(_, r), result) => send(r, result.and_then(mismatch)),
+        (Job::RecordAttempt(_, r), result) => send(r, result.and_then(mismatch)),
+        (Job::ClaimKey { reply: r, .. }, result) => send(r, result.and_then(mismatch)),
+        (Job::CompleteKey { reply: r, .. } | Job::ReleaseKey(_, r), result) => {
+            send(r, result.and_then(mismatch))
+        }
     }
 }
 
-async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Done>, StoreError> {
+/// Performs one job on the writer's connection, inside the batch transaction.
+async fn perform(conn: &mut SqliteConnection, job: &Job) -> Result<Done, StoreError> {
+    match job {
+        Job::InsertMessage(message, _) => messages::insert(conn, message).await.map(Done::Endpoints),
+        Job::RecordAttempt(record, _) => deliveries::record_attempt(conn, record).await.map(Done::Recorded),
+        Job::ClaimKey { key, now, expires_at, .. } => {
+            tokens::claim_idempotency_key(conn, key, *now, *expires_at).await.map(Done::Claim)
+        }
+        Job::CompleteKey { key, response, expires_at, .. } => {
+            tokens::complete_idempotency_key(conn, key, response, *expires_at).await.map(|()| Done::Unit)
+        }
+        Job::ReleaseKey(key, _) => tokens::release_idempotency_key(conn, key).await.map(|()| Done::Unit),
+    }
+}
+
+async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let mut conn = pool.acquire().await.map_err(backend)?;
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(backend)?;
     let mut results = Vec::with_capacity(jobs.len());
@@ -116,13 +181,8 @@ async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Done>, Stor
             rollback(&mut conn).await;
             return Err(backend(error));
         }
-        let done = match job {
-            Job::InsertMessage(message, _) => Done::Message(messages::insert(&mut conn, message).await),
-            Job::RecordAttempt(record, _) => {
-                Done::Attempt(deliveries::record_attempt(&mut conn, record).await)
-            }
-        };
-        let failed = matches!(&done, Done::Message(Err(_)) | Done::Attempt(Err(_)));
+        let done = perform(&mut conn, job).await;
+        let failed = done.is_err();
         let statement = if failed { "ROLLBACK TO job" } else { "RELEASE job" };
         let mut step = sqlx::query(statement).execute(&mut *conn).await.map(drop);
         if failed && step.is_ok() {
