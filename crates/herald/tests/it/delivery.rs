@@ -443,3 +443,49 @@ async fn operational_webhooks_report_exhaustion_and_disabled_endpoints() {
     assert_eq!(event["type"], "endpoint.disabled");
     assert_eq!(server.get("/api/v1/app/acme/endpoint/main").await.body["disabled"], true);
 }
+
+#[tokio::test]
+async fn redirects_are_not_followed_and_response_bodies_are_kept_up_to_the_limit() {
+    let options = Options {
+        env: vec![
+            ("HERALD_MAX_RESPONSE_BODY_BYTES", "16".to_owned()),
+            ("HERALD_RETRY_SCHEDULE", String::new()),
+            ("HERALD_SVIX_HEADERS", "false".to_owned()),
+        ],
+        ..Options::default()
+    };
+    let (server, receiver) = setup(options, json!({})).await;
+    let elsewhere = receiver.url("/elsewhere");
+    receiver
+        .script([Reply::WithHeaders(302, vec![("location", elsewhere)]), Reply::Body(200, "x".repeat(1000))]);
+    let redirected = send(&server, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
+    let attempts = wait_for_attempts(&server, redirected["id"].as_str().unwrap(), 1).await;
+    assert_eq!(attempts[0]["responseStatusCode"], 302);
+    assert_eq!(attempts[0]["status"], 2, "a redirect is a failed attempt");
+
+    let long = send(&server, json!({"eventType": "a.b", "payload": {"n": 2}})).await;
+    let attempts = wait_for_attempts(&server, long["id"].as_str().unwrap(), 1).await;
+    assert_eq!(attempts[0]["response"], "x".repeat(16));
+    let received = receiver.received();
+    assert_eq!(received.len(), 2, "the redirect target was never requested");
+    assert!(received.iter().all(|r| r.path == "/hooks"));
+    assert!(received[0].headers.get("svix-id").is_none() && received[0].headers.get("webhook-id").is_some());
+}
+
+#[tokio::test]
+async fn the_endpoint_rate_limit_spaces_deliveries_out() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let (server, receiver) =
+        setup(Options { clock: Some(clock.clone()), ..Options::default() }, json!({"rateLimit": 2})).await;
+    for i in 0..5 {
+        send(&server, json!({"eventType": "a.b", "payload": {"i": i}})).await;
+    }
+    // A burst of one second's worth, then one more each half second of the clock's time.
+    receiver.wait_for(2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(receiver.count(), 2, "held back by the rate limit");
+    server.advance(chrono::Duration::seconds(1));
+    receiver.wait_for(4, WAIT).await;
+    server.advance(chrono::Duration::seconds(1));
+    receiver.wait_for(5, WAIT).await;
+}

@@ -33,6 +33,8 @@ pub enum Reply {
     Status(u16),
     /// A status with headers, e.g. `Retry-After`.
     WithHeaders(u16, Vec<(&'static str, String)>),
+    /// A status with a body.
+    Body(u16, String),
     /// Wait this long, then answer 200 (longer than the request timeout: a hung endpoint).
     Delay(Duration),
 }
@@ -121,6 +123,7 @@ async fn handle(
             }
             response
         }
+        Reply::Body(code, body) => (StatusCode::from_u16(code).unwrap(), body).into_response(),
         Reply::Delay(duration) => {
             tokio::time::sleep(duration).await;
             StatusCode::OK.into_response()
