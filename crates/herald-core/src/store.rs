@@ -299,7 +299,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         filter: &AttemptFilter,
         page: &PageRequest,
     ) -> Result<Page<Attempt>, StoreError>;
-    /// Removes an attempt's stored response; false if it does not exist.
+    /// Replaces an attempt's stored response with `EXPUNGED` (as Svix does); false if the
+    /// attempt does not exist.
     async fn expunge_attempt_response(
         &self,
         app: &ApplicationId,

@@ -135,7 +135,7 @@ pub(crate) async fn expunge_response(
     id: &AttemptId,
 ) -> Result<bool, StoreError> {
     let result =
-        sqlx::query("UPDATE attempts SET response = NULL WHERE app_id = ? AND msg_id = ? AND id = ?")
+        sqlx::query("UPDATE attempts SET response = 'EXPUNGED' WHERE app_id = ? AND msg_id = ? AND id = ?")
             .bind(app.as_str())
             .bind(msg.as_str())
             .bind(id.as_str())

@@ -384,7 +384,7 @@ pub async fn attempts_are_listed_with_filters(store: &dyn Store) {
     assert_eq!(found.as_ref(), Some(attempt));
     assert!(store.expunge_attempt_response(&app, &paid.id, &attempt.id).await.unwrap());
     let expunged = store.find_attempt(&app, &paid.id, &attempt.id).await.unwrap().unwrap();
-    assert_eq!(expunged.response, "");
+    assert_eq!(expunged.response, "EXPUNGED", "as Svix marks an expunged response");
     let (other_app, _) = app_with_endpoint(store).await;
     assert_eq!(
         store.find_attempt(&other_app, &paid.id, &attempt.id).await.unwrap(),

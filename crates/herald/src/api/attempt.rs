@@ -42,6 +42,9 @@ pub struct MessageAttemptOut {
     /// 0 scheduled, 1 manual.
     pub trigger_type: i64,
     pub timestamp: DateTime<Utc>,
+    /// The attempt's message (without its payload), when the list was asked `with_msg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub msg: Option<MessageOut>,
 }
 
 impl From<Attempt> for MessageAttemptOut {
@@ -58,6 +61,7 @@ impl From<Attempt> for MessageAttemptOut {
             status_text: status_text(attempt.status),
             trigger_type: attempt.trigger.code(),
             timestamp: attempt.created_at,
+            msg: None,
         }
     }
 }
@@ -78,6 +82,8 @@ pub struct AttemptListParams {
     pub after: Option<String>,
     /// Narrow the attempts of a message to one endpoint.
     pub endpoint_id: Option<String>,
+    /// Include each attempt's message (without its payload).
+    pub with_msg: Option<bool>,
 }
 
 fn attempt_filter(params: &AttemptListParams, query: Option<&str>) -> Result<AttemptFilter, ApiError> {
@@ -123,7 +129,31 @@ pub async fn list_by_endpoint(
     let request = page.page_request(Ordering::Descending)?;
     let filter = attempt_filter(&params, query.as_deref())?;
     let found = state.store().list_attempts_by_endpoint(&app.id, &endpoint.id, &filter, &request).await?;
-    Ok(Json(ListResponse::from_page(found, &request, |a| a.id.to_string(), MessageAttemptOut::from)))
+    let mut list = ListResponse::from_page(found, &request, |a| a.id.to_string(), MessageAttemptOut::from);
+    if params.with_msg == Some(true) {
+        attach_messages(&state, &app, &mut list.data).await?;
+    }
+    Ok(Json(list))
+}
+
+/// Sets `msg` on each attempt, reading each message once.
+async fn attach_messages(
+    state: &ApiState,
+    app: &herald_core::model::Application,
+    attempts: &mut [MessageAttemptOut],
+) -> Result<(), ApiError> {
+    let mut messages: std::collections::HashMap<String, Option<MessageOut>> = std::collections::HashMap::new();
+    for attempt in attempts.iter_mut() {
+        if !messages.contains_key(&attempt.msg_id) {
+            let found = match attempt.msg_id.parse() {
+                Ok(id) => state.store().find_message(&app.id, &herald_core::store::MessageKey::Id(id)).await?,
+                Err(_) => None,
+            };
+            messages.insert(attempt.msg_id.clone(), found.map(|m| MessageOut::new(m, false)));
+        }
+        attempt.msg = messages.get(&attempt.msg_id).cloned().flatten();
+    }
+    Ok(())
 }
 
 /// List a message's attempts, newest first.
@@ -154,7 +184,11 @@ pub async fn list_by_message(
         .store()
         .list_attempts_by_message(&app.id, &message.id, endpoint.as_ref(), &filter, &request)
         .await?;
-    Ok(Json(ListResponse::from_page(found, &request, |a| a.id.to_string(), MessageAttemptOut::from)))
+    let mut list = ListResponse::from_page(found, &request, |a| a.id.to_string(), MessageAttemptOut::from);
+    if params.with_msg == Some(true) {
+        attach_messages(&state, &app, &mut list.data).await?;
+    }
+    Ok(Json(list))
 }
 
 async fn load_attempt(
@@ -395,6 +429,8 @@ pub struct EndpointStats {
     pub pending: u64,
     pub sending: u64,
     pub fail: u64,
+    /// Svix counts cancelled deliveries here; Herald never cancels one, so this is always 0.
+    pub canceled: u64,
 }
 
 /// Query of the endpoint statistics.
@@ -431,5 +467,6 @@ pub async fn stats(
         pending: stats.pending,
         sending: stats.sending,
         fail: stats.failed,
+        canceled: 0,
     }))
 }

@@ -59,7 +59,7 @@ pub struct MessageIn {
 }
 
 /// A message as the API returns it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MessageOut {
     pub id: String,

@@ -5,6 +5,7 @@ mod applications;
 mod auth;
 mod bad_input;
 mod cli;
+mod crash;
 mod delivery;
 mod endpoints;
 mod event_types;
