@@ -1,0 +1,101 @@
+//! Applications on PostgreSQL.
+
+use herald_core::StoreError;
+use herald_core::id::ApplicationId;
+use herald_core::model::Application;
+use herald_core::name::Uid;
+use herald_core::store::{ApplicationKey, Key, Page, PageRequest};
+use sqlx::QueryBuilder;
+use sqlx::postgres::PgRow;
+
+use crate::rows::{
+    PagePlan, get, metadata_from_json, metadata_to_json, parse, parse_optional_name, parse_throttle,
+};
+use crate::{PostgresStore, backend, store_error};
+
+const COLUMNS: &str = "id, uid, name, metadata::text AS metadata, throttle_rate, created_at, updated_at";
+
+pub(crate) async fn insert(store: &PostgresStore, app: &Application) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO applications (id, uid, name, metadata, throttle_rate, created_at, updated_at)
+         VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
+    )
+    .bind(app.id.as_str())
+    .bind(app.uid.as_ref().map(Uid::as_str))
+    .bind(&app.name)
+    .bind(metadata_to_json(&app.metadata))
+    .bind(app.throttle_rate.map(i32::from))
+    .bind(app.created_at)
+    .bind(app.updated_at)
+    .execute(&store.pool)
+    .await
+    .map_err(|e| store_error(e, "uid"))?;
+    Ok(())
+}
+
+pub(crate) async fn find(
+    store: &PostgresStore,
+    key: &ApplicationKey,
+) -> Result<Option<Application>, StoreError> {
+    let (column, value) = match key {
+        Key::Id(id) => ("id", id.as_str()),
+        Key::Uid(uid) => ("uid", uid.as_str()),
+    };
+    let sql = format!("SELECT {COLUMNS} FROM applications WHERE {column} = $1");
+    let row = sqlx::query(&sql).bind(value).fetch_optional(&store.pool).await.map_err(backend)?;
+    row.map(|row| from_row(&row)).transpose()
+}
+
+pub(crate) async fn list(store: &PostgresStore, page: &PageRequest) -> Result<Page<Application>, StoreError> {
+    let plan = PagePlan::new(page);
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM applications WHERE TRUE"));
+    plan.push_cursor(&mut query, "id");
+    plan.push_order_and_limit(&mut query, "id");
+    let rows = query.build().fetch_all(&store.pool).await.map_err(backend)?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(plan.finish(items))
+}
+
+pub(crate) async fn update(store: &PostgresStore, app: &Application) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "UPDATE applications SET uid = $1, name = $2, metadata = $3::jsonb, throttle_rate = $4,
+                updated_at = $5
+         WHERE id = $6",
+    )
+    .bind(app.uid.as_ref().map(Uid::as_str))
+    .bind(&app.name)
+    .bind(metadata_to_json(&app.metadata))
+    .bind(app.throttle_rate.map(i32::from))
+    .bind(app.updated_at)
+    .bind(app.id.as_str())
+    .execute(&store.pool)
+    .await
+    .map_err(|e| store_error(e, "uid"))?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete(store: &PostgresStore, id: &ApplicationId) -> Result<bool, StoreError> {
+    // Endpoints, tokens, messages and their deliveries and attempts go with it (ON DELETE
+    // CASCADE), in this one statement.
+    let result = sqlx::query("DELETE FROM applications WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+fn from_row(row: &PgRow) -> Result<Application, StoreError> {
+    Ok(Application {
+        id: parse(row, "id")?,
+        uid: parse_optional_name(row, "uid", Uid::parse)?,
+        name: get(row, "name")?,
+        metadata: metadata_from_json(row, "metadata")?,
+        throttle_rate: parse_throttle(row)?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}

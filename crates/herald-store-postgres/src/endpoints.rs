@@ -1,0 +1,146 @@
+//! Endpoints on PostgreSQL. Their secrets are sealed into one encrypted BYTEA column, in the
+//! format every backend shares (`herald_core::sealed`).
+
+use herald_core::StoreError;
+use herald_core::id::{ApplicationId, EndpointId};
+use herald_core::model::Endpoint;
+use herald_core::name::{ChannelName, EventTypeName, Uid};
+use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets};
+use herald_core::store::{EndpointKey, Key, Page, PageRequest};
+use sqlx::QueryBuilder;
+use sqlx::postgres::PgRow;
+
+use crate::rows::{
+    PagePlan, get, metadata_from_json, metadata_to_json, names_to_array, parse, parse_names,
+    parse_optional_name, parse_throttle,
+};
+use crate::{PostgresStore, backend, store_error};
+
+/// The columns [`from_row`] reads, for alias `e`.
+pub(crate) const COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.disabled, e.event_types, \
+                                  e.channels, e.throttle_rate, e.metadata::text AS metadata, \
+                                  e.sealed_secrets, e.created_at, e.updated_at";
+
+pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
+                               throttle_rate, metadata, sealed_secrets, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13)",
+    )
+    .bind(endpoint.id.as_str())
+    .bind(endpoint.app_id.as_str())
+    .bind(endpoint.uid.as_ref().map(Uid::as_str))
+    .bind(endpoint.url.as_str())
+    .bind(&endpoint.description)
+    .bind(endpoint.disabled)
+    .bind(names_to_array(&endpoint.event_types))
+    .bind(names_to_array(&endpoint.channels))
+    .bind(endpoint.throttle_rate.map(i32::from))
+    .bind(metadata_to_json(&endpoint.metadata))
+    .bind(seal_endpoint_secrets(&store.cipher, endpoint))
+    .bind(endpoint.created_at)
+    .bind(endpoint.updated_at)
+    .execute(&store.pool)
+    .await
+    .map_err(|e| store_error(e, "uid"))?;
+    Ok(())
+}
+
+pub(crate) async fn find(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    key: &EndpointKey,
+) -> Result<Option<Endpoint>, StoreError> {
+    let (column, value) = match key {
+        Key::Id(id) => ("id", id.as_str()),
+        Key::Uid(uid) => ("uid", uid.as_str()),
+    };
+    let sql = format!("SELECT {COLUMNS} FROM endpoints e WHERE e.app_id = $1 AND e.{column} = $2");
+    let row = sqlx::query(&sql)
+        .bind(app.as_str())
+        .bind(value)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(backend)?;
+    row.map(|row| from_row(store, &row)).transpose()
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    page: &PageRequest,
+) -> Result<Page<Endpoint>, StoreError> {
+    let plan = PagePlan::new(page);
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM endpoints e WHERE e.app_id = "));
+    query.push_bind(app.as_str().to_owned());
+    plan.push_cursor(&mut query, "e.id");
+    plan.push_order_and_limit(&mut query, "e.id");
+    let rows = query.build().fetch_all(&store.pool).await.map_err(backend)?;
+    let items = rows.iter().map(|row| from_row(store, row)).collect::<Result<Vec<_>, _>>()?;
+    Ok(plan.finish(items))
+}
+
+pub(crate) async fn update(store: &PostgresStore, endpoint: &Endpoint) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "UPDATE endpoints SET uid = $1, url = $2, description = $3, disabled = $4, event_types = $5,
+                channels = $6, throttle_rate = $7, metadata = $8::jsonb, sealed_secrets = $9,
+                updated_at = $10
+         WHERE id = $11 AND app_id = $12",
+    )
+    .bind(endpoint.uid.as_ref().map(Uid::as_str))
+    .bind(endpoint.url.as_str())
+    .bind(&endpoint.description)
+    .bind(endpoint.disabled)
+    .bind(names_to_array(&endpoint.event_types))
+    .bind(names_to_array(&endpoint.channels))
+    .bind(endpoint.throttle_rate.map(i32::from))
+    .bind(metadata_to_json(&endpoint.metadata))
+    .bind(seal_endpoint_secrets(&store.cipher, endpoint))
+    .bind(endpoint.updated_at)
+    .bind(endpoint.id.as_str())
+    .bind(endpoint.app_id.as_str())
+    .execute(&store.pool)
+    .await
+    .map_err(|e| store_error(e, "uid"))?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn delete(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    id: &EndpointId,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM endpoints WHERE id = $1 AND app_id = $2")
+        .bind(id.as_str())
+        .bind(app.as_str())
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Reads an endpoint from columns named as in [`COLUMNS`] (without the alias).
+pub(crate) fn from_row(store: &PostgresStore, row: &PgRow) -> Result<Endpoint, StoreError> {
+    let sealed: Vec<u8> = get(row, "sealed_secrets")?;
+    let secrets = open_endpoint_secrets(&store.cipher, &sealed)?;
+    Ok(Endpoint {
+        id: parse(row, "id")?,
+        app_id: parse(row, "app_id")?,
+        uid: parse_optional_name(row, "uid", Uid::parse)?,
+        url: parse(row, "url")?,
+        description: get(row, "description")?,
+        disabled: get(row, "disabled")?,
+        event_types: parse_names(row, "event_types", EventTypeName::parse)?,
+        channels: parse_names(row, "channels", ChannelName::parse)?,
+        throttle_rate: parse_throttle(row)?,
+        metadata: metadata_from_json(row, "metadata")?,
+        keys: secrets.keys,
+        headers: secrets.headers,
+        bearer_token: secrets.bearer_token,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}

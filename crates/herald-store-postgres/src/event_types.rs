@@ -1,0 +1,129 @@
+//! Event types on PostgreSQL. Deleting through the API archives; only `expunge` removes a row.
+
+use herald_core::StoreError;
+use herald_core::model::EventType;
+use herald_core::name::EventTypeName;
+use herald_core::store::{Page, PageRequest};
+use sqlx::QueryBuilder;
+use sqlx::postgres::PgRow;
+
+use crate::rows::{PagePlan, corrupt, get, parse_optional_name};
+use crate::{PostgresStore, backend, store_error};
+
+const COLUMNS: &str = "name, description, archived, deprecated, feature_flag, schemas::text AS schemas, \
+                       created_at, updated_at";
+
+fn schemas_to_json(event_type: &EventType) -> Option<String> {
+    event_type.schemas.as_ref().map(|s| serde_json::Value::Object(s.clone()).to_string())
+}
+
+pub(crate) async fn insert(store: &PostgresStore, event_type: &EventType) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, schemas,
+                                  created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
+    )
+    .bind(event_type.name.as_str())
+    .bind(&event_type.description)
+    .bind(event_type.archived)
+    .bind(event_type.deprecated)
+    .bind(event_type.feature_flag.as_ref().map(EventTypeName::as_str))
+    .bind(schemas_to_json(event_type))
+    .bind(event_type.created_at)
+    .bind(event_type.updated_at)
+    .execute(&store.pool)
+    .await
+    .map_err(|e| store_error(e, "name"))?;
+    Ok(())
+}
+
+pub(crate) async fn find(
+    store: &PostgresStore,
+    name: &EventTypeName,
+) -> Result<Option<EventType>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM event_types WHERE name = $1");
+    let row = sqlx::query(&sql).bind(name.as_str()).fetch_optional(&store.pool).await.map_err(backend)?;
+    row.map(|row| from_row(&row)).transpose()
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    page: &PageRequest,
+    include_archived: bool,
+) -> Result<Page<EventType>, StoreError> {
+    let plan = PagePlan::new(page);
+    let archived = if include_archived { "TRUE" } else { "NOT archived" };
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM event_types WHERE {archived}"));
+    plan.push_cursor(&mut query, "name");
+    plan.push_order_and_limit(&mut query, "name");
+    let rows = query.build().fetch_all(&store.pool).await.map_err(backend)?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(plan.finish(items))
+}
+
+pub(crate) async fn update(store: &PostgresStore, event_type: &EventType) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "UPDATE event_types SET description = $1, archived = $2, deprecated = $3, feature_flag = $4,
+                schemas = $5::jsonb, updated_at = $6
+         WHERE name = $7",
+    )
+    .bind(&event_type.description)
+    .bind(event_type.archived)
+    .bind(event_type.deprecated)
+    .bind(event_type.feature_flag.as_ref().map(EventTypeName::as_str))
+    .bind(schemas_to_json(event_type))
+    .bind(event_type.updated_at)
+    .bind(event_type.name.as_str())
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+pub(crate) async fn expunge(store: &PostgresStore, name: &EventTypeName) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM event_types WHERE name = $1")
+        .bind(name.as_str())
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+pub(crate) async fn unknown(
+    store: &PostgresStore,
+    names: &[EventTypeName],
+) -> Result<Vec<EventTypeName>, StoreError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wanted: Vec<String> = names.iter().map(ToString::to_string).collect();
+    let known: Vec<String> = sqlx::query_scalar("SELECT name FROM event_types WHERE name = ANY($1)")
+        .bind(wanted)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(names.iter().filter(|name| !known.iter().any(|k| k == name.as_str())).cloned().collect())
+}
+
+fn from_row(row: &PgRow) -> Result<EventType, StoreError> {
+    let schemas = match get::<Option<String>>(row, "schemas")? {
+        Some(text) => match serde_json::from_str(&text).map_err(|e| corrupt("schemas", e))? {
+            serde_json::Value::Object(map) => Some(map),
+            _ => return Err(corrupt("schemas", "not an object")),
+        },
+        None => None,
+    };
+    Ok(EventType {
+        name: EventTypeName::parse(&get::<String>(row, "name")?).map_err(|e| corrupt("name", e))?,
+        description: get(row, "description")?,
+        archived: get(row, "archived")?,
+        deprecated: get(row, "deprecated")?,
+        feature_flag: parse_optional_name(row, "feature_flag", EventTypeName::parse)?,
+        schemas,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}

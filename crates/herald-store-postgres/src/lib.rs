@@ -1,0 +1,406 @@
+//! Herald's `Store` on PostgreSQL: one database shared by several Herald nodes.
+//!
+//! Every node holds a pool of connections to the same database. Nothing is coordinated in
+//! memory: the delivery queue is leased with `FOR NO KEY UPDATE SKIP LOCKED`, so two nodes
+//! never lease the same delivery, and each lease carries an id drawn from a database sequence,
+//! the fencing token that stops a stalled node from recording over a newer lease. Leases are
+//! never released wholesale on start (other nodes may hold them); they expire instead.
+//!
+//! This crate owns every SQL statement for PostgreSQL and nothing else: it opens no listener
+//! and sends no HTTP. It does announce new work with `NOTIFY` on [`NEW_WORK_CHANNEL`], for the
+//! server to `LISTEN` on through [`PostgresStore::pool`].
+
+mod applications;
+mod attempts;
+mod deliveries;
+mod endpoints;
+mod event_types;
+mod lease;
+mod messages;
+mod rows;
+mod tokens;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use herald_core::delivery::{
+    Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
+    LeasedDelivery, Message, MessageFilter,
+};
+use herald_core::id::{ApplicationId, AttemptId, EndpointId, MessageId};
+use herald_core::model::{ApiToken, Application, Endpoint, EventType};
+use herald_core::name::EventTypeName;
+use herald_core::secret::Cipher;
+use herald_core::store::{
+    ApplicationKey, EndpointKey, EndpointMessage, IdempotencyClaim, IdempotencyKey, MessageDestination,
+    MessageKey, Page, PageRequest, StoredResponse,
+};
+use herald_core::token::TokenHash;
+use herald_core::{Store, StoreError};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+/// The channel a committed transaction that queued new deliveries notifies (with an empty
+/// payload), so that other nodes can wake their dispatchers instead of waiting for their next
+/// poll. Notifications are sent by the database on commit, never for a rolled-back write;
+/// identical notifications of one transaction are folded into one. Channels are per database,
+/// not per schema: deployments in two schemas of one database wake each other (harmlessly, a
+/// woken dispatcher that finds nothing due goes back to sleep). A notification is a hint only;
+/// a node must still poll, since one that was not listening at the moment misses it.
+pub const NEW_WORK_CHANNEL: &str = "herald_deliveries";
+
+/// The embedded migrations, applied on open.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How the connection pool is sized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// The most connections this node opens. Every node has its own pool, so the database must
+    /// accept `nodes × max_connections` (PostgreSQL's default `max_connections` is 100).
+    pub max_connections: u32,
+    /// How long a store call waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout: Duration::from_secs(10) }
+    }
+}
+
+/// Herald's store on a PostgreSQL database (or one schema of it, through `search_path`).
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    /// Connections for every statement; each call takes one for a statement or a short
+    /// transaction and gives it back.
+    pool: PgPool,
+    /// Seals endpoint secrets before they are written, opens them when read.
+    cipher: Cipher,
+}
+
+/// Why the database could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URL does not parse as a PostgreSQL connection URL.
+    #[error("invalid PostgreSQL URL")]
+    InvalidUrl(#[source] sqlx::Error),
+    /// The server did not answer or refused us. `server` is `host:port/database`, without
+    /// the user's password.
+    #[error("could not connect to PostgreSQL at {server}")]
+    Connect {
+        server: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("could not apply the database migrations")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/database?options`) with the
+    /// default pool and applies pending migrations.
+    pub async fn open(url: &str, cipher: Cipher) -> Result<Self, OpenError> {
+        let options = PgConnectOptions::from_str(url).map_err(OpenError::InvalidUrl)?;
+        Self::open_with(options, PoolSettings::default(), cipher).await
+    }
+
+    /// Connects with explicit options (e.g. a `search_path` through
+    /// [`PgConnectOptions::options`]) and pool settings, and applies pending migrations.
+    pub async fn open_with(
+        options: PgConnectOptions,
+        pool: PoolSettings,
+        cipher: Cipher,
+    ) -> Result<Self, OpenError> {
+        let server = describe(&options);
+        let connect_error = |source| OpenError::Connect { server: server.clone(), source };
+        // Several nodes may start at once. sqlx's migrator takes a session-level advisory
+        // lock on PostgreSQL (`pg_advisory_lock`, keyed by the database name) before it reads
+        // `_sqlx_migrations`, so one node migrates and the others wait, then find nothing left
+        // to do. The migrations run on a one-connection pool of their own that is closed
+        // afterwards: should a migration fail, sqlx returns before unlocking, and only ending
+        // the session is certain to free the lock (a connection kept in the main pool would
+        // go on holding it).
+        let migrating = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(options.clone())
+            .await
+            .map_err(connect_error)?;
+        let migrated = MIGRATOR.run(&migrating).await;
+        migrating.close().await;
+        migrated.map_err(OpenError::Migrate)?;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(pool.max_connections)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(options)
+            .await
+            .map_err(connect_error)?;
+        Ok(Self { pool, cipher })
+    }
+
+    /// The connection pool, e.g. for a `PgListener` on [`NEW_WORK_CHANNEL`].
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Closes the pool, waiting for statements in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `host:port/database`, for messages: never the password.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default database)")
+    )
+}
+
+/// Maps a driver error to the store's error, recognising uniqueness conflicts by their
+/// SQLSTATE (23505), never by message text.
+pub(crate) fn store_error(error: sqlx::Error, what: &'static str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what },
+        _ => StoreError::Backend(Box::new(error)),
+    }
+}
+
+/// Maps a driver error where no uniqueness rule is involved.
+pub(crate) fn backend(error: sqlx::Error) -> StoreError {
+    StoreError::Backend(Box::new(error))
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        Ok(())
+    }
+
+    async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
+        tokens::insert(self, token).await
+    }
+    async fn find_token(&self, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
+        tokens::find(self, hash).await
+    }
+    async fn count_organization_tokens(&self) -> Result<u64, StoreError> {
+        tokens::count_organization(self).await
+    }
+
+    async fn insert_application(&self, app: &Application) -> Result<(), StoreError> {
+        applications::insert(self, app).await
+    }
+    async fn find_application(&self, key: &ApplicationKey) -> Result<Option<Application>, StoreError> {
+        applications::find(self, key).await
+    }
+    async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError> {
+        applications::list(self, page).await
+    }
+    async fn update_application(&self, app: &Application) -> Result<(), StoreError> {
+        applications::update(self, app).await
+    }
+    async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
+        applications::delete(self, id).await
+    }
+
+    async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        endpoints::insert(self, endpoint).await
+    }
+    async fn find_endpoint(
+        &self,
+        app: &ApplicationId,
+        key: &EndpointKey,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        endpoints::find(self, app, key).await
+    }
+    async fn list_endpoints(
+        &self,
+        app: &ApplicationId,
+        page: &PageRequest,
+    ) -> Result<Page<Endpoint>, StoreError> {
+        endpoints::list(self, app, page).await
+    }
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
+        endpoints::update(self, endpoint).await
+    }
+    async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
+        endpoints::delete(self, app, id).await
+    }
+
+    async fn insert_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
+        event_types::insert(self, event_type).await
+    }
+    async fn find_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError> {
+        event_types::find(self, name).await
+    }
+    async fn list_event_types(
+        &self,
+        page: &PageRequest,
+        include_archived: bool,
+    ) -> Result<Page<EventType>, StoreError> {
+        event_types::list(self, page, include_archived).await
+    }
+    async fn update_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
+        event_types::update(self, event_type).await
+    }
+    async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
+        event_types::expunge(self, name).await
+    }
+    async fn unknown_event_types(&self, names: &[EventTypeName]) -> Result<Vec<EventTypeName>, StoreError> {
+        event_types::unknown(self, names).await
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim, StoreError> {
+        tokens::claim_idempotency_key(self, key, now, expires_at).await
+    }
+    async fn complete_idempotency_key(
+        &self,
+        key: &IdempotencyKey,
+        response: &StoredResponse,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        tokens::complete_idempotency_key(self, key, response, expires_at).await
+    }
+    async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
+        tokens::release_idempotency_key(self, key).await
+    }
+
+    async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
+        messages::insert(self, message).await
+    }
+    async fn find_message(
+        &self,
+        app: &ApplicationId,
+        key: &MessageKey,
+    ) -> Result<Option<Message>, StoreError> {
+        messages::find(self, app, key).await
+    }
+    async fn list_messages(
+        &self,
+        app: &ApplicationId,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Message>, StoreError> {
+        messages::list(self, app, filter, page).await
+    }
+    async fn expunge_message_payload(&self, app: &ApplicationId, id: &MessageId) -> Result<bool, StoreError> {
+        messages::expunge_payload(self, app, id).await
+    }
+    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        messages::expire_payloads(self, now, limit).await
+    }
+
+    async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {
+        lease::lease(self, request).await
+    }
+    async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        lease::next_due_at(self).await
+    }
+    async fn record_attempt(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
+        lease::record_attempt(self, record).await
+    }
+    async fn release_lease(
+        &self,
+        delivery: DeliveryId,
+        lease_id: i64,
+        due: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        lease::release(self, delivery, lease_id, due).await
+    }
+    async fn create_manual_delivery(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        deliveries::create_manual(self, app, msg, endpoint, now).await
+    }
+    async fn recover_failed(
+        &self,
+        endpoint: &EndpointId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        deliveries::recover_failed(self, endpoint, since, until, now).await
+    }
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<DeliveryStats, StoreError> {
+        deliveries::stats(self, endpoint, since, until).await
+    }
+    async fn disable_failing_endpoints(
+        &self,
+        failing_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
+        deliveries::disable_failing(self, failing_since, now).await
+    }
+
+    async fn find_attempt(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>, StoreError> {
+        attempts::find(self, app, msg, id).await
+    }
+    async fn list_attempts_by_endpoint(
+        &self,
+        app: &ApplicationId,
+        endpoint: &EndpointId,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError> {
+        attempts::list_by_endpoint(self, app, endpoint, filter, page).await
+    }
+    async fn list_attempts_by_message(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        endpoint: Option<&EndpointId>,
+        filter: &AttemptFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Attempt>, StoreError> {
+        attempts::list_by_message(self, app, msg, endpoint, filter, page).await
+    }
+    async fn expunge_attempt_response(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        id: &AttemptId,
+    ) -> Result<bool, StoreError> {
+        attempts::expunge_response(self, app, msg, id).await
+    }
+    async fn list_endpoint_messages(
+        &self,
+        app: &ApplicationId,
+        endpoint: &EndpointId,
+        filter: &MessageFilter,
+        status: Option<DeliveryStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<EndpointMessage>, StoreError> {
+        attempts::endpoint_messages(self, app, endpoint, filter, status, page).await
+    }
+    async fn list_message_destinations(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        page: &PageRequest,
+    ) -> Result<Page<MessageDestination>, StoreError> {
+        attempts::message_destinations(self, app, msg, page).await
+    }
+}

@@ -1,0 +1,214 @@
+//! Messages on PostgreSQL: the insert (with its deliveries, in one transaction), reads, and
+//! payload removal.
+
+use chrono::{DateTime, Utc};
+use herald_core::StoreError;
+use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Subscription, Trigger};
+use herald_core::id::{ApplicationId, EndpointId, MessageId};
+use herald_core::name::{ChannelName, EventId, EventTypeName};
+use herald_core::store::{MessageKey, Page, PageRequest};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use crate::rows::{
+    PagePlan, corrupt, get, names_to_array, parse, parse_names, parse_optional_name, status_code,
+    trigger_code,
+};
+use crate::{NEW_WORK_CHANNEL, PostgresStore, backend, store_error};
+
+/// The columns [`from_row`] reads, for alias `m`.
+pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
+                                  m.created_at, m.deliver_at, m.payload_expires_at";
+
+/// Stores the message and one pending delivery per matching enabled endpoint, in one
+/// transaction, and notifies [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any.
+pub(crate) async fn insert(store: &PostgresStore, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
+                               deliver_at, payload_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(message.id.as_str())
+    .bind(message.app_id.as_str())
+    .bind(message.event_type.as_str())
+    .bind(message.event_id.as_ref().map(EventId::as_str))
+    .bind(names_to_array(&message.channels))
+    .bind(message.payload.as_deref())
+    .bind(message.created_at)
+    .bind(message.deliver_at)
+    .bind(message.payload_expires_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| store_error(e, "eventId"))?;
+
+    // FOR KEY SHARE: an endpoint deleted by another node while this transaction runs is
+    // either skipped here (deleted first) or waits for our commit, so the deliveries' foreign
+    // keys never fail halfway. Updates of an endpoint (not of its key) do not wait for it.
+    let rows = sqlx::query(
+        "SELECT id, event_types, channels FROM endpoints
+         WHERE app_id = $1 AND NOT disabled ORDER BY id FOR KEY SHARE",
+    )
+    .bind(message.app_id.as_str())
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let mut targets = Vec::new();
+    for row in &rows {
+        let subscription = Subscription {
+            endpoint_id: parse(row, "id")?,
+            event_types: parse_names(row, "event_types", EventTypeName::parse)?,
+            channels: parse_names(row, "channels", ChannelName::parse)?,
+        };
+        if subscription.matches(message) {
+            targets.push(subscription.endpoint_id);
+        }
+    }
+    if !targets.is_empty() {
+        let due = message.deliver_at.unwrap_or(message.created_at);
+        insert_deliveries(&mut tx, message, &targets, due).await?;
+        notify_new_work(&mut tx).await?;
+    }
+    tx.commit().await.map_err(backend)?;
+    Ok(targets)
+}
+
+/// Queues one scheduled delivery of `message` per endpoint, due at `due`, in one statement.
+async fn insert_deliveries(
+    conn: &mut PgConnection,
+    message: &Message,
+    endpoints: &[EndpointId],
+    due: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let ids: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
+    sqlx::query(
+        "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
+                                 created_at, updated_at)
+         SELECT $1, $2, endpoint_id, $3, $4, 0, $5, $6, $6 FROM UNNEST($7::text[]) AS t(endpoint_id)",
+    )
+    .bind(message.id.as_str())
+    .bind(message.app_id.as_str())
+    .bind(status_code(DeliveryStatus::Pending))
+    .bind(trigger_code(Trigger::Scheduled))
+    .bind(due)
+    .bind(message.created_at)
+    .bind(ids)
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// Tells listening nodes that deliveries were queued; PostgreSQL sends it when (and only if)
+/// the surrounding transaction commits.
+pub(crate) async fn notify_new_work(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(NEW_WORK_CHANNEL)
+        .execute(&mut *conn)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn find(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    key: &MessageKey,
+) -> Result<Option<Message>, StoreError> {
+    let (column, value) = match key {
+        MessageKey::Id(id) => ("id", id.as_str()),
+        MessageKey::EventId(event_id) => ("event_id", event_id.as_str()),
+    };
+    let sql = format!("SELECT {COLUMNS} FROM messages m WHERE m.app_id = $1 AND m.{column} = $2");
+    let row = sqlx::query(&sql)
+        .bind(app.as_str())
+        .bind(value)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(backend)?;
+    row.map(|row| from_row(&row)).transpose()
+}
+
+/// Appends the message filter's conditions on alias `m`, each as ` AND …`.
+pub(crate) fn push_filter(query: &mut QueryBuilder<'_, Postgres>, filter: &MessageFilter) {
+    if !filter.event_types.is_empty() {
+        let names: Vec<String> = filter.event_types.iter().map(ToString::to_string).collect();
+        query.push(" AND m.event_type = ANY(").push_bind(names).push(")");
+    }
+    if let Some(channel) = &filter.channel {
+        query.push(" AND ").push_bind(channel.as_str().to_owned()).push(" = ANY(m.channels)");
+    }
+    if let Some(before) = filter.before {
+        query.push(" AND m.created_at < ").push_bind(before);
+    }
+    if let Some(after) = filter.after {
+        query.push(" AND m.created_at > ").push_bind(after);
+    }
+}
+
+pub(crate) async fn list(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    filter: &MessageFilter,
+    page: &PageRequest,
+) -> Result<Page<Message>, StoreError> {
+    let plan = PagePlan::new(page);
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM messages m WHERE m.app_id = "));
+    query.push_bind(app.as_str().to_owned());
+    push_filter(&mut query, filter);
+    plan.push_cursor(&mut query, "m.id");
+    plan.push_order_and_limit(&mut query, "m.id");
+    let rows = query.build().fetch_all(&store.pool).await.map_err(backend)?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(plan.finish(items))
+}
+
+pub(crate) async fn expunge_payload(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    id: &MessageId,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query("UPDATE messages SET payload = NULL WHERE app_id = $1 AND id = $2")
+        .bind(app.as_str())
+        .bind(id.as_str())
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Removes up to `limit` expired payloads. Rows another node is expiring at the same moment
+/// are skipped rather than waited for, so concurrent maintenance never queues up.
+pub(crate) async fn expire_payloads(
+    store: &PostgresStore,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "UPDATE messages SET payload = NULL WHERE id IN
+           (SELECT id FROM messages WHERE payload IS NOT NULL AND payload_expires_at <= $1
+            ORDER BY payload_expires_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED)",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected())
+}
+
+/// Reads a message from columns named as in [`COLUMNS`] (without the alias).
+pub(crate) fn from_row(row: &PgRow) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: parse(row, "id")?,
+        app_id: parse(row, "app_id")?,
+        event_type: EventTypeName::parse(&get::<String>(row, "event_type")?)
+            .map_err(|e| corrupt("event_type", e))?,
+        event_id: parse_optional_name(row, "event_id", EventId::parse)?,
+        channels: parse_names(row, "channels", ChannelName::parse)?,
+        payload: get(row, "payload")?,
+        created_at: get(row, "created_at")?,
+        deliver_at: get(row, "deliver_at")?,
+        payload_expires_at: get(row, "payload_expires_at")?,
+    })
+}

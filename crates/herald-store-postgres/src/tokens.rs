@@ -1,0 +1,157 @@
+//! API tokens (stored as SHA-256 hashes) and idempotency keys on PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use herald_core::StoreError;
+use herald_core::model::{ApiToken, TokenScope};
+use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
+use herald_core::token::TokenHash;
+
+use crate::rows::{corrupt, get, parse};
+use crate::{PostgresStore, backend, store_error};
+
+/// Expired idempotency keys deleted by each claim, so the table never grows unbounded.
+const EXPIRED_KEYS_PER_CLAIM: i64 = 100;
+
+pub(crate) async fn insert(store: &PostgresStore, token: &ApiToken) -> Result<(), StoreError> {
+    let app_id = match &token.scope {
+        TokenScope::Organization => None,
+        TokenScope::Application(app) => Some(app.as_str()),
+    };
+    sqlx::query(
+        "INSERT INTO api_tokens (id, hash, app_id, description, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(token.id.as_str())
+    .bind(&token.hash.0[..])
+    .bind(app_id)
+    .bind(&token.description)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(&store.pool)
+    .await
+    .map_err(|e| store_error(e, "token"))?;
+    Ok(())
+}
+
+pub(crate) async fn find(store: &PostgresStore, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, hash, app_id, description, created_at, expires_at FROM api_tokens WHERE hash = $1",
+    )
+    .bind(&hash.0[..])
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let stored: Vec<u8> = get(&row, "hash")?;
+    let app_id: Option<String> = get(&row, "app_id")?;
+    Ok(Some(ApiToken {
+        id: parse(&row, "id")?,
+        hash: TokenHash(stored.try_into().map_err(|_| corrupt("hash", "not 32 bytes"))?),
+        scope: match app_id {
+            None => TokenScope::Organization,
+            Some(app) => TokenScope::Application(app.parse().map_err(|e| corrupt("app_id", e))?),
+        },
+        description: get(&row, "description")?,
+        created_at: get(&row, "created_at")?,
+        expires_at: get(&row, "expires_at")?,
+    }))
+}
+
+pub(crate) async fn count_organization(store: &PostgresStore) -> Result<u64, StoreError> {
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE app_id IS NULL")
+        .fetch_one(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(u64::try_from(count).unwrap_or_default())
+}
+
+/// Claims a key in one transaction. The upsert either takes the key (new, or its earlier claim
+/// or response expired) or leaves it alone; either way it holds the row's lock until commit,
+/// so the follow-up read sees exactly the row that refused the claim. Two nodes claiming the
+/// same new key meet at the primary key: the second waits for the first to commit, then finds
+/// an unexpired claim, so exactly one of them gets `Claimed`.
+pub(crate) async fn claim_idempotency_key(
+    store: &PostgresStore,
+    key: &IdempotencyKey,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<IdempotencyClaim, StoreError> {
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (key, completed, status, body, expires_at)
+         VALUES ($1, FALSE, NULL, NULL, $2)
+         ON CONFLICT (key) DO UPDATE
+           SET completed = FALSE, status = NULL, body = NULL, expires_at = EXCLUDED.expires_at
+           WHERE idempotency_keys.expires_at <= $3
+         RETURNING key",
+    )
+    .bind(&key.0)
+    .bind(expires_at)
+    .bind(now)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(backend)?;
+    let outcome = if claimed.is_some() {
+        // Expired keys are dropped a few at a time; rows another claim holds are left to it.
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE key IN
+               (SELECT key FROM idempotency_keys WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+        )
+        .bind(now)
+        .bind(EXPIRED_KEYS_PER_CLAIM)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        IdempotencyClaim::Claimed
+    } else {
+        let row = sqlx::query("SELECT completed, status, body FROM idempotency_keys WHERE key = $1")
+            .bind(&key.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if get(&row, "completed")? {
+            let status: Option<i32> = get(&row, "status")?;
+            let status = status.ok_or_else(|| corrupt("status", "missing"))?;
+            IdempotencyClaim::Completed(StoredResponse {
+                status: u16::try_from(status).map_err(|e| corrupt("status", e))?,
+                body: get::<Option<Vec<u8>>>(&row, "body")?.unwrap_or_default(),
+            })
+        } else {
+            IdempotencyClaim::InProgress
+        }
+    };
+    tx.commit().await.map_err(backend)?;
+    Ok(outcome)
+}
+
+pub(crate) async fn complete_idempotency_key(
+    store: &PostgresStore,
+    key: &IdempotencyKey,
+    response: &StoredResponse,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET completed = TRUE, status = $1, body = $2, expires_at = $3
+         WHERE key = $4",
+    )
+    .bind(i32::from(response.status))
+    .bind(&response.body)
+    .bind(expires_at)
+    .bind(&key.0)
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+pub(crate) async fn release_idempotency_key(
+    store: &PostgresStore,
+    key: &IdempotencyKey,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE key = $1 AND NOT completed")
+        .bind(&key.0)
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! The shared conformance checks of `herald_core::conformance`, one schema each.
+//!
+//! The list repeats the names in herald-core's `store_conformance_tests!` macro (a custom
+//! harness can't use the macro, which generates `#[tokio::test]` functions), and
+//! [`check_list_matches_core`] fails the run when the two lists drift apart.
+
+use crate::Check;
+
+/// Builds one [`Check`] per named conformance check: a fresh schema, a store on it, the check.
+macro_rules! conformance_checks {
+    ($($name:ident),* $(,)?) => {
+        vec![$(
+            Check {
+                name: stringify!($name),
+                exclusive: false,
+                run: |server| Box::pin(async move {
+                    let schema = server.schema().await;
+                    let store = schema.store().await;
+                    herald_core::conformance::$name(&store).await;
+                    store.close().await;
+                }),
+            }
+        ),*]
+    };
+}
+
+pub(crate) fn conformance_checks() -> Vec<Check> {
+    conformance_checks!(
+        applications_round_trip,
+        application_uids_are_unique,
+        applications_page_both_ways,
+        deleting_an_application_removes_its_endpoints,
+        endpoints_round_trip_with_secrets,
+        endpoint_uids_are_unique_per_application,
+        endpoints_are_scoped_to_their_application,
+        event_types_archive_list_and_expunge,
+        unknown_event_types_are_reported,
+        tokens_are_found_by_hash_only,
+        idempotency_keys_claim_complete_and_expire,
+        updates_of_missing_rows_report_not_found,
+        messages_get_one_delivery_per_matching_enabled_endpoint,
+        event_ids_are_unique_per_application,
+        messages_list_newest_first_with_filters,
+        due_deliveries_are_leased_once,
+        scheduled_messages_wait_for_their_time,
+        leases_take_a_bounded_share_per_endpoint,
+        recording_is_fenced_by_the_lease,
+        released_leases_are_due_again_without_an_attempt,
+        retries_become_due_at_their_time,
+        expired_leases_return_to_the_queue,
+        attempts_are_listed_with_filters,
+        delivery_views_show_the_latest_state,
+        manual_deliveries_and_recovery,
+        failing_endpoints_are_disabled,
+        payloads_expire,
+    )
+}
+
+/// The source of herald-core's macro, whose `@each` list names every conformance check.
+const CORE_MACRO: &str = include_str!("../../../herald-core/src/conformance/mod.rs");
+
+/// Fails when herald-core's list of checks and ours differ, naming the difference.
+pub(crate) fn check_list_matches_core() -> Result<(), String> {
+    let start = CORE_MACRO
+        .find("(@each $make;")
+        .ok_or("herald-core's store_conformance_tests! no longer has an `(@each $make;` list")?;
+    let rest = &CORE_MACRO[start + "(@each $make;".len()..];
+    let end = rest.find(");").ok_or("the `@each` list in herald-core does not end with `);`")?;
+    let mut core: Vec<&str> = rest[..end].split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    let mut ours: Vec<&str> = conformance_checks().iter().map(|c| c.name).collect();
+    core.sort_unstable();
+    ours.sort_unstable();
+    let missing: Vec<_> = core.iter().filter(|n| !ours.contains(n)).collect();
+    let extra: Vec<_> = ours.iter().filter(|n| !core.contains(n)).collect();
+    if missing.is_empty() && extra.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "tests/conformance/suite.rs is out of step with herald-core: missing {missing:?}, unknown {extra:?}"
+        ))
+    }
+}
