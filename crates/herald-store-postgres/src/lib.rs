@@ -100,8 +100,13 @@ impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/database?options`) with the
     /// default pool and applies pending migrations.
     pub async fn open(url: &str, cipher: Cipher) -> Result<Self, OpenError> {
+        Self::open_url(url, PoolSettings::default(), cipher).await
+    }
+
+    /// Connects to `url` with the given pool settings and applies pending migrations.
+    pub async fn open_url(url: &str, pool: PoolSettings, cipher: Cipher) -> Result<Self, OpenError> {
         let options = PgConnectOptions::from_str(url).map_err(OpenError::InvalidUrl)?;
-        Self::open_with(options, PoolSettings::default(), cipher).await
+        Self::open_with(options, pool, cipher).await
     }
 
     /// Connects with explicit options (e.g. a `search_path` through
@@ -137,6 +142,18 @@ impl PostgresStore {
             .await
             .map_err(connect_error)?;
         Ok(Self { pool, cipher })
+    }
+
+    /// Calls `on_work` whenever a transaction that queued deliveries commits, on any node,
+    /// until the future is dropped. The listener reconnects by itself after a lost connection;
+    /// notifications sent meanwhile are missed, which the dispatcher's polling covers.
+    pub async fn listen_for_new_work(&self, mut on_work: impl FnMut() + Send) -> Result<(), sqlx::Error> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(NEW_WORK_CHANNEL).await?;
+        loop {
+            listener.recv().await?;
+            on_work();
+        }
     }
 
     /// The connection pool, e.g. for a `PgListener` on [`NEW_WORK_CHANNEL`].

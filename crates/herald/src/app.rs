@@ -15,6 +15,7 @@ use herald_core::model::{ApiToken, TokenScope};
 use herald_core::secret::{Cipher, SecretString};
 use herald_core::token::{ORGANIZATION_TOKEN_PREFIX, TokenHash, generate_token_value};
 use herald_core::{Store, StoreError};
+use herald_store_postgres::{PoolSettings, PostgresStore};
 use herald_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -66,6 +67,13 @@ pub enum StartError {
     Locked { path: PathBuf },
     #[error(transparent)]
     Open(#[from] herald_store_sqlite::OpenError),
+    #[error(transparent)]
+    OpenPostgres(#[from] herald_store_postgres::OpenError),
+    #[error(
+        "with PostgreSQL every node must share one encryption key: set `encryption_key` \
+         (HERALD_ENCRYPTION_KEY) to the same value on every node; `herald key generate` makes one"
+    )]
+    SharedKeyRequired,
     #[error("could not prepare the database (leases, API tokens)")]
     Prepare(#[source] StoreError),
 }
@@ -74,11 +82,11 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct App {
     config: Config,
-    store: Arc<SqliteStore>,
+    store: OpenedStore,
     clock: Arc<dyn Clock>,
     worker: WorkerHandle,
-    /// Held while serving: one serving process per SQLite data directory.
-    _lock: std::fs::File,
+    /// Held while serving from SQLite: one serving process per data directory.
+    _lock: Option<std::fs::File>,
     /// An organisation token created at this start (the first start), to show once.
     pub new_admin_token: Option<SecretString>,
 }
@@ -93,16 +101,22 @@ impl App {
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
-        let lock = lock_data_dir(&config.data_dir)?;
-        let store = Arc::new(open_store(&config).await?);
-        // This process is the only one serving from this database (the lock above), so any
-        // lease still held belongs to a process that died: its deliveries are due again now.
-        let released = store.release_all_leases().await.map_err(StartError::Prepare)?;
-        if released > 0 {
-            tracing::info!(deliveries = released, "resuming deliveries interrupted by the previous run");
+        let lock = match config.database {
+            DatabaseConfig::Sqlite(_) => Some(lock_data_dir(&config.data_dir)?),
+            DatabaseConfig::Postgres(_) => None,
+        };
+        let store = open_store(&config).await?;
+        if let OpenedStore::Sqlite(sqlite) = &store {
+            // This process is the only one serving from this database (the lock above), so any
+            // lease still held belongs to a process that died: its deliveries are due again now.
+            // (PostgreSQL nodes share the database; there, leases expire instead.)
+            let released = sqlite.release_all_leases().await.map_err(StartError::Prepare)?;
+            if released > 0 {
+                tracing::info!(deliveries = released, "resuming deliveries interrupted by the previous run");
+            }
         }
         let new_admin_token =
-            ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Prepare)?;
+            ensure_admin_token(store.store().as_ref(), &config).await.map_err(StartError::Prepare)?;
         Ok(Self { config, store, clock, worker: WorkerHandle::new(), _lock: lock, new_admin_token })
     }
 
@@ -111,17 +125,13 @@ impl App {
         self.worker.clone()
     }
 
-    /// The store, for commands that work on it directly (e.g. `herald token create`).
-    pub fn store(&self) -> &dyn Store {
-        self.store.as_ref()
-    }
-
     /// Serves the API on `listener` until `shutdown` is cancelled, then finishes the requests
     /// in flight and closes the database.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
         let bound = listener.local_addr()?;
-        let store: Arc<dyn Store> = self.store.clone();
+        let store = self.store.store();
         let delivery = &self.config.delivery;
+        let role = self.config.role;
         let operational = match &delivery.operational_webhook {
             Some((url, secret)) => OperationalWebhooks::start(
                 OperationalTarget { url: url.clone(), secret: secret.clone() },
@@ -129,15 +139,25 @@ impl App {
             ),
             None => OperationalWebhooks::disabled(),
         };
-        let worker_tasks = worker::start(
-            &self.worker,
-            store.clone(),
-            self.clock.clone(),
-            worker_settings(&self.config),
-            operational,
-            shutdown.clone(),
-        )
-        .map_err(io::Error::other)?;
+        let worker_tasks = if role.delivers() {
+            let tasks = worker::start(
+                &self.worker,
+                store.clone(),
+                self.clock.clone(),
+                worker_settings(&self.config),
+                operational,
+                shutdown.clone(),
+            )
+            .map_err(io::Error::other)?;
+            if let OpenedStore::Postgres(postgres) = &self.store {
+                tasks.reopen();
+                tasks.spawn(wake_on_new_work(postgres.clone(), self.worker.clone(), shutdown.clone()));
+                tasks.close();
+            }
+            Some(tasks)
+        } else {
+            None
+        };
         let state = ApiState::new(ApiShared {
             store,
             clock: self.clock.clone(),
@@ -146,15 +166,21 @@ impl App {
             portal_token_ttl: self.config.portal_token_ttl,
             payload_retention: delivery.payload_retention,
         });
-        let router = api::router(state, self.config.max_body_bytes);
+        let router = if role.serves_api() {
+            api::router(state, self.config.max_body_bytes)
+        } else {
+            api::health_router(state)
+        };
         // Trailing slashes are trimmed before routing, so `/api/v1/app/` is `/api/v1/app`.
         let service = NormalizePathLayer::trim_trailing_slash().layer(router);
-        tracing::info!(address = %bound, "Herald is serving the API");
+        tracing::info!(address = %bound, role = ?role, "Herald is serving");
         axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
         // The API has stopped accepting; the worker stops leasing and lets attempts finish.
-        worker_tasks.wait().await;
+        if let Some(tasks) = worker_tasks {
+            tasks.wait().await;
+        }
         self.store.close().await;
         tracing::info!("Herald stopped");
         Ok(())
@@ -199,13 +225,71 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StartError> {
     }
 }
 
+/// Wakes this node's worker whenever any node commits new deliveries (PostgreSQL NOTIFY).
+async fn wake_on_new_work(store: Arc<PostgresStore>, worker: WorkerHandle, shutdown: CancellationToken) {
+    loop {
+        let listening = store.listen_for_new_work(|| worker.wake());
+        tokio::select! {
+            result = listening => {
+                if let Err(error) = result {
+                    tracing::warn!(error = %error, "lost the new-work notifications; polling until they are back");
+                }
+            }
+            () = shutdown.cancelled() => return,
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            () = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// An opened database, as the backend it is.
+#[derive(Debug, Clone)]
+pub enum OpenedStore {
+    Sqlite(Arc<SqliteStore>),
+    Postgres(Arc<PostgresStore>),
+}
+
+impl OpenedStore {
+    /// The store behind the common interface.
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            Self::Sqlite(store) => store.clone(),
+            Self::Postgres(store) => store.clone(),
+        }
+    }
+
+    /// Closes the connections, waiting for statements in flight.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
 /// Opens the configured database, creating the data directory and encryption key as needed.
-pub async fn open_store(config: &Config) -> Result<SqliteStore, StartError> {
+pub async fn open_store(config: &Config) -> Result<OpenedStore, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
-    let DatabaseConfig::Sqlite(path) = &config.database;
-    let cipher = load_cipher(config, path)?;
-    Ok(SqliteStore::open(path, cipher).await?)
+    match &config.database {
+        DatabaseConfig::Sqlite(path) => {
+            let cipher = load_cipher(config, path)?;
+            Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, cipher).await?)))
+        }
+        DatabaseConfig::Postgres(url) => {
+            // Every node must read what the others sealed: the key can't be a local file.
+            let key = config.encryption_key.as_ref().ok_or(StartError::SharedKeyRequired)?;
+            let cipher = Cipher::from_base64(key.expose()).map_err(|e| StartError::BadKeyFile {
+                path: PathBuf::from("(configuration)"),
+                reason: e.to_string(),
+            })?;
+            let pool =
+                PoolSettings { max_connections: config.database_max_connections, ..PoolSettings::default() };
+            Ok(OpenedStore::Postgres(Arc::new(PostgresStore::open_url(url.expose(), pool, cipher).await?)))
+        }
+    }
 }
 
 fn load_cipher(config: &Config, database: &Path) -> Result<Cipher, StartError> {

@@ -56,6 +56,29 @@ pub enum ConfigError {
 pub enum DatabaseConfig {
     /// An embedded SQLite database file.
     Sqlite(PathBuf),
+    /// A PostgreSQL database shared by several nodes; the URL may hold a password.
+    Postgres(herald_core::secret::SecretString),
+}
+
+/// What a `herald serve` process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Serves the API only; other nodes deliver.
+    Api,
+    /// Delivers only (and answers health checks).
+    Worker,
+    /// Both.
+    All,
+}
+
+impl Role {
+    pub fn serves_api(self) -> bool {
+        matches!(self, Self::Api | Self::All)
+    }
+
+    pub fn delivers(self) -> bool {
+        matches!(self, Self::Worker | Self::All)
+    }
 }
 
 /// Log output format.
@@ -81,6 +104,9 @@ pub struct Config {
     pub portal_token_ttl: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub role: Role,
+    /// Connections this node opens to PostgreSQL at most.
+    pub database_max_connections: u32,
     pub delivery: DeliveryConfig,
 }
 
@@ -129,6 +155,8 @@ const KEYS: &[&str] = &[
     "portal_token_ttl",
     "log_format",
     "log_level",
+    "role",
+    "database_max_connections",
     "allowed_cidrs",
     "request_timeout",
     "connect_timeout",
@@ -232,7 +260,6 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
         listen: field(raw, "listen", |v| {
             v.parse().map_err(|_| format!("`{v}` is not an address:port such as 127.0.0.1:8040"))
         })?,
-        database,
         data_dir,
         admin_token: field(raw, "admin_token", |v| {
             if !v.is_empty() && v.len() < 16 {
@@ -265,6 +292,20 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
             tracing_subscriber::EnvFilter::try_new(v).map_err(|e| e.to_string())?;
             Ok(v.to_owned())
         })?,
+        role: field(raw, "role", |v| match v {
+            "all" => Ok(Role::All),
+            "api" | "worker" if matches!(database, DatabaseConfig::Sqlite(_)) => Err(format!(
+                "`{v}` needs a database shared by several nodes (PostgreSQL); with SQLite one process does both"
+            )),
+            "api" => Ok(Role::Api),
+            "worker" => Ok(Role::Worker),
+            other => Err(format!("`{other}` is not one of \"all\", \"api\", \"worker\"")),
+        })?,
+        database_max_connections: field(raw, "database_max_connections", |v| match v.parse::<u32>() {
+            Ok(n) if n >= 2 => Ok(n),
+            _ => Err(format!("`{v}` is not a number of connections (at least 2)")),
+        })?,
+        database,
         delivery: parse_delivery(raw)?,
     })
 }
@@ -361,9 +402,10 @@ fn parse_database_url(value: &str, data_dir: &Path) -> Result<DatabaseConfig, St
         return Ok(DatabaseConfig::Sqlite(PathBuf::from(path)));
     }
     if value.starts_with("postgres://") || value.starts_with("postgresql://") {
-        return Err("PostgreSQL is not supported by this version of Herald yet; leave it empty for the embedded SQLite database".to_owned());
+        url::Url::parse(value).map_err(|e| format!("not a valid PostgreSQL URL: {e}"))?;
+        return Ok(DatabaseConfig::Postgres(herald_core::secret::SecretString::new(value)));
     }
-    Err("expected an empty value (embedded SQLite) or a sqlite:// URL".to_owned())
+    Err("expected an empty value (embedded SQLite), a sqlite:// URL or a postgres:// URL".to_owned())
 }
 
 /// Parses durations such as `250ms`, `90s`, `5m`, `24h`, `7d` (a bare number means seconds).

@@ -31,6 +31,11 @@ enum Command {
     Config(ConfigCommand),
     /// Print Herald's OpenAPI document.
     Openapi,
+    /// Encryption keys for secrets at rest.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Measure throughput, latency and memory with a load test on this machine (loopback only).
+    Bench(herald::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +48,12 @@ enum TokenCommand {
         #[arg(long, default_value = "created with `herald token create`")]
         description: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Print a new random encryption key (for `encryption_key`, shared by all nodes).
+    Generate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -69,6 +80,9 @@ struct ConfigArgs {
     /// Log format: text or json (setting `log_format`).
     #[arg(long)]
     log_format: Option<String>,
+    /// What this node does: all, api or worker (setting `role`; api and worker need PostgreSQL).
+    #[arg(long)]
+    role: Option<String>,
 }
 
 impl ConfigArgs {
@@ -78,6 +92,7 @@ impl ConfigArgs {
         overrides.set("data_dir", "--data-dir", self.data_dir);
         overrides.set("database_url", "--database-url", self.database_url);
         overrides.set("log_format", "--log-format", self.log_format);
+        overrides.set("role", "--role", self.role);
         let config = Config::load(&overrides)?;
         init_logging(&config);
         Ok(config)
@@ -123,7 +138,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(TokenCommand::Create { config, description }) => {
             let store = open_store(&config.load()?).await?;
-            let token = create_organization_token(&store, &description)
+            let token = create_organization_token(store.store().as_ref(), &description)
                 .await
                 .context("could not create the token")?;
             store.close().await;
@@ -134,10 +149,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", config::DEFAULT_FILE);
             Ok(())
         }
+        Command::Key(KeyCommand::Generate) => {
+            println!("{}", herald_core::secret::Cipher::generate_key_base64());
+            Ok(())
+        }
         Command::Openapi => {
             print!("{}", herald::api::openapi::document_json());
             Ok(())
         }
+        Command::Bench(args) => herald::bench::run(args).await,
     }
 }
 

@@ -142,11 +142,14 @@ async fn attach_messages(
     app: &herald_core::model::Application,
     attempts: &mut [MessageAttemptOut],
 ) -> Result<(), ApiError> {
-    let mut messages: std::collections::HashMap<String, Option<MessageOut>> = std::collections::HashMap::new();
+    let mut messages: std::collections::HashMap<String, Option<MessageOut>> =
+        std::collections::HashMap::new();
     for attempt in attempts.iter_mut() {
         if !messages.contains_key(&attempt.msg_id) {
             let found = match attempt.msg_id.parse() {
-                Ok(id) => state.store().find_message(&app.id, &herald_core::store::MessageKey::Id(id)).await?,
+                Ok(id) => {
+                    state.store().find_message(&app.id, &herald_core::store::MessageKey::Id(id)).await?
+                }
                 Err(_) => None,
             };
             messages.insert(attempt.msg_id.clone(), found.map(|m| MessageOut::new(m, false)));

@@ -87,6 +87,15 @@ impl ApiState {
     }
 }
 
+/// The router of a node that only delivers: health checks, and JSON 404s for the rest.
+pub fn health_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health::health))
+        .route("/api/v1/health/ping", get(health::health))
+        .fallback(health::not_found)
+        .with_state(state)
+}
+
 /// The API's router. `max_body_bytes` bounds every request body (413 beyond).
 pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
     let app_routes = Router::new()

@@ -185,8 +185,11 @@ async fn wait_for_attempts(server: &TestServer, msg_id: &str, n: usize) -> Vec<V
 #[tokio::test]
 async fn retry_after_and_exhaustion_follow_the_configured_schedule() {
     let clock = Arc::new(ManualClock::starting_now());
-    let options =
-        Options { clock: Some(clock.clone()), env: vec![("HERALD_RETRY_SCHEDULE", "1s".to_owned())] };
+    let options = Options {
+        clock: Some(clock.clone()),
+        env: vec![("HERALD_RETRY_SCHEDULE", "1s".to_owned())],
+        ..Options::default()
+    };
     let (server, receiver) = setup(options, json!({})).await;
     receiver.always(Reply::WithHeaders(429, vec![("retry-after", "120".to_owned())]));
     let msg = send(&server, json!({"eventType": "a.b", "payload": {}})).await;
@@ -373,7 +376,11 @@ async fn invalid_messages_are_refused_and_not_stored() {
 #[tokio::test]
 async fn resend_and_recover_send_failed_messages_again() {
     let clock = Arc::new(ManualClock::starting_now());
-    let options = Options { clock: Some(clock.clone()), env: vec![("HERALD_RETRY_SCHEDULE", String::new())] };
+    let options = Options {
+        clock: Some(clock.clone()),
+        env: vec![("HERALD_RETRY_SCHEDULE", String::new())],
+        ..Options::default()
+    };
     let (server, receiver) = setup(options, json!({})).await;
     receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
     let first = send(&server, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
@@ -422,6 +429,7 @@ async fn operational_webhooks_report_exhaustion_and_disabled_endpoints() {
             ("HERALD_RETRY_SCHEDULE", String::new()),
             ("HERALD_DISABLE_ENDPOINT_AFTER", "1d".to_owned()),
         ],
+        ..Options::default()
     };
     let (server, receiver) = setup(options, json!({})).await;
     receiver.always(Reply::Status(500));

@@ -206,9 +206,11 @@ async fn the_bearer_token_is_write_only() {
 }
 
 #[tokio::test]
-async fn secrets_and_tokens_are_encrypted_at_rest() {
+async fn secrets_and_tokens_are_encrypted_at_rest_in_the_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_in(dir.path(), crate::helpers::Options::default()).await;
+    let options =
+        crate::helpers::Options { backend: Some(crate::helpers::Backend::Sqlite), ..Default::default() };
+    let server = TestServer::start_in(dir.path(), options).await;
     server.create_app("Acme", Some("acme")).await;
     let base = "/api/v1/app/acme/endpoint";
     let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

@@ -11,6 +11,7 @@ use herald::config::{Config, Overrides};
 use herald_core::clock::{Clock, ManualClock, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use sqlx::Connection as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +29,8 @@ pub struct TestServer {
     task: Option<JoinHandle<std::io::Result<()>>>,
     clock: Option<Arc<ManualClock>>,
     worker: herald::worker::WorkerHandle,
+    /// The PostgreSQL schema holding this server's data, dropped with its data directory.
+    schema: Option<String>,
 }
 
 /// A response read whole: status, headers and JSON body (`Null` when empty).
@@ -38,9 +41,73 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// The database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The suite's backend: PostgreSQL when `HERALD_TEST_BACKEND=postgres` (CI runs the suite
+    /// both ways), else SQLite.
+    pub fn for_suite() -> Self {
+        match std::env::var("HERALD_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Self::Postgres,
+            Ok("sqlite") | Err(_) => Self::Sqlite,
+            Ok(other) => panic!("HERALD_TEST_BACKEND must be sqlite or postgres, not {other}"),
+        }
+    }
+}
+
+/// The PostgreSQL server the suite uses.
+fn postgres_url() -> String {
+    std::env::var("HERALD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The schema a test's data directory maps to, so a restarted server finds its data again.
+fn schema_for(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data_dir.hash(&mut hasher);
+    format!("herald_it_{:016x}", hasher.finish())
+}
+
+/// Creates the test's schema and returns a database URL that uses it.
+async fn postgres_database(data_dir: &Path) -> (String, String) {
+    let schema = schema_for(data_dir);
+    let mut admin = sqlx::postgres::PgConnection::connect(&postgres_url())
+        .await
+        .unwrap_or_else(|e| panic!("HERALD_TEST_BACKEND=postgres, but PostgreSQL is not reachable: {e}"));
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut admin).await.unwrap();
+    admin.close().await.unwrap();
+    let separator = if postgres_url().contains('?') { '&' } else { '?' };
+    (format!("{}{separator}options=-c%20search_path%3D{schema}", postgres_url()), schema)
+}
+
+/// Drops a test's schema, best effort, from a detached thread: `Drop` can't await, and must
+/// not block either (the server being dropped may hold locks the drop has to wait for, and
+/// only the test's runtime, which would be blocked, can release them).
+fn drop_schema(schema: String) {
+    std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+        runtime.block_on(async {
+            let Ok(mut admin) = sqlx::postgres::PgConnection::connect(&postgres_url()).await else { return };
+            let _ = sqlx::query("SET lock_timeout = '30s'").execute(&mut admin).await;
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).execute(&mut admin).await;
+        });
+    });
+}
+
+/// A key shared by every PostgreSQL test server (PostgreSQL nodes need a configured key).
+const TEST_ENCRYPTION_KEY: &str = "bXktdGVzdC1rZXktaXMtdGhpcnR5LXR3by1ieXRlcyE=";
+
 /// Settings for a test server beyond the defaults.
 #[derive(Debug, Default)]
 pub struct Options {
+    /// The database; the suite's backend when `None`. Tests of SQLite specifics set it.
+    pub backend: Option<Backend>,
     /// Settings as environment variables; they override the test defaults.
     pub env: Vec<(&'static str, String)>,
     /// A clock the test moves by hand; the system clock when `None`.
@@ -72,6 +139,14 @@ impl TestServer {
             ("HERALD_LEASE_DURATION".to_owned(), "10s".to_owned()),
             ("HERALD_SHUTDOWN_GRACE".to_owned(), "1s".to_owned()),
         ];
+        let backend = options.backend.unwrap_or_else(Backend::for_suite);
+        let mut schema = None;
+        if backend == Backend::Postgres {
+            let (url, name) = postgres_database(data_dir).await;
+            env.push(("HERALD_DATABASE_URL".to_owned(), url));
+            env.push(("HERALD_ENCRYPTION_KEY".to_owned(), TEST_ENCRYPTION_KEY.to_owned()));
+            schema = Some(name);
+        }
         // The test's own settings replace the defaults above.
         env.retain(|(key, _)| !options.env.iter().any(|(k, _)| k == key));
         env.extend(options.env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
@@ -95,6 +170,7 @@ impl TestServer {
             task: Some(task),
             clock: options.clock,
             worker,
+            schema,
         }
     }
 
@@ -175,6 +251,12 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        // The schema lives as long as the data directory: a restart test keeps both.
+        if self._dir.is_some()
+            && let Some(schema) = self.schema.take()
+        {
+            drop_schema(schema);
+        }
     }
 }
 

@@ -40,9 +40,10 @@ async fn applications_endpoints_event_types_and_secrets_survive_a_restart() {
 }
 
 #[tokio::test]
-async fn a_data_directory_without_its_encryption_key_refuses_to_start() {
+async fn a_sqlite_data_directory_without_its_encryption_key_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start_in(dir.path(), Options::default()).await;
+    let options = Options { backend: Some(crate::helpers::Backend::Sqlite), ..Options::default() };
+    let server = TestServer::start_in(dir.path(), options).await;
     server.create_app("Acme", None).await;
     server.stop().await;
     std::fs::remove_file(dir.path().join("encryption.key")).unwrap();

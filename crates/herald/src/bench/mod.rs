@@ -1,0 +1,269 @@
+//! `herald bench`: a load test users run on their own machine. It starts a Herald (or uses
+//! one already running on loopback), points endpoints at a receiver of its own, sends
+//! messages, and reports API throughput, end-to-end delivery rate, latency, lost or
+//! duplicated deliveries, signature failures and Herald's peak memory.
+//!
+//! This module owns the options and the order of the steps. It must never send traffic
+//! anywhere but loopback: `--url` is refused unless its host is 127.0.0.0/8, ::1 or
+//! localhost, and the receiver listens on 127.0.0.1 only.
+
+mod client;
+mod load;
+mod receiver;
+mod report;
+mod target;
+
+use std::collections::HashSet;
+use std::io::IsTerminal as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use herald_core::secret::SigningSecret;
+use url::Url;
+
+use self::client::HeraldClient;
+use self::load::{LoadCounters, LoadPlan};
+use self::receiver::Receiver;
+use self::report::{CpuSample, Measurements, Progress, Report};
+use self::target::Target;
+
+/// How long the bench keeps listening after the last expected delivery arrived, so that a
+/// duplicate sent right behind it is still counted.
+const DUPLICATE_WATCH: Duration = Duration::from_millis(500);
+
+/// Options of `herald bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Messages to send.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub messages: u64,
+    /// Endpoints to create; every message is delivered to each of them.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub endpoints: u32,
+    /// API requests in flight at most. Without --rate: senders posting back to back.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub concurrency: u32,
+    /// Messages per second on a fixed schedule (open loop). Latency then counts from each
+    /// message's scheduled time, so a server that falls behind shows it.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Size of each message's payload in bytes (at least the ~30 bytes the bench needs).
+    #[arg(long, default_value_t = 100)]
+    pub payload_bytes: usize,
+    /// How long to wait for deliveries after the last message was sent, e.g. "120s" or "5m".
+    #[arg(long, default_value = "120s", value_parser = crate::config::parse_duration)]
+    pub timeout: Duration,
+    /// Benchmark a Herald already running at this URL (loopback only) instead of starting
+    /// one. It must allow deliveries to loopback (allowed_cidrs = "127.0.0.0/8").
+    #[arg(long, requires = "token")]
+    pub url: Option<String>,
+    /// An organisation API token of the Herald given with --url.
+    #[arg(long, requires = "url")]
+    pub token: Option<String>,
+    /// Print the result as one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Where the bench sends its load.
+#[derive(Debug)]
+enum TargetChoice {
+    /// Start a Herald with the default configuration as a child process.
+    Spawn,
+    /// Use the Herald running at this loopback URL.
+    Running { url: Url, token: String },
+}
+
+/// Validated options.
+#[derive(Debug)]
+struct Options {
+    target: TargetChoice,
+    endpoints: u32,
+    plan: LoadPlan,
+    timeout: Duration,
+}
+
+impl BenchArgs {
+    fn into_options(self) -> anyhow::Result<Options> {
+        let target = match (self.url, self.token) {
+            (Some(url), Some(token)) => {
+                let url = Url::parse(&url).with_context(|| format!("--url {url} is not a URL"))?;
+                check_loopback(&url)?;
+                TargetChoice::Running { url, token }
+            }
+            _ => TargetChoice::Spawn,
+        };
+        if let Some(rate) = self.rate
+            && !(rate.is_finite() && rate > 0.0)
+        {
+            bail!("--rate must be a positive number of messages per second");
+        }
+        Ok(Options {
+            target,
+            endpoints: self.endpoints,
+            plan: LoadPlan {
+                messages: self.messages,
+                concurrency: self.concurrency,
+                rate: self.rate,
+                payload_bytes: self.payload_bytes,
+            },
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// Refuses any URL whose host is not on this machine's loopback interface.
+fn check_loopback(url: &Url) -> anyhow::Result<()> {
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("--url must be an http:// or https:// URL, not {url}");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if !loopback {
+        bail!(
+            "refusing to benchmark {url}: `herald bench` only sends load to this machine's loopback \
+             addresses (127.0.0.0/8, ::1, localhost)"
+        );
+    }
+    Ok(())
+}
+
+/// Monotonic time since the bench started, in nanoseconds: the clock of send times embedded
+/// in payloads and of arrival times at the receiver.
+#[derive(Debug, Clone, Copy)]
+struct BenchClock {
+    start: Instant,
+}
+
+impl BenchClock {
+    fn start() -> Self {
+        Self { start: Instant::now() }
+    }
+
+    fn now(self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    async fn sleep_until(self, nanos: u64) {
+        tokio::time::sleep_until((self.start + Duration::from_nanos(nanos)).into()).await;
+    }
+}
+
+/// Runs the benchmark, prints the result, and fails when deliveries were lost, duplicated
+/// or wrongly signed. Ctrl-C or SIGTERM stops it (and the Herald it started).
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let json = args.json;
+    let options = args.into_options()?;
+    let report = tokio::select! {
+        report = measure(&options) => report?,
+        () = interrupted() => bail!("interrupted"),
+    };
+    if json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        report::print_table(&report);
+    }
+    let failures = report.failures();
+    if !failures.is_empty() {
+        bail!("the benchmark failed: {}", failures.join("; "));
+    }
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM. The bench then drops everything it started, which stops
+/// the Herald it started; the default action of either signal would leave that running.
+async fn interrupted() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// Sets up, sends the load, waits for the deliveries and gathers the numbers. Everything it
+/// starts (child process, receiver, senders) stops when it returns or is dropped.
+async fn measure(options: &Options) -> anyhow::Result<Report> {
+    let clock = BenchClock::start();
+    let target = match &options.target {
+        TargetChoice::Spawn => Target::spawn().await?,
+        TargetChoice::Running { url, token } => Target::running(url, token),
+    };
+    let client = Arc::new(HeraldClient::new(target.base_url(), target.token(), options.plan.concurrency)?);
+    if !client.healthy().await {
+        bail!("Herald at {} does not answer GET /api/v1/health with 204", target.base_url());
+    }
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("could not start the receiver on 127.0.0.1")?;
+    let receiver_address = listener.local_addr()?;
+    let app_id = client.create_app().await?;
+    let mut secrets = Vec::new();
+    for index in 0..options.endpoints {
+        let url = format!("http://{receiver_address}/e/{index}");
+        let endpoint_id = client.create_endpoint(&app_id, &url, &SigningSecret::generate_hmac()).await?;
+        let key = client.endpoint_secret(&app_id, &endpoint_id).await?;
+        secrets.push(SigningSecret::parse(&key).context("Herald returned a malformed endpoint secret")?);
+    }
+    let receiver = Receiver::start(listener, secrets, clock);
+
+    let counters = Arc::new(LoadCounters::default());
+    let progress = std::io::stderr().is_terminal().then(|| {
+        Progress::start(options.plan.messages, options.endpoints, counters.clone(), receiver.stats(), clock)
+    });
+    let cpu_before = CpuSample::take(&target, clock);
+    let outcome = load::run(client.clone(), app_id.clone(), &options.plan, clock, counters).await;
+
+    // Wait until every accepted message reached every endpoint, or the timeout.
+    let expected = outcome.accepted_ids.len() as u64 * u64::from(options.endpoints);
+    let deadline = tokio::time::Instant::now() + options.timeout;
+    let stats = receiver.stats();
+    let timed_out = loop {
+        if stats.first_deliveries() >= expected {
+            break false;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            break true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let cpu = CpuSample::take(&target, clock).since(cpu_before);
+    if !timed_out {
+        tokio::time::sleep(DUPLICATE_WATCH).await;
+    }
+    if let Some(progress) = progress {
+        progress.finish().await;
+    }
+
+    let accepted: HashSet<&str> = outcome.accepted_ids.iter().map(String::as_str).collect();
+    let tally = receiver.tally(&accepted);
+    drop(accepted);
+    let peak_memory_mib = target.peak_memory_mib();
+    if target.is_external() {
+        // Leave a running Herald as it was found (best effort: the numbers are in already).
+        client.delete_app(&app_id).await;
+    }
+    let measured = Measurements { outcome, tally, timed_out, peak_memory_mib, cpu };
+    Ok(Report::new(options, &target, measured))
+}
