@@ -12,6 +12,7 @@ mod event_types;
 mod helpers;
 mod idempotency;
 mod openapi;
+mod process;
 mod receiver;
 mod restart;
 mod svix_sdk;
