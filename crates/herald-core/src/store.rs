@@ -225,6 +225,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn expunge_message_payload(&self, app: &ApplicationId, id: &MessageId) -> Result<bool, StoreError>;
     /// Removes up to `limit` payloads whose retention ended by `now`; returns how many.
     async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` whole messages created before `before`, oldest first, with their
+    /// deliveries and attempts; returns how many messages went.
+    ///
+    /// This is message retention: without it the database grows for ever. Each call is one
+    /// short statement, so a caller deletes a large backlog in batches without holding locks
+    /// for long. Several nodes may call it at once: rows another node is deleting (or a worker
+    /// is recording an attempt on) at that moment are passed over, not waited for, and go in a
+    /// later batch. A delivery leased before its message went records nothing afterwards
+    /// (`record_attempt` returns false, as for a stale lease).
+    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 
     // --- deliveries ---
     /// Leases due deliveries (pending ones whose time has come, and leased ones whose lease
@@ -274,6 +284,42 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         failing_since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError>;
+
+    // --- nodes sharing the store ---
+    /// Announces that `node` is alive until `expires_at`, forgets nodes whose announcement
+    /// ended by `now` (`expires_at <= now`), and returns how many nodes are alive, this one
+    /// included (so at least 1, whatever `expires_at` says).
+    ///
+    /// Several Herald nodes serving one database split each endpoint's concurrency and rate
+    /// limit between the live nodes, so that together they keep to the endpoint's limit; a node
+    /// calls this well within its expiry and divides by the answer. A node that dies stops
+    /// counting once its last announcement expires.
+    async fn heartbeat(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// Forgets `node` at once (a graceful shutdown), so the remaining nodes take over its share
+    /// of every endpoint's limits without waiting for its heartbeat to expire. Forgetting a
+    /// node that is not known is not an error.
+    async fn leave(&self, node: &str) -> Result<(), StoreError>;
+    /// Opens the endpoint's circuit breaker until `until`, or leaves it as it is when it is
+    /// already open until later (an earlier `until` never shortens it). An endpoint that does
+    /// not exist (any more) is not an error.
+    ///
+    /// The state lives in the store, not in one node's memory, so that every node stops
+    /// sending to an endpoint that one of them found failing, and a node that starts (or
+    /// restarts) knows of circuits opened before.
+    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Until when the endpoint's circuit is open, if it is open at `now` (open until a time
+    /// after `now`); `None` when it is closed or the endpoint does not exist. Nodes read it
+    /// before sending to an endpoint, to honour circuits that other nodes opened.
+    async fn circuit_open_until(
+        &self,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
 
     // --- attempts ---
     async fn find_attempt(

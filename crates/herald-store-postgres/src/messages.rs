@@ -1,5 +1,5 @@
-//! Messages on PostgreSQL: the insert (with its deliveries, in one transaction), reads, and
-//! payload removal.
+//! Messages on PostgreSQL: the insert (with its deliveries, in one transaction), reads,
+//! payload removal and retention.
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
@@ -194,6 +194,45 @@ pub(crate) async fn expire_payloads(
     .execute(&store.pool)
     .await
     .map_err(backend)?;
+    Ok(result.rows_affected())
+}
+
+/// Deletes up to `limit` of the oldest messages created before `$1`, with (through the
+/// schema's `ON DELETE CASCADE`) their deliveries and attempts, in one statement that never
+/// waits for a row lock another transaction holds:
+///
+/// - `doomed` locks the messages `SKIP LOCKED`, so two nodes deleting at once take different
+///   messages instead of queueing behind each other.
+/// - `held` locks those messages' deliveries `SKIP LOCKED` too, before the cascade needs them.
+///   A delivery locked elsewhere belongs to a transaction in progress, e.g. a worker recording
+///   an attempt, which locks the delivery and then needs a share lock on the message: waiting
+///   for it while holding the message would deadlock. Its message is kept for a later batch.
+const DELETE_BEFORE_SQL: &str = "
+WITH doomed AS MATERIALIZED (
+    SELECT id FROM messages WHERE created_at < $1
+    ORDER BY created_at LIMIT $2
+    FOR UPDATE SKIP LOCKED
+),
+held AS MATERIALIZED (
+    SELECT d.id FROM deliveries d WHERE d.msg_id IN (SELECT id FROM doomed)
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM messages m USING doomed
+WHERE m.id = doomed.id
+  AND NOT EXISTS (SELECT 1 FROM deliveries d
+                  WHERE d.msg_id = doomed.id AND d.id NOT IN (SELECT id FROM held))";
+
+pub(crate) async fn delete_before(
+    store: &PostgresStore,
+    before: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(DELETE_BEFORE_SQL)
+        .bind(before)
+        .bind(i64::from(limit))
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
     Ok(result.rows_affected())
 }
 

@@ -7,6 +7,7 @@
 
 mod applications;
 mod attempts;
+mod cluster;
 mod deliveries;
 mod endpoints;
 mod event_types;
@@ -272,6 +273,10 @@ impl Store for SqliteStore {
         messages::expire_payloads(self, now, limit).await
     }
 
+    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        messages::delete_before(self, before, limit).await
+    }
+
     async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {
         deliveries::lease(self, request).await
     }
@@ -321,6 +326,28 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
         deliveries::disable_failing(self, failing_since, now).await
+    }
+
+    async fn heartbeat(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        cluster::heartbeat(self, node, now, expires_at).await
+    }
+    async fn leave(&self, node: &str) -> Result<(), StoreError> {
+        cluster::leave(self, node).await
+    }
+    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        cluster::open_circuit(self, endpoint, until).await
+    }
+    async fn circuit_open_until(
+        &self,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        cluster::circuit_open_until(self, endpoint, now).await
     }
 
     async fn find_attempt(

@@ -1,5 +1,5 @@
 //! Messages on SQLite: the insert (with its deliveries, inside the writer's transaction),
-//! reads, and payload removal.
+//! reads, payload removal and retention.
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
@@ -196,6 +196,25 @@ pub(crate) async fn expire_payloads(
            (SELECT id FROM messages WHERE payload IS NOT NULL AND payload_expires_at <= ? LIMIT ?)",
     )
     .bind(to_micros(now))
+    .bind(i64::from(limit))
+    .execute(&store.writer)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected())
+}
+
+/// Deletes up to `limit` of the oldest messages created before `before`, in one statement; the
+/// schema's `ON DELETE CASCADE` takes their deliveries and attempts along.
+pub(crate) async fn delete_before(
+    store: &SqliteStore,
+    before: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "DELETE FROM messages WHERE id IN
+           (SELECT id FROM messages WHERE created_at < ? ORDER BY created_at LIMIT ?)",
+    )
+    .bind(to_micros(before))
     .bind(i64::from(limit))
     .execute(&store.writer)
     .await

@@ -17,7 +17,7 @@ fn names<T>(list: &[&str], parse: fn(&str) -> Result<T, crate::name::NameError>)
     list.iter().map(|n| parse(n).unwrap()).collect()
 }
 
-fn message(app: &ApplicationId, event_type: &str, channels: Option<&[&str]>) -> Message {
+pub(super) fn message(app: &ApplicationId, event_type: &str, channels: Option<&[&str]>) -> Message {
     let at = now();
     Message {
         id: MessageId::generate_at(at),
@@ -33,7 +33,7 @@ fn message(app: &ApplicationId, event_type: &str, channels: Option<&[&str]>) -> 
 }
 
 /// An application with one endpoint that takes every message.
-async fn app_with_endpoint(store: &dyn Store) -> (ApplicationId, Endpoint) {
+pub(super) async fn app_with_endpoint(store: &dyn Store) -> (ApplicationId, Endpoint) {
     let app = application("Acme", None);
     store.insert_application(&app).await.unwrap();
     let mut ep = endpoint(&app.id, None);
@@ -43,7 +43,7 @@ async fn app_with_endpoint(store: &dyn Store) -> (ApplicationId, Endpoint) {
     (app.id, ep)
 }
 
-fn lease_request(at: DateTime<Utc>) -> LeaseRequest {
+pub(super) fn lease_request(at: DateTime<Utc>) -> LeaseRequest {
     LeaseRequest {
         now: at,
         limit: 100,
@@ -53,7 +53,7 @@ fn lease_request(at: DateTime<Utc>) -> LeaseRequest {
     }
 }
 
-fn record(
+pub(super) fn record(
     leased: &LeasedDelivery,
     status: DeliveryStatus,
     code: u16,

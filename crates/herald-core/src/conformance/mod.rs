@@ -4,15 +4,19 @@
 //! check a fresh, empty store. Checks panic with a message on failure, like any test.
 #![allow(clippy::unwrap_used)]
 
+mod cluster;
 mod delivery;
 mod resources;
+mod retention;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+pub use cluster::*;
 pub use delivery::*;
 pub use resources::*;
+pub use retention::*;
 
 use crate::id::{ApplicationId, EndpointId};
 use crate::model::{Application, Endpoint, EndpointKeys, EventType};
@@ -38,7 +42,11 @@ macro_rules! store_conformance_tests {
             leases_take_a_bounded_share_per_endpoint, recording_is_fenced_by_the_lease, released_leases_are_due_again_without_an_attempt,
             retries_become_due_at_their_time, expired_leases_return_to_the_queue,
             attempts_are_listed_with_filters, delivery_views_show_the_latest_state,
-            manual_deliveries_and_recovery, failing_endpoints_are_disabled, payloads_expire);
+            manual_deliveries_and_recovery, failing_endpoints_are_disabled, payloads_expire,
+            old_messages_are_deleted_with_their_deliveries_and_attempts,
+            deleting_no_messages_is_not_an_error, heartbeats_count_the_live_nodes,
+            leaving_nodes_stop_counting_at_once, circuits_stay_open_until_their_time,
+            circuits_of_unknown_endpoints_read_closed);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

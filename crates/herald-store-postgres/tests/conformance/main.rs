@@ -7,6 +7,7 @@
 //! silently. The server is `HERALD_TEST_POSTGRES_URL` (default: local, user `postgres`).
 #![allow(clippy::unwrap_used, clippy::print_stderr)]
 
+mod cluster;
 mod nodes;
 mod server;
 mod suite;
@@ -60,6 +61,7 @@ async fn run() -> ExitCode {
     let checks: Vec<Check> = suite::conformance_checks()
         .into_iter()
         .chain(nodes::checks())
+        .chain(cluster::checks())
         .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
         .collect();
     if args.iter().any(|a| a == "--list") {

@@ -51,11 +51,11 @@ pub(crate) fn checks() -> Vec<Check> {
     ]
 }
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-async fn application(store: &PostgresStore) -> ApplicationId {
+pub(crate) async fn application(store: &PostgresStore) -> ApplicationId {
     let at = now();
     let app = Application {
         id: ApplicationId::generate_at(at),
@@ -71,7 +71,7 @@ async fn application(store: &PostgresStore) -> ApplicationId {
 }
 
 /// An endpoint of `app` that takes every message.
-async fn endpoint(store: &PostgresStore, app: &ApplicationId) -> EndpointId {
+pub(crate) async fn endpoint(store: &PostgresStore, app: &ApplicationId) -> EndpointId {
     let at = now();
     let endpoint = Endpoint {
         id: EndpointId::generate_at(at),
@@ -94,7 +94,7 @@ async fn endpoint(store: &PostgresStore, app: &ApplicationId) -> EndpointId {
     endpoint.id
 }
 
-fn message(app: &ApplicationId) -> Message {
+pub(crate) fn message(app: &ApplicationId) -> Message {
     let at = now();
     Message {
         id: MessageId::generate_at(at),
@@ -109,7 +109,12 @@ fn message(app: &ApplicationId) -> Message {
     }
 }
 
-fn lease_request(at: DateTime<Utc>, limit: u32, per_endpoint: u32, lease: Duration) -> LeaseRequest {
+pub(crate) fn lease_request(
+    at: DateTime<Utc>,
+    limit: u32,
+    per_endpoint: u32,
+    lease: Duration,
+) -> LeaseRequest {
     LeaseRequest { now: at, limit, per_endpoint, exclude: Vec::new(), lease_until: at + lease }
 }
 

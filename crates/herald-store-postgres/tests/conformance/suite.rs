@@ -53,6 +53,12 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         manual_deliveries_and_recovery,
         failing_endpoints_are_disabled,
         payloads_expire,
+        old_messages_are_deleted_with_their_deliveries_and_attempts,
+        deleting_no_messages_is_not_an_error,
+        heartbeats_count_the_live_nodes,
+        leaving_nodes_stop_counting_at_once,
+        circuits_stay_open_until_their_time,
+        circuits_of_unknown_endpoints_read_closed,
     )
 }
 
