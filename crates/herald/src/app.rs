@@ -198,6 +198,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         poll_interval: POLL_INTERVAL,
         retry: RetrySchedule { delays: delivery.retry_schedule.clone(), ..RetrySchedule::default() },
         disable_after: to_chrono(delivery.disable_endpoint_after),
+        message_retention: to_chrono(delivery.message_retention),
         shutdown_grace: delivery.shutdown_grace,
         sender: SenderSettings {
             connect_timeout: delivery.connect_timeout,

@@ -14,7 +14,7 @@ use herald_core::model::Endpoint;
 use herald_core::retry::{AttemptResult, Outcome};
 use herald_core::store::Key;
 use rand::Rng as _;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -106,10 +106,53 @@ impl Lane {
     }
 }
 
+/// This node's share of a per-endpoint limit when `nodes` nodes deliver: rounded up, so the
+/// endpoint may see a little more than the limit across nodes but never less than 1 per node.
+fn share(limit: usize, nodes: usize) -> usize {
+    limit.max(1).div_ceil(nodes.max(1))
+}
+
+/// Requests in flight to one endpoint, with a cap that can change between acquisitions (the
+/// number of live nodes changes).
+#[derive(Debug, Default)]
+struct InFlight {
+    count: AtomicUsize,
+    released: tokio::sync::Notify,
+}
+
+impl InFlight {
+    /// Waits until fewer than `cap` requests are in flight, and counts one more.
+    async fn acquire(&self, cap: usize) {
+        loop {
+            let released = self.released.notified();
+            let current = self.count.load(Ordering::SeqCst);
+            if current < cap
+                && self
+                    .count
+                    .compare_exchange(current, current + 1, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            {
+                return;
+            }
+            if current < cap {
+                continue;
+            }
+            released.await;
+        }
+    }
+
+    fn release(&self) {
+        self.count.fetch_sub(1, Ordering::SeqCst);
+        self.released.notify_one();
+    }
+}
+
 /// The endpoint as last read, and its rate limit.
 struct Target {
     endpoint: Arc<Endpoint>,
     rate: Option<u16>,
+    /// Until when the endpoint is held back by any node's circuit breaker.
+    circuit_open_until: Option<DateTime<Utc>>,
     read_at: Instant,
 }
 
@@ -121,7 +164,7 @@ async fn run(
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(context.settings.endpoint_concurrency.max(1)));
+    let in_flight = Arc::new(InFlight::default());
     let mut target: Option<Target> = None;
     let mut limiter: Option<RateLimiter> = None;
     loop {
@@ -138,7 +181,13 @@ async fn run(
 
         if target.as_ref().is_none_or(|t| t.read_at.elapsed() >= ENDPOINT_REFRESH) {
             match read_target(&context, &app_id, &endpoint_id).await {
-                Ok(Some(fresh)) => target = Some(fresh),
+                Ok(Some(fresh)) => {
+                    // Another node may have opened the endpoint's circuit.
+                    if let Some(until) = fresh.circuit_open_until {
+                        shared.breaker.lock().unwrap_or_else(PoisonError::into_inner).pause_until(until);
+                    }
+                    target = Some(fresh);
+                }
                 Ok(None) => {
                     // Deleted: its deliveries went with it, so there is nothing to record.
                     finish(&context, &shared);
@@ -175,8 +224,13 @@ async fn run(
             continue;
         }
 
-        // The endpoint's rate limit (its own, or its application's).
-        match (current.rate, limiter.as_mut()) {
+        // The endpoint's rate limit (its own, or its application's), split between live nodes.
+        let nodes = context.live_nodes();
+        let rate = current
+            .rate
+            .map(|rate| share(usize::from(rate), nodes))
+            .map(|r| u16::try_from(r).unwrap_or(u16::MAX));
+        match (rate, limiter.as_mut()) {
             (None, _) => limiter = None,
             (Some(rate), Some(existing)) => existing.set_rate(rate),
             (Some(rate), None) => limiter = Some(RateLimiter::new(rate, now)),
@@ -190,22 +244,22 @@ async fn run(
                 }
             }
         }
-        let permit = tokio::select! {
-            permit = permits.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break,
-            },
-            () = stop.cancelled() => {
-                release(&context, &delivery, context.clock.now()).await;
-                finish(&context, &shared);
-                break;
-            }
+        // The endpoint's cap on requests in flight, split between live nodes.
+        let cap = share(context.settings.endpoint_concurrency, nodes);
+        let acquired = tokio::select! {
+            () = in_flight.acquire(cap) => true,
+            () = stop.cancelled() => false,
         };
-        let (context, shared) = (context.clone(), shared.clone());
+        if !acquired {
+            release(&context, &delivery, context.clock.now()).await;
+            finish(&context, &shared);
+            break;
+        }
+        let (context, shared, in_flight) = (context.clone(), shared.clone(), in_flight.clone());
         context.attempts.clone().spawn(async move {
             attempt(&context, &shared, &endpoint, delivery).await;
             finish(&context, &shared);
-            drop(permit);
+            in_flight.release();
         });
     }
     // Give back what was queued but not started, due at once, so a restart picks it up.
@@ -228,9 +282,11 @@ async fn read_target(
         Some(_) => None,
         None => context.store.find_application(&Key::Id(app_id.clone())).await?.and_then(|a| a.throttle_rate),
     };
+    let circuit_open_until = context.store.circuit_open_until(endpoint_id, context.clock.now()).await?;
     Ok(Some(Target {
         rate: endpoint.throttle_rate.or(app_rate),
         endpoint: Arc::new(endpoint),
+        circuit_open_until,
         read_at: Instant::now(),
     }))
 }
@@ -269,7 +325,12 @@ async fn attempt(context: &Context, shared: &Shared, endpoint: &Endpoint, delive
         (Trigger::Manual, Outcome::Retry { .. }) => Outcome::Exhausted,
         (_, outcome) => outcome,
     };
-    update_breaker(shared, &sent.result, now);
+    if let Some(until) = update_breaker(shared, &sent.result, now) {
+        // Every node holds the endpoint back, not just this one.
+        if let Err(error) = context.store.open_circuit(&delivery.endpoint_id, until).await {
+            tracing::warn!(error = %error, "could not share an opened circuit");
+        }
+    }
 
     let status = if outcome == Outcome::Delivered { DeliveryStatus::Success } else { DeliveryStatus::Failed };
     let next = match outcome {
@@ -311,25 +372,28 @@ async fn attempt(context: &Context, shared: &Shared, endpoint: &Endpoint, delive
     report(context, &delivery, &record, outcome);
 }
 
-fn update_breaker(shared: &Shared, result: &AttemptResult, now: DateTime<Utc>) {
+/// Feeds an attempt's result to the breaker; returns until when the endpoint is now held back,
+/// if this result opened the circuit or paused the endpoint.
+fn update_breaker(shared: &Shared, result: &AttemptResult, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     let mut breaker = shared.breaker.lock().unwrap_or_else(PoisonError::into_inner);
-    match result {
-        AttemptResult::Response { status, .. } if (200..300).contains(status) => breaker.succeeded(),
+    let opened = match result {
+        AttemptResult::Response { status, .. } if (200..300).contains(status) => {
+            breaker.succeeded();
+            false
+        }
         AttemptResult::Response { status: 429, retry_after } => {
             let pause = retry_after
                 .and_then(|d| chrono::Duration::from_std(d).ok())
                 .map_or(DEFAULT_THROTTLE_PAUSE, |d| d.min(chrono::Duration::minutes(5)));
             breaker.pause_until(now + pause);
+            true
         }
-        AttemptResult::Response { status, .. } if *status >= 500 => {
-            breaker.failed(now);
-        }
+        AttemptResult::Response { status, .. } if *status >= 500 => breaker.failed(now),
         // Other 4xx: the endpoint is up and answering; not a reason to hold it back.
-        AttemptResult::Response { .. } => {}
-        AttemptResult::NoResponse => {
-            breaker.failed(now);
-        }
-    }
+        AttemptResult::Response { .. } => false,
+        AttemptResult::NoResponse => breaker.failed(now),
+    };
+    if opened { breaker.open_until(now) } else { None }
 }
 
 /// Records a delivery that ends without a request (disabled endpoint, expired payload).
@@ -390,5 +454,34 @@ fn report(context: &Context, delivery: &LeasedDelivery, record: &AttemptRecord, 
             });
         }
         Outcome::Retry { .. } => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_split_between_live_nodes_rounding_up() {
+        assert_eq!(share(32, 1), 32);
+        assert_eq!(share(32, 3), 11);
+        assert_eq!(share(1, 4), 1, "every node may still send one");
+        assert_eq!(share(0, 0), 1);
+    }
+
+    #[tokio::test]
+    async fn in_flight_waits_for_a_release_when_at_its_cap() {
+        let in_flight = Arc::new(InFlight::default());
+        in_flight.acquire(2).await;
+        in_flight.acquire(2).await;
+        let waiting = tokio::spawn({
+            let in_flight = in_flight.clone();
+            async move { in_flight.acquire(2).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "a third request waits at a cap of two");
+        in_flight.release();
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("released").expect("joined");
+        assert_eq!(in_flight.count.load(Ordering::SeqCst), 2);
     }
 }

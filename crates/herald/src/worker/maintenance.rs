@@ -1,5 +1,6 @@
-//! Background upkeep: disables endpoints that have failed for too long, and removes message
-//! payloads past their retention, a small batch at a time so no write holds the database long.
+//! Background upkeep: disables endpoints that have failed for too long, deletes messages (with
+//! their attempts) and removes payloads past their retention, a small batch at a time so no
+//! write holds the database long.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,17 +18,26 @@ const TICK: Duration = Duration::from_secs(1);
 /// Payloads removed per statement.
 const EXPIRE_BATCH: u32 = 500;
 
+/// How long things are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// An endpoint failing without a success for this long is disabled.
+    pub disable_after: chrono::Duration,
+    /// Messages older than this are deleted with their deliveries and attempts.
+    pub messages: chrono::Duration,
+}
+
 pub async fn run(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    disable_after: chrono::Duration,
+    retention: Retention,
     operational: OperationalWebhooks,
     shutdown: CancellationToken,
 ) {
     let mut next = clock.now();
     loop {
         if clock.now() >= next {
-            run_once(store.as_ref(), clock.as_ref(), disable_after, &operational).await;
+            run_once(store.as_ref(), clock.as_ref(), retention, &operational).await;
             next = clock.now() + INTERVAL;
         }
         tokio::select! {
@@ -41,10 +51,11 @@ pub async fn run(
 pub async fn run_once(
     store: &dyn Store,
     clock: &dyn Clock,
-    disable_after: chrono::Duration,
+    retention: Retention,
     operational: &OperationalWebhooks,
 ) {
     let now = clock.now();
+    let disable_after = retention.disable_after;
     match store.disable_failing_endpoints(now - disable_after, now).await {
         Ok(disabled) => {
             for (app_id, endpoint_id) in disabled {
@@ -57,6 +68,16 @@ pub async fn run_once(
             }
         }
         Err(error) => tracing::warn!(error = %error, "could not check for failing endpoints"),
+    }
+    loop {
+        match store.delete_messages_before(now - retention.messages, EXPIRE_BATCH).await {
+            Ok(removed) if removed == u64::from(EXPIRE_BATCH) => continue,
+            Ok(_) => break,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not delete messages past their retention");
+                break;
+            }
+        }
     }
     loop {
         match store.expire_payloads(now, EXPIRE_BATCH).await {

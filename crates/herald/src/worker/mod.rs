@@ -15,6 +15,7 @@ pub mod sender;
 pub mod ssrf;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use herald_core::Store;
@@ -42,6 +43,8 @@ pub struct WorkerSettings {
     pub retry: RetrySchedule,
     /// An endpoint failing without a single success for this long is disabled.
     pub disable_after: chrono::Duration,
+    /// Messages older than this are deleted, with their attempts.
+    pub message_retention: chrono::Duration,
     /// Time in-flight attempts get to finish at shutdown.
     pub shutdown_grace: Duration,
     pub sender: SenderSettings,
@@ -59,6 +62,47 @@ struct Context {
     operational: OperationalWebhooks,
     /// Every attempt task, so shutdown can wait for them.
     attempts: TaskTracker,
+    /// This node's name in the store's list of live nodes.
+    node: String,
+    /// How many nodes deliver (from heartbeats); per-endpoint limits are split between them.
+    live_nodes: AtomicUsize,
+}
+
+impl Context {
+    fn live_nodes(&self) -> usize {
+        self.live_nodes.load(Ordering::Relaxed).max(1)
+    }
+}
+
+/// How often a node announces it is alive, and how long an announcement holds.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+const HEARTBEAT_TTL: chrono::Duration = chrono::Duration::seconds(15);
+
+/// Keeps this node in the store's list of live nodes, and the count of live nodes current;
+/// leaves the list at shutdown so the others take over its share at once.
+async fn heartbeat(context: Arc<Context>, shutdown: CancellationToken) {
+    loop {
+        let now = context.clock.now();
+        match context.store.heartbeat(&context.node, now, now + HEARTBEAT_TTL).await {
+            Ok(count) => {
+                let count = usize::try_from(count).unwrap_or(1).max(1);
+                if context.live_nodes.swap(count, Ordering::Relaxed) != count {
+                    tracing::info!(
+                        nodes = count,
+                        "delivering nodes changed; per-endpoint limits are split between them"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "heartbeat failed"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(HEARTBEAT_INTERVAL) => {}
+            () = shutdown.cancelled() => break,
+        }
+    }
+    if let Err(error) = context.store.leave(&context.node).await {
+        tracing::warn!(error = %error, "could not leave the list of live nodes");
+    }
 }
 
 /// Handle to the worker, for waking it.
@@ -99,13 +143,19 @@ pub fn start(
         wake: wake.clone(),
         operational,
         attempts: TaskTracker::new(),
+        node: format!("node_{}", herald_core::id::Ksuid::new(chrono::Utc::now()).encode()),
+        live_nodes: AtomicUsize::new(1),
     });
     let tasks = TaskTracker::new();
     tasks.spawn(dispatcher::run(context.clone(), shutdown.clone()));
+    tasks.spawn(heartbeat(context.clone(), shutdown.clone()));
     tasks.spawn(maintenance::run(
         context.store.clone(),
         context.clock.clone(),
-        context.settings.disable_after,
+        maintenance::Retention {
+            disable_after: context.settings.disable_after,
+            messages: context.settings.message_retention,
+        },
         context.operational.clone(),
         shutdown,
     ));

@@ -497,3 +497,33 @@ async fn the_endpoint_rate_limit_spaces_deliveries_out() {
     server.advance(chrono::Duration::seconds(1));
     receiver.wait_for(5, WAIT).await;
 }
+
+#[tokio::test]
+async fn messages_past_their_retention_are_deleted_with_their_attempts() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let options = Options {
+        clock: Some(clock.clone()),
+        env: vec![("HERALD_MESSAGE_RETENTION", "1d".to_owned())],
+        ..Options::default()
+    };
+    let (server, receiver) = setup(options, json!({})).await;
+    let old = send(&server, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
+    receiver.wait_for(1, WAIT).await;
+    wait_for_attempts(&server, old["id"].as_str().unwrap(), 1).await;
+    server.advance(chrono::Duration::hours(20));
+    let recent = send(&server, json!({"eventType": "a.b", "payload": {"n": 2}})).await;
+    server.advance(chrono::Duration::hours(5));
+    let path = format!("/api/v1/app/acme/msg/{}", old["id"].as_str().unwrap());
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while server.get(&path).await.status != StatusCode::NOT_FOUND {
+        assert!(tokio::time::Instant::now() < deadline, "the old message was not deleted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let attempts = server.get("/api/v1/app/acme/attempt/endpoint/main").await;
+    let ids: Vec<&Value> = attempts.body["data"].as_array().unwrap().iter().map(|a| &a["msgId"]).collect();
+    assert!(!ids.contains(&&old["id"]), "its attempts went with it");
+    assert_eq!(
+        server.get(&format!("/api/v1/app/acme/msg/{}", recent["id"].as_str().unwrap())).await.status,
+        StatusCode::OK
+    );
+}
