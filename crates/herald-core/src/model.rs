@@ -96,7 +96,10 @@ pub struct EventType {
     /// Archived event types are hidden from lists by default but still usable.
     pub archived: bool,
     pub deprecated: bool,
-    pub feature_flag: Option<FeatureFlag>,
+    /// Feature flags that gate the event type (stored and returned, not enforced).
+    pub feature_flags: Vec<FeatureFlag>,
+    /// A group for displaying event types together.
+    pub group_name: Option<String>,
     /// JSON schemas by version, e.g. `{"1": {...}}`.
     pub schemas: Option<serde_json::Map<String, serde_json::Value>>,
     pub created_at: DateTime<Utc>,

@@ -7,11 +7,16 @@ use herald_core::store::{Page, PageRequest};
 use sqlx::QueryBuilder;
 use sqlx::postgres::PgRow;
 
-use crate::rows::{PagePlan, corrupt, get, parse_optional_name};
+use crate::rows::{PagePlan, corrupt, get, names_to_array, parse_names};
 use crate::{PostgresStore, backend, store_error};
 
-const COLUMNS: &str = "name, description, archived, deprecated, feature_flag, schemas::text AS schemas, \
+const COLUMNS: &str = "name, description, archived, deprecated, feature_flags, group_name, schemas::text AS schemas, \
                        created_at, updated_at";
+
+fn flags(event_type: &EventType) -> Option<Vec<String>> {
+    let flags = (!event_type.feature_flags.is_empty()).then(|| event_type.feature_flags.clone());
+    names_to_array(&flags)
+}
 
 fn schemas_to_json(event_type: &EventType) -> Option<String> {
     event_type.schemas.as_ref().map(|s| serde_json::Value::Object(s.clone()).to_string())
@@ -20,17 +25,19 @@ fn schemas_to_json(event_type: &EventType) -> Option<String> {
 pub(crate) async fn insert(store: &PostgresStore, event_type: &EventType) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, schemas,
-                                  created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
+                                  created_at, updated_at, feature_flags, group_name)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)",
     )
     .bind(event_type.name.as_str())
     .bind(&event_type.description)
     .bind(event_type.archived)
     .bind(event_type.deprecated)
-    .bind(event_type.feature_flag.as_ref().map(EventTypeName::as_str))
+    .bind(event_type.feature_flags.first().map(EventTypeName::as_str))
     .bind(schemas_to_json(event_type))
     .bind(event_type.created_at)
     .bind(event_type.updated_at)
+    .bind(flags(event_type))
+    .bind(event_type.group_name.as_deref())
     .execute(&store.pool)
     .await
     .map_err(|e| store_error(e, "name"))?;
@@ -64,16 +71,18 @@ pub(crate) async fn list(
 pub(crate) async fn update(store: &PostgresStore, event_type: &EventType) -> Result<(), StoreError> {
     let result = sqlx::query(
         "UPDATE event_types SET description = $1, archived = $2, deprecated = $3, feature_flag = $4,
-                schemas = $5::jsonb, updated_at = $6
+                schemas = $5::jsonb, updated_at = $6, feature_flags = $8, group_name = $9
          WHERE name = $7",
     )
     .bind(&event_type.description)
     .bind(event_type.archived)
     .bind(event_type.deprecated)
-    .bind(event_type.feature_flag.as_ref().map(EventTypeName::as_str))
+    .bind(event_type.feature_flags.first().map(EventTypeName::as_str))
     .bind(schemas_to_json(event_type))
     .bind(event_type.updated_at)
     .bind(event_type.name.as_str())
+    .bind(flags(event_type))
+    .bind(event_type.group_name.as_deref())
     .execute(&store.pool)
     .await
     .map_err(backend)?;
@@ -121,7 +130,8 @@ fn from_row(row: &PgRow) -> Result<EventType, StoreError> {
         description: get(row, "description")?,
         archived: get(row, "archived")?,
         deprecated: get(row, "deprecated")?,
-        feature_flag: parse_optional_name(row, "feature_flag", EventTypeName::parse)?,
+        feature_flags: parse_names(row, "feature_flags", EventTypeName::parse)?.unwrap_or_default(),
+        group_name: get(row, "group_name")?,
         schemas,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,

@@ -7,11 +7,16 @@ use herald_core::store::{Page, PageRequest};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::rows::{PagePlan, corrupt, from_micros, to_micros};
+use crate::rows::{PagePlan, corrupt, from_micros, names_to_json, parse_names, to_micros};
 use crate::{SqliteStore, backend, store_error};
 
 const COLUMNS: &str =
-    "name, description, archived, deprecated, feature_flag, schemas, created_at, updated_at";
+    "name, description, archived, deprecated, feature_flags, group_name, schemas, created_at, updated_at";
+
+fn flags_to_json(event_type: &EventType) -> Option<String> {
+    let flags = (!event_type.feature_flags.is_empty()).then(|| event_type.feature_flags.clone());
+    names_to_json(&flags)
+}
 
 fn schemas_to_json(event_type: &EventType) -> Option<String> {
     event_type.schemas.as_ref().map(|s| serde_json::Value::Object(s.clone()).to_string())
@@ -19,15 +24,17 @@ fn schemas_to_json(event_type: &EventType) -> Option<String> {
 
 pub(crate) async fn insert(store: &SqliteStore, event_type: &EventType) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, schemas,
-                                  created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, feature_flags,
+                                  group_name, schemas, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(event_type.name.as_str())
     .bind(&event_type.description)
     .bind(event_type.archived)
     .bind(event_type.deprecated)
-    .bind(event_type.feature_flag.as_ref().map(EventTypeName::as_str))
+    .bind(event_type.feature_flags.first().map(EventTypeName::as_str))
+    .bind(flags_to_json(event_type))
+    .bind(event_type.group_name.as_deref())
     .bind(schemas_to_json(event_type))
     .bind(to_micros(event_type.created_at))
     .bind(to_micros(event_type.updated_at))
@@ -71,13 +78,16 @@ pub(crate) async fn list(
 pub(crate) async fn update(store: &SqliteStore, event_type: &EventType) -> Result<(), StoreError> {
     let result = sqlx::query(
         "UPDATE event_types SET description = ?, archived = ?, deprecated = ?, feature_flag = ?,
+                feature_flags = ?, group_name = ?,
                 schemas = ?, updated_at = ?
          WHERE name = ?",
     )
     .bind(&event_type.description)
     .bind(event_type.archived)
     .bind(event_type.deprecated)
-    .bind(event_type.feature_flag.as_ref().map(EventTypeName::as_str))
+    .bind(event_type.feature_flags.first().map(EventTypeName::as_str))
+    .bind(flags_to_json(event_type))
+    .bind(event_type.group_name.as_deref())
     .bind(schemas_to_json(event_type))
     .bind(to_micros(event_type.updated_at))
     .bind(event_type.name.as_str())
@@ -131,10 +141,8 @@ fn from_row(row: &SqliteRow) -> Result<EventType, StoreError> {
         description: get_text("description")?,
         archived: row.try_get("archived").map_err(|e| corrupt("archived", e))?,
         deprecated: row.try_get("deprecated").map_err(|e| corrupt("deprecated", e))?,
-        feature_flag: opt_text("feature_flag")?
-            .map(|f| EventTypeName::parse(&f))
-            .transpose()
-            .map_err(|e| corrupt("feature_flag", e))?,
+        feature_flags: parse_names(opt_text("feature_flags")?, EventTypeName::parse)?.unwrap_or_default(),
+        group_name: opt_text("group_name")?,
         schemas,
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,

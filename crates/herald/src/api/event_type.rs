@@ -28,8 +28,15 @@ pub struct EventTypeIn {
     pub archived: bool,
     #[serde(default)]
     pub deprecated: bool,
+    /// One feature flag (the older, single form of `featureFlags`).
     #[serde(default)]
     pub feature_flag: Option<String>,
+    /// Feature flags that gate the event type.
+    #[serde(default)]
+    pub feature_flags: Option<Vec<String>>,
+    /// A group for displaying event types together.
+    #[serde(default)]
+    pub group_name: Option<String>,
     /// JSON Schemas of the payload by version, e.g. `{"1": {"type": "object", ...}}`.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -47,6 +54,10 @@ pub struct EventTypeUpdate {
     pub deprecated: bool,
     #[serde(default)]
     pub feature_flag: Option<String>,
+    #[serde(default)]
+    pub feature_flags: Option<Vec<String>>,
+    #[serde(default)]
+    pub group_name: Option<String>,
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
@@ -66,6 +77,12 @@ pub struct EventTypePatch {
     #[schema(value_type = Option<String>)]
     pub feature_flag: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub feature_flags: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub group_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Option<Value>>,
 }
@@ -78,7 +95,10 @@ pub struct EventTypeOut {
     pub description: String,
     pub archived: bool,
     pub deprecated: bool,
+    /// The first of `featureFlags`, for clients of the older API.
     pub feature_flag: Option<String>,
+    pub feature_flags: Option<Vec<String>>,
+    pub group_name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Map<String, Value>>,
     pub created_at: DateTime<Utc>,
@@ -92,7 +112,10 @@ impl EventTypeOut {
             description: event_type.description,
             archived: event_type.archived,
             deprecated: event_type.deprecated,
-            feature_flag: event_type.feature_flag.map(|f| f.to_string()),
+            feature_flag: event_type.feature_flags.first().map(ToString::to_string),
+            feature_flags: (!event_type.feature_flags.is_empty())
+                .then(|| event_type.feature_flags.iter().map(ToString::to_string).collect()),
+            group_name: event_type.group_name,
             schemas: if with_content { event_type.schemas } else { None },
             created_at: event_type.created_at,
             updated_at: event_type.updated_at,
@@ -139,8 +162,18 @@ fn parse_schemas(v: &mut Validator, schemas: Option<Value>) -> Option<Map<String
     }
 }
 
-fn parse_flag(v: &mut Validator, flag: Option<String>) -> Option<EventTypeName> {
-    flag.and_then(|f| v.check("featureFlag", EventTypeName::parse(&f)))
+/// The flags from `featureFlags`, or the single `featureFlag`, validated and deduplicated.
+fn parse_flags(v: &mut Validator, single: Option<String>, many: Option<Vec<String>>) -> Vec<EventTypeName> {
+    let (field, names) = match (many, single) {
+        (Some(many), _) => ("featureFlags", many),
+        (None, Some(one)) => ("featureFlag", vec![one]),
+        (None, None) => return Vec::new(),
+    };
+    let mut flags: Vec<EventTypeName> =
+        names.iter().filter_map(|f| v.check(field, EventTypeName::parse(f))).collect();
+    flags.sort();
+    flags.dedup();
+    flags
 }
 
 fn parse_path_name(name: &str) -> Result<EventTypeName, ApiError> {
@@ -181,7 +214,7 @@ pub async fn create(
     caller.require_organization()?;
     let mut v = Validator::default();
     let name = v.check("name", EventTypeName::parse(&body.name));
-    let feature_flag = parse_flag(&mut v, body.feature_flag);
+    let feature_flags = parse_flags(&mut v, body.feature_flag, body.feature_flags);
     let schemas = parse_schemas(&mut v, body.schemas);
     v.finish()?;
     let name = name.ok_or_else(|| ApiError::invalid_field("name", "invalid name"))?;
@@ -193,7 +226,8 @@ pub async fn create(
         existing.description = body.description;
         existing.archived = body.archived;
         existing.deprecated = body.deprecated;
-        existing.feature_flag = feature_flag;
+        existing.feature_flags = feature_flags;
+        existing.group_name = body.group_name;
         existing.schemas = schemas;
         existing.updated_at = now;
         state.store().update_event_type(&existing).await?;
@@ -204,7 +238,8 @@ pub async fn create(
         description: body.description,
         archived: body.archived,
         deprecated: body.deprecated,
-        feature_flag,
+        feature_flags,
+        group_name: body.group_name,
         schemas,
         created_at: now,
         updated_at: now,
@@ -245,7 +280,7 @@ pub async fn upsert(
     caller.require_organization()?;
     let mut v = Validator::default();
     let name = v.check("name", EventTypeName::parse(&name));
-    let feature_flag = parse_flag(&mut v, body.feature_flag);
+    let feature_flags = parse_flags(&mut v, body.feature_flag, body.feature_flags);
     let schemas = parse_schemas(&mut v, body.schemas);
     v.finish()?;
     let name = name.ok_or_else(|| ApiError::not_found("event type"))?;
@@ -255,7 +290,8 @@ pub async fn upsert(
             existing.description = body.description;
             existing.archived = body.archived;
             existing.deprecated = body.deprecated;
-            existing.feature_flag = feature_flag;
+            existing.feature_flags = feature_flags;
+            existing.group_name = body.group_name;
             existing.schemas = schemas;
             existing.updated_at = now;
             state.store().update_event_type(&existing).await?;
@@ -267,7 +303,8 @@ pub async fn upsert(
                 description: body.description,
                 archived: body.archived,
                 deprecated: body.deprecated,
-                feature_flag,
+                feature_flags,
+                group_name: body.group_name,
                 schemas,
                 created_at: now,
                 updated_at: now,
@@ -296,7 +333,11 @@ pub async fn patch(
     let mut event_type =
         state.store().find_event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))?;
     let mut v = Validator::default();
-    let feature_flag = body.feature_flag.map(|flag| parse_flag(&mut v, flag));
+    let feature_flags = match (body.feature_flags, body.feature_flag) {
+        (Some(many), _) => Some(parse_flags(&mut v, None, many)),
+        (None, Some(one)) => Some(parse_flags(&mut v, one, None)),
+        (None, None) => None,
+    };
     let schemas = body.schemas.map(|schemas| parse_schemas(&mut v, schemas));
     v.finish()?;
     if let Some(description) = body.description {
@@ -308,8 +349,11 @@ pub async fn patch(
     if let Some(deprecated) = body.deprecated {
         event_type.deprecated = deprecated;
     }
-    if let Some(flag) = feature_flag {
-        event_type.feature_flag = flag;
+    if let Some(flags) = feature_flags {
+        event_type.feature_flags = flags;
+    }
+    if let Some(group) = body.group_name {
+        event_type.group_name = group;
     }
     if let Some(schemas) = schemas {
         event_type.schemas = schemas;

@@ -102,3 +102,29 @@ async fn invalid_names_and_schemas_are_refused() {
     assert_eq!(assert_validation(&missing), ["body"]);
     assert_eq!(names(&server.get("/api/v1/event-type?include_archived=true").await), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn feature_flags_and_group_names_are_kept_as_the_sdks_send_them() {
+    let server = TestServer::start().await;
+    let created = server
+        .post(
+            "/api/v1/event-type",
+            json!({"name": "invoice.paid", "description": "x", "featureFlags": ["beta", "alpha"], "groupName": "billing"}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.body["featureFlags"], json!(["alpha", "beta"]));
+    assert_eq!(created.body["featureFlag"], "alpha");
+    assert_eq!(created.body["groupName"], "billing");
+    let read = server.get("/api/v1/event-type/invoice.paid").await;
+    assert_eq!(read.body, created.body);
+    let patched = server
+        .patch("/api/v1/event-type/invoice.paid", json!({"featureFlags": null, "groupName": "money"}))
+        .await;
+    assert_eq!(patched.body["featureFlags"], Value::Null);
+    assert_eq!(patched.body["groupName"], "money");
+    let bad = server
+        .post("/api/v1/event-type", json!({"name": "x", "description": "x", "featureFlags": ["no spaces"]}))
+        .await;
+    assert_eq!(assert_validation(&bad), ["body.featureFlags"]);
+}
