@@ -15,6 +15,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnection};
 use sqlx::{Arguments, Row};
 
 use crate::rows::{corrupt, from_micros, to_micros};
+use crate::writer::{Batch, EndpointHealth};
 use crate::{SqliteStore, backend, messages};
 
 /// How many due rows one lease looks at before taking at most `per_endpoint` of each
@@ -25,6 +26,7 @@ const LEASE_SCAN: i64 = 4096;
 pub(crate) async fn record_attempt(
     conn: &mut SqliteConnection,
     record: &AttemptRecord,
+    batch: &mut Batch,
 ) -> Result<bool, StoreError> {
     let attempt = &record.attempt;
     let now = to_micros(attempt.created_at);
@@ -70,17 +72,13 @@ pub(crate) async fn record_attempt(
     .await
     .map_err(backend)?;
 
-    // Endpoint health: a success clears the failing streak, a failure starts one.
-    let health = if attempt.status == DeliveryStatus::Success {
-        "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL"
-    } else {
-        "UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL"
-    };
-    let mut query = sqlx::query(health);
-    if attempt.status != DeliveryStatus::Success {
-        query = query.bind(now);
-    }
-    query.bind(attempt.endpoint_id.as_str()).execute(&mut *conn).await.map_err(backend)?;
+    // Endpoint health (a success clears the failing streak, a failure starts one) is applied
+    // once per endpoint when the batch ends.
+    batch
+        .health
+        .entry(attempt.endpoint_id.to_string())
+        .or_default()
+        .record(attempt.status == DeliveryStatus::Success, now);
     if record.disable_endpoint {
         sqlx::query("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?")
             .bind(now)
@@ -90,6 +88,34 @@ pub(crate) async fn record_attempt(
             .map_err(backend)?;
     }
     Ok(true)
+}
+
+/// Writes the endpoint health a batch of attempts left behind.
+pub(crate) async fn apply_health(
+    conn: &mut SqliteConnection,
+    health: &HashMap<String, EndpointHealth>,
+) -> Result<(), StoreError> {
+    for (endpoint, state) in health {
+        let query = match (state.succeeded, state.failing_since) {
+            (true, None) => sqlx::query(
+                "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
+            )
+            .bind(endpoint),
+            // Failing again after a success in this batch: the streak starts with that failure.
+            (true, Some(since)) => {
+                sqlx::query("UPDATE endpoints SET failing_since = ? WHERE id = ?").bind(since).bind(endpoint)
+            }
+            // Only failures: an existing streak goes on, or one starts.
+            (false, Some(since)) => {
+                sqlx::query("UPDATE endpoints SET failing_since = ? WHERE id = ? AND failing_since IS NULL")
+                    .bind(since)
+                    .bind(endpoint)
+            }
+            (false, None) => continue,
+        };
+        query.execute(&mut *conn).await.map_err(backend)?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn lease(

@@ -11,6 +11,7 @@ use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, Row};
 
 use crate::rows::{PagePlan, corrupt, from_micros, names_to_json, parse_names, to_micros};
+use crate::writer::Batch;
 use crate::{SqliteStore, backend, store_error};
 
 /// The columns `from_row` reads, prefixed for joins.
@@ -21,6 +22,7 @@ pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.ch
 pub(crate) async fn insert(
     conn: &mut SqliteConnection,
     message: &Message,
+    batch: &mut Batch,
 ) -> Result<Vec<EndpointId>, StoreError> {
     sqlx::query(
         "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
@@ -40,35 +42,49 @@ pub(crate) async fn insert(
     .await
     .map_err(|e| store_error(e, "eventId"))?;
 
-    let rows =
-        sqlx::query("SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0")
-            .bind(message.app_id.as_str())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(backend)?;
-    let mut targets = Vec::new();
-    for row in rows {
-        let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
-        let subscription = Subscription {
-            endpoint_id: id.parse().map_err(|e| corrupt("id", e))?,
-            event_types: parse_names(
-                row.try_get("event_types").map_err(|e| corrupt("event_types", e))?,
-                EventTypeName::parse,
-            )?,
-            channels: parse_names(
-                row.try_get("channels").map_err(|e| corrupt("channels", e))?,
-                ChannelName::parse,
-            )?,
-        };
-        if subscription.matches(message) {
-            targets.push(subscription.endpoint_id);
-        }
+    if !batch.subscriptions.contains_key(message.app_id.as_str()) {
+        let subscriptions = subscriptions(conn, &message.app_id).await?;
+        batch.subscriptions.insert(message.app_id.to_string(), subscriptions);
     }
+    let targets: Vec<EndpointId> = batch.subscriptions[message.app_id.as_str()]
+        .iter()
+        .filter(|subscription| subscription.matches(message))
+        .map(|subscription| subscription.endpoint_id.clone())
+        .collect();
     let due = message.deliver_at.unwrap_or(message.created_at);
     for endpoint in &targets {
         insert_delivery(conn, message, endpoint, Trigger::Scheduled, due).await?;
     }
     Ok(targets)
+}
+
+/// The enabled endpoints of an application, with what decides which messages they get.
+async fn subscriptions(
+    conn: &mut SqliteConnection,
+    app: &ApplicationId,
+) -> Result<Vec<Subscription>, StoreError> {
+    let rows =
+        sqlx::query("SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0")
+            .bind(app.as_str())
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
+            Ok(Subscription {
+                endpoint_id: id.parse().map_err(|e| corrupt("id", e))?,
+                event_types: parse_names(
+                    row.try_get("event_types").map_err(|e| corrupt("event_types", e))?,
+                    EventTypeName::parse,
+                )?,
+                channels: parse_names(
+                    row.try_get("channels").map_err(|e| corrupt("channels", e))?,
+                    ChannelName::parse,
+                )?,
+            })
+        })
+        .collect()
 }
 
 /// Queues a delivery of `message` to `endpoint`, due at `due`.

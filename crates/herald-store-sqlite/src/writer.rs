@@ -3,12 +3,15 @@
 //! one writer task, which runs everything waiting in a single transaction and one fsync.
 //!
 //! Under load a commit carries hundreds of writes, so durable commits (`synchronous=FULL`)
-//! cost little per message; when idle a write commits alone at once. Each job runs inside
-//! its own savepoint, so one failing job (a duplicate `eventId`) never aborts the others.
+//! cost little per message; when idle a write commits alone at once. A job refused for a
+//! conflict (a duplicate `eventId`) fails alone; work the jobs of a batch share (reading an
+//! application's endpoints, updating endpoint health) is done once per batch.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{AttemptRecord, Message};
+use herald_core::delivery::{AttemptRecord, Message, Subscription};
 use herald_core::id::EndpointId;
 use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
 use sqlx::SqlitePool;
@@ -158,10 +161,12 @@ fn reply(job: Job, done: Result<Done, StoreError>) {
 }
 
 /// Performs one job on the writer's connection, inside the batch transaction.
-async fn perform(conn: &mut SqliteConnection, job: &Job) -> Result<Done, StoreError> {
+async fn perform(conn: &mut SqliteConnection, job: &Job, batch: &mut Batch) -> Result<Done, StoreError> {
     match job {
-        Job::InsertMessage(message, _) => messages::insert(conn, message).await.map(Done::Endpoints),
-        Job::RecordAttempt(record, _) => deliveries::record_attempt(conn, record).await.map(Done::Recorded),
+        Job::InsertMessage(message, _) => messages::insert(conn, message, batch).await.map(Done::Endpoints),
+        Job::RecordAttempt(record, _) => {
+            deliveries::record_attempt(conn, record, batch).await.map(Done::Recorded)
+        }
         Job::ClaimKey { key, now, expires_at, .. } => {
             tokens::claim_idempotency_key(conn, key, *now, *expires_at).await.map(Done::Claim)
         }
@@ -172,31 +177,62 @@ async fn perform(conn: &mut SqliteConnection, job: &Job) -> Result<Done, StoreEr
     }
 }
 
+/// What the jobs of one batch share, so work repeated across them is done once per batch.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    /// Each application's enabled endpoints, read once per batch (endpoints only change
+    /// between batches: every write goes through this one connection).
+    pub subscriptions: HashMap<String, Vec<Subscription>>,
+    /// How the batch's attempts leave each endpoint's health, applied once at the end.
+    pub health: HashMap<String, EndpointHealth>,
+}
+
+/// An endpoint's health after the attempts of a batch, in order.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct EndpointHealth {
+    /// Some attempt in the batch succeeded.
+    pub succeeded: bool,
+    /// When the failures after the batch's last success began (microseconds); `None` if the
+    /// last attempt succeeded.
+    pub failing_since: Option<i64>,
+}
+
+impl EndpointHealth {
+    pub(crate) fn record(&mut self, success: bool, at: i64) {
+        if success {
+            *self = Self { succeeded: true, failing_since: None };
+        } else if self.failing_since.is_none() {
+            self.failing_since = Some(at);
+        }
+    }
+}
+
+/// Runs the jobs in one transaction. A job that fails with a conflict (a duplicate `eventId`)
+/// fails alone: its insert is its first statement, and SQLite undoes just that statement. Any
+/// other error fails the whole batch, so no job is ever half written.
 async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     let mut conn = pool.acquire().await.map_err(backend)?;
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(backend)?;
+    let mut batch = Batch::default();
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
-        if let Err(error) = sqlx::query("SAVEPOINT job").execute(&mut *conn).await {
-            rollback(&mut conn).await;
-            return Err(backend(error));
+        match perform(&mut conn, job, &mut batch).await {
+            Err(StoreError::Conflict { what }) => results.push(Err(StoreError::Conflict { what })),
+            Err(error) => {
+                rollback(&mut conn).await;
+                return Err(error);
+            }
+            Ok(done) => results.push(Ok(done)),
         }
-        let done = perform(&mut conn, job).await;
-        let failed = done.is_err();
-        let statement = if failed { "ROLLBACK TO job" } else { "RELEASE job" };
-        let mut step = sqlx::query(statement).execute(&mut *conn).await.map(drop);
-        if failed && step.is_ok() {
-            step = sqlx::query("RELEASE job").execute(&mut *conn).await.map(drop);
-        }
-        if let Err(error) = step {
-            rollback(&mut conn).await;
-            return Err(backend(error));
-        }
-        results.push(done);
     }
-    if let Err(error) = sqlx::query("COMMIT").execute(&mut *conn).await {
+    let finished = async {
+        deliveries::apply_health(&mut conn, &batch.health).await?;
+        sqlx::query("COMMIT").execute(&mut *conn).await.map_err(backend)?;
+        Ok::<(), StoreError>(())
+    };
+    if let Err(error) = finished.await {
         rollback(&mut conn).await;
-        return Err(backend(error));
+        return Err(error);
     }
     Ok(results)
 }
