@@ -23,71 +23,119 @@ use crate::{SqliteStore, backend, messages};
 const LEASE_SCAN: i64 = 4096;
 
 /// Records an attempt and moves its delivery on; runs inside the writer's transaction.
-pub(crate) async fn record_attempt(
+/// Records a batch's attempts and moves their deliveries on, in a few statements; runs inside
+/// the writer's transaction. Each record counts only if its lease is still the delivery's
+/// lease (a stale worker's record returns false and writes nothing).
+pub(crate) async fn record_attempts(
     conn: &mut SqliteConnection,
-    record: &AttemptRecord,
+    records: &[&AttemptRecord],
     batch: &mut Batch,
-) -> Result<bool, StoreError> {
-    let attempt = &record.attempt;
-    let now = to_micros(attempt.created_at);
-    let (status, next_at) = match record.next {
-        NextStep::Delivered => (DeliveryStatus::Success, now),
-        NextStep::RetryAt(at) => (DeliveryStatus::Pending, to_micros(at)),
-        NextStep::Failed => (DeliveryStatus::Failed, now),
-    };
-    let updated = sqlx::query(
-        "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,
-                lease_id = NULL, lease_expires_at = NULL, updated_at = ?
-         WHERE id = ? AND lease_id = ? AND status = 3",
-    )
-    .bind(status.code())
-    .bind(next_at)
-    .bind(now)
-    .bind(record.delivery_id)
-    .bind(record.lease_id)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
-    if updated.rows_affected() == 0 {
-        // The lease expired and another worker holds the delivery now: its outcome counts.
-        return Ok(false);
+) -> Result<Vec<bool>, StoreError> {
+    let mut recorded = vec![false; records.len()];
+    // Rounds in which each delivery appears once, so a repeated record sees the first one's
+    // effect (it then finds the lease gone).
+    let mut pending: Vec<usize> = (0..records.len()).collect();
+    while !pending.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        let (round, later): (Vec<usize>, Vec<usize>) =
+            pending.iter().partition(|&&i| seen.insert(records[i].delivery_id));
+        for chunk in round.chunks(RECORDS_PER_STATEMENT) {
+            let updated = settle(conn, records, chunk).await?;
+            let winners: Vec<usize> =
+                chunk.iter().copied().filter(|i| updated.contains(&records[*i].delivery_id)).collect();
+            insert_attempts(conn, records, &winners).await?;
+            for &i in &winners {
+                recorded[i] = true;
+                let attempt = &records[i].attempt;
+                let at = to_micros(attempt.created_at);
+                // Endpoint health (a success clears the failing streak, a failure starts
+                // one) is applied once per endpoint when the batch ends.
+                batch
+                    .health
+                    .entry(attempt.endpoint_id.to_string())
+                    .or_default()
+                    .record(attempt.status == DeliveryStatus::Success, at);
+                if records[i].disable_endpoint {
+                    sqlx::query("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?")
+                        .bind(at)
+                        .bind(attempt.endpoint_id.as_str())
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(backend)?;
+                }
+            }
+        }
+        pending = later;
     }
-    sqlx::query(
-        "INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
-                               response, response_duration_ms, trigger, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(attempt.id.as_str())
-    .bind(attempt.msg_id.as_str())
-    .bind(attempt.app_id.as_str())
-    .bind(attempt.endpoint_id.as_str())
-    .bind(&attempt.url)
-    .bind(attempt.status.code())
-    .bind(i64::from(attempt.response_status_code))
-    .bind(&attempt.response)
-    .bind(attempt.response_duration_ms)
-    .bind(attempt.trigger.code())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(backend)?;
+    Ok(recorded)
+}
 
-    // Endpoint health (a success clears the failing streak, a failure starts one) is applied
-    // once per endpoint when the batch ends.
-    batch
-        .health
-        .entry(attempt.endpoint_id.to_string())
-        .or_default()
-        .record(attempt.status == DeliveryStatus::Success, now);
-    if record.disable_endpoint {
-        sqlx::query("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(attempt.endpoint_id.as_str())
-            .execute(&mut *conn)
-            .await
-            .map_err(backend)?;
+/// Records settled by one statement at most (11 values each, within SQLite's limits).
+const RECORDS_PER_STATEMENT: usize = 200;
+
+/// Moves the deliveries of `chunk` on, where their lease still holds; returns those moved.
+async fn settle(
+    conn: &mut SqliteConnection,
+    records: &[&AttemptRecord],
+    chunk: &[usize],
+) -> Result<std::collections::HashSet<i64>, StoreError> {
+    let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+    let sql = format!(
+        "WITH settled(id, lease, status, next_at, at) AS (VALUES {rows})
+         UPDATE deliveries SET status = settled.status, attempts = attempts + 1,
+                next_attempt_at = settled.next_at, lease_id = NULL, lease_expires_at = NULL,
+                updated_at = settled.at
+         FROM settled
+         WHERE deliveries.id = settled.id AND deliveries.lease_id = settled.lease AND deliveries.status = 3
+         RETURNING deliveries.id"
+    );
+    let mut query = sqlx::query_scalar::<_, i64>(&sql);
+    for &i in chunk {
+        let record = records[i];
+        let now = to_micros(record.attempt.created_at);
+        let (status, next_at) = match record.next {
+            NextStep::Delivered => (DeliveryStatus::Success, now),
+            NextStep::RetryAt(at) => (DeliveryStatus::Pending, to_micros(at)),
+            NextStep::Failed => (DeliveryStatus::Failed, now),
+        };
+        query =
+            query.bind(record.delivery_id).bind(record.lease_id).bind(status.code()).bind(next_at).bind(now);
     }
-    Ok(true)
+    Ok(query.fetch_all(&mut *conn).await.map_err(backend)?.into_iter().collect())
+}
+
+/// Inserts the attempts of the records at `indexes`.
+async fn insert_attempts(
+    conn: &mut SqliteConnection,
+    records: &[&AttemptRecord],
+    indexes: &[usize],
+) -> Result<(), StoreError> {
+    if indexes.is_empty() {
+        return Ok(());
+    }
+    let rows = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; indexes.len()].join(", ");
+    let sql = format!(
+        "INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
+                               response, response_duration_ms, trigger, created_at) VALUES {rows}"
+    );
+    let mut query = sqlx::query(&sql);
+    for &i in indexes {
+        let attempt = &records[i].attempt;
+        query = query
+            .bind(attempt.id.as_str())
+            .bind(attempt.msg_id.as_str())
+            .bind(attempt.app_id.as_str())
+            .bind(attempt.endpoint_id.as_str())
+            .bind(&attempt.url)
+            .bind(attempt.status.code())
+            .bind(i64::from(attempt.response_status_code))
+            .bind(&attempt.response)
+            .bind(attempt.response_duration_ms)
+            .bind(attempt.trigger.code())
+            .bind(to_micros(attempt.created_at));
+    }
+    query.execute(&mut *conn).await.map_err(backend)?;
+    Ok(())
 }
 
 /// Writes the endpoint health a batch of attempts left behind.

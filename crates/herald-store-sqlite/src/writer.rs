@@ -164,9 +164,9 @@ fn reply(job: Job, done: Result<Done, StoreError>) {
 async fn perform(conn: &mut SqliteConnection, job: &Job, batch: &mut Batch) -> Result<Done, StoreError> {
     match job {
         Job::InsertMessage(message, _) => messages::insert(conn, message, batch).await.map(Done::Endpoints),
-        Job::RecordAttempt(record, _) => {
-            deliveries::record_attempt(conn, record, batch).await.map(Done::Recorded)
-        }
+        Job::RecordAttempt(record, _) => deliveries::record_attempts(conn, &[record], batch)
+            .await
+            .map(|recorded| Done::Recorded(recorded[0])),
         Job::ClaimKey { key, now, expires_at, .. } => {
             tokens::claim_idempotency_key(conn, key, *now, *expires_at).await.map(Done::Claim)
         }
@@ -214,18 +214,30 @@ async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Result<Done
     let mut conn = pool.acquire().await.map_err(backend)?;
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await.map_err(backend)?;
     let mut batch = Batch::default();
-    let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    let mut results: Vec<Option<Result<Done, StoreError>>> = Vec::with_capacity(jobs.len());
+    // Attempt records are written together, in a few statements, after the other jobs.
+    let mut records = Vec::new();
+    for (index, job) in jobs.iter().enumerate() {
+        if let Job::RecordAttempt(record, _) = job {
+            records.push((index, record));
+            results.push(None);
+            continue;
+        }
         match perform(&mut conn, job, &mut batch).await {
-            Err(StoreError::Conflict { what }) => results.push(Err(StoreError::Conflict { what })),
+            Err(StoreError::Conflict { what }) => results.push(Some(Err(StoreError::Conflict { what }))),
             Err(error) => {
                 rollback(&mut conn).await;
                 return Err(error);
             }
-            Ok(done) => results.push(Ok(done)),
+            Ok(done) => results.push(Some(Ok(done))),
         }
     }
     let finished = async {
+        let list: Vec<&AttemptRecord> = records.iter().map(|(_, record)| *record).collect();
+        let recorded = deliveries::record_attempts(&mut conn, &list, &mut batch).await?;
+        for ((index, _), was_recorded) in records.iter().zip(recorded) {
+            results[*index] = Some(Ok(Done::Recorded(was_recorded)));
+        }
         deliveries::apply_health(&mut conn, &batch.health).await?;
         sqlx::query("COMMIT").execute(&mut *conn).await.map_err(backend)?;
         Ok::<(), StoreError>(())
@@ -234,7 +246,10 @@ async fn commit_batch(pool: &SqlitePool, jobs: &[Job]) -> Result<Vec<Result<Done
         rollback(&mut conn).await;
         return Err(error);
     }
-    Ok(results)
+    Ok(results
+        .into_iter()
+        .map(|result| result.unwrap_or_else(|| Err(StoreError::Backend("a write was not performed".into()))))
+        .collect())
 }
 
 async fn rollback(conn: &mut SqliteConnection) {
