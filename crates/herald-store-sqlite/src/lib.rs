@@ -94,14 +94,18 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
+        // No liveness check on acquire: the connections are in-process, and each check is
+        // one more round trip to the connection's thread on the hottest path.
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await
             .map_err(connect_error)?;
         MIGRATOR.run(&writer).await.map_err(OpenError::Migrate)?;
         let reader = SqlitePoolOptions::new()
             .max_connections(READ_CONNECTIONS)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await
             .map_err(connect_error)?;

@@ -257,9 +257,8 @@ async fn run(
         }
         let (context, shared, in_flight) = (context.clone(), shared.clone(), in_flight.clone());
         context.attempts.clone().spawn(async move {
-            attempt(&context, &shared, &endpoint, delivery).await;
+            attempt(&context, &shared, &in_flight, &endpoint, delivery).await;
             finish(&context, &shared);
-            in_flight.release();
         });
     }
     // Give back what was queued but not started, due at once, so a restart picks it up.
@@ -306,9 +305,19 @@ async fn release(context: &Context, delivery: &LeasedDelivery, due: DateTime<Utc
 }
 
 /// Makes one attempt and records it.
-async fn attempt(context: &Context, shared: &Shared, endpoint: &Endpoint, delivery: LeasedDelivery) {
+///
+/// The endpoint's in-flight slot is given back as soon as the response is in: recording the
+/// attempt is not a request to the endpoint, and must not hold back the next one.
+async fn attempt(
+    context: &Context,
+    shared: &Shared,
+    in_flight: &InFlight,
+    endpoint: &Endpoint,
+    delivery: LeasedDelivery,
+) {
     let started_at = context.clock.now();
     let Some(payload) = delivery.payload.as_deref() else {
+        in_flight.release();
         let reason = "the message payload expired or was expunged before delivery; not attempted";
         record_not_attempted(context, &delivery, endpoint, reason, started_at).await;
         return;
@@ -316,6 +325,7 @@ async fn attempt(context: &Context, shared: &Shared, endpoint: &Endpoint, delive
     let outgoing = Outgoing { msg_id: delivery.msg_id.as_str(), timestamp: started_at.timestamp(), payload };
     let headers = context.sender.headers(endpoint, outgoing, started_at);
     let sent = context.sender.send(endpoint, headers, payload.to_vec()).await;
+    in_flight.release();
     let now = context.clock.now();
 
     let decided =

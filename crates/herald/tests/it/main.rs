@@ -4,6 +4,7 @@
 mod applications;
 mod auth;
 mod bad_input;
+mod bench;
 mod cli;
 mod crash;
 mod delivery;
