@@ -99,9 +99,10 @@ async fn every_accepted_message_is_delivered_after_a_sigkill_mid_run() {
         receiver.count(),
         duplicated.len(),
     );
-    // At least once: duplicates come only from attempts in flight when the process died, and
-    // at most `ENDPOINT_CONCURRENCY` requests are in flight to the endpoint at a time.
-    assert!(duplicated.len() <= ENDPOINT_CONCURRENCY, "too many duplicates: {context}");
+    // At least once: duplicates come only from deliveries leased when the process died (sent,
+    // or sent and not yet recorded), and a lane holds at most two rounds of the endpoint's
+    // concurrency.
+    assert!(duplicated.len() <= 2 * ENDPOINT_CONCURRENCY, "too many duplicates: {context}");
     assert!(
         duplicated.iter().all(|(_, n)| **n == 2),
         "an id arrived more than twice: {duplicated:?}; {context}"
