@@ -38,11 +38,19 @@ impl FromRequestParts<ApiState> for Caller {
             .ok_or_else(|| {
                 ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".to_owned())
             })?;
-        let token = state
-            .store()
-            .find_token(&TokenHash::of(value))
-            .await?
-            .ok_or_else(|| ApiError::Unauthorized("invalid token".to_owned()))?;
+        let hash = TokenHash::of(value);
+        let token = match state.tokens().get(&hash) {
+            Some(token) => token,
+            None => {
+                let token = state
+                    .store()
+                    .find_token(&hash)
+                    .await?
+                    .ok_or_else(|| ApiError::Unauthorized("invalid token".to_owned()))?;
+                state.tokens().insert(hash, token.clone());
+                token
+            }
+        };
         if token.expires_at.is_some_and(|expiry| expiry <= herald_core::model::now()) {
             return Err(ApiError::Unauthorized("the token has expired".to_owned()));
         }
@@ -79,6 +87,36 @@ impl Caller {
             Some(app) if self.may_access(&app.id) => Ok(app),
             _ => Err(ApiError::not_found("application")),
         }
+    }
+}
+
+/// Tokens recently found in the store, so a busy client does not cost a database read per
+/// request. An entry lives [`TOKEN_CACHE_TTL`]: a token removed from the store (its
+/// application deleted) stops working within that time. Only found tokens are cached.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<TokenHash, (herald_core::model::ApiToken, std::time::Instant)>,
+    >,
+}
+
+/// How long a cached token is trusted without asking the store again.
+const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// Tokens cached at most; the cache is emptied when full (tokens are few in practice).
+const TOKEN_CACHE_CAPACITY: usize = 10_000;
+
+impl TokenCache {
+    fn get(&self, hash: &TokenHash) -> Option<herald_core::model::ApiToken> {
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(hash).filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL).map(|(token, _)| token.clone())
+    }
+
+    fn insert(&self, hash: TokenHash, token: herald_core::model::ApiToken) {
+        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= TOKEN_CACHE_CAPACITY {
+            entries.clear();
+        }
+        entries.insert(hash, (token, std::time::Instant::now()));
     }
 }
 

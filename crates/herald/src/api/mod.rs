@@ -38,6 +38,7 @@ use crate::api::extract::BodyLimit;
 #[derive(Debug, Clone)]
 pub struct ApiState {
     inner: Arc<ApiShared>,
+    tokens: Arc<auth::TokenCache>,
 }
 
 /// The parts of [`ApiState`].
@@ -59,7 +60,11 @@ pub struct ApiShared {
 
 impl ApiState {
     pub fn new(shared: ApiShared) -> Self {
-        Self { inner: Arc::new(shared) }
+        Self { inner: Arc::new(shared), tokens: Arc::default() }
+    }
+
+    pub fn tokens(&self) -> &auth::TokenCache {
+        &self.tokens
     }
 
     pub fn clock(&self) -> &dyn Clock {
