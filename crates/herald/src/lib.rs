@@ -7,4 +7,5 @@ pub mod api;
 pub mod app;
 pub mod bench;
 pub mod config;
+pub mod listen;
 pub mod worker;

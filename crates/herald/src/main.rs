@@ -36,6 +36,8 @@ enum Command {
     Key(KeyCommand),
     /// Measure throughput, latency and memory with a load test on this machine (loopback only).
     Bench(herald::bench::BenchArgs),
+    /// Receive webhooks on this machine while developing: print, verify, forward, replay.
+    Listen(herald::listen::ListenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Bench(args) => herald::bench::run(args).await,
+        Command::Listen(args) => herald::listen::run(args).await,
     }
 }
 

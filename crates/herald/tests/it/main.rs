@@ -12,6 +12,7 @@ mod endpoints;
 mod event_types;
 mod helpers;
 mod idempotency;
+mod listen;
 mod openapi;
 mod process;
 mod receiver;
