@@ -38,6 +38,20 @@ enum Command {
     Bench(herald::bench::BenchArgs),
     /// Receive webhooks on this machine while developing: print, verify, forward, replay.
     Listen(herald::listen::ListenArgs),
+    /// Manage applications on a running server.
+    App(herald::client::application::AppArgs),
+    /// Manage an application's endpoints on a running server.
+    Endpoint(herald::client::endpoint::EndpointArgs),
+    /// Manage event types on a running server.
+    EventType(herald::client::event_type::EventTypeArgs),
+    /// List and show an application's messages.
+    Message(herald::client::message::MessageArgs),
+    /// Send a message to an application (payload from --payload or stdin).
+    Send(herald::client::message::SendArgs),
+    /// List delivery attempts and resend messages.
+    Attempt(herald::client::attempt::AttemptArgs),
+    /// Check a saved webhook's signature offline; exit status 1 when invalid.
+    Verify(herald::client::verify::VerifyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +175,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(args) => herald::bench::run(args).await,
         Command::Listen(args) => herald::listen::run(args).await,
+        Command::App(args) => herald::client::application::run(args).await,
+        Command::Endpoint(args) => herald::client::endpoint::run(args).await,
+        Command::EventType(args) => herald::client::event_type::run(args).await,
+        Command::Message(args) => herald::client::message::run(args).await,
+        Command::Send(args) => herald::client::message::send(args).await,
+        Command::Attempt(args) => herald::client::attempt::run(args).await,
+        Command::Verify(args) => herald::client::verify::run(&args),
     }
 }
 

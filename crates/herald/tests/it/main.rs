@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod bench;
 mod cli;
+mod client;
 mod crash;
 mod delivery;
 mod endpoints;

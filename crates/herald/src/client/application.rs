@@ -1,0 +1,87 @@
+//! `herald app …`: list, show, create, update and delete applications.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::http::segment;
+use super::{Connection, limit_query, output, print_list, print_object};
+
+/// Options of `herald app`.
+#[derive(Debug, Args)]
+pub struct AppArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: AppCommand,
+}
+
+/// What to do with applications.
+#[derive(Debug, Subcommand)]
+pub enum AppCommand {
+    /// List applications (one page).
+    List {
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one application, by id or uid.
+    Get { app: String },
+    /// Create an application.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Your own unique id for it, usable wherever the id is.
+        #[arg(long)]
+        uid: Option<String>,
+    },
+    /// Change an application's name or uid.
+    Update {
+        app: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        uid: Option<String>,
+    },
+    /// Delete an application and everything in it.
+    Delete { app: String },
+}
+
+const COLUMNS: &[(&str, &str)] = &[("ID", "id"), ("UID", "uid"), ("NAME", "name"), ("CREATED", "createdAt")];
+
+/// Runs `herald app …`.
+pub async fn run(args: AppArgs) -> anyhow::Result<()> {
+    let client = args.connection.client()?;
+    let connection = &args.connection;
+    match args.command {
+        AppCommand::List { limit } => {
+            let answer = client.get(&format!("/api/v1/app{}", limit_query(limit))).await?;
+            output(connection, &answer, |value| print_list(value, COLUMNS));
+        }
+        AppCommand::Get { app } => {
+            let answer = client.get(&format!("/api/v1/app/{}", segment(&app))).await?;
+            output(connection, &answer, |value| print_object(value, COLUMNS));
+        }
+        AppCommand::Create { name, uid } => {
+            let answer = client.post("/api/v1/app", &json!({ "name": name, "uid": uid })).await?;
+            output(connection, &answer, |value| print_object(value, COLUMNS));
+        }
+        AppCommand::Update { app, name, uid } => {
+            let mut body = serde_json::Map::new();
+            if let Some(name) = name {
+                body.insert("name".to_owned(), name.into());
+            }
+            if let Some(uid) = uid {
+                body.insert("uid".to_owned(), uid.into());
+            }
+            let answer = client.patch(&format!("/api/v1/app/{}", segment(&app)), &body.into()).await?;
+            output(connection, &answer, |value| print_object(value, COLUMNS));
+        }
+        AppCommand::Delete { app } => {
+            client.delete(&format!("/api/v1/app/{}", segment(&app))).await?;
+            if !connection.json {
+                println!("Deleted application {app}.");
+            }
+        }
+    }
+    Ok(())
+}

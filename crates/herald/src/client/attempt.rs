@@ -1,0 +1,78 @@
+//! `herald attempt …`: list delivery attempts and resend a message to an endpoint.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::http::segment;
+use super::{Connection, limit_query, output, print_list};
+
+/// Options of `herald attempt`.
+#[derive(Debug, Args)]
+pub struct AttemptArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: AttemptCommand,
+}
+
+/// What to do with delivery attempts.
+#[derive(Debug, Subcommand)]
+pub enum AttemptCommand {
+    /// List the attempts of one message or to one endpoint.
+    List {
+        app: String,
+        /// Attempts to deliver this message.
+        #[arg(long = "msg", required_unless_present = "endpoint", conflicts_with = "endpoint")]
+        message: Option<String>,
+        /// Attempts made to this endpoint.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Deliver a message to an endpoint again.
+    Resend { app: String, message: String, endpoint: String },
+}
+
+const COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("MESSAGE", "msgId"),
+    ("ENDPOINT", "endpointId"),
+    ("STATUS", "statusText"),
+    ("CODE", "responseStatusCode"),
+    ("TIMESTAMP", "timestamp"),
+];
+
+/// Runs `herald attempt …`.
+pub async fn run(args: AttemptArgs) -> anyhow::Result<()> {
+    let client = args.connection.client()?;
+    let connection = &args.connection;
+    match args.command {
+        AttemptCommand::List { app, message, endpoint, limit } => {
+            let target = match (message, endpoint) {
+                (Some(message), _) => format!("msg/{}", segment(&message)),
+                (None, Some(endpoint)) => format!("endpoint/{}", segment(&endpoint)),
+                (None, None) => anyhow::bail!("give --msg or --endpoint"),
+            };
+            let answer = client
+                .get(&format!("/api/v1/app/{}/attempt/{target}{}", segment(&app), limit_query(limit)))
+                .await?;
+            output(connection, &answer, |value| print_list(value, COLUMNS));
+        }
+        AttemptCommand::Resend { app, message, endpoint } => {
+            let path = format!(
+                "/api/v1/app/{}/msg/{}/endpoint/{}/resend",
+                segment(&app),
+                segment(&message),
+                segment(&endpoint)
+            );
+            let answer = client.post(&path, &json!({})).await?;
+            if connection.json {
+                println!("{}", serde_json::to_string_pretty(&answer)?);
+            } else {
+                println!("Resending message {message} to endpoint {endpoint}.");
+            }
+        }
+    }
+    Ok(())
+}

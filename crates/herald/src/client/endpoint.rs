@@ -1,0 +1,123 @@
+//! `herald endpoint …`: list, show, create and delete endpoints, show and rotate their
+//! signing secrets, and recover failed deliveries.
+
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::http::segment;
+use super::{Connection, limit_query, output, print_list, print_object};
+
+/// Options of `herald endpoint`.
+#[derive(Debug, Args)]
+pub struct EndpointArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: EndpointCommand,
+}
+
+/// What to do with endpoints.
+#[derive(Debug, Subcommand)]
+pub enum EndpointCommand {
+    /// List an application's endpoints (one page).
+    List {
+        app: String,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one endpoint.
+    Get { app: String, endpoint: String },
+    /// Create an endpoint.
+    Create {
+        app: String,
+        /// Where deliveries are sent.
+        #[arg(long = "endpoint-url", visible_alias = "to")]
+        endpoint_url: String,
+        /// Deliver only these event types (repeatable; all when absent).
+        #[arg(long = "event-type")]
+        event_types: Vec<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Sent as `Authorization: Bearer <token>` with every delivery.
+        #[arg(long)]
+        bearer_token: Option<String>,
+    },
+    /// Delete an endpoint.
+    Delete { app: String, endpoint: String },
+    /// Print the endpoint's signing secret (`whsec_…`).
+    Secret { app: String, endpoint: String },
+    /// Replace the endpoint's signing secret with a new random one.
+    RotateSecret { app: String, endpoint: String },
+    /// Send again every message that failed to reach the endpoint since a time.
+    Recover {
+        app: String,
+        endpoint: String,
+        /// RFC 3339, e.g. 2024-01-31T00:00:00Z.
+        #[arg(long)]
+        since: String,
+    },
+}
+
+const COLUMNS: &[(&str, &str)] = &[
+    ("ID", "id"),
+    ("URL", "url"),
+    ("EVENT TYPES", "eventTypes"),
+    ("DISABLED", "disabled"),
+    ("DESCRIPTION", "description"),
+];
+
+fn path(app: &str, endpoint: &str) -> String {
+    format!("/api/v1/app/{}/endpoint/{}", segment(app), segment(endpoint))
+}
+
+/// Runs `herald endpoint …`.
+pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
+    let client = args.connection.client()?;
+    let connection = &args.connection;
+    match args.command {
+        EndpointCommand::List { app, limit } => {
+            let answer =
+                client.get(&format!("/api/v1/app/{}/endpoint{}", segment(&app), limit_query(limit))).await?;
+            output(connection, &answer, |value| print_list(value, COLUMNS));
+        }
+        EndpointCommand::Get { app, endpoint } => {
+            let answer = client.get(&path(&app, &endpoint)).await?;
+            output(connection, &answer, |value| print_object(value, COLUMNS));
+        }
+        EndpointCommand::Create { app, endpoint_url, event_types, description, bearer_token } => {
+            let mut body = json!({ "url": endpoint_url, "description": description.unwrap_or_default() });
+            if !event_types.is_empty() {
+                body["eventTypes"] = json!(event_types);
+            }
+            if let Some(token) = bearer_token {
+                body["bearerToken"] = json!(token);
+            }
+            let answer = client.post(&format!("/api/v1/app/{}/endpoint", segment(&app)), &body).await?;
+            output(connection, &answer, |value| print_object(value, COLUMNS));
+        }
+        EndpointCommand::Delete { app, endpoint } => {
+            client.delete(&path(&app, &endpoint)).await?;
+            if !connection.json {
+                println!("Deleted endpoint {endpoint}.");
+            }
+        }
+        EndpointCommand::Secret { app, endpoint } => {
+            let answer = client.get(&format!("{}/secret", path(&app, &endpoint))).await?;
+            output(connection, &answer, |value| println!("{}", value["key"].as_str().unwrap_or_default()));
+        }
+        EndpointCommand::RotateSecret { app, endpoint } => {
+            client.post(&format!("{}/secret/rotate", path(&app, &endpoint)), &json!({})).await?;
+            let answer = client.get(&format!("{}/secret", path(&app, &endpoint))).await?;
+            output(connection, &answer, |value| println!("{}", value["key"].as_str().unwrap_or_default()));
+        }
+        EndpointCommand::Recover { app, endpoint, since } => {
+            let answer = client
+                .post(&format!("{}/recover", path(&app, &endpoint)), &json!({ "since": since }))
+                .await?;
+            output(connection, &answer, |value| {
+                print_object(value, &[("ID", "id"), ("STATUS", "status"), ("TASK", "task")]);
+            });
+        }
+    }
+    Ok(())
+}

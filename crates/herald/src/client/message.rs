@@ -1,0 +1,94 @@
+//! `herald message …` and `herald send`: list and show messages, and send one.
+
+use std::io::Read as _;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+use super::http::segment;
+use super::{Connection, limit_query, output, print_list, print_object};
+
+/// Options of `herald message`.
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: MessageCommand,
+}
+
+/// What to do with messages.
+#[derive(Debug, Subcommand)]
+pub enum MessageCommand {
+    /// List an application's messages, newest first (one page).
+    List {
+        app: String,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Show one message with its payload.
+    Get { app: String, message: String },
+}
+
+/// Options of `herald send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub connection: Connection,
+    /// The application (id or uid).
+    pub app: String,
+    #[arg(long)]
+    pub event_type: String,
+    /// The JSON payload; read from stdin when absent or `-`.
+    #[arg(long)]
+    pub payload: Option<String>,
+    /// Your id for the event; the server ignores a second message with the same one.
+    #[arg(long)]
+    pub event_id: Option<String>,
+}
+
+const COLUMNS: &[(&str, &str)] =
+    &[("ID", "id"), ("EVENT TYPE", "eventType"), ("EVENT ID", "eventId"), ("TIMESTAMP", "timestamp")];
+
+/// Runs `herald message …`.
+pub async fn run(args: MessageArgs) -> anyhow::Result<()> {
+    let client = args.connection.client()?;
+    let connection = &args.connection;
+    match args.command {
+        MessageCommand::List { app, limit } => {
+            let answer =
+                client.get(&format!("/api/v1/app/{}/msg{}", segment(&app), limit_query(limit))).await?;
+            output(connection, &answer, |value| print_list(value, COLUMNS));
+        }
+        MessageCommand::Get { app, message } => {
+            let answer =
+                client.get(&format!("/api/v1/app/{}/msg/{}", segment(&app), segment(&message))).await?;
+            output(connection, &answer, print_message);
+        }
+    }
+    Ok(())
+}
+
+/// Runs `herald send`.
+pub async fn send(args: SendArgs) -> anyhow::Result<()> {
+    let client = args.connection.client()?;
+    let text = match args.payload.as_deref() {
+        None | Some("-") => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).context("could not read the payload from stdin")?;
+            text
+        }
+        Some(text) => text.to_owned(),
+    };
+    let payload: Value = serde_json::from_str(&text).context("the payload is not valid JSON")?;
+    let body = json!({ "eventType": args.event_type, "payload": payload, "eventId": args.event_id });
+    let answer = client.post(&format!("/api/v1/app/{}/msg", segment(&args.app)), &body).await?;
+    output(&args.connection, &answer, print_message);
+    Ok(())
+}
+
+fn print_message(value: &Value) {
+    print_object(value, COLUMNS);
+    println!("PAYLOAD     {}", value.get("payload").unwrap_or(&Value::Null));
+}

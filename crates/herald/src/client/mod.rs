@@ -1,0 +1,92 @@
+//! `herald app|endpoint|event-type|message|send|attempt|verify`: a command-line client of
+//! Herald's HTTP API for operators and scripts.
+//!
+//! This module owns the connection settings shared by every client subcommand. It talks to
+//! a server only through the public HTTP API, the same as any other client, and never opens
+//! a store or reads the server's configuration.
+
+pub mod application;
+pub mod attempt;
+pub mod endpoint;
+pub mod event_type;
+mod http;
+pub mod message;
+mod table;
+pub mod verify;
+
+use clap::Args;
+
+pub use self::http::{ApiClient, ApiError};
+
+/// The server `herald` talks to when neither `--url` nor `HERALD_URL` says otherwise.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:8040";
+
+/// Where the server is, how to authenticate, and how to print answers. Global, so the flags
+/// can follow the subcommand (`herald app list --json`).
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// The server's base URL.
+    #[arg(long = "url", env = "HERALD_URL", default_value = DEFAULT_URL, global = true)]
+    pub server_url: String,
+    /// An API token (`sk_…`); sent as `Authorization: Bearer`.
+    #[arg(long, env = "HERALD_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the server's JSON instead of a table (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+impl Connection {
+    /// A client for the configured server.
+    pub fn client(&self) -> anyhow::Result<ApiClient> {
+        ApiClient::new(&self.server_url, self.token.clone())
+    }
+}
+
+/// Prints `value` as pretty JSON when `--json` was given, otherwise calls `print_table`.
+fn output(connection: &Connection, value: &serde_json::Value, print_table: impl FnOnce(&serde_json::Value)) {
+    if connection.json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    } else {
+        print_table(value);
+    }
+}
+
+/// The text of a JSON field for a table cell: strings without quotes, `-` for null/absent.
+fn cell(value: &serde_json::Value, field: &str) -> String {
+    match value.get(field) {
+        None | Some(serde_json::Value::Null) => "-".to_owned(),
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|item| item.as_str().map_or_else(|| item.to_string(), str::to_owned))
+            .collect::<Vec<_>>()
+            .join(","),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The `data` array of a list answer (empty when absent).
+fn list_items(value: &serde_json::Value) -> &[serde_json::Value] {
+    value.get("data").and_then(serde_json::Value::as_array).map_or(&[], Vec::as_slice)
+}
+
+/// Prints one row per item of a list answer, with the given columns (header, JSON field).
+fn print_list(value: &serde_json::Value, columns: &[(&str, &str)]) {
+    let rows = list_items(value)
+        .iter()
+        .map(|item| columns.iter().map(|(_, field)| cell(item, field)).collect())
+        .collect();
+    table::print(&columns.iter().map(|(header, _)| *header).collect::<Vec<_>>(), rows);
+}
+
+/// Prints one object as `field  value` lines.
+fn print_object(value: &serde_json::Value, fields: &[(&str, &str)]) {
+    let rows = fields.iter().map(|(header, field)| vec![(*header).to_owned(), cell(value, field)]).collect();
+    table::print_plain(rows);
+}
+
+/// A query string `?limit=N` when a limit was given.
+fn limit_query(limit: Option<u32>) -> String {
+    limit.map(|limit| format!("?limit={limit}")).unwrap_or_default()
+}

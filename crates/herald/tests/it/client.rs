@@ -1,0 +1,317 @@
+//! The `herald` API client subcommands (`app`, `endpoint`, `event-type`, `message`, `send`,
+//! `attempt`, `verify`) run as a user would, against an in-process server on loopback.
+//! Every child process is bounded in time and killed when a test fails.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{ADMIN_TOKEN, TestServer};
+
+/// How long one client command may take.
+const BOUND: Duration = Duration::from_secs(10);
+
+/// The result of one client command.
+#[derive(Debug)]
+struct Finished {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Finished {
+    fn code(&self) -> i32 {
+        self.status.code().expect("exited normally")
+    }
+
+    /// Asserts success and returns stdout.
+    fn ok(&self) -> &str {
+        assert!(self.status.success(), "failed with {}: stderr: {}", self.status, self.stderr);
+        &self.stdout
+    }
+
+    /// Asserts success and parses stdout as JSON.
+    fn json(&self) -> Value {
+        serde_json::from_str(self.ok())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
+    }
+}
+
+/// Runs `herald ARGS` with a clean environment pointed at `server` via `HERALD_URL` and
+/// `HERALD_TOKEN` (unless `token` is `None`), feeding `stdin` when given.
+async fn herald_with(
+    server: Option<&TestServer>,
+    token: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Finished {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stdout_path = dir.path().join("stdout");
+    let stderr_path = dir.path().join("stderr");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("HERALD_") {
+            command.env_remove(name);
+        }
+    }
+    if let Some(server) = server {
+        command.env("HERALD_URL", server.url(""));
+    }
+    if let Some(token) = token {
+        command.env("HERALD_TOKEN", token);
+    }
+    command
+        .args(args)
+        .current_dir(dir.path())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(File::create(&stdout_path).expect("stdout file"))
+        .stderr(File::create(&stderr_path).expect("stderr file"));
+    let mut child = command.spawn().expect("spawn herald");
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let deadline = Instant::now() + BOUND;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("herald {args:?} did not exit within {BOUND:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    Finished {
+        status,
+        stdout: std::fs::read_to_string(stdout_path).expect("read stdout"),
+        stderr: std::fs::read_to_string(stderr_path).expect("read stderr"),
+    }
+}
+
+async fn herald(server: &TestServer, args: &[&str]) -> Finished {
+    herald_with(Some(server), Some(ADMIN_TOKEN), args, None).await
+}
+
+#[tokio::test]
+async fn applications_can_be_created_listed_shown_updated_and_deleted() {
+    let server = TestServer::start().await;
+    let created =
+        herald(&server, &["app", "create", "--name", "Acme Billing", "--uid", "acme", "--json"]).await.json();
+    assert_eq!(created["name"], "Acme Billing");
+    assert_eq!(created["uid"], "acme");
+    let id = created["id"].as_str().expect("an id").to_owned();
+
+    let table = herald(&server, &["app", "list"]).await;
+    assert!(table.ok().contains("Acme Billing") && table.ok().contains(&id), "{}", table.stdout);
+    assert!(table.ok().starts_with("ID"), "a header row: {}", table.stdout);
+
+    let listed = herald(&server, &["app", "list", "--json"]).await.json();
+    assert_eq!(listed["data"][0]["id"], id.as_str());
+
+    let shown = herald(&server, &["app", "get", "acme", "--json"]).await.json();
+    assert_eq!(shown["id"], id.as_str());
+    assert!(herald(&server, &["app", "get", &id]).await.ok().contains("Acme Billing"));
+
+    let updated = herald(&server, &["app", "update", &id, "--name", "Acme Invoices", "--json"]).await.json();
+    assert_eq!(updated["name"], "Acme Invoices");
+
+    assert!(herald(&server, &["app", "delete", &id]).await.ok().contains("Deleted"));
+    let gone = herald(&server, &["app", "get", &id]).await;
+    assert_eq!(gone.code(), 1);
+    assert!(gone.stderr.starts_with("error: not_found: "), "{}", gone.stderr);
+}
+
+#[tokio::test]
+async fn event_types_can_be_created_listed_and_deleted() {
+    let server = TestServer::start().await;
+    let created = herald(
+        &server,
+        &["event-type", "create", "invoice.paid", "--description", "An invoice was paid", "--json"],
+    )
+    .await
+    .json();
+    assert_eq!(created["name"], "invoice.paid");
+    let table = herald(&server, &["event-type", "list"]).await;
+    assert!(
+        table.ok().contains("invoice.paid") && table.ok().contains("An invoice was paid"),
+        "{}",
+        table.stdout
+    );
+    let listed = herald(&server, &["event-type", "list", "--json"]).await.json();
+    assert_eq!(listed["data"][0]["name"], "invoice.paid");
+    assert!(herald(&server, &["event-type", "delete", "invoice.paid"]).await.ok().contains("Deleted"));
+}
+
+#[tokio::test]
+async fn endpoints_messages_and_attempts_flow_through_the_client() {
+    let server = TestServer::start().await;
+    server.create_event_type("invoice.paid").await;
+    let app = server.create_app("Shop", Some("shop")).await;
+
+    let endpoint = herald(
+        &server,
+        &[
+            "endpoint",
+            "create",
+            "shop",
+            "--endpoint-url",
+            "http://127.0.0.1:9/hook",
+            "--event-type",
+            "invoice.paid",
+            "--bearer-token",
+            "tok_123",
+            "--json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(endpoint["url"], "http://127.0.0.1:9/hook");
+    assert_eq!(endpoint["eventTypes"][0], "invoice.paid");
+    assert_eq!(endpoint["hasBearerToken"], true);
+    let ep = endpoint["id"].as_str().expect("an id").to_owned();
+
+    let table = herald(&server, &["endpoint", "list", &app]).await;
+    assert!(table.ok().contains(&ep) && table.ok().contains("http://127.0.0.1:9/hook"), "{}", table.stdout);
+    assert_eq!(
+        herald(&server, &["endpoint", "list", "shop", "--json"]).await.json()["data"][0]["id"],
+        ep.as_str()
+    );
+    assert_eq!(herald(&server, &["endpoint", "get", "shop", &ep, "--json"]).await.json()["id"], ep.as_str());
+
+    let secret = herald(&server, &["endpoint", "secret", "shop", &ep]).await.ok().trim().to_owned();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    let rotated = herald(&server, &["endpoint", "rotate-secret", "shop", &ep]).await.ok().trim().to_owned();
+    assert!(rotated.starts_with("whsec_") && rotated != secret, "{rotated}");
+    let secret_json = herald(&server, &["endpoint", "secret", "shop", &ep, "--json"]).await.json();
+    assert_eq!(secret_json["key"], rotated.as_str());
+
+    // The payload comes from stdin when --payload is absent.
+    let sent = herald_with(
+        Some(&server),
+        Some(ADMIN_TOKEN),
+        &["send", "shop", "--event-type", "invoice.paid", "--event-id", "evt_1", "--json"],
+        Some(r#"{"invoice": 42}"#),
+    )
+    .await
+    .json();
+    assert_eq!(sent["eventType"], "invoice.paid");
+    assert_eq!(sent["eventId"], "evt_1");
+    assert_eq!(sent["payload"]["invoice"], 42);
+    let msg = sent["id"].as_str().expect("an id").to_owned();
+    let sent_flag =
+        herald(&server, &["send", &app, "--event-type", "invoice.paid", "--payload", r#"{"n": 2}"#]).await;
+    assert!(sent_flag.ok().contains("invoice.paid"), "{}", sent_flag.stdout);
+
+    let messages = herald(&server, &["message", "list", "shop", "--json"]).await.json();
+    assert_eq!(messages["data"].as_array().expect("a data array").len(), 2);
+    let table = herald(&server, &["message", "list", "shop"]).await;
+    assert!(table.ok().contains(&msg), "{}", table.stdout);
+    let shown = herald(&server, &["message", "get", "shop", &msg]).await;
+    assert!(shown.ok().contains(r#""invoice":42"#) || shown.ok().contains("42"), "{}", shown.stdout);
+    assert_eq!(herald(&server, &["message", "get", "shop", &msg, "--json"]).await.json()["id"], msg.as_str());
+
+    let by_message = herald(&server, &["attempt", "list", "shop", "--msg", &msg, "--json"]).await.json();
+    assert!(by_message["data"].is_array(), "{by_message}");
+    let by_endpoint = herald(&server, &["attempt", "list", "shop", "--endpoint", &ep, "--json"]).await.json();
+    assert!(by_endpoint["data"].is_array(), "{by_endpoint}");
+    assert!(herald(&server, &["attempt", "list", "shop", "--msg", &msg]).await.ok().starts_with("ID"));
+    let resend = herald(&server, &["attempt", "resend", "shop", &msg, &ep]).await;
+    assert!(resend.ok().contains("Resending"), "{}", resend.stdout);
+
+    let recover =
+        herald(&server, &["endpoint", "recover", "shop", &ep, "--since", "2020-01-01T00:00:00Z", "--json"])
+            .await
+            .json();
+    assert!(recover["id"].is_string(), "{recover}");
+
+    assert!(herald(&server, &["endpoint", "delete", "shop", &ep]).await.ok().contains("Deleted"));
+    assert_eq!(herald(&server, &["endpoint", "get", "shop", &ep]).await.code(), 1);
+}
+
+#[tokio::test]
+async fn server_errors_are_shown_with_their_code_and_a_failing_exit_status() {
+    let server = TestServer::start().await;
+
+    let unknown = herald(&server, &["app", "get", "app_doesnotexist"]).await;
+    assert_eq!(unknown.code(), 1);
+    assert!(unknown.stderr.starts_with("error: not_found: "), "{}", unknown.stderr);
+    assert!(unknown.stdout.is_empty());
+
+    server.create_app("Shop", Some("shop")).await;
+    let invalid = herald(&server, &["endpoint", "create", "shop", "--endpoint-url", "not a url"]).await;
+    assert_eq!(invalid.code(), 1);
+    assert!(invalid.stderr.starts_with("error: validation_error: "), "{}", invalid.stderr);
+    assert!(invalid.stderr.contains("body.url: "), "names the field: {}", invalid.stderr);
+
+    let no_token = herald_with(Some(&server), None, &["app", "list"], None).await;
+    assert_eq!(no_token.code(), 1);
+    assert!(no_token.stderr.starts_with("error: authentication_failed: "), "{}", no_token.stderr);
+    let flags =
+        herald_with(None, None, &["app", "list", "--url", &server.url(""), "--token", "sk_wrong"], None)
+            .await;
+    assert_eq!(flags.code(), 1);
+    assert!(flags.stderr.starts_with("error: authentication_failed: "), "{}", flags.stderr);
+
+    let bad_json = herald(&server, &["send", "shop", "--event-type", "x", "--payload", "{nope"]).await;
+    assert_eq!(bad_json.code(), 1);
+    assert!(bad_json.stderr.contains("not valid JSON"), "{}", bad_json.stderr);
+
+    let usage = herald(&server, &["attempt", "list", "shop"]).await;
+    assert_eq!(usage.code(), 2, "a usage error: {}", usage.stderr);
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_named() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind port 0")
+        .local_addr()
+        .expect("local addr")
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let down = herald_with(None, Some(ADMIN_TOKEN), &["app", "list", "--url", &url], None).await;
+    assert_eq!(down.code(), 1);
+    assert!(down.stderr.contains(&format!("could not reach the Herald server at {url}")), "{}", down.stderr);
+}
+
+#[tokio::test]
+async fn verify_accepts_a_signed_webhook_and_names_why_a_bad_one_fails() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let headers = dir.path().join("headers");
+    let body = dir.path().join("body");
+    std::fs::write(&body, r#"{"test": 2432232314}"#).expect("write a file");
+    // The Standard Webhooks example, checked without the replay window (it is from 2021).
+    std::fs::write(
+        &headers,
+        "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\nwebhook-timestamp: 1614265330\n\
+         webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\n",
+    )
+    .expect("write a file");
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let (headers, body) = (headers.to_str().expect("UTF-8 path"), body.to_str().expect("UTF-8 path"));
+    let args = ["verify", "--secret", secret, "--headers", headers, "--body", body];
+
+    let valid = herald_with(None, None, &[&args[..], &["--ignore-timestamp"]].concat(), None).await;
+    assert!(valid.ok().starts_with("valid"), "{}", valid.stdout);
+
+    let too_old = herald_with(None, None, &args, None).await;
+    assert_eq!(too_old.code(), 1);
+    assert!(too_old.stderr.contains("timestamp_too_old"), "{}", too_old.stderr);
+
+    let wrong = [
+        "verify",
+        "--secret",
+        "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "--headers",
+        headers,
+        "--body",
+        body,
+    ];
+    let wrong = herald_with(None, None, &[&wrong[..], &["--ignore-timestamp"]].concat(), None).await;
+    assert_eq!(wrong.code(), 1);
+    assert!(wrong.stderr.contains("no_matching_signature"), "{}", wrong.stderr);
+}
