@@ -415,6 +415,7 @@ pub async fn upsert(
     }
     endpoint.updated_at = herald_core::model::now();
     state.store().update_endpoint(&endpoint).await?;
+    state.worker().endpoint_changed(&endpoint.id);
     Ok((StatusCode::OK, Json(endpoint.into())))
 }
 
@@ -482,6 +483,7 @@ pub async fn patch(
     }
     endpoint.updated_at = herald_core::model::now();
     state.store().update_endpoint(&endpoint).await?;
+    state.worker().endpoint_changed(&endpoint.id);
     Ok(Json(endpoint.into()))
 }
 

@@ -110,6 +110,7 @@ pub async fn rotate_secret(
     endpoint.keys.rotate(next, now, chrono::Duration::seconds(i64::from(grace)));
     endpoint.updated_at = now;
     state.store().update_endpoint(&endpoint).await?;
+    state.worker().endpoint_changed(&endpoint.id);
     Ok(Json(EndpointSecretOut { key: endpoint.keys.current.verification_key() }))
 }
 
@@ -159,6 +160,7 @@ pub async fn put_headers(
     endpoint.headers = headers;
     endpoint.updated_at = herald_core::model::now();
     state.store().update_endpoint(&endpoint).await?;
+    state.worker().endpoint_changed(&endpoint.id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -197,5 +199,6 @@ pub async fn patch_headers(
     endpoint.headers.extend(set);
     endpoint.updated_at = herald_core::model::now();
     state.store().update_endpoint(&endpoint).await?;
+    state.worker().endpoint_changed(&endpoint.id);
     Ok(StatusCode::NO_CONTENT)
 }

@@ -179,7 +179,8 @@ async fn run(
             () = tokio::time::sleep(IDLE_TIMEOUT), if idle => break,
         };
 
-        if target.as_ref().is_none_or(|t| t.read_at.elapsed() >= ENDPOINT_REFRESH) {
+        let stale = context.endpoint_changed(&endpoint_id);
+        if stale || target.as_ref().is_none_or(|t| t.read_at.elapsed() >= ENDPOINT_REFRESH) {
             match read_target(&context, &app_id, &endpoint_id).await {
                 Ok(Some(fresh)) => {
                     // Another node may have opened the endpoint's circuit.

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use herald_core::Store;
 use herald_core::clock::Clock;
+use herald_core::id::EndpointId;
 use herald_core::retry::RetrySchedule;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -59,6 +60,8 @@ struct Context {
     sender: Sender,
     /// Wakes the dispatcher: new messages, freed lane capacity, a moved test clock.
     wake: Arc<Notify>,
+    /// The handle the API holds: endpoint changes arrive through it.
+    handle: WorkerHandle,
     operational: OperationalWebhooks,
     /// Every attempt task, so shutdown can wait for them.
     attempts: TaskTracker,
@@ -69,6 +72,11 @@ struct Context {
 }
 
 impl Context {
+    /// Whether the endpoint changed through this node's API since its lane last read it.
+    fn endpoint_changed(&self, endpoint: &EndpointId) -> bool {
+        self.handle.take_changed(endpoint)
+    }
+
     fn live_nodes(&self) -> usize {
         self.live_nodes.load(Ordering::Relaxed).max(1)
     }
@@ -105,10 +113,14 @@ async fn heartbeat(context: Arc<Context>, shutdown: CancellationToken) {
     }
 }
 
-/// Handle to the worker, for waking it.
+/// Handle to the worker, for waking it and telling it about changed endpoints.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerHandle {
     wake: Arc<Notify>,
+    /// Endpoints changed through this node's API since their lane last read them, so the
+    /// next delivery uses the new URL, secret or headers at once (lanes also re-read every
+    /// second, which is how changes made through other nodes arrive).
+    changed: Arc<std::sync::Mutex<std::collections::HashSet<EndpointId>>>,
 }
 
 impl WorkerHandle {
@@ -119,7 +131,18 @@ impl WorkerHandle {
 
     /// A handle for the worker that [`start`] will run.
     pub fn new() -> Self {
-        Self { wake: Arc::new(Notify::new()) }
+        Self::default()
+    }
+
+    /// Tells the worker an endpoint changed (URL, secret, headers, filters, disabled).
+    pub fn endpoint_changed(&self, endpoint: &EndpointId) {
+        self.changed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(endpoint.clone());
+    }
+
+    /// Whether `endpoint` changed since the last call for it.
+    fn take_changed(&self, endpoint: &EndpointId) -> bool {
+        let mut changed = self.changed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        !changed.is_empty() && changed.remove(endpoint)
     }
 }
 
@@ -141,6 +164,7 @@ pub fn start(
         settings,
         sender,
         wake: wake.clone(),
+        handle: handle.clone(),
         operational,
         attempts: TaskTracker::new(),
         node: format!("node_{}", herald_core::id::Ksuid::new(chrono::Utc::now()).encode()),

@@ -527,3 +527,17 @@ async fn messages_past_their_retention_are_deleted_with_their_attempts() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn an_endpoint_change_applies_to_the_very_next_delivery() {
+    let (server, old) = setup(Options::default(), json!({})).await;
+    send(&server, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
+    old.wait_for(1, WAIT).await;
+    let new = Receiver::start().await;
+    let moved = server.patch("/api/v1/app/acme/endpoint/main", json!({"url": new.url("/moved")})).await;
+    assert_eq!(moved.status, StatusCode::OK);
+    send(&server, json!({"eventType": "a.b", "payload": {"n": 2}})).await;
+    let arrived = new.wait_for(1, WAIT).await;
+    assert_eq!(arrived[0].body.as_ref(), br#"{"n":2}"#);
+    assert_eq!(old.count(), 1, "the old URL got nothing after the change");
+}
