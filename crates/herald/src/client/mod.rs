@@ -18,28 +18,68 @@ use clap::Args;
 
 pub use self::http::{ApiClient, ApiError};
 
-/// The server `herald` talks to when neither `--url` nor `HERALD_URL` says otherwise.
+/// The server `herald` talks to when neither `--url`, `HERALD_URL` nor the client
+/// configuration file says otherwise.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8040";
 
 /// Where the server is, how to authenticate, and how to print answers. Global, so the flags
 /// can follow the subcommand (`herald app list --json`).
 #[derive(Debug, Args)]
 pub struct Connection {
-    /// The server's base URL.
-    #[arg(long = "url", env = "HERALD_URL", default_value = DEFAULT_URL, global = true)]
-    pub server_url: String,
+    /// The server's base URL (default http://127.0.0.1:8040).
+    #[arg(long = "url", env = "HERALD_URL", global = true)]
+    pub server_url: Option<String>,
     /// An API token (`sk_…`); sent as `Authorization: Bearer`.
     #[arg(long, env = "HERALD_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// A TOML file with `url` and `token`, used for what neither the flags nor the environment
+    /// give (default: ~/.config/herald/client.toml when it exists).
+    #[arg(long, env = "HERALD_CLIENT_CONFIG", global = true)]
+    pub client_config: Option<std::path::PathBuf>,
     /// Print the server's JSON instead of a table (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
 }
 
+/// The client configuration file's settings.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientFile {
+    url: Option<String>,
+    token: Option<String>,
+}
+
 impl Connection {
-    /// A client for the configured server.
+    /// A client for the configured server: flags, then the environment, then the file.
     pub fn client(&self) -> anyhow::Result<ApiClient> {
-        ApiClient::new(&self.server_url, self.token.clone())
+        let file = self.file()?;
+        let url = self.server_url.clone().or(file.url).unwrap_or_else(|| DEFAULT_URL.to_owned());
+        ApiClient::new(&url, self.token.clone().or(file.token))
+    }
+
+    fn file(&self) -> anyhow::Result<ClientFile> {
+        use anyhow::Context as _;
+        let (path, required) = match &self.client_config {
+            Some(path) => (path.clone(), true),
+            None => match std::env::var_os("HOME") {
+                Some(home) => (std::path::PathBuf::from(home).join(".config/herald/client.toml"), false),
+                None => return Ok(ClientFile::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if !required && error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(ClientFile::default());
+            }
+            Err(error) => return Err(error).with_context(|| format!("could not read {}", path.display())),
+        };
+        // The parser's message quotes the offending line, which may hold the token: not shown.
+        toml::from_str(&text).map_err(|_| {
+            anyhow::anyhow!(
+                "{} is not a valid client configuration (TOML with `url` and `token`)",
+                path.display()
+            )
+        })
     }
 }
 

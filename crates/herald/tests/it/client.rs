@@ -63,6 +63,8 @@ async fn herald_with(
     if let Some(token) = token {
         command.env("HERALD_TOKEN", token);
     }
+    // A home of its own, so a developer's ~/.config/herald/client.toml can't leak in.
+    command.env("HOME", dir.path());
     command
         .args(args)
         .current_dir(dir.path())
@@ -314,4 +316,35 @@ async fn verify_accepts_a_signed_webhook_and_names_why_a_bad_one_fails() {
     let wrong = herald_with(None, None, &[&wrong[..], &["--ignore-timestamp"]].concat(), None).await;
     assert_eq!(wrong.code(), 1);
     assert!(wrong.stderr.contains("no_matching_signature"), "{}", wrong.stderr);
+}
+
+#[tokio::test]
+async fn a_client_configuration_file_supplies_the_server_and_token() {
+    let server = TestServer::start().await;
+    server.create_app("Configured", Some("configured")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("client.toml");
+    std::fs::write(&file, format!("url = \"{}\"\ntoken = \"{}\"\n", server.url(""), ADMIN_TOKEN))
+        .expect("write");
+    let path = file.display().to_string();
+    let listed = herald_with(None, None, &["app", "list", "--json", "--client-config", &path], None).await;
+    assert!(listed.status.success(), "{}", listed.stderr);
+    assert!(listed.stdout.contains("configured"), "{}", listed.stdout);
+
+    // Flags win over the file: a wrong token given on the command line is what is used.
+    let overridden = herald_with(
+        None,
+        None,
+        &["app", "list", "--client-config", &path, "--token", "sk_wrong_token_0000"],
+        None,
+    )
+    .await;
+    assert_eq!(overridden.status.code(), Some(1));
+    assert!(overridden.stderr.contains("authentication_failed"), "{}", overridden.stderr);
+
+    std::fs::write(&file, "url = \"http://127.0.0.1:1\"\ntoken = \"sk_secret_value\n").expect("write");
+    let broken = herald_with(None, None, &["app", "list", "--client-config", &path], None).await;
+    assert!(!broken.status.success());
+    assert!(broken.stderr.contains("not a valid client configuration"), "{}", broken.stderr);
+    assert!(!broken.stderr.contains("sk_secret_value"), "the token never appears in an error");
 }
