@@ -27,6 +27,7 @@ use herald_core::retry::RetrySchedule;
 
 use crate::api::{self, ApiShared, ApiState};
 use crate::config::{Config, DatabaseConfig};
+use crate::metrics::Metrics;
 use crate::worker::operational::{OperationalTarget, OperationalWebhooks};
 use crate::worker::sender::SenderSettings;
 use crate::worker::ssrf::AddressPolicy;
@@ -85,6 +86,8 @@ pub struct App {
     store: OpenedStore,
     clock: Arc<dyn Clock>,
     worker: WorkerHandle,
+    /// The one set of metrics, shared by the API (which serves it) and the worker.
+    metrics: Arc<Metrics>,
     /// Held while serving from SQLite: one serving process per data directory.
     _lock: Option<std::fs::File>,
     /// An organisation token created at this start (the first start), to show once.
@@ -117,7 +120,15 @@ impl App {
         }
         let new_admin_token =
             ensure_admin_token(store.store().as_ref(), &config).await.map_err(StartError::Prepare)?;
-        Ok(Self { config, store, clock, worker: WorkerHandle::new(), _lock: lock, new_admin_token })
+        Ok(Self {
+            config,
+            store,
+            clock,
+            worker: WorkerHandle::new(),
+            metrics: Arc::new(Metrics::new()),
+            _lock: lock,
+            new_admin_token,
+        })
     }
 
     /// Wakes the worker (tests call it after moving their clock).
@@ -146,6 +157,7 @@ impl App {
                 self.clock.clone(),
                 worker_settings(&self.config),
                 operational,
+                self.metrics.clone(),
                 shutdown.clone(),
             )
             .map_err(io::Error::other)?;
@@ -165,6 +177,7 @@ impl App {
             public_url: self.config.public_base_url(bound),
             portal_token_ttl: self.config.portal_token_ttl,
             payload_retention: delivery.payload_retention,
+            metrics: self.metrics.clone(),
         });
         let router = if role.serves_api() {
             api::router(state, self.config.max_body_bytes)

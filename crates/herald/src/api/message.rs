@@ -196,6 +196,7 @@ pub async fn create(
         }
         Err(error) => return Err(error.into()),
     }
+    state.metrics().message_accepted();
     state.worker().wake();
     Ok((StatusCode::ACCEPTED, Json(MessageOut::new(message, params.with_content.unwrap_or(true)))))
 }

@@ -16,6 +16,7 @@ pub mod filters;
 pub mod health;
 pub mod idempotency;
 pub mod message;
+pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod portal;
@@ -29,6 +30,7 @@ use axum::{Extension, Router, middleware};
 use herald_core::Store;
 use herald_core::clock::Clock;
 
+use crate::metrics::Metrics;
 use crate::worker::WorkerHandle;
 
 use crate::api::error::ApiError;
@@ -56,6 +58,8 @@ pub struct ApiShared {
     pub portal_token_ttl: Duration,
     /// How long payloads are kept when a message does not say.
     pub payload_retention: Duration,
+    /// Counters and histograms served at `/metrics`; shared with the worker.
+    pub metrics: Arc<Metrics>,
 }
 
 impl ApiState {
@@ -90,6 +94,10 @@ impl ApiState {
     pub fn portal_token_ttl(&self) -> Duration {
         self.inner.portal_token_ttl
     }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
 }
 
 /// The router of a node that only delivers: health checks, and JSON 404s for the rest.
@@ -97,7 +105,9 @@ pub fn health_router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/health/ping", get(health::health))
+        .route("/metrics", get(metrics::serve))
         .fallback(health::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }
 
@@ -151,10 +161,13 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/api/v1/health/ping", get(health::health))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/docs", get(move || docs::serve(docs_page.clone())))
+        .route("/metrics", get(metrics::serve))
         .fallback(health::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(Extension(BodyLimit(max_body_bytes)))
+        // Outermost, so every answer is counted, idempotent replays and 413s included.
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

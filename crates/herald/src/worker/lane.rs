@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::AttemptOutcome;
 use crate::worker::breaker::{Breaker, RateLimiter};
 use crate::worker::operational::Event;
 use crate::worker::sender::Outgoing;
@@ -328,6 +329,10 @@ async fn attempt(
     let sent = context.sender.send(endpoint, headers, payload.to_vec()).await;
     in_flight.release();
     let now = context.clock.now();
+    context.metrics.delivery_attempted(
+        AttemptOutcome::classify(sent.status_code, sent.refused, sent.timed_out),
+        sent.duration,
+    );
 
     let decided =
         context.settings.retry.decide(&sent.result, delivery.attempt, now, rand::thread_rng().r#gen());

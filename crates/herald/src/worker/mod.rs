@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::metrics::Metrics;
 use crate::worker::operational::OperationalWebhooks;
 use crate::worker::sender::{Sender, SenderSettings};
 
@@ -63,6 +64,8 @@ struct Context {
     /// The handle the API holds: endpoint changes arrive through it.
     handle: WorkerHandle,
     operational: OperationalWebhooks,
+    /// Attempt counts and durations, served by the API at `/metrics`.
+    metrics: Arc<Metrics>,
     /// Every attempt task, so shutdown can wait for them.
     attempts: TaskTracker,
     /// This node's name in the store's list of live nodes.
@@ -154,6 +157,7 @@ pub fn start(
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     operational: OperationalWebhooks,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Result<TaskTracker, reqwest::Error> {
     let sender = Sender::new(settings.sender.clone())?;
@@ -166,6 +170,7 @@ pub fn start(
         wake: wake.clone(),
         handle: handle.clone(),
         operational,
+        metrics,
         attempts: TaskTracker::new(),
         node: format!("node_{}", herald_core::id::Ksuid::new(chrono::Utc::now()).encode()),
         live_nodes: AtomicUsize::new(1),

@@ -14,6 +14,7 @@ mod event_types;
 mod helpers;
 mod idempotency;
 mod listen;
+mod metrics;
 mod openapi;
 mod process;
 mod receiver;

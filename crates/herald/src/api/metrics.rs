@@ -1,0 +1,40 @@
+//! `GET /metrics` (Prometheus text format, no authentication) and the middleware that counts
+//! and times every API request by its route template.
+//!
+//! The route label is the router's matched template (`/api/v1/app/{app_id}/msg`), never the
+//! raw path, so ids in URLs can't grow the label set.
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::api::ApiState;
+
+/// The content type of the text exposition format.
+const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Route label for requests no route matched (404s from the fallback).
+const UNMATCHED: &str = "unmatched";
+
+/// Serves the metrics for a scrape.
+pub async fn serve(State(state): State<ApiState>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], state.metrics().render())
+}
+
+/// Counts and times the request under its route template.
+pub async fn track(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state.metrics().http_request(
+        route.as_deref().unwrap_or(UNMATCHED),
+        method.as_str(),
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
