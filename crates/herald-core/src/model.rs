@@ -130,8 +130,8 @@ pub struct ApiToken {
 /// The current time at the precision every store keeps (microseconds), so a resource returned
 /// on creation is identical to the same resource read back later.
 pub fn now() -> DateTime<Utc> {
-    use chrono::SubsecRound as _;
-    Utc::now().trunc_subsecs(6)
+    use crate::clock::Clock as _;
+    crate::clock::SystemClock.now()
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ mod retention;
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 pub use cluster::*;
 pub use delivery::*;
@@ -61,7 +61,7 @@ macro_rules! store_conformance_tests {
 
 /// Timestamps at the microsecond precision every backend keeps.
 fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
+    crate::model::now()
 }
 
 fn application(name: &str, uid: Option<&str>) -> Application {
