@@ -18,7 +18,9 @@ pub(crate) async fn heartbeat(
     expires_at: DateTime<Utc>,
 ) -> Result<u32, StoreError> {
     let now = to_micros(now);
-    let mut tx = store.writer.begin().await.map_err(backend)?;
+    // IMMEDIATE: the write lock is taken at BEGIN, so waiting for the writer thread never ends
+    // in a failed lock upgrade.
+    let mut tx = store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
     sqlx::query(
         "INSERT INTO cluster_nodes (node, expires_at) VALUES (?, ?)
          ON CONFLICT (node) DO UPDATE SET expires_at = excluded.expires_at",

@@ -1,9 +1,13 @@
 //! Herald's `Store` on embedded SQLite: the zero-setup default backend.
 //!
 //! One file in the data directory, in WAL mode with `synchronous=FULL`, so an acknowledged
-//! write survives power loss. Writes go through a single connection (SQLite allows one writer
-//! at a time, and a single writer never meets `SQLITE_BUSY` on lock upgrade); reads use a
-//! small pool of their own. This crate owns every SQL statement for SQLite and nothing else.
+//! write survives power loss. The hot writes (messages, attempt records, leases, idempotency
+//! keys) go through one writer thread that commits them in batches (see `writer`); the rarer
+//! writes (resources, recovery, retention) through one more connection; reads through a small
+//! pool of their own. Every write transaction takes the write lock when it begins (`BEGIN
+//! IMMEDIATE` or a single statement), so the two writers wait for each other (busy timeout)
+//! and never fail on a lock upgrade. This crate owns every SQL statement for SQLite and
+//! nothing else.
 
 mod applications;
 mod attempts;
@@ -56,13 +60,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Herald's store on a SQLite database file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    /// The single writing connection: every statement that changes data runs here.
+    /// The connection for the rarer writes (resources, recovery, retention, heartbeats).
     writer: SqlitePool,
     /// Read-only connections.
     reader: SqlitePool,
     /// Seals endpoint secrets before they are written.
     cipher: Cipher,
-    /// Group commit for the hot writes (messages, attempts), on the writer connection.
+    /// Group commit for the hot writes (messages, attempts, leases), on the writer thread.
     batcher: writer::Writer,
     /// Source of lease ids: starts at the open time in microseconds and counts up, so ids
     /// are unique within this process and larger than any from an earlier run.
@@ -77,6 +81,12 @@ pub enum OpenError {
         path: String,
         #[source]
         source: sqlx::Error,
+    },
+    #[error("could not open the writer's connection to the SQLite database at {path}")]
+    Writer {
+        path: String,
+        #[source]
+        source: std::io::Error,
     },
     #[error("could not apply the database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
@@ -109,7 +119,11 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(connect_error)?;
-        let batcher = writer::Writer::start(writer.clone());
+        let writer_error = |source| OpenError::Writer { path: path.display().to_string(), source };
+        let batcher = writer::connect(path, BUSY_TIMEOUT)
+            .map_err(std::io::Error::other)
+            .and_then(writer::Writer::start)
+            .map_err(writer_error)?;
         let lease_counter = Arc::new(AtomicI64::new(Utc::now().timestamp_micros()));
         Ok(Self { writer, reader, cipher, batcher, lease_counter })
     }
@@ -134,6 +148,7 @@ impl SqliteStore {
 
     /// Closes both pools, waiting for statements in flight.
     pub async fn close(&self) {
+        self.batcher.close().await;
         self.writer.close().await;
         self.reader.close().await;
     }
@@ -282,7 +297,7 @@ impl Store for SqliteStore {
     }
 
     async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {
-        deliveries::lease(self, request).await
+        self.batcher.lease(request.clone(), self.next_lease_id()).await
     }
     async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         deliveries::next_due_at(self).await
@@ -296,7 +311,7 @@ impl Store for SqliteStore {
         lease_id: i64,
         due: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        deliveries::release(self, delivery, lease_id, due).await
+        self.batcher.release(delivery, lease_id, due).await
     }
     async fn create_manual_delivery(
         &self,

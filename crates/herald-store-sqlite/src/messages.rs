@@ -1,113 +1,21 @@
-//! Messages on SQLite: the insert (with its deliveries, inside the writer's transaction),
-//! reads, payload removal and retention.
+//! Messages on SQLite: reads, payload removal and retention (the insert, with its
+//! deliveries, is the writer thread's: `writer::messages`).
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Subscription, Trigger};
+use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName};
 use herald_core::store::{MessageKey, Page, PageRequest};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, Row};
 
-use crate::rows::{PagePlan, corrupt, from_micros, names_to_json, parse_names, to_micros};
-use crate::writer::Batch;
-use crate::{SqliteStore, backend, store_error};
+use crate::rows::{PagePlan, corrupt, from_micros, parse_names, to_micros};
+use crate::{SqliteStore, backend};
 
 /// The columns `from_row` reads, prefixed for joins.
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
                                   m.created_at, m.deliver_at, m.payload_expires_at";
-
-/// Inserts a message and its deliveries; runs inside the writer's transaction.
-pub(crate) async fn insert(
-    conn: &mut SqliteConnection,
-    message: &Message,
-    batch: &mut Batch,
-) -> Result<Vec<EndpointId>, StoreError> {
-    sqlx::query(
-        "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                               deliver_at, payload_expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(message.id.as_str())
-    .bind(message.app_id.as_str())
-    .bind(message.event_type.as_str())
-    .bind(message.event_id.as_ref().map(EventId::as_str))
-    .bind(names_to_json(&message.channels))
-    .bind(message.payload.as_deref())
-    .bind(to_micros(message.created_at))
-    .bind(message.deliver_at.map(to_micros))
-    .bind(to_micros(message.payload_expires_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| store_error(e, "eventId"))?;
-
-    if !batch.subscriptions.contains_key(message.app_id.as_str()) {
-        let subscriptions = subscriptions(conn, &message.app_id).await?;
-        batch.subscriptions.insert(message.app_id.to_string(), subscriptions);
-    }
-    let targets: Vec<EndpointId> = batch.subscriptions[message.app_id.as_str()]
-        .iter()
-        .filter(|subscription| subscription.matches(message))
-        .map(|subscription| subscription.endpoint_id.clone())
-        .collect();
-    let due = message.deliver_at.unwrap_or(message.created_at);
-    // One statement for all of the message's deliveries (in chunks, within SQLite's limit on
-    // bound values): per-statement overhead, not SQLite itself, bounds the writer.
-    for chunk in targets.chunks(DELIVERIES_PER_STATEMENT) {
-        let rows = vec!["(?, ?, ?, ?, ?, 0, ?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!(
-            "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
-                                     created_at, updated_at) VALUES {rows}"
-        );
-        let mut query = sqlx::query(&sql);
-        for endpoint in chunk {
-            query = query
-                .bind(message.id.as_str())
-                .bind(message.app_id.as_str())
-                .bind(endpoint.as_str())
-                .bind(DeliveryStatus::Pending.code())
-                .bind(Trigger::Scheduled.code())
-                .bind(to_micros(due))
-                .bind(to_micros(message.created_at))
-                .bind(to_micros(message.created_at));
-        }
-        query.execute(&mut *conn).await.map_err(backend)?;
-    }
-    Ok(targets)
-}
-
-/// Deliveries inserted by one statement at most (8 values each, well within SQLite's limit).
-const DELIVERIES_PER_STATEMENT: usize = 500;
-
-/// The enabled endpoints of an application, with what decides which messages they get.
-async fn subscriptions(
-    conn: &mut SqliteConnection,
-    app: &ApplicationId,
-) -> Result<Vec<Subscription>, StoreError> {
-    let rows =
-        sqlx::query("SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0")
-            .bind(app.as_str())
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(backend)?;
-    rows.iter()
-        .map(|row| {
-            let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
-            Ok(Subscription {
-                endpoint_id: id.parse().map_err(|e| corrupt("id", e))?,
-                event_types: parse_names(
-                    row.try_get("event_types").map_err(|e| corrupt("event_types", e))?,
-                    EventTypeName::parse,
-                )?,
-                channels: parse_names(
-                    row.try_get("channels").map_err(|e| corrupt("channels", e))?,
-                    ChannelName::parse,
-                )?,
-            })
-        })
-        .collect()
-}
 
 /// Queues a delivery of `message` to `endpoint`, due at `due`.
 pub(crate) async fn insert_delivery(
