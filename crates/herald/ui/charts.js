@@ -3,9 +3,9 @@
 
 import { h } from './dom.js';
 
-const WIDTH = 640;
-const HEIGHT = 200;
-const MARGIN = { left: 52, right: 12, top: 12, bottom: 26 };
+const WIDTH = 420;
+const HEIGHT = 220;
+const MARGIN = { left: 46, right: 10, top: 12, bottom: 26 };
 
 /** A round upper bound for an axis: 1, 2 or 5 times a power of ten. */
 function niceMax(value) {
@@ -26,8 +26,9 @@ const clock = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-d
  * - `kind`: 'bars' (stacked) or 'line'
  * - `format`: number => string for the axis and summary
  * - `max`: fixed upper bound (e.g. 100 for percentages)
+ * - `empty`: what the chart says when every value is zero or missing
  */
-export function timeChart({ title, buckets, series, kind = 'line', format = String, max }) {
+export function timeChart({ title, buckets, series, kind = 'line', format = String, max, empty = 'No attempts in this period' }) {
   const uid = `c-${Math.random().toString(36).slice(2, 9)}`;
   const plotWidth = WIDTH - MARGIN.left - MARGIN.right;
   const plotHeight = HEIGHT - MARGIN.top - MARGIN.bottom;
@@ -46,8 +47,11 @@ export function timeChart({ title, buckets, series, kind = 'line', format = Stri
       h('text', { x: MARGIN.left - 6, y: y(value) + 4, 'text-anchor': 'end' }, format(value)));
   });
   const labelled = buckets.length > 1 ? [0, Math.floor((buckets.length - 1) / 2), buckets.length - 1] : [0];
+  // The first label starts at its bucket and the last ends at its bucket, so neither is cut off.
+  const anchor = (index) => (index === 0 ? 'start' : index === buckets.length - 1 ? 'end' : 'middle');
+  const labelX = (index) => (index === 0 ? x(0) : index === buckets.length - 1 ? x(index) + step : x(index) + step / 2);
   const xLabels = buckets.length === 0 ? [] : labelled.map((index) => h('text', {
-    class: 'axis', x: x(index) + step / 2, y: HEIGHT - 6, 'text-anchor': 'middle',
+    class: 'axis', x: labelX(index), y: HEIGHT - 6, 'text-anchor': buckets.length > 1 ? anchor(index) : 'middle',
   }, clock.format(buckets[index].t)));
 
   const marks = kind === 'bars' ? bars(buckets, series, x, y, step) : lines(buckets, series, x, y, step);
@@ -62,7 +66,7 @@ export function timeChart({ title, buckets, series, kind = 'line', format = Stri
   h('desc', { id: `${uid}-d` }, summary),
   grid, marks, xLabels,
   hasData ? null : h('text', { class: 'no-data', x: WIDTH / 2, y: HEIGHT / 2, 'text-anchor': 'middle' },
-    'No attempts in this period'));
+    empty));
 
   return h('figure', { class: 'chart-figure' },
     h('figcaption', null, title),

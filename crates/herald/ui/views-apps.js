@@ -46,7 +46,7 @@ export async function appsView(api, query) {
     }
     noMatch.hidden = !listTable || shown > 0;
   };
-  search.addEventListener('input', applyFilter);
+  for (const type of ['input', 'change', 'search']) search.addEventListener(type, applyFilter);
   const searchForm = h('form', { role: 'search', class: 'inline-form', 'aria-label': 'Applications' },
     field('Search applications', search, 'Filters this page by name, uid or id. Press Enter to open an application by its id or uid.'));
   searchForm.addEventListener('submit', (event) => {

@@ -65,6 +65,11 @@ export async function overview(api, signal) {
     live);
 }
 
+/** Milliseconds for an axis or summary: one decimal below 10. */
+function ms(value) {
+  return value < 10 ? value.toFixed(1).replace(/\.0$/, '') : String(Math.round(value));
+}
+
 function tile(label, value, kind = '') {
   return h('div', { class: `tile ${kind}` }, h('span', { class: 'tile-value' }, value), h('span', { class: 'tile-label' }, label));
 }
@@ -112,7 +117,7 @@ function historyCharts(attempts, from, to) {
     timeChart({ title: 'Success rate (%)', buckets: rate, max: 100,
       series: [{ name: 'Success rate', class: 's-success' }], format: (v) => `${Math.round(v)}%` }),
     timeChart({ title: 'Attempt latency (ms)', buckets: latency,
-      series: [{ name: 'Mean', class: 's-primary' }, { name: '95th percentile', class: 's-secondary' }], format: (v) => `${Math.round(v)}` }),
+      series: [{ name: 'Mean', class: 's-primary' }, { name: '95th percentile', class: 's-secondary' }], format: ms }),
   ];
 }
 
@@ -145,12 +150,13 @@ function drawLive(body, extra, latest) {
   if (points.length === 0) return;
   const chart = (title, pick, series, format, max) => timeChart({
     title, buckets: points.map((p) => ({ t: p.t, values: pick(p.rates) })), series, format, max,
+    empty: 'No deliveries since this page opened',
   });
   body.replaceChildren(
     chart('Per second', (r) => [r.accepted, r.attempts],
-      [{ name: 'Messages accepted', class: 's-primary' }, { name: 'Attempts', class: 's-secondary' }], (v) => v.toFixed(1)),
+      [{ name: 'Messages accepted', class: 's-primary' }, { name: 'Attempts', class: 's-secondary' }], (v) => v.toFixed(1).replace(/\.0$/, '')),
     chart('Success rate (%)', (r) => [r.successRate], [{ name: 'Success rate', class: 's-success' }], (v) => `${Math.round(v)}%`, 100),
-    chart('Mean attempt latency (ms)', (r) => [r.latencyMs], [{ name: 'Mean latency', class: 's-primary' }], (v) => `${Math.round(v)}`));
+    chart('Mean attempt latency (ms)', (r) => [r.latencyMs], [{ name: 'Mean latency', class: 's-primary' }], ms));
   const gauges = queueGauges(latest);
   extra.replaceChildren(gauges.length === 0 ? '' : h('div', { class: 'tiles' },
     gauges.map((g) => tile(`${g.name}${Object.keys(g.labels).length ? ` ${JSON.stringify(g.labels)}` : ''}`, String(g.value), 'pending'))));
