@@ -105,10 +105,10 @@ export async function messageDetail(ctx, msgId, query, signal) {
   let awaited = 0;
 
   const refresh = async () => {
-    const [dest, list] = await Promise.all([
-      ctx.api.get(ctx.paths.destinations(id), { limit: 250 }),
-      ctx.api.get(ctx.paths.messageAttempts(id), { limit: 50 }),
-    ]);
+    // Destinations first, then attempts: an attempt is recorded with its delivery's new status
+    // in one transaction, so every status read here has its attempt in the list read after.
+    const dest = await ctx.api.get(ctx.paths.destinations(id), { limit: 250 });
+    const list = await ctx.api.get(ctx.paths.messageAttempts(id), { limit: 50 });
     const onResend = async (endpointId) => {
       await ctx.api.post(ctx.paths.resend(id, endpointId));
       awaited = list.data.length + 1;

@@ -78,7 +78,7 @@ fn tests() -> Vec<Test> {
 /// Finds a program: the environment variable, else the first of `names` on the PATH.
 fn find_program(variable: &str, names: &[&str]) -> Option<PathBuf> {
     if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(path));
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
     }
     let path = std::env::var_os("PATH")?;
     names

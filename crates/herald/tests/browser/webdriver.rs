@@ -68,6 +68,8 @@ impl Drop for Driver {
 pub struct Browser {
     http: reqwest::Client,
     base: String,
+    /// Whether the session was ended (so `Drop` need not end it).
+    closed: bool,
     /// The browser's profile, removed when the browser is dropped.
     _profile: tempfile::TempDir,
 }
@@ -118,7 +120,7 @@ impl Browser {
         let id = reply["value"]["sessionId"]
             .as_str()
             .ok_or_else(|| format!("Chromium did not start: {}", reply["value"]["message"]))?;
-        let browser = Self { http, base: format!("{root}/session/{id}"), _profile: profile };
+        let browser = Self { http, base: format!("{root}/session/{id}"), closed: false, _profile: profile };
         browser.watch_for_problems().await;
         Ok(browser)
     }
@@ -241,8 +243,32 @@ impl Browser {
     }
 
     /// Closes the browser.
-    pub async fn quit(self) {
+    pub async fn quit(mut self) {
         let _ = self.http.delete(&self.base).send().await;
+        self.closed = true;
+    }
+}
+
+impl Drop for Browser {
+    /// A test that failed half-way still closes its browser: chromedriver ends the session and
+    /// Chromium with it. `Drop` can't await, so a thread of its own sends the request.
+    fn drop(&mut self) {
+        if self.closed {
+            return;
+        }
+        let url = self.base.clone();
+        let closing = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async {
+                let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build();
+                if let Ok(client) = client {
+                    let _ = client.delete(url).send().await;
+                }
+            });
+        });
+        let _ = closing.join();
     }
 }
 

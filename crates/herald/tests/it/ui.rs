@@ -14,7 +14,7 @@ async fn fetch(server: &TestServer, path: &str) -> reqwest::Response {
     client.get(server.url(path)).send().await.unwrap()
 }
 
-fn header<'a>(response: &'a reqwest::Response, name: reqwest::header::HeaderName) -> &'a str {
+fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> &str {
     response.headers().get(&name).map(|v| v.to_str().unwrap()).unwrap_or_default()
 }
 
