@@ -94,7 +94,7 @@ fn screenshot_dir() -> PathBuf {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-screenshots")
     };
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
-    dir
+    dir.canonicalize().unwrap_or(dir)
 }
 
 /// Names to run, from libtest-style arguments: words that are not flags or flags' values.
