@@ -10,7 +10,7 @@ use crate::Setup;
 use crate::helpers::ADMIN_TOKEN;
 use crate::receiver::{Receiver, Reply};
 use crate::webdriver::{Browser, Driver};
-use crate::world::World;
+use crate::world::{World, serve_page};
 
 /// Asserts that the page ran without script errors or CSP violations.
 pub async fn assert_clean(browser: &Browser, page: &str) {
@@ -133,6 +133,21 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     assert_eq!(statuses, json!([200, 404, 404, 403]));
     assert!(!browser.main_text().await.contains("Globex"));
     assert_ne!(token, ADMIN_TOKEN);
+
+    // Embedded in a customer's own page (another origin), the portal works in its iframe.
+    let (embedded, _) = world.portal("acme").await;
+    let site = serve_page(format!(
+        r#"<!doctype html><title>Acme settings</title><h1>Your webhooks</h1>
+           <iframe id="portal" title="Webhooks" src="{embedded}" width="1100" height="640"></iframe>"#
+    ))
+    .await;
+    browser.goto(&site).await;
+    let frame = browser.wait_for("#portal", "").await;
+    browser.enter_frame(&frame).await;
+    browser.wait_for("#app-name", "Acme Inc").await;
+    browser.wait_for("tbody tr", "Orders").await;
+    browser.leave_frame().await;
+    browser.goto(&format!("{}#/endpoints/{endpoint}", world.server.url("/portal/"))).await;
 
     // Deleting the endpoint leaves the empty list.
     go(&browser, &format!("#/endpoints/{endpoint}")).await;

@@ -237,6 +237,16 @@ impl Browser {
         std::fs::write(path, bytes).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 
+    /// Sends the following commands to the page inside an `<iframe>`.
+    pub async fn enter_frame(&self, frame: &Element<'_>) {
+        self.command(reqwest::Method::POST, "/frame", Some(json!({"id": {ELEMENT_KEY: frame.id}}))).await;
+    }
+
+    /// Sends the following commands to the top page again.
+    pub async fn leave_frame(&self) {
+        self.command(reqwest::Method::POST, "/frame", Some(json!({"id": null}))).await;
+    }
+
     pub async fn set_window_size(&self, width: u32, height: u32) {
         self.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height})))
             .await;

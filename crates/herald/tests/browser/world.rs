@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use axum::response::Html;
+
 use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestServer};
@@ -64,4 +66,14 @@ impl World {
         assert!(access.status.is_success(), "{:?}", access.body);
         (access.body["url"].as_str().unwrap().to_owned(), access.body["token"].as_str().unwrap().to_owned())
     }
+}
+
+/// Serves one HTML page on 127.0.0.1 (another origin than Herald's) and returns its URL: a
+/// customer's site that embeds the portal.
+pub async fn serve_page(html: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/", axum::routing::get(move || async move { Html(html) }));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}/")
 }
