@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod portal;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,6 +163,11 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/docs", get(move || docs::serve(docs_page.clone())))
         .route("/metrics", get(metrics::serve))
+        // The dashboard and the portal: static pages that call the API above like any client.
+        .route("/", get(ui::root))
+        .route("/ui", get(ui::dashboard))
+        .route("/ui/assets/{name}", get(ui::asset))
+        .route("/portal", get(ui::portal))
         .fallback(health::not_found)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))

@@ -81,7 +81,8 @@ pub async fn app_portal_access(
         expires_at: Some(now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1))),
     };
     state.store().insert_token(&token).await?;
-    // The token travels in the fragment, which browsers never send to servers or proxies.
-    let url = format!("{}/portal/#token={}", state.public_url(), value.expose());
+    // The token travels in the fragment, which browsers never send to servers or proxies. The
+    // application id tells the portal page which application the token reaches.
+    let url = format!("{}/portal/#app={}&token={}", state.public_url(), app.id, value.expose());
     Ok(Json(AppPortalAccessOut { url, token: value.expose().to_owned() }))
 }

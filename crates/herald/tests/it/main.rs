@@ -20,3 +20,4 @@ mod process;
 mod receiver;
 mod restart;
 mod svix_sdk;
+mod ui;

@@ -1,0 +1,160 @@
+//! The web pages: the operator dashboard at `/ui` and the customer portal at `/portal`, and
+//! the files they load from `/ui/assets/`, all embedded in the binary.
+//!
+//! The pages hold no data and need no token. Everything they show comes from the public API,
+//! called from the browser with the token its user holds (an organisation token pasted into
+//! the dashboard, the application token in the portal link's fragment). This module must not
+//! grow routes that only the pages use: the pages use the same API as everyone else.
+
+use axum::extract::Path;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::api::error::ApiError;
+
+/// What a page may load and do: its own scripts, styles and API only; no inline script or
+/// style, no plugins, no form posts, no `<base>`, and DOM sinks that take strings (innerHTML)
+/// refuse them (Trusted Types), so text from the API can only ever become text.
+const CSP_COMMON: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; base-uri 'none'; form-action 'none'; require-trusted-types-for 'script'";
+
+/// One embedded file.
+#[derive(Debug)]
+struct Asset {
+    /// The name under `/ui/assets/`.
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+/// Embeds `crates/herald/ui/<name>`.
+macro_rules! asset {
+    ($name:literal, $content_type:expr) => {
+        Asset {
+            name: $name,
+            content_type: $content_type,
+            body: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/", $name)),
+        }
+    };
+}
+
+const DASHBOARD_HTML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/dashboard.html"));
+const PORTAL_HTML: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/portal.html"));
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Every file the pages load. Plain files, no build step: what is here is what runs.
+const ASSETS: &[Asset] = &[
+    asset!("herald.css", "text/css; charset=utf-8"),
+    asset!("icon.svg", "image/svg+xml"),
+    asset!("api.js", JS),
+    asset!("dom.js", JS),
+    asset!("router.js", JS),
+    asset!("charts.js", JS),
+    asset!("prometheus.js", JS),
+    asset!("views-endpoint.js", JS),
+    asset!("views-message.js", JS),
+    asset!("views-overview.js", JS),
+    asset!("views-apps.js", JS),
+    asset!("dashboard.js", JS),
+    asset!("portal.js", JS),
+];
+
+/// Headers every UI response carries.
+fn common_headers() -> [(HeaderName, HeaderValue); 3] {
+    [
+        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        // Page URLs never carry secrets (tokens travel in the fragment), but say so anyway.
+        (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+        // Embedded files change only with the binary; revalidating is cheap and never stale.
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+    ]
+}
+
+/// `GET /ui`: the operator dashboard. Nobody may frame it.
+pub async fn dashboard() -> Response {
+    let csp = format!("{CSP_COMMON}; frame-ancestors 'none'");
+    (
+        common_headers(),
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            (header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")),
+        ],
+        [(header::CONTENT_SECURITY_POLICY, csp)],
+        DASHBOARD_HTML,
+    )
+        .into_response()
+}
+
+/// `GET /portal`: the customer portal. Operators embed it in their own pages, so any page may
+/// frame it; it shows only what the link's application token reaches.
+pub async fn portal() -> Response {
+    let csp = format!("{CSP_COMMON}; frame-ancestors *");
+    (
+        common_headers(),
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(header::CONTENT_SECURITY_POLICY, csp)],
+        PORTAL_HTML,
+    )
+        .into_response()
+}
+
+/// `GET /ui/assets/{name}`: a script, stylesheet or image of the pages.
+pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
+    let asset = ASSETS.iter().find(|a| a.name == name).ok_or_else(|| ApiError::not_found("asset"))?;
+    Ok((common_headers(), [(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response())
+}
+
+/// `GET /`: people who open the server's address in a browser are probably looking for the
+/// dashboard.
+pub async fn root() -> Redirect {
+    Redirect::to("/ui")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_asset_the_pages_import_is_embedded() {
+        let embedded: Vec<&str> = ASSETS.iter().map(|a| a.name).collect();
+        let sources = ASSETS.iter().map(|a| a.body).chain([DASHBOARD_HTML, PORTAL_HTML]);
+        for source in sources {
+            for reference in references(source) {
+                assert!(embedded.contains(&reference.as_str()), "{reference} is referenced but not embedded");
+            }
+        }
+    }
+
+    #[test]
+    fn pages_have_no_inline_scripts_or_styles() {
+        for page in [DASHBOARD_HTML, PORTAL_HTML] {
+            assert!(!page.contains("<script>") && !page.contains("style="), "{page}");
+            assert!(!page.contains("<style"), "{page}");
+        }
+    }
+
+    #[test]
+    fn scripts_never_assign_html_strings() {
+        for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {
+                assert!(!asset.body.contains(sink), "{} uses {sink}", asset.name);
+            }
+        }
+    }
+
+    /// The file names a page or module refers to: `/ui/assets/x` and `./x.js` imports.
+    fn references(source: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for (marker, end) in [("/ui/assets/", '"'), ("from './", '\''), ("import('./", '\'')] {
+            let mut rest = source;
+            while let Some(start) = rest.find(marker) {
+                rest = &rest[start + marker.len()..];
+                if let Some(stop) = rest.find(end) {
+                    found.push(rest[..stop].to_owned());
+                }
+            }
+        }
+        found
+    }
+}
