@@ -8,11 +8,14 @@
 //! application's endpoints, updating endpoint health) is done once per batch.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::{AttemptRecord, Message, Subscription};
 use herald_core::id::EndpointId;
+use herald_core::stats::CommitObserver;
 use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
 use sqlx::SqlitePool;
 use sqlx::sqlite::SqliteConnection;
@@ -62,10 +65,11 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task on `pool` (which must be the single writing connection).
-    pub(crate) fn start(pool: SqlitePool) -> Self {
+    /// Starts the writer task on `pool` (which must be the single writing connection);
+    /// `observer` is told the size and duration of every batch.
+    pub(crate) fn start(pool: SqlitePool, observer: Arc<dyn CommitObserver>) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(pool, receiver));
+        tokio::spawn(run(pool, receiver, observer));
         Self { queue }
     }
 
@@ -111,7 +115,7 @@ fn closed() -> StoreError {
     StoreError::Backend("the database writer has stopped".into())
 }
 
-async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>) {
+async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>, observer: Arc<dyn CommitObserver>) {
     while let Some(first) = receiver.recv().await {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -120,7 +124,10 @@ async fn run(pool: SqlitePool, mut receiver: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match commit_batch(&pool, &jobs).await {
+        let started = Instant::now();
+        let committed = commit_batch(&pool, &jobs).await;
+        observer.batch_committed(jobs.len(), started.elapsed());
+        match committed {
             Ok(results) => {
                 for (job, done) in jobs.into_iter().zip(results) {
                     reply(job, done);
