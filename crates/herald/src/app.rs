@@ -172,6 +172,7 @@ impl App {
             portal_token_ttl: self.config.portal_token_ttl,
             payload_retention: delivery.payload_retention,
             metrics: self.metrics.clone(),
+            shutdown: shutdown.clone(),
         });
         let router = if role.serves_api() {
             api::router(state, self.config.max_body_bytes)
