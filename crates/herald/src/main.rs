@@ -50,6 +50,8 @@ enum Command {
     Send(herald::client::message::SendArgs),
     /// List delivery attempts and resend messages.
     Attempt(herald::client::attempt::AttemptArgs),
+    /// One screen about a running server: readiness, throughput, queue, failing endpoints.
+    Status(herald::client::status::StatusArgs),
     /// Check a saved webhook's signature offline; exit status 1 when invalid.
     Verify(herald::client::verify::VerifyArgs),
 }
@@ -181,6 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Message(args) => herald::client::message::run(args).await,
         Command::Send(args) => herald::client::message::send(args).await,
         Command::Attempt(args) => herald::client::attempt::run(args).await,
+        Command::Status(args) => herald::client::status::run(args).await,
         Command::Verify(args) => herald::client::verify::run(&args),
     }
 }

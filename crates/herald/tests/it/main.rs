@@ -21,4 +21,5 @@ mod process;
 mod receiver;
 mod restart;
 mod stats;
+mod status;
 mod svix_sdk;
