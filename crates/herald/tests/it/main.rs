@@ -1,6 +1,7 @@
 //! Herald's integration tests: one binary, each test starting its own server on port 0 with a
 //! fresh database, driving it over HTTP on loopback.
 
+mod alerts;
 mod applications;
 mod auth;
 mod bad_input;
