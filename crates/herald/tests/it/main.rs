@@ -16,6 +16,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod listen;
+mod logs;
 mod metrics;
 mod openapi;
 mod process;
