@@ -207,6 +207,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         retry: RetrySchedule { delays: delivery.retry_schedule.clone(), ..RetrySchedule::default() },
         disable_after: to_chrono(delivery.disable_endpoint_after),
         message_retention: to_chrono(delivery.message_retention),
+        attempt_retention: to_chrono(delivery.attempt_retention),
         shutdown_grace: delivery.shutdown_grace,
         sender: SenderSettings {
             connect_timeout: delivery.connect_timeout,

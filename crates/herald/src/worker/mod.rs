@@ -47,6 +47,8 @@ pub struct WorkerSettings {
     pub disable_after: chrono::Duration,
     /// Messages older than this are deleted, with their attempts.
     pub message_retention: chrono::Duration,
+    /// Attempts older than this are deleted (their messages stay).
+    pub attempt_retention: chrono::Duration,
     /// Time in-flight attempts get to finish at shutdown.
     pub shutdown_grace: Duration,
     pub sender: SenderSettings,
@@ -229,8 +231,10 @@ pub fn start(
         maintenance::Retention {
             disable_after: context.settings.disable_after,
             messages: context.settings.message_retention,
+            attempts: context.settings.attempt_retention,
         },
         context.operational.clone(),
+        context.metrics.clone(),
         shutdown,
     ));
     tasks.close();

@@ -22,6 +22,7 @@ mod openapi;
 mod process;
 mod receiver;
 mod restart;
+mod retention;
 mod stats;
 mod status;
 mod svix_sdk;
