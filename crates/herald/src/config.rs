@@ -104,6 +104,8 @@ pub struct Config {
     pub portal_token_ttl: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Where OpenTelemetry traces go (OTLP/HTTP), in builds with the `otlp` feature.
+    pub otlp_endpoint: Option<Url>,
     pub role: Role,
     /// Connections this node opens to PostgreSQL at most.
     pub database_max_connections: u32,
@@ -157,6 +159,7 @@ const KEYS: &[&str] = &[
     "portal_token_ttl",
     "log_format",
     "log_level",
+    "otlp_endpoint",
     "role",
     "database_max_connections",
     "allowed_cidrs",
@@ -295,6 +298,16 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
         log_level: field(raw, "log_level", |v| {
             tracing_subscriber::EnvFilter::try_new(v).map_err(|e| e.to_string())?;
             Ok(v.to_owned())
+        })?,
+        otlp_endpoint: field(raw, "otlp_endpoint", |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
+            match url.scheme() {
+                "http" | "https" => Ok(Some(url)),
+                other => Err(format!("the scheme must be http or https, not `{other}`")),
+            }
         })?,
         role: field(raw, "role", |v| match v {
             "all" => Ok(Role::All),

@@ -38,11 +38,24 @@ pub async fn serve(State(state): State<ApiState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], state.metrics().render(queue.as_ref()))
 }
 
-/// Counts and times the request under its route template.
+/// Counts and times the request under its route template (and, in builds with the `otlp`
+/// feature, runs it in an `http.request` span: route, method, status, and the id of a message
+/// it accepted).
 pub async fn track(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let method = request.method().clone();
     let started = Instant::now();
+    #[cfg(feature = "otlp")]
+    let (response, _span) = {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(target: crate::otlp::TARGET, "http.request",
+            http.route = route.as_deref().unwrap_or(UNMATCHED), http.method = method.as_str(),
+            http.status_code = tracing::field::Empty, msg_id = tracing::field::Empty);
+        let response = next.run(request).instrument(span.clone()).await;
+        span.record("http.status_code", response.status().as_u16());
+        (response, span)
+    };
+    #[cfg(not(feature = "otlp"))]
     let response = next.run(request).await;
     state.metrics().http_request(
         route.as_deref().unwrap_or(UNMATCHED),

@@ -61,7 +61,8 @@ impl AttemptOutcome {
         }
     }
 
-    fn label(self) -> &'static str {
+    /// The `outcome` label value.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::Http4xx => "http_4xx",

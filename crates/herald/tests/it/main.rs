@@ -19,6 +19,7 @@ mod listen;
 mod logs;
 mod metrics;
 mod openapi;
+mod otlp;
 mod process;
 mod receiver;
 mod restart;
