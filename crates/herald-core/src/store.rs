@@ -294,7 +294,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // --- summaries for operators ---
     /// The delivery queue and endpoint health at `now`, across every application: what the
-    /// metrics gauges show. Counts come from indexes and are cheap enough for every scrape.
+    /// metrics gauges show. Counts come from indexes and stop at
+    /// [`crate::stats::QUEUE_COUNT_CAP`], so they are cheap enough for every scrape.
     async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError>;
     /// One application's activity in `[since, until)` (messages and attempts created then)
     /// and its endpoints' health now.

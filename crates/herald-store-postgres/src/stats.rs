@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::DeliveryStatus;
 use herald_core::id::ApplicationId;
-use herald_core::stats::{ApplicationStats, QueueStats};
+use herald_core::stats::{ApplicationStats, QUEUE_COUNT_CAP, QueueStats};
 use sqlx::postgres::PgRow;
 
 use crate::rows::{corrupt, get};
@@ -16,14 +16,18 @@ fn count(row: &PgRow, name: &str) -> Result<u64, StoreError> {
     Ok(u64::try_from(get::<i64>(row, name)?).unwrap_or_default())
 }
 
-/// The queue through the partial indexes `deliveries_due` and `deliveries_leased`; the
-/// endpoint counts scan the endpoints table, which holds one row per endpoint.
+/// The queue through the partial indexes `deliveries_due` and `deliveries_leased`, each count
+/// stopping at the cap; the endpoint counts scan the endpoints table (one row per endpoint).
 const QUEUE_SQL: &str = "
 SELECT
-  (SELECT COUNT(*) FROM deliveries WHERE status = 1 AND next_attempt_at <= $1) AS due,
-  (SELECT COUNT(*) FROM deliveries WHERE status = 1 AND next_attempt_at > $1) AS scheduled,
-  (SELECT COUNT(*) FROM deliveries WHERE status = 3 AND lease_expires_at <= $1) AS expired,
-  (SELECT COUNT(*) FROM deliveries WHERE status = 3 AND lease_expires_at > $1) AS leased,
+  (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+    WHERE status = 1 AND next_attempt_at <= $1 LIMIT $2) AS q) AS due,
+  (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+    WHERE status = 1 AND next_attempt_at > $1 LIMIT $2) AS q) AS scheduled,
+  (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+    WHERE status = 3 AND lease_expires_at <= $1 LIMIT $2) AS q) AS expired,
+  (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+    WHERE status = 3 AND lease_expires_at > $1 LIMIT $2) AS q) AS leased,
   (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND next_attempt_at <= $1)
     AS oldest_pending,
   (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3 AND lease_expires_at <= $1)
@@ -33,11 +37,12 @@ SELECT
   (SELECT COUNT(*) FROM endpoints WHERE circuit_open_until > $1) AS circuits";
 
 pub(crate) async fn queue(store: &PostgresStore, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
-    let row = sqlx::query(QUEUE_SQL).bind(now).fetch_one(&store.pool).await.map_err(backend)?;
+    let cap = i64::try_from(QUEUE_COUNT_CAP).unwrap_or(i64::MAX);
+    let row = sqlx::query(QUEUE_SQL).bind(now).bind(cap).fetch_one(&store.pool).await.map_err(backend)?;
     let oldest_pending: Option<DateTime<Utc>> = get(&row, "oldest_pending")?;
     let oldest_expiry: Option<DateTime<Utc>> = get(&row, "oldest_expiry")?;
     Ok(QueueStats {
-        due: count(&row, "due")? + count(&row, "expired")?,
+        due: (count(&row, "due")? + count(&row, "expired")?).min(QUEUE_COUNT_CAP),
         scheduled: count(&row, "scheduled")?,
         leased: count(&row, "leased")?,
         oldest_due_at: [oldest_pending, oldest_expiry].into_iter().flatten().min(),

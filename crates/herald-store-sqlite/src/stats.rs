@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::DeliveryStatus;
 use herald_core::id::ApplicationId;
-use herald_core::stats::{ApplicationStats, QueueStats};
+use herald_core::stats::{ApplicationStats, QUEUE_COUNT_CAP, QueueStats};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -19,14 +19,19 @@ fn count(row: &SqliteRow, name: &str) -> Result<u64, StoreError> {
 }
 
 pub(crate) async fn queue(store: &SqliteStore, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
-    // Pending deliveries through `deliveries_due`, leased ones through `deliveries_leased`;
-    // the endpoint counts scan the endpoints table, which holds one row per endpoint.
+    // Pending deliveries through `deliveries_due`, leased ones through `deliveries_leased`,
+    // each count stopping at the cap; the endpoint counts scan the endpoints table, which
+    // holds one row per endpoint.
     let row = sqlx::query(
         "SELECT
-           (SELECT COUNT(*) FROM deliveries WHERE status = 1 AND next_attempt_at <= ?1) AS due,
-           (SELECT COUNT(*) FROM deliveries WHERE status = 1 AND next_attempt_at > ?1) AS scheduled,
-           (SELECT COUNT(*) FROM deliveries WHERE status = 3 AND lease_expires_at <= ?1) AS expired,
-           (SELECT COUNT(*) FROM deliveries WHERE status = 3 AND lease_expires_at > ?1) AS leased,
+           (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+             WHERE status = 1 AND next_attempt_at <= ?1 LIMIT ?2)) AS due,
+           (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+             WHERE status = 1 AND next_attempt_at > ?1 LIMIT ?2)) AS scheduled,
+           (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+             WHERE status = 3 AND lease_expires_at <= ?1 LIMIT ?2)) AS expired,
+           (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+             WHERE status = 3 AND lease_expires_at > ?1 LIMIT ?2)) AS leased,
            (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1) AS oldest_pending,
            (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS oldest_expiry,
            (SELECT COUNT(*) FROM endpoints WHERE disabled = 1) AS disabled,
@@ -34,6 +39,7 @@ pub(crate) async fn queue(store: &SqliteStore, now: DateTime<Utc>) -> Result<Que
            (SELECT COUNT(*) FROM endpoints WHERE circuit_open_until > ?1) AS circuits",
     )
     .bind(to_micros(now))
+    .bind(i64::try_from(QUEUE_COUNT_CAP).unwrap_or(i64::MAX))
     .fetch_one(&store.reader)
     .await
     .map_err(backend)?;
@@ -42,7 +48,7 @@ pub(crate) async fn queue(store: &SqliteStore, now: DateTime<Utc>) -> Result<Que
     let oldest_expiry: Option<i64> = row.try_get("oldest_expiry").map_err(|e| corrupt("oldest", e))?;
     let oldest = [oldest_pending, oldest_expiry].into_iter().flatten().filter(|at| *at <= now_micros).min();
     Ok(QueueStats {
-        due: count(&row, "due")? + count(&row, "expired")?,
+        due: (count(&row, "due")? + count(&row, "expired")?).min(QUEUE_COUNT_CAP),
         scheduled: count(&row, "scheduled")?,
         leased: count(&row, "leased")?,
         oldest_due_at: oldest.map(from_micros).transpose()?,
