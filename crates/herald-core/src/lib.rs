@@ -13,6 +13,7 @@ pub mod retry;
 pub mod sealed;
 pub mod secret;
 pub mod signature;
+pub mod stats;
 pub mod store;
 pub mod token;
 

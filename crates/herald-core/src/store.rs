@@ -13,6 +13,7 @@ use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 use crate::model::{ApiToken, Application, Endpoint, EventType};
 use crate::name::EventId;
 use crate::name::{EventTypeName, Uid};
+use crate::stats::{ApplicationStats, QueueStats};
 use crate::token::TokenHash;
 
 /// The largest page a list may return, as in the Svix API.
@@ -284,6 +285,26 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         failing_since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError>;
+
+    /// Deletes up to `limit` attempts made before `before`, oldest first; returns how many.
+    /// Their messages and deliveries stay (attempt retention, shorter than message retention).
+    /// Like `delete_messages_before`, one short statement that passes over rows other nodes
+    /// are deleting.
+    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
+    // --- summaries for operators ---
+    /// The delivery queue and endpoint health at `now`, across every application: what the
+    /// metrics gauges show. Counts come from indexes and stop at
+    /// [`crate::stats::QUEUE_COUNT_CAP`], so they are cheap enough for every scrape.
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError>;
+    /// One application's activity in `[since, until)` (messages and attempts created then)
+    /// and its endpoints' health now.
+    async fn application_stats(
+        &self,
+        app: &ApplicationId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<ApplicationStats, StoreError>;
 
     // --- nodes sharing the store ---
     /// Announces that `node` is alive until `expires_at`, forgets nodes whose announcement

@@ -19,6 +19,7 @@ mod event_types;
 mod lease;
 mod messages;
 mod rows;
+mod stats;
 mod tokens;
 
 use std::str::FromStr;
@@ -33,6 +34,7 @@ use herald_core::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 use herald_core::model::{ApiToken, Application, Endpoint, EventType};
 use herald_core::name::EventTypeName;
 use herald_core::secret::Cipher;
+use herald_core::stats::{ApplicationStats, QueueStats};
 use herald_core::store::{
     ApplicationKey, EndpointKey, EndpointMessage, IdempotencyClaim, IdempotencyKey, MessageDestination,
     MessageKey, Page, PageRequest, StoredResponse,
@@ -319,6 +321,21 @@ impl Store for PostgresStore {
 
     async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         messages::delete_before(self, before, limit).await
+    }
+
+    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        stats::delete_attempts_before(self, before, limit).await
+    }
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        stats::queue(self, now).await
+    }
+    async fn application_stats(
+        &self,
+        app: &ApplicationId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<ApplicationStats, StoreError> {
+        stats::application(self, app, since, until).await
     }
 
     async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {

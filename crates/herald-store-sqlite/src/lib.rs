@@ -17,6 +17,7 @@ mod endpoints;
 mod event_types;
 mod messages;
 mod rows;
+mod stats;
 mod tokens;
 mod writer;
 
@@ -35,6 +36,7 @@ use herald_core::id::{AttemptId, MessageId};
 use herald_core::store::{EndpointMessage, MessageDestination, MessageKey};
 
 use herald_core::secret::Cipher;
+use herald_core::stats::{ApplicationStats, CommitObserver, NoObserver, QueueStats};
 use herald_core::store::{
     ApplicationKey, EndpointKey, IdempotencyClaim, IdempotencyKey, Page, PageRequest, StoredResponse,
 };
@@ -95,6 +97,16 @@ pub enum OpenError {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and applies pending migrations.
     pub async fn open(path: &Path, cipher: Cipher) -> Result<Self, OpenError> {
+        Self::open_observed(path, cipher, Arc::new(NoObserver)).await
+    }
+
+    /// Like [`SqliteStore::open`], telling `observer` about every group commit (its size and
+    /// how long it took), for the metrics.
+    pub async fn open_observed(
+        path: &Path,
+        cipher: Cipher,
+        observer: Arc<dyn CommitObserver>,
+    ) -> Result<Self, OpenError> {
         let connect_error = |source| OpenError::Connect { path: path.display().to_string(), source };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(connect_error)?
@@ -122,7 +134,7 @@ impl SqliteStore {
         let writer_error = |source| OpenError::Writer { path: path.display().to_string(), source };
         let batcher = writer::connect(path, BUSY_TIMEOUT)
             .map_err(std::io::Error::other)
-            .and_then(writer::Writer::start)
+            .and_then(|conn| writer::Writer::start(conn, observer))
             .map_err(writer_error)?;
         let lease_counter = Arc::new(AtomicI64::new(Utc::now().timestamp_micros()));
         Ok(Self { writer, reader, cipher, batcher, lease_counter })
@@ -294,6 +306,21 @@ impl Store for SqliteStore {
 
     async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
         messages::delete_before(self, before, limit).await
+    }
+
+    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        stats::delete_attempts_before(self, before, limit).await
+    }
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        stats::queue(self, now).await
+    }
+    async fn application_stats(
+        &self,
+        app: &ApplicationId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<ApplicationStats, StoreError> {
+        stats::application(self, app, since, until).await
     }
 
     async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {

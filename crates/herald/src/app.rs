@@ -13,6 +13,7 @@ use axum::extract::Request;
 use herald_core::id::TokenId;
 use herald_core::model::{ApiToken, TokenScope};
 use herald_core::secret::{Cipher, SecretString};
+use herald_core::stats::{CommitObserver, NoObserver};
 use herald_core::token::{ORGANIZATION_TOKEN_PREFIX, TokenHash, generate_token_value};
 use herald_core::{Store, StoreError};
 use herald_store_postgres::{PoolSettings, PostgresStore};
@@ -108,7 +109,8 @@ impl App {
             DatabaseConfig::Sqlite(_) => Some(lock_data_dir(&config.data_dir)?),
             DatabaseConfig::Postgres(_) => None,
         };
-        let store = open_store(&config).await?;
+        let metrics = Arc::new(Metrics::new());
+        let store = open_store_observed(&config, metrics.clone()).await?;
         if let OpenedStore::Sqlite(sqlite) = &store {
             // This process is the only one serving from this database (the lock above), so any
             // lease still held belongs to a process that died: its deliveries are due again now.
@@ -120,15 +122,7 @@ impl App {
         }
         let new_admin_token =
             ensure_admin_token(store.store().as_ref(), &config).await.map_err(StartError::Prepare)?;
-        Ok(Self {
-            config,
-            store,
-            clock,
-            worker: WorkerHandle::new(),
-            metrics: Arc::new(Metrics::new()),
-            _lock: lock,
-            new_admin_token,
-        })
+        Ok(Self { config, store, clock, worker: WorkerHandle::new(), metrics, _lock: lock, new_admin_token })
     }
 
     /// Wakes the worker (tests call it after moving their clock).
@@ -178,6 +172,7 @@ impl App {
             portal_token_ttl: self.config.portal_token_ttl,
             payload_retention: delivery.payload_retention,
             metrics: self.metrics.clone(),
+            shutdown: shutdown.clone(),
         });
         let router = if role.serves_api() {
             api::router(state, self.config.max_body_bytes)
@@ -212,6 +207,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
         retry: RetrySchedule { delays: delivery.retry_schedule.clone(), ..RetrySchedule::default() },
         disable_after: to_chrono(delivery.disable_endpoint_after),
         message_retention: to_chrono(delivery.message_retention),
+        attempt_retention: to_chrono(delivery.attempt_retention),
         shutdown_grace: delivery.shutdown_grace,
         sender: SenderSettings {
             connect_timeout: delivery.connect_timeout,
@@ -285,12 +281,20 @@ impl OpenedStore {
 
 /// Opens the configured database, creating the data directory and encryption key as needed.
 pub async fn open_store(config: &Config) -> Result<OpenedStore, StartError> {
+    open_store_observed(config, Arc::new(NoObserver)).await
+}
+
+/// Like [`open_store`], telling `observer` about the SQLite writer's group commits.
+pub async fn open_store_observed(
+    config: &Config,
+    observer: Arc<dyn CommitObserver>,
+) -> Result<OpenedStore, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
     match &config.database {
         DatabaseConfig::Sqlite(path) => {
             let cipher = load_cipher(config, path)?;
-            Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open(path, cipher).await?)))
+            Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open_observed(path, cipher, observer).await?)))
         }
         DatabaseConfig::Postgres(url) => {
             // Every node must read what the others sealed: the key can't be a local file.

@@ -104,6 +104,8 @@ pub struct Config {
     pub portal_token_ttl: Duration,
     pub log_format: LogFormat,
     pub log_level: String,
+    /// Where OpenTelemetry traces go (OTLP/HTTP), in builds with the `otlp` feature.
+    pub otlp_endpoint: Option<Url>,
     pub role: Role,
     /// Connections this node opens to PostgreSQL at most.
     pub database_max_connections: u32,
@@ -123,6 +125,7 @@ pub struct DeliveryConfig {
     pub svix_headers: bool,
     pub payload_retention: Duration,
     pub message_retention: Duration,
+    pub attempt_retention: Duration,
     pub lease_duration: Duration,
     pub shutdown_grace: Duration,
     pub operational_webhook: Option<(Url, herald_core::secret::SigningSecret)>,
@@ -156,6 +159,7 @@ const KEYS: &[&str] = &[
     "portal_token_ttl",
     "log_format",
     "log_level",
+    "otlp_endpoint",
     "role",
     "database_max_connections",
     "allowed_cidrs",
@@ -168,6 +172,7 @@ const KEYS: &[&str] = &[
     "svix_headers",
     "payload_retention",
     "message_retention",
+    "attempt_retention",
     "lease_duration",
     "shutdown_grace",
     "operational_webhook_url",
@@ -294,6 +299,16 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
             tracing_subscriber::EnvFilter::try_new(v).map_err(|e| e.to_string())?;
             Ok(v.to_owned())
         })?,
+        otlp_endpoint: field(raw, "otlp_endpoint", |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            let url = Url::parse(v).map_err(|e| format!("`{v}` is not a URL: {e}"))?;
+            match url.scheme() {
+                "http" | "https" => Ok(Some(url)),
+                other => Err(format!("the scheme must be http or https, not `{other}`")),
+            }
+        })?,
         role: field(raw, "role", |v| match v {
             "all" => Ok(Role::All),
             "api" | "worker" if matches!(database, DatabaseConfig::Sqlite(_)) => Err(format!(
@@ -381,6 +396,7 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         })?,
         payload_retention: field(raw, "payload_retention", parse_positive_duration)?,
         message_retention: field(raw, "message_retention", parse_positive_duration)?,
+        attempt_retention: field(raw, "attempt_retention", parse_positive_duration)?,
         lease_duration,
         shutdown_grace: field(raw, "shutdown_grace", parse_duration)?,
         operational_webhook,

@@ -10,4 +10,6 @@ pub mod client;
 pub mod config;
 pub mod listen;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod worker;

@@ -50,6 +50,8 @@ enum Command {
     Send(herald::client::message::SendArgs),
     /// List delivery attempts and resend messages.
     Attempt(herald::client::attempt::AttemptArgs),
+    /// One screen about a running server: readiness, throughput, queue, failing endpoints.
+    Status(herald::client::status::StatusArgs),
     /// Check a saved webhook's signature offline; exit status 1 when invalid.
     Verify(herald::client::verify::VerifyArgs),
 }
@@ -115,12 +117,30 @@ impl ConfigArgs {
     }
 }
 
+/// Logs to stderr as `log_format` says, filtered by `log_level`; and, in builds with the
+/// `otlp` feature, traces to `otlp_endpoint` (unaffected by `log_level`).
 fn init_logging(config: &Config) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = match config.log_format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
+    #[cfg(feature = "otlp")]
+    let registry = registry.with(config.otlp_endpoint.as_ref().map(|endpoint| {
+        let spans = tracing_subscriber::filter::Targets::new()
+            .with_target(herald::otlp::TARGET, tracing::Level::INFO);
+        herald::otlp::layer(endpoint, "herald").with_filter(spans)
+    }));
+    registry.init();
+    if cfg!(not(feature = "otlp")) && config.otlp_endpoint.is_some() {
+        tracing::warn!(
+            "otlp_endpoint is set, but this build has no OTLP exporter (build with --features otlp)"
+        );
     }
 }
 
@@ -181,6 +201,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Message(args) => herald::client::message::run(args).await,
         Command::Send(args) => herald::client::message::send(args).await,
         Command::Attempt(args) => herald::client::attempt::run(args).await,
+        Command::Status(args) => herald::client::status::run(args).await,
         Command::Verify(args) => herald::client::verify::run(&args),
     }
 }

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod delivery;
+mod operations;
 mod resources;
 mod retention;
 
@@ -15,6 +16,7 @@ use chrono::{DateTime, Utc};
 
 pub use cluster::*;
 pub use delivery::*;
+pub use operations::*;
 pub use resources::*;
 pub use retention::*;
 
@@ -46,7 +48,9 @@ macro_rules! store_conformance_tests {
             old_messages_are_deleted_with_their_deliveries_and_attempts,
             deleting_no_messages_is_not_an_error, heartbeats_count_the_live_nodes,
             leaving_nodes_stop_counting_at_once, circuits_stay_open_until_their_time,
-            circuits_of_unknown_endpoints_read_closed);
+            circuits_of_unknown_endpoints_read_closed,
+            queue_stats_count_the_queue_and_endpoint_health, application_stats_count_a_window,
+            old_attempts_are_deleted_and_their_messages_stay);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

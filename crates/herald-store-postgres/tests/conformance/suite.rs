@@ -59,6 +59,9 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         leaving_nodes_stop_counting_at_once,
         circuits_stay_open_until_their_time,
         circuits_of_unknown_endpoints_read_closed,
+        queue_stats_count_the_queue_and_endpoint_health,
+        application_stats_count_a_window,
+        old_attempts_are_deleted_and_their_messages_stay,
     )
 }
 

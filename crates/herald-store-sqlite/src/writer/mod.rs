@@ -18,12 +18,14 @@ mod messages;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::{AttemptRecord, DeliveryId, LeaseRequest, LeasedDelivery, Message, Subscription};
 use herald_core::id::EndpointId;
+use herald_core::stats::CommitObserver;
 use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -96,10 +98,12 @@ pub(crate) fn connect(path: &Path, busy_timeout: Duration) -> rusqlite::Result<C
 
 impl Writer {
     /// Starts the writer thread, which owns `conn` until every handle is dropped or
-    /// [`Writer::close`] is called.
-    pub(crate) fn start(conn: Connection) -> std::io::Result<Self> {
+    /// [`Writer::close`] is called; `observer` is told the size and duration of every batch.
+    pub(crate) fn start(conn: Connection, observer: Arc<dyn CommitObserver>) -> std::io::Result<Self> {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        std::thread::Builder::new().name("herald-sqlite-writer".into()).spawn(move || run(conn, receiver))?;
+        std::thread::Builder::new()
+            .name("herald-sqlite-writer".into())
+            .spawn(move || run(conn, receiver, observer))?;
         Ok(Self { queue })
     }
 
@@ -188,7 +192,7 @@ fn conflict_or(error: rusqlite::Error, what: &'static str) -> StoreError {
     }
 }
 
-fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>) {
+fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, observer: Arc<dyn CommitObserver>) {
     while let Some(first) = receiver.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -201,7 +205,10 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>) {
         let close = jobs.iter().position(|job| matches!(job, Job::Close(_)));
         let after_close = close.map(|at| jobs.split_off(at)).unwrap_or_default();
         if !jobs.is_empty() {
-            match commit_batch(&conn, &jobs) {
+            let started = Instant::now();
+            let committed = commit_batch(&conn, &jobs);
+            observer.batch_committed(jobs.len(), started.elapsed());
+            match committed {
                 Ok(results) => {
                     for (job, done) in jobs.into_iter().zip(results) {
                         reply(job, done);

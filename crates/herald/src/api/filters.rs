@@ -9,7 +9,7 @@ use utoipa::IntoParams;
 
 use crate::api::error::{ApiError, ValidationErrorItem};
 
-fn query_error(name: &str, msg: impl Into<String>) -> ApiError {
+pub fn query_error(name: &str, msg: impl Into<String>) -> ApiError {
     ApiError::Validation(vec![ValidationErrorItem {
         loc: vec!["query".to_owned(), name.to_owned()],
         msg: msg.into(),

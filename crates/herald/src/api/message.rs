@@ -197,6 +197,8 @@ pub async fn create(
         Err(error) => return Err(error.into()),
     }
     state.metrics().message_accepted();
+    // Ties the request's trace to the message's deliveries (builds with the `otlp` feature).
+    tracing::Span::current().record("msg_id", message.id.as_str());
     state.worker().wake();
     Ok((StatusCode::ACCEPTED, Json(MessageOut::new(message, params.with_content.unwrap_or(true)))))
 }

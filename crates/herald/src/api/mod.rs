@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod portal;
+pub mod stats;
 pub mod ui;
 
 use std::sync::Arc;
@@ -61,6 +62,8 @@ pub struct ApiShared {
     pub payload_retention: Duration,
     /// Counters and histograms served at `/metrics`; shared with the worker.
     pub metrics: Arc<Metrics>,
+    /// Cancelled when the node starts shutting down, which readiness reports.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl ApiState {
@@ -99,6 +102,10 @@ impl ApiState {
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }
+
+    pub fn shutting_down(&self) -> bool {
+        self.inner.shutdown.is_cancelled()
+    }
 }
 
 /// The router of a node that only delivers: health checks, and JSON 404s for the rest.
@@ -106,6 +113,8 @@ pub fn health_router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/health/ping", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .route("/metrics", get(metrics::serve))
         .fallback(health::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -133,6 +142,7 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/{app_id}/endpoint/{endpoint_id}/recover", post(attempt::recover))
         .route("/{app_id}/endpoint/{endpoint_id}/stats", get(attempt::stats))
         .route("/{app_id}/endpoint/{endpoint_id}/msg", get(attempt::list_attempted_messages))
+        .route("/{app_id}/stats", get(stats::app_stats))
         .route("/{app_id}/msg", get(message::list).post(message::create))
         .route("/{app_id}/msg/{msg_id}", get(message::get))
         .route("/{app_id}/msg/{msg_id}/content", delete(message::expunge_content))
@@ -160,6 +170,8 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/api/v1/auth/app-portal-access/{app_id}", post(portal::app_portal_access))
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/health/ping", get(health::health))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/docs", get(move || docs::serve(docs_page.clone())))
         .route("/metrics", get(metrics::serve))

@@ -7,6 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     application, attempt, endpoint, endpoint_secret, error, event_type, health, message, pagination, portal,
+    stats,
 };
 
 #[derive(OpenApi)]
@@ -30,9 +31,9 @@ use crate::api::{
         message::create, message::list, message::get, message::expunge_content,
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::expunge_content,
         attempt::list_attempted_messages, attempt::list_attempted_destinations, attempt::resend,
-        attempt::recover, attempt::stats,
+        attempt::recover, attempt::stats, stats::app_stats,
         portal::app_portal_access,
-        health::health,
+        health::health, health::live, health::ready,
     ),
     components(schemas(
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
@@ -46,7 +47,8 @@ use crate::api::{
         (name = "Message", description = "Events sent to an application's endpoints."),
         (name = "Message Attempt", description = "Each delivery attempt, and resending."),
         (name = "Authentication", description = "Tokens for the customer portal."),
-        (name = "Health", description = "Whether the server can serve requests."),
+        (name = "Health", description = "Whether the server can serve requests: Svix's check, \
+                                           and Herald's liveness and readiness probes."),
     )
 )]
 struct ApiDoc;

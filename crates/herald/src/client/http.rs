@@ -111,6 +111,36 @@ impl ApiClient {
     /// Sends a request and returns the JSON answer (`Null` for an empty body, e.g. 204).
     /// Server errors come back as an [`ApiError`] inside the `anyhow::Error`.
     pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let (status, bytes) = self.send(method, path, body).await?;
+        if !status.is_success() {
+            return Err(ApiError::from_body(status.as_u16(), &bytes).into());
+        }
+        parse_json(&bytes, path)
+    }
+
+    /// GETs `path` and returns its status and JSON body whatever the status (a readiness
+    /// probe answers 503 with a report worth reading).
+    pub async fn get_with_status(&self, path: &str) -> anyhow::Result<(u16, Value)> {
+        let (status, bytes) = self.send(Method::GET, path, None).await?;
+        Ok((status.as_u16(), parse_json(&bytes, path)?))
+    }
+
+    /// GETs a text resource (`/metrics`); a status other than 2xx is an error.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let (status, bytes) = self.send(Method::GET, path, None).await?;
+        if !status.is_success() {
+            return Err(ApiError::from_body(status.as_u16(), &bytes).into());
+        }
+        String::from_utf8(bytes).with_context(|| format!("the answer from {path} is not text"))
+    }
+
+    /// Sends a request and reads the whole answer.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
         let url = format!("{}{}", self.base_url, path);
         let mut request = self.http.request(method, &url);
         if let Some(token) = &self.token {
@@ -135,13 +165,12 @@ impl ApiClient {
         let status = response.status();
         let bytes =
             response.bytes().await.with_context(|| format!("could not read the answer from {url}"))?;
-        if !status.is_success() {
-            return Err(ApiError::from_body(status.as_u16(), &bytes).into());
-        }
-        if bytes.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&bytes).with_context(|| format!("the answer from {url} is not JSON"))
+        Ok((status, bytes.to_vec()))
+    }
+
+    /// The server's base URL, without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
@@ -159,6 +188,14 @@ impl ApiClient {
     pub async fn delete(&self, path: &str) -> anyhow::Result<Value> {
         self.request(Method::DELETE, path, None).await
     }
+}
+
+/// Parses an answer's JSON body (`Null` when empty).
+fn parse_json(bytes: &[u8], path: &str) -> anyhow::Result<Value> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(bytes).with_context(|| format!("the answer from {path} is not JSON"))
 }
 
 /// Escapes one path segment (ids and uids are plain, but a typo must not change the route).

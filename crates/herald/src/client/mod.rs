@@ -1,4 +1,4 @@
-//! `herald app|endpoint|event-type|message|send|attempt|verify`: a command-line client of
+//! `herald app|endpoint|event-type|message|send|attempt|status|verify`: a command-line client of
 //! Herald's HTTP API for operators and scripts.
 //!
 //! This module owns the connection settings shared by every client subcommand. It talks to
@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod event_type;
 mod http;
 pub mod message;
+pub mod status;
 mod table;
 pub mod verify;
 

@@ -326,13 +326,31 @@ async fn attempt(
     };
     let outgoing = Outgoing { msg_id: delivery.msg_id.as_str(), timestamp: started_at.timestamp(), payload };
     let headers = context.sender.headers(endpoint, outgoing, started_at);
+    // In the message's trace (see `otlp`); the span ends when the attempt is recorded.
+    #[cfg(feature = "otlp")]
+    let span = tracing::info_span!(target: crate::otlp::TARGET, "delivery.attempt",
+        msg_id = delivery.msg_id.as_str(), endpoint_id = delivery.endpoint_id.as_str(),
+        attempt = delivery.attempt, http.status_code = tracing::field::Empty,
+        outcome = tracing::field::Empty, error = tracing::field::Empty);
+    #[cfg(feature = "otlp")]
+    let sent = {
+        use tracing::Instrument as _;
+        context.sender.send(endpoint, headers, payload.to_vec()).instrument(span.clone()).await
+    };
+    #[cfg(not(feature = "otlp"))]
     let sent = context.sender.send(endpoint, headers, payload.to_vec()).await;
     in_flight.release();
     let now = context.clock.now();
-    context.metrics.delivery_attempted(
-        AttemptOutcome::classify(sent.status_code, sent.refused, sent.timed_out),
-        sent.duration,
-    );
+    let classified = AttemptOutcome::classify(sent.status_code, sent.refused, sent.timed_out);
+    context.metrics.delivery_attempted(classified, sent.duration);
+    #[cfg(feature = "otlp")]
+    {
+        span.record("http.status_code", sent.status_code);
+        span.record("outcome", classified.label());
+        if classified != AttemptOutcome::Success {
+            span.record("error", true);
+        }
+    }
 
     let decided =
         context.settings.retry.decide(&sent.result, delivery.attempt, now, rand::thread_rng().r#gen());

@@ -47,6 +47,8 @@ pub struct WorkerSettings {
     pub disable_after: chrono::Duration,
     /// Messages older than this are deleted, with their attempts.
     pub message_retention: chrono::Duration,
+    /// Attempts older than this are deleted (their messages stay).
+    pub attempt_retention: chrono::Duration,
     /// Time in-flight attempts get to finish at shutdown.
     pub shutdown_grace: Duration,
     pub sender: SenderSettings,
@@ -116,10 +118,23 @@ async fn heartbeat(context: Arc<Context>, shutdown: CancellationToken) {
     }
 }
 
+/// Whether this node's worker is delivering, as health checks report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerState {
+    /// This node does not deliver (`--role api`), or the worker has not started yet.
+    Off,
+    /// The dispatcher is running.
+    Running,
+    /// The dispatcher ended: at shutdown, or unexpectedly (a panic), when nothing delivers.
+    Stopped,
+}
+
 /// Handle to the worker, for waking it and telling it about changed endpoints.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerHandle {
     wake: Arc<Notify>,
+    /// [`WorkerState`] as a number (0 off, 1 running, 2 stopped), read by health checks.
+    state: Arc<AtomicUsize>,
     /// Endpoints changed through this node's API since their lane last read them, so the
     /// next delivery uses the new URL, secret or headers at once (lanes also re-read every
     /// second, which is how changes made through other nodes arrive).
@@ -142,10 +157,37 @@ impl WorkerHandle {
         self.changed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(endpoint.clone());
     }
 
+    /// Whether the worker is delivering.
+    pub fn state(&self) -> WorkerState {
+        match self.state.load(Ordering::Relaxed) {
+            0 => WorkerState::Off,
+            1 => WorkerState::Running,
+            _ => WorkerState::Stopped,
+        }
+    }
+
     /// Whether `endpoint` changed since the last call for it.
     fn take_changed(&self, endpoint: &EndpointId) -> bool {
         let mut changed = self.changed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         !changed.is_empty() && changed.remove(endpoint)
+    }
+}
+
+/// Marks the worker running while it lives, stopped once dropped: when the dispatcher returns
+/// or its task unwinds from a panic.
+#[derive(Debug)]
+struct RunningGuard(Arc<AtomicUsize>);
+
+impl RunningGuard {
+    fn start(state: Arc<AtomicUsize>) -> Self {
+        state.store(1, Ordering::Relaxed);
+        Self(state)
+    }
+}
+
+impl Drop for RunningGuard {
+    fn drop(&mut self) {
+        self.0.store(2, Ordering::Relaxed);
     }
 }
 
@@ -176,7 +218,12 @@ pub fn start(
         live_nodes: AtomicUsize::new(1),
     });
     let tasks = TaskTracker::new();
-    tasks.spawn(dispatcher::run(context.clone(), shutdown.clone()));
+    let running = RunningGuard::start(handle.state.clone());
+    let dispatcher = dispatcher::run(context.clone(), shutdown.clone());
+    tasks.spawn(async move {
+        let _running = running;
+        dispatcher.await;
+    });
     tasks.spawn(heartbeat(context.clone(), shutdown.clone()));
     tasks.spawn(maintenance::run(
         context.store.clone(),
@@ -184,8 +231,10 @@ pub fn start(
         maintenance::Retention {
             disable_after: context.settings.disable_after,
             messages: context.settings.message_retention,
+            attempts: context.settings.attempt_retention,
         },
         context.operational.clone(),
+        context.metrics.clone(),
         shutdown,
     ));
     tasks.close();

@@ -16,10 +16,10 @@ const BOUND: Duration = Duration::from_secs(10);
 
 /// The result of one client command.
 #[derive(Debug)]
-struct Finished {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Finished {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Finished {
@@ -28,13 +28,13 @@ impl Finished {
     }
 
     /// Asserts success and returns stdout.
-    fn ok(&self) -> &str {
+    pub(crate) fn ok(&self) -> &str {
         assert!(self.status.success(), "failed with {}: stderr: {}", self.status, self.stderr);
         &self.stdout
     }
 
     /// Asserts success and parses stdout as JSON.
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(self.ok())
             .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout))
     }
@@ -42,7 +42,7 @@ impl Finished {
 
 /// Runs `herald ARGS` with a clean environment pointed at `server` via `HERALD_URL` and
 /// `HERALD_TOKEN` (unless `token` is `None`), feeding `stdin` when given.
-async fn herald_with(
+pub(crate) async fn herald_with(
     server: Option<&TestServer>,
     token: Option<&str>,
     args: &[&str],

@@ -1,6 +1,7 @@
 //! Herald's integration tests: one binary, each test starting its own server on port 0 with a
 //! fresh database, driving it over HTTP on loopback.
 
+mod alerts;
 mod applications;
 mod auth;
 mod bad_input;
@@ -11,13 +12,19 @@ mod crash;
 mod delivery;
 mod endpoints;
 mod event_types;
+mod health;
 mod helpers;
 mod idempotency;
 mod listen;
+mod logs;
 mod metrics;
 mod openapi;
+mod otlp;
 mod process;
 mod receiver;
 mod restart;
+mod retention;
+mod stats;
+mod status;
 mod svix_sdk;
 mod ui;

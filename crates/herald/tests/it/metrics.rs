@@ -15,26 +15,26 @@ use crate::receiver::{Receiver, Reply};
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A server whose clock stands still, so failed deliveries are not retried during the test.
-async fn start(env: Vec<(&'static str, String)>) -> TestServer {
+pub(crate) async fn start(env: Vec<(&'static str, String)>) -> TestServer {
     let options = Options { env, clock: Some(Arc::new(ManualClock::starting_now())), ..Options::default() };
     let server = TestServer::start_with(options).await;
     server.create_app("Acme", Some("acme")).await;
     server
 }
 
-async fn add_endpoint(server: &TestServer, uid: &str, url: String) {
+pub(crate) async fn add_endpoint(server: &TestServer, uid: &str, url: String) {
     let created = server.post("/api/v1/app/acme/endpoint", json!({"url": url, "uid": uid})).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
 }
 
-async fn send(server: &TestServer) -> String {
+pub(crate) async fn send(server: &TestServer) -> String {
     let reply = server.post("/api/v1/app/acme/msg", json!({"eventType": "a.b", "payload": {}})).await;
     assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
     reply.body["id"].as_str().unwrap().to_owned()
 }
 
 /// Polls the attempt list until `n` attempts are recorded (recording follows the response).
-async fn wait_for_attempts(server: &TestServer, msg_id: &str, n: usize) {
+pub(crate) async fn wait_for_attempts(server: &TestServer, msg_id: &str, n: usize) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let list = server.get(&format!("/api/v1/app/acme/attempt/msg/{msg_id}")).await;
@@ -48,7 +48,7 @@ async fn wait_for_attempts(server: &TestServer, msg_id: &str, n: usize) {
 }
 
 /// Scrapes without credentials: the endpoint is open, like the health check.
-async fn scrape(server: &TestServer) -> String {
+pub(crate) async fn scrape(server: &TestServer) -> String {
     let response = reqwest::get(server.url("/metrics")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
@@ -57,7 +57,7 @@ async fn scrape(server: &TestServer) -> String {
 }
 
 /// The value of the sample `series` (name and labels exactly as rendered), or 0 when absent.
-fn sample(text: &str, series: &str) -> f64 {
+pub(crate) fn sample(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map_or(0.0, |value| value.parse().unwrap())
@@ -98,7 +98,8 @@ async fn counters_follow_accepted_messages_and_attempt_outcomes() {
     assert_eq!(sample(&text, unmatched), 1.0, "{text}");
     let scrapes = r#"herald_http_requests_total{route="/metrics",method="GET",status="200"}"#;
     assert_eq!(sample(&text, scrapes), 1.0, "the scrape before this one: {text}");
-    let timed = r#"herald_http_request_duration_seconds_count{route="/api/v1/app/{app_id}/msg"}"#;
+    let timed =
+        r#"herald_http_request_duration_seconds_count{route="/api/v1/app/{app_id}/msg",status_class="2xx"}"#;
     assert_eq!(sample(&text, timed), 2.0, "{text}");
 }
 
@@ -116,4 +117,48 @@ async fn attempts_refused_by_the_ssrf_guard_are_counted_as_refused() {
     assert_eq!(sample(&text, r#"herald_delivery_attempts_total{outcome="no_response"}"#), 0.0, "{text}");
     assert_eq!(sample(&text, "herald_delivery_attempt_duration_seconds_count"), 1.0, "{text}");
     assert_eq!(receiver.count(), 0, "nothing reached the receiver");
+}
+
+#[tokio::test]
+async fn gauges_show_the_queue_and_endpoint_health_and_commits_are_timed() {
+    let server = start(Vec::new()).await;
+    let healthy = Receiver::start().await;
+    let failing = Receiver::start().await;
+    failing.always(Reply::Status(503));
+    add_endpoint(&server, "healthy", healthy.url("/")).await;
+    add_endpoint(&server, "failing", failing.url("/")).await;
+    let off = json!({"url": healthy.url("/off"), "uid": "off", "disabled": true});
+    assert_eq!(server.post("/api/v1/app/acme/endpoint", off).await.status, StatusCode::CREATED);
+
+    let empty = scrape(&server).await;
+    assert_eq!(sample(&empty, "herald_store_up"), 1.0, "{empty}");
+    assert_eq!(sample(&empty, r#"herald_queue_deliveries{state="due"}"#), 0.0, "{empty}");
+    assert_eq!(sample(&empty, "herald_endpoints_disabled"), 1.0, "{empty}");
+    assert_eq!(sample(&empty, "herald_endpoints_failing"), 0.0, "{empty}");
+
+    // One message attempted at both endpoints: the failed one waits for its retry (the clock
+    // stands still). One message for tomorrow: a delivery per enabled endpoint, scheduled.
+    let msg_id = send(&server).await;
+    wait_for_attempts(&server, &msg_id, 2).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let later = json!({"eventType": "a.b", "payload": {}, "deliverAt": tomorrow});
+    assert_eq!(server.post("/api/v1/app/acme/msg", later).await.status, StatusCode::ACCEPTED);
+
+    let text = scrape(&server).await;
+    assert_eq!(sample(&text, r#"herald_queue_deliveries{state="scheduled"}"#), 3.0, "{text}");
+    assert_eq!(sample(&text, r#"herald_queue_deliveries{state="due"}"#), 0.0, "{text}");
+    assert_eq!(sample(&text, r#"herald_queue_deliveries{state="leased"}"#), 0.0, "{text}");
+    assert_eq!(sample(&text, "herald_queue_oldest_due_age_seconds"), 0.0, "{text}");
+    assert_eq!(sample(&text, "herald_endpoints_failing"), 1.0, "{text}");
+    assert_eq!(sample(&text, "herald_endpoints_disabled"), 1.0, "{text}");
+    assert_eq!(sample(&text, "herald_endpoints_circuit_open"), 0.0, "{text}");
+    assert_eq!(sample(&text, r#"herald_delivery_attempts_total{outcome="http_5xx"}"#), 1.0, "{text}");
+    if crate::helpers::Backend::for_suite() == crate::helpers::Backend::Sqlite {
+        // Two messages and two attempt records went through the group-commit writer, in as
+        // many commits as it took (at least one, at most one each).
+        let commits = sample(&text, "herald_store_commit_duration_seconds_count");
+        assert!((1.0..=4.0).contains(&commits), "{text}");
+        assert_eq!(sample(&text, "herald_store_commit_writes_count"), commits, "{text}");
+        assert!(sample(&text, "herald_store_commit_writes_sum") >= 4.0, "{text}");
+    }
 }

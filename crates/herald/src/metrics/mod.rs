@@ -6,14 +6,17 @@
 //! worker's lanes hand it plain values. Every label set is bounded: outcomes are an enum, routes
 //! are the router's static templates, methods outside the standard ones are counted as `OTHER`.
 
+mod histogram;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// Upper bounds (seconds) of the histogram buckets; `+Inf` is implied.
-const DURATION_BUCKETS: [f64; 12] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+use herald_core::stats::{CommitObserver, QueueStats};
+
+use self::histogram::{BATCH_BUCKETS, COMMIT_BUCKETS, DURATION_BUCKETS, Histogram};
 
 /// What one delivery attempt came to, as the `outcome` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +61,8 @@ impl AttemptOutcome {
         }
     }
 
-    fn label(self) -> &'static str {
+    /// The `outcome` label value.
+    pub fn label(self) -> &'static str {
         match self {
             Self::Success => "success",
             Self::Http4xx => "http_4xx",
@@ -75,41 +79,6 @@ impl AttemptOutcome {
     }
 }
 
-/// A histogram of durations with the fixed [`DURATION_BUCKETS`].
-#[derive(Debug, Default)]
-struct Histogram {
-    /// Observations per bucket (not cumulative); the last slot is `+Inf`.
-    buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
-    /// Sum of all observations, in nanoseconds (u64 nanoseconds last 584 years).
-    sum_nanos: AtomicU64,
-}
-
-impl Histogram {
-    fn observe(&self, duration: Duration) {
-        let seconds = duration.as_secs_f64();
-        let slot =
-            DURATION_BUCKETS.iter().position(|bound| seconds <= *bound).unwrap_or(DURATION_BUCKETS.len());
-        self.buckets[slot].fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-
-    /// Writes the `_bucket`, `_sum` and `_count` lines; `labels` is empty or `key="value",`.
-    fn render(&self, out: &mut String, name: &str, labels: &str) {
-        let mut cumulative = 0;
-        for (slot, bucket) in self.buckets.iter().enumerate() {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let bound = DURATION_BUCKETS.get(slot).map_or_else(|| "+Inf".to_owned(), f64::to_string);
-            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {cumulative}");
-        }
-        let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let braces =
-            if labels.is_empty() { String::new() } else { format!("{{{}}}", labels.trim_end_matches(',')) };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {cumulative}");
-    }
-}
-
 /// One API request, as the HTTP metrics label it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct RequestKey {
@@ -118,15 +87,51 @@ struct RequestKey {
     status: u16,
 }
 
-/// The HTTP series: one counter per route, method and status, one histogram per route.
+/// The HTTP series: one counter per route, method and status, one histogram per route and
+/// status class.
 #[derive(Debug, Default)]
 struct HttpSeries {
     requests: BTreeMap<RequestKey, u64>,
-    durations: BTreeMap<String, Histogram>,
+    durations: BTreeMap<(String, &'static str), Histogram>,
+}
+
+/// What the retention job removes, as the `kind` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionKind {
+    /// Message payloads past their retention (the message stays).
+    Payloads,
+    /// Whole messages, with their deliveries and attempts.
+    Messages,
+    /// Attempts past attempt retention (their message stays).
+    Attempts,
+}
+
+impl RetentionKind {
+    const ALL: [Self; 3] = [Self::Payloads, Self::Messages, Self::Attempts];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Payloads => "payloads",
+            Self::Messages => "messages",
+            Self::Attempts => "attempts",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The state of the shared queue, read from the store when `/metrics` is scraped.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueSnapshot {
+    pub stats: QueueStats,
+    /// How long the longest-waiting due delivery has been due; zero when nothing is due.
+    pub oldest_due_age: Duration,
 }
 
 /// Herald's metrics. Cheap to update from any task; rendered on demand.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
     /// Messages the store accepted through the API.
     messages_accepted: AtomicU64,
@@ -137,11 +142,43 @@ pub struct Metrics {
     /// API requests. Keys are dynamic but bounded (route templates × methods × statuses), so
     /// a map behind a lock held for one insert or one render.
     http: Mutex<HttpSeries>,
+    /// How long the SQLite group-commit writer's transactions took, and how many writes each
+    /// carried (the two numbers that explain its throughput).
+    store_commit_duration: Histogram,
+    store_commit_writes: Histogram,
+    /// Rows the retention job removed, indexed by [`RetentionKind::index`].
+    retention_deleted: [AtomicU64; RetentionKind::ALL.len()],
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            messages_accepted: AtomicU64::new(0),
+            delivery_attempts: Default::default(),
+            delivery_duration: Histogram::seconds(DURATION_BUCKETS),
+            http: Mutex::default(),
+            store_commit_duration: Histogram::seconds(COMMIT_BUCKETS),
+            store_commit_writes: Histogram::counts(BATCH_BUCKETS),
+            retention_deleted: Default::default(),
+        }
+    }
+}
+
+impl CommitObserver for Metrics {
+    fn batch_committed(&self, writes: usize, took: Duration) {
+        self.store_commit_duration.observe_duration(took);
+        self.store_commit_writes.observe(writes as f64);
+    }
 }
 
 impl Metrics {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The retention job removed `count` rows of a kind.
+    pub fn retention_deleted(&self, kind: RetentionKind, count: u64) {
+        self.retention_deleted[kind.index()].fetch_add(count, Ordering::Relaxed);
     }
 
     /// A message was accepted (stored) by the API.
@@ -152,7 +189,7 @@ impl Metrics {
     /// A delivery attempt finished.
     pub fn delivery_attempted(&self, outcome: AttemptOutcome, duration: Duration) {
         self.delivery_attempts[outcome.index()].fetch_add(1, Ordering::Relaxed);
-        self.delivery_duration.observe(duration);
+        self.delivery_duration.observe_duration(duration);
     }
 
     /// An API request was answered. `route` is the matched route template (or `unmatched`).
@@ -161,18 +198,20 @@ impl Metrics {
         let mut http = self.http.lock().unwrap_or_else(PoisonError::into_inner);
         let key = RequestKey { route: route.to_owned(), method, status };
         *http.requests.entry(key).or_default() += 1;
-        if let Some(histogram) = http.durations.get(route) {
-            histogram.observe(duration);
+        let class = status_class(status);
+        if let Some(histogram) = http.durations.get(&(route.to_owned(), class)) {
+            histogram.observe_duration(duration);
         } else {
-            let histogram = Histogram::default();
-            histogram.observe(duration);
-            http.durations.insert(route.to_owned(), histogram);
+            let histogram = Histogram::seconds(DURATION_BUCKETS);
+            histogram.observe_duration(duration);
+            http.durations.insert((route.to_owned(), class), histogram);
         }
     }
 
-    /// All metrics in the Prometheus text exposition format, version 0.0.4.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
+    /// All metrics in the Prometheus text exposition format, version 0.0.4, with the queue
+    /// gauges when the store answered (`None`: it did not, and `herald_store_up` says 0).
+    pub fn render(&self, queue: Option<&QueueSnapshot>) -> String {
+        let mut out = String::with_capacity(8192);
         header(&mut out, "herald_messages_accepted_total", "counter", "Messages accepted by the API.");
         let accepted = self.messages_accepted.load(Ordering::Relaxed);
         let _ = writeln!(out, "herald_messages_accepted_total {accepted}");
@@ -205,11 +244,85 @@ impl Metrics {
             );
         }
         let name = "herald_http_request_duration_seconds";
-        header(&mut out, name, "histogram", "How long the API took to answer, by route.");
-        for (route, histogram) in &http.durations {
-            histogram.render(&mut out, name, &format!("route=\"{}\",", escape(route)));
+        header(&mut out, name, "histogram", "How long the API took to answer, by route and status class.");
+        for ((route, class), histogram) in &http.durations {
+            histogram.render(
+                &mut out,
+                name,
+                &format!("route=\"{}\",status_class=\"{class}\",", escape(route)),
+            );
         }
+        drop(http);
+
+        let name = "herald_store_commit_duration_seconds";
+        header(&mut out, name, "histogram", "How long the SQLite writer's group commits took.");
+        self.store_commit_duration.render(&mut out, name, "");
+        let name = "herald_store_commit_writes";
+        header(&mut out, name, "histogram", "Writes carried by each SQLite group commit.");
+        self.store_commit_writes.render(&mut out, name, "");
+
+        let name = "herald_retention_deleted_total";
+        header(&mut out, name, "counter", "Rows removed by the retention job, by kind.");
+        for kind in RetentionKind::ALL {
+            let count = self.retention_deleted[kind.index()].load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}{{kind=\"{}\"}} {count}", kind.label());
+        }
+
+        render_queue(&mut out, queue);
         out
+    }
+}
+
+/// The gauges read from the store at scrape time. They describe the shared database, so every
+/// node of a cluster reports the same values.
+fn render_queue(out: &mut String, queue: Option<&QueueSnapshot>) {
+    header(
+        out,
+        "herald_store_up",
+        "gauge",
+        "Whether the store answered this scrape's queries (1) or not (0).",
+    );
+    let _ = writeln!(out, "herald_store_up {}", u8::from(queue.is_some()));
+    let Some(queue) = queue else { return };
+    let stats = &queue.stats;
+    let name = "herald_queue_deliveries";
+    header(out, name, "gauge", "Deliveries in the queue: due now, scheduled for later, leased by a worker.");
+    for (state, count) in [("due", stats.due), ("scheduled", stats.scheduled), ("leased", stats.leased)] {
+        let _ = writeln!(out, "{name}{{state=\"{state}\"}} {count}");
+    }
+    let gauges = [
+        (
+            "herald_queue_oldest_due_age_seconds",
+            "How long the longest-waiting due delivery has been due (0 when none is).",
+            queue.oldest_due_age.as_secs_f64(),
+        ),
+        ("herald_endpoints_disabled", "Endpoints that are disabled.", stats.endpoints_disabled as f64),
+        (
+            "herald_endpoints_failing",
+            "Enabled endpoints that have failed since their last success.",
+            stats.endpoints_failing as f64,
+        ),
+        (
+            "herald_endpoints_circuit_open",
+            "Endpoints whose circuit breaker is open (nothing is sent to them for now).",
+            stats.circuits_open as f64,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        header(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+}
+
+/// `2xx`, `4xx`, `5xx`, ... for a status code: latency histograms keep this, not the code,
+/// to bound their series.
+fn status_class(status: u16) -> &'static str {
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        _ => "5xx",
     }
 }
 
@@ -244,7 +357,15 @@ mod tests {
         metrics.delivery_attempted(AttemptOutcome::classify(0, true, false), Duration::from_secs(60));
         metrics.http_request("/api/v1/app/{app_id}/msg", "POST", 202, Duration::from_millis(20));
         metrics.http_request("unmatched", "BREW", 404, Duration::from_millis(1));
-        let text = metrics.render();
+        metrics.batch_committed(3, Duration::from_micros(1500));
+        metrics.batch_committed(300, Duration::from_millis(20));
+        metrics.retention_deleted(RetentionKind::Attempts, 500);
+        metrics.retention_deleted(RetentionKind::Attempts, 7);
+        let queue = QueueSnapshot {
+            stats: QueueStats { due: 4, scheduled: 2, leased: 1, circuits_open: 1, ..QueueStats::default() },
+            oldest_due_age: Duration::from_millis(2500),
+        };
+        let text = metrics.render(Some(&queue));
 
         for line in [
             "# TYPE herald_messages_accepted_total counter",
@@ -263,8 +384,25 @@ mod tests {
             "herald_delivery_attempt_duration_seconds_count 3",
             "herald_http_requests_total{route=\"/api/v1/app/{app_id}/msg\",method=\"POST\",status=\"202\"} 1",
             "herald_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"404\"} 1",
-            "herald_http_request_duration_seconds_bucket{route=\"/api/v1/app/{app_id}/msg\",le=\"0.025\"} 1",
-            "herald_http_request_duration_seconds_count{route=\"unmatched\"} 1",
+            "herald_http_request_duration_seconds_bucket{route=\"/api/v1/app/{app_id}/msg\",status_class=\"2xx\",le=\"0.025\"} 1",
+            "herald_http_request_duration_seconds_count{route=\"unmatched\",status_class=\"4xx\"} 1",
+            "herald_store_commit_duration_seconds_bucket{le=\"0.001\"} 0",
+            "herald_store_commit_duration_seconds_bucket{le=\"0.0025\"} 1",
+            "herald_store_commit_duration_seconds_count 2",
+            "herald_store_commit_writes_bucket{le=\"4\"} 1",
+            "herald_store_commit_writes_bucket{le=\"256\"} 1",
+            "herald_store_commit_writes_bucket{le=\"512\"} 2",
+            "herald_store_commit_writes_sum 303",
+            "herald_retention_deleted_total{kind=\"attempts\"} 507",
+            "herald_retention_deleted_total{kind=\"payloads\"} 0",
+            "herald_store_up 1",
+            "# TYPE herald_queue_deliveries gauge",
+            "herald_queue_deliveries{state=\"due\"} 4",
+            "herald_queue_deliveries{state=\"scheduled\"} 2",
+            "herald_queue_deliveries{state=\"leased\"} 1",
+            "herald_queue_oldest_due_age_seconds 2.5",
+            "herald_endpoints_disabled 0",
+            "herald_endpoints_circuit_open 1",
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
         }
@@ -274,6 +412,10 @@ mod tests {
             assert!(value.parse::<f64>().is_ok(), "bad value in {line}");
         }
         assert!(text.ends_with('\n'));
+        // Without the store, the gauges are left out and `herald_store_up` says so.
+        let down = metrics.render(None);
+        assert!(down.lines().any(|l| l == "herald_store_up 0"), "{down}");
+        assert!(!down.contains("herald_queue_deliveries"), "{down}");
     }
 
     #[test]
