@@ -91,7 +91,12 @@ impl Sender {
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
             .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(256)
+            // No cap on idle connections per host below what the lanes already bound: idle
+            // connections never outnumber the requests that were in flight to that host at
+            // once (endpoint_concurrency per endpoint). A lower cap closes connections as their
+            // responses arrive only to open new ones a moment later: with ten endpoints on one
+            // host, a cap of 256 meant ~2,800 new TCP connections a second (BENCHMARKS.md).
+            .pool_max_idle_per_host(usize::MAX)
             .tcp_nodelay(true)
             .dns_resolver(Arc::new(CheckedResolver { policy: settings.address_policy.clone() }))
             .build()?;
