@@ -36,8 +36,26 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
                 kind: "type_error".to_owned(),
             }]));
         }
-        parse_json(bytes).map(Body)
+        let value = parse_json(bytes)?;
+        // PostgreSQL can't store U+0000 in text or JSONB; refusing it on every backend keeps
+        // the API the same whichever database is behind it.
+        if has_nul_escape(bytes) {
+            return Err(ApiError::Validation(vec![ValidationErrorItem {
+                loc: vec!["body".to_owned()],
+                msg: "text may not contain the NUL character (\\u0000)".to_owned(),
+                kind: "value_error".to_owned(),
+            }]));
+        }
+        Ok(Body(value))
     }
+}
+
+/// Whether JSON text holds a `\u0000` escape (a NUL character in a string). JSON can carry
+/// NUL only as that escape; an escaped backslash before `u0000` (`\\u0000`) is not one.
+fn has_nul_escape(json: &[u8]) -> bool {
+    json.windows(6).enumerate().any(|(at, window)| {
+        window == b"\\u0000" && json[..at].iter().rev().take_while(|&&b| b == b'\\').count() % 2 == 0
+    })
 }
 
 /// The body limit in force, put into request extensions by the router so errors can name it.
@@ -113,4 +131,15 @@ where
     T: serde::Deserialize<'de>,
 {
     serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nul_escapes_are_found_and_escaped_backslashes_are_not_mistaken_for_them() {
+        assert!(super::has_nul_escape(br#"{"name": "a\u0000b"}"#));
+        assert!(super::has_nul_escape(br#"{"name": "\\\u0000"}"#));
+        assert!(!super::has_nul_escape(br#"{"name": "\\u0000"}"#));
+        assert!(!super::has_nul_escape(br#"{"name": "u0000 \u0001"}"#));
+    }
 }

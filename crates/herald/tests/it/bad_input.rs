@@ -98,3 +98,19 @@ async fn a_duplicate_endpoint_uid_is_a_409_and_is_not_written() {
     assert_eq!(list.body["data"].as_array().unwrap().len(), 1);
     assert_eq!(list.body["data"][0]["url"], "https://example.com/1");
 }
+
+#[tokio::test]
+async fn nul_characters_are_a_422_on_every_backend_and_nothing_is_written() {
+    let server = TestServer::start().await;
+    let before = app_count(&server).await;
+    let reply = post_raw(&server, "/api/v1/app", r#"{"name": "bad\u0000name"}"#).await;
+    assert_eq!(assert_validation(&reply), ["body"]);
+    assert!(reply.body["detail"].to_string().contains("NUL"), "{}", reply.body);
+    let reply = post_raw(&server, "/api/v1/app", r#"{"name": "ok", "metadata": {"k": "\u0000"}}"#).await;
+    assert_eq!(assert_validation(&reply), ["body"]);
+    assert_eq!(app_count(&server).await, before, "nothing was created");
+    // An escaped backslash followed by the letters u0000 is ordinary text.
+    let reply = post_raw(&server, "/api/v1/app", r#"{"name": "a\\u0000"}"#).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.body["name"], "a\\u0000");
+}
