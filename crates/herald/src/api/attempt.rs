@@ -84,6 +84,20 @@ pub struct AttemptListParams {
     pub endpoint_id: Option<String>,
     /// Include each attempt's message (without its payload).
     pub with_msg: Option<bool>,
+    /// Include each attempt's response body (default true); `false` leaves `response` empty,
+    /// for lists that only need outcomes.
+    pub with_content: Option<bool>,
+}
+
+impl AttemptListParams {
+    /// Applies `with_content=false` to a page of attempts.
+    fn strip_content(&self, attempts: &mut [MessageAttemptOut]) {
+        if self.with_content == Some(false) {
+            for attempt in attempts {
+                attempt.response.clear();
+            }
+        }
+    }
 }
 
 fn attempt_filter(params: &AttemptListParams, query: Option<&str>) -> Result<AttemptFilter, ApiError> {
@@ -130,6 +144,7 @@ pub async fn list_by_endpoint(
     let filter = attempt_filter(&params, query.as_deref())?;
     let found = state.store().list_attempts_by_endpoint(&app.id, &endpoint.id, &filter, &request).await?;
     let mut list = ListResponse::from_page(found, &request, |a| a.id.to_string(), MessageAttemptOut::from);
+    params.strip_content(&mut list.data);
     if params.with_msg == Some(true) {
         attach_messages(&state, &app, &mut list.data).await?;
     }
@@ -188,6 +203,7 @@ pub async fn list_by_message(
         .list_attempts_by_message(&app.id, &message.id, endpoint.as_ref(), &filter, &request)
         .await?;
     let mut list = ListResponse::from_page(found, &request, |a| a.id.to_string(), MessageAttemptOut::from);
+    params.strip_content(&mut list.data);
     if params.with_msg == Some(true) {
         attach_messages(&state, &app, &mut list.data).await?;
     }

@@ -937,7 +937,12 @@ async fn wait_for_attempts(svix: &Svix, app_id: &str, msg_id: &str, n: usize) ->
     loop {
         let page = svix
             .message_attempt()
-            .list_by_msg(app_id.to_owned(), msg_id.to_owned(), None)
+            // The v2 SDK leaves attempts' response bodies out unless asked for them.
+            .list_by_msg(
+                app_id.to_owned(),
+                msg_id.to_owned(),
+                Some(MessageAttemptListByMsgOptions { with_content: Some(true), ..Default::default() }),
+            )
             .await
             .expect("list attempts by message");
         if page.data.len() >= n {
@@ -1352,14 +1357,15 @@ async fn sdk_lists_attempts_by_message_and_by_endpoint_and_gets_one() {
     );
 }
 
-// SERVER BUG: Svix compatibility gap. `GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}
-// ?with_msg=true` ignores `with_msg`; Svix then includes the attempted message (without its
-// payload) as `msg` on every attempt, and the SDK exposes it as `MessageAttemptOut::msg`.
+// `GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}?with_msg=true` includes the attempted
+// message (without its payload) as `msg` on every attempt, as Svix does; `with_content=false`
+// (the default of the v2 SDKs; the API's own default is `true`) leaves the response bodies out.
 #[tokio::test]
-async fn sdk_lists_attempts_by_endpoint_with_their_messages() {
+async fn sdk_lists_attempts_by_endpoint_with_their_messages_and_without_content() {
     let server = TestServer::start().await;
     let svix = sdk(&server);
     let receiver = Receiver::start().await;
+    receiver.always(Reply::Body(200, "thanks".to_owned()));
     let app_id = create_app(&svix, "App", None).await;
     let endpoint_id = create_endpoint(&svix, &app_id, &receiver.url("/hook")).await;
     let sent = send_message(
@@ -1373,17 +1379,35 @@ async fn sdk_lists_attempts_by_endpoint_with_their_messages() {
     let page = svix
         .message_attempt()
         .list_by_endpoint(
-            app_id,
-            endpoint_id,
-            Some(MessageAttemptListByEndpointOptions { with_msg: Some(true), ..Default::default() }),
+            app_id.clone(),
+            endpoint_id.clone(),
+            Some(MessageAttemptListByEndpointOptions {
+                with_msg: Some(true),
+                with_content: Some(true),
+                ..Default::default()
+            }),
         )
         .await
         .expect("list attempts by endpoint with messages");
     assert_eq!(page.data.len(), 1, "{page:?}");
+    assert_eq!(page.data[0].response, "thanks", "the receiver's answer is kept");
     let msg = page.data[0].msg.as_ref().expect("with_msg=true includes the message");
     assert_eq!(msg.id, sent.id);
     assert_eq!(msg.event_type, "a.b");
     assert_eq!(msg.event_id.as_deref(), Some("with-msg"));
+
+    let page = svix
+        .message_attempt()
+        .list_by_endpoint(
+            app_id,
+            endpoint_id,
+            Some(MessageAttemptListByEndpointOptions { with_content: Some(false), ..Default::default() }),
+        )
+        .await
+        .expect("list attempts by endpoint without content");
+    assert_eq!(page.data.len(), 1, "{page:?}");
+    assert_eq!(page.data[0].response, "", "with_content=false leaves the response out");
+    assert_eq!(page.data[0].response_status_code, 200);
 }
 
 #[tokio::test]
