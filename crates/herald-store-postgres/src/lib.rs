@@ -194,6 +194,43 @@ pub(crate) fn backend(error: sqlx::Error) -> StoreError {
     StoreError::Backend(Box::new(error))
 }
 
+/// How many times in all an operation runs when PostgreSQL keeps aborting it as a deadlock
+/// victim or for a serialization conflict.
+const TRANSIENT_TRIES: u32 = 4;
+
+/// Runs `operation`, and runs it again when PostgreSQL aborted it to break a deadlock (40P01)
+/// or for a serialization conflict (40001): an aborted transaction wrote nothing, so running
+/// it again is safe. Deleting an application (its cascade locks many rows) and recording an
+/// attempt (which locks the delivery, then inserts under the application) can deadlock when
+/// they meet; without this the loser surfaced as a 500. Public for the store's tests only.
+#[doc(hidden)]
+pub async fn retry_transient<T, F, Fut>(mut operation: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 1;
+    loop {
+        match operation().await {
+            Err(StoreError::Backend(error)) if tries < TRANSIENT_TRIES && is_transient(error.as_ref()) => {
+                tracing::debug!(error = %error, tries, "retrying a transaction PostgreSQL aborted");
+                // A short, growing pause lets the transaction that won finish first.
+                tokio::time::sleep(Duration::from_millis(u64::from(tries) * 10)).await;
+                tries += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether an error is PostgreSQL aborting a transaction that may succeed when run again.
+fn is_transient(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    match error.downcast_ref::<sqlx::Error>() {
+        Some(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
 #[async_trait::async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> Result<(), StoreError> {
@@ -224,7 +261,7 @@ impl Store for PostgresStore {
         applications::update(self, app).await
     }
     async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
-        applications::delete(self, id).await
+        retry_transient(|| applications::delete(self, id)).await
     }
 
     async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
@@ -248,7 +285,7 @@ impl Store for PostgresStore {
         endpoints::update(self, endpoint).await
     }
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
-        endpoints::delete(self, app, id).await
+        retry_transient(|| endpoints::delete(self, app, id)).await
     }
 
     async fn insert_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
@@ -345,7 +382,7 @@ impl Store for PostgresStore {
         lease::next_due_at(self).await
     }
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
-        lease::record_attempt(self, record).await
+        retry_transient(|| lease::record_attempt(self, record)).await
     }
     async fn release_lease(
         &self,

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use herald_core::Store;
 use herald_core::delivery::{
     Attempt, AttemptFilter, AttemptRecord, DeliveryStatus, LeaseRequest, LeasedDelivery, Message, NextStep,
 };
@@ -13,6 +12,7 @@ use herald_core::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 use herald_core::model::{Application, Endpoint, EndpointKeys};
 use herald_core::name::{EventId, EventTypeName};
 use herald_core::store::{IdempotencyClaim, IdempotencyKey, MessageKey, PageRequest};
+use herald_core::{Store, StoreError};
 use herald_store_postgres::{NEW_WORK_CHANNEL, PostgresStore};
 use sqlx::postgres::PgListener;
 
@@ -40,6 +40,11 @@ pub(crate) fn checks() -> Vec<Check> {
             name: "key_columns_sort_bytewise",
             exclusive: false,
             run: |server| Box::pin(async move { key_columns_sort_bytewise(&server).await }),
+        },
+        Check {
+            name: "a_deadlock_victim_is_run_again_and_other_errors_are_not",
+            exclusive: false,
+            run: |server| Box::pin(async move { deadlock_victims_are_retried(&server).await }),
         },
         // Notification channels are database-wide, so this one runs alone: no other check's
         // messages may notify while it counts notifications.
@@ -340,6 +345,54 @@ async fn key_columns_sort_bytewise(server: &crate::server::Server) {
         .unwrap();
         assert_eq!(collation.as_deref(), Some("C"), "{table}.{column}");
     }
+    store.close().await;
+}
+
+/// PostgreSQL's own errors, raised on purpose: a deadlock victim (40P01) and a serialization
+/// failure (40001) run again until they succeed; another error is returned at once.
+async fn deadlock_victims_are_retried(server: &crate::server::Server) {
+    let schema = server.schema().await;
+    let store = schema.store().await;
+    let raise = |code: &'static str| {
+        let pool = store.pool().clone();
+        async move {
+            let sql =
+                format!("DO $$ BEGIN RAISE EXCEPTION 'raised by the test' USING ERRCODE = '{code}'; END $$");
+            sqlx::query(&sql).execute(&pool).await.map(|_| ()).map_err(|e| StoreError::Backend(Box::new(e)))
+        }
+    };
+    for transient in ["40P01", "40001"] {
+        let runs = std::sync::atomic::AtomicU32::new(0);
+        let result = herald_store_postgres::retry_transient(|| {
+            let run = runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let attempt = raise(transient);
+            async move { if run < 2 { attempt.await.map(|()| "unreachable") } else { Ok("done") } }
+        })
+        .await;
+        assert_eq!(result.unwrap(), "done", "{transient}");
+        assert_eq!(
+            runs.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "{transient}: two aborted runs, then one that succeeded"
+        );
+    }
+    let runs = std::sync::atomic::AtomicU32::new(0);
+    let result = herald_store_postgres::retry_transient(|| {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        raise("22012")
+    })
+    .await;
+    assert!(matches!(result, Err(StoreError::Backend(_))), "{result:?}");
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1, "a division by zero is not run again");
+    // A deadlock that never clears is given up on, not retried forever.
+    let runs = std::sync::atomic::AtomicU32::new(0);
+    let result = herald_store_postgres::retry_transient(|| {
+        runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        raise("40P01")
+    })
+    .await;
+    assert!(result.is_err());
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 4);
     store.close().await;
 }
 
