@@ -182,6 +182,8 @@ pub(crate) fn backend(error: sqlx::Error) -> StoreError {
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<(), StoreError> {
+        // Reachable means both: reads answer, and the writer thread is there to take writes.
+        self.batcher.check_running()?;
         sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
         Ok(())
     }

@@ -167,6 +167,12 @@ impl Writer {
         self.submit(|reply| Job::ReleaseKey(key, reply)).await
     }
 
+    /// Fails when the writer thread has stopped (closed, or ended by a panic), so health
+    /// checks see a store that can no longer take writes.
+    pub(crate) fn check_running(&self) -> Result<(), StoreError> {
+        if self.queue.is_closed() { Err(closed()) } else { Ok(()) }
+    }
+
     /// Waits for the jobs queued so far, then stops the thread and closes its connection.
     pub(crate) async fn close(&self) {
         let (done, stopped) = oneshot::channel();
