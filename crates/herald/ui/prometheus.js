@@ -1,5 +1,6 @@
-// Reads `/metrics` (the Prometheus text format) so the overview can show live rates: counters
-// sampled twice make a rate. Only what the dashboard needs: names, labels, values.
+// Reads `/metrics` (the Prometheus text format) for the overview: gauges give the queue and
+// endpoint health now, counters sampled twice make a rate. Only what the dashboard needs:
+// names, labels, values.
 
 /** Parses the text format into samples: [{name, labels: {k: v}, value}]. Comments are skipped. */
 export function parseMetrics(text) {
@@ -31,14 +32,34 @@ export function has(samples, name) {
   return samples.some((s) => s.name === name);
 }
 
+/** The value of a metric without labels, or null when the server does not expose it. */
+export function gauge(samples, name) {
+  return has(samples, name) ? total(samples, name) : null;
+}
+
 /**
- * Gauges that describe a queue (a name with `queue`, `pending`, `depth` or `backlog`), for
- * servers that expose them; newer Herald versions may.
+ * The delivery queue from Herald's gauges (`herald_queue_deliveries{state}` and
+ * `herald_queue_oldest_due_age_seconds`), or null when the server has none (an older Herald,
+ * or a scrape whose store queries failed).
  */
-export function queueGauges(samples) {
-  return samples.filter((s) => /^herald_.*(queue|pending|depth|backlog)/.test(s.name)
-    && !s.name.endsWith('_total') && !s.name.endsWith('_bucket')
-    && !s.name.endsWith('_sum') && !s.name.endsWith('_count'));
+export function queueState(samples) {
+  if (!has(samples, 'herald_queue_deliveries')) return null;
+  const count = (state) => total(samples, 'herald_queue_deliveries', { state });
+  return {
+    due: count('due'),
+    scheduled: count('scheduled'),
+    leased: count('leased'),
+    oldestDueSeconds: gauge(samples, 'herald_queue_oldest_due_age_seconds'),
+  };
+}
+
+/** Endpoint health from Herald's gauges; each null when the server does not expose it. */
+export function endpointGauges(samples) {
+  return {
+    disabled: gauge(samples, 'herald_endpoints_disabled'),
+    failing: gauge(samples, 'herald_endpoints_failing'),
+    circuitOpen: gauge(samples, 'herald_endpoints_circuit_open'),
+  };
 }
 
 /**

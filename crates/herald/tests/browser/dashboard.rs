@@ -1,5 +1,6 @@
 //! The operator dashboard, as an operator uses it: sign in (refusing a customer's token), see
-//! the overview with failing and disabled endpoints first and charts of the deliveries, find an
+//! the overview (counts, the queue, failing and disabled endpoints first, applications by
+//! health, charts of the deliveries), find an
 //! application, filter attempts, disable and enable an endpoint, rotate its secret, recover
 //! failures, and open a failed attempt and resend it.
 
@@ -41,6 +42,16 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     }
     world.attempts("acme", &orders, 6).await;
     world.attempts("globex", &ops, 3).await;
+    // One message for later: a delivery scheduled in the queue.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let scheduled = world
+        .server
+        .post(
+            "/api/v1/app/acme/msg",
+            json!({"eventType": "order.created", "payload": {"orderId": 2000}, "deliverAt": later}),
+        )
+        .await;
+    assert!(scheduled.status.is_success(), "{:?}", scheduled.body);
     let (_, customer_token) = world.portal("acme").await;
     let browser = setup.browser(driver).await;
 
@@ -57,15 +68,45 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     token.type_text(ADMIN_TOKEN).await;
     browser.wait_for("button[type=submit]", "Sign in").await.click().await;
 
-    // The overview: the disabled endpoint first, then the failing one; charts of the last day;
-    // live rates once /metrics was read twice.
+    // The overview: counts from the applications' stats and the /metrics gauges, the queue
+    // (the message for later is scheduled), the disabled endpoint first, then the failing one
+    // with its latest answer, applications by health, charts of the last day that say what
+    // they are drawn from, and live rates once /metrics was read twice.
     browser.wait_for("h1", "Overview").await;
-    let first = browser.wait_for("tr[data-endpoint-state]", "").await.text().await;
-    assert!(first.contains("/old") && first.contains("Disabled"), "{first}");
-    let failing_row = browser.wait_for("tr[data-endpoint-state=failing]", "/ops").await.text().await;
-    assert!(failing_row.contains("503") && failing_row.contains("Globex"), "{failing_row}");
+    let tiles = |selector: &str| {
+        format!(
+            "return Object.fromEntries([...document.querySelectorAll('{selector} [data-tile]')]\
+             .map((t) => [t.dataset.tile, t.querySelector('.tile-value').textContent]))"
+        )
+    };
+    let totals = browser.run(&tiles("#totals"), json!([])).await;
+    let expected = json!({
+        "applications": "2", "endpoints": "3", "failing": "1", "disabled": "1", "circuit-open": "0",
+        "messages": "10", "attempts": "9", "success-rate": "67%",
+    });
+    assert_eq!(totals, expected);
+    let queue = browser.run(&tiles("#queue"), json!([])).await;
+    assert_eq!(queue["scheduled"], "1", "{queue}");
+    assert_eq!(queue["due"], "0", "{queue}");
+    assert_eq!(queue["leased"], "0", "{queue}");
+    assert!(queue["oldest-due"].is_string(), "{queue}");
+    let rows = browser
+        .run(
+            "return [...document.querySelectorAll('tr[data-endpoint-state]')].map((r) => r.innerText)",
+            json!([]),
+        )
+        .await;
+    let rows: Vec<&str> = rows.as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].contains("/old") && rows[0].contains("Disabled") && rows[0].contains("Globex"),
+        "{rows:?}"
+    );
+    assert!(rows[1].contains("/ops") && rows[1].contains("Failing") && rows[1].contains("503"), "{rows:?}");
     assert!(!browser.main_text().await.contains(&healthy.url("/orders")), "healthy endpoints are not listed");
-    browser.wait_for(".tile", "Waiting to be delivered").await;
+    let health = browser.wait_for("tr[data-app-health]", "").await.text().await;
+    assert!(health.contains("Globex") && health.contains("0%"), "the troubled application first: {health}");
+    browser.wait_for("#chart-scope", "9 of the 9 attempts").await;
     browser.wait_for("figcaption", "Attempts per hour").await;
     let bars = browser.run("return document.querySelectorAll('svg.chart rect').length", json!([])).await;
     assert!(bars.as_u64().unwrap_or(0) >= 2, "the attempts chart has bars: {bars}");
@@ -88,7 +129,7 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     let messages = browser
         .run("return document.querySelectorAll('#s-messages ~ .table-wrap tbody tr').length", json!([]))
         .await;
-    assert_eq!(messages, 6);
+    assert_eq!(messages, 7, "six sent and one for later");
     browser.screenshot(&setup.screenshot("dashboard-application")).await;
 
     // An endpoint: attempts filtered by status, disable and enable, rotate, recover.
