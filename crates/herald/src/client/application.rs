@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::http::segment;
-use super::{Connection, limit_query, output, print_list, print_object};
+use super::{Connection, output, page_query, print_list, print_object};
 
 /// Options of `herald app`.
 #[derive(Debug, Args)]
@@ -23,6 +23,9 @@ pub enum AppCommand {
         /// At most this many.
         #[arg(long)]
         limit: Option<u32>,
+        /// Where the page starts: the iterator printed after the previous page.
+        #[arg(long)]
+        iterator: Option<String>,
     },
     /// Show one application, by id or uid.
     Get { app: String },
@@ -53,8 +56,9 @@ pub async fn run(args: AppArgs) -> anyhow::Result<()> {
     let client = args.connection.client()?;
     let connection = &args.connection;
     match args.command {
-        AppCommand::List { limit } => {
-            let answer = client.get(&format!("/api/v1/app{}", limit_query(limit))).await?;
+        AppCommand::List { limit, iterator } => {
+            let answer =
+                client.get(&format!("/api/v1/app{}", page_query(limit, iterator.as_deref()))).await?;
             output(connection, &answer, |value| print_list(value, COLUMNS));
         }
         AppCommand::Get { app } => {

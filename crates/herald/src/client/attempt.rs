@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::http::segment;
-use super::{Connection, limit_query, output, print_list};
+use super::{Connection, output, page_query, print_list};
 
 /// Options of `herald attempt`.
 #[derive(Debug, Args)]
@@ -29,6 +29,9 @@ pub enum AttemptCommand {
         endpoint: Option<String>,
         #[arg(long)]
         limit: Option<u32>,
+        /// Where the page starts: the iterator printed after the previous page.
+        #[arg(long)]
+        iterator: Option<String>,
     },
     /// Deliver a message to an endpoint again.
     Resend { app: String, message: String, endpoint: String },
@@ -48,15 +51,15 @@ pub async fn run(args: AttemptArgs) -> anyhow::Result<()> {
     let client = args.connection.client()?;
     let connection = &args.connection;
     match args.command {
-        AttemptCommand::List { app, message, endpoint, limit } => {
+        AttemptCommand::List { app, message, endpoint, limit, iterator } => {
             let target = match (message, endpoint) {
                 (Some(message), _) => format!("msg/{}", segment(&message)),
                 (None, Some(endpoint)) => format!("endpoint/{}", segment(&endpoint)),
                 (None, None) => anyhow::bail!("give --msg or --endpoint"),
             };
-            let answer = client
-                .get(&format!("/api/v1/app/{}/attempt/{target}{}", segment(&app), limit_query(limit)))
-                .await?;
+            let query = page_query(limit, iterator.as_deref());
+            let answer =
+                client.get(&format!("/api/v1/app/{}/attempt/{target}{query}", segment(&app))).await?;
             output(connection, &answer, |value| print_list(value, COLUMNS));
         }
         AttemptCommand::Resend { app, message, endpoint } => {

@@ -1,11 +1,11 @@
-//! `herald endpoint …`: list, show, create and delete endpoints, show and rotate their
-//! signing secrets, and recover failed deliveries.
+//! `herald endpoint …`: list, show, create, update and delete endpoints, show and rotate
+//! their signing secrets, and recover failed deliveries.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
 
 use super::http::segment;
-use super::{Connection, limit_query, output, print_list, print_object};
+use super::{Connection, output, page_query, print_list, print_object};
 
 /// Options of `herald endpoint`.
 #[derive(Debug, Args)]
@@ -19,11 +19,14 @@ pub struct EndpointArgs {
 /// What to do with endpoints.
 #[derive(Debug, Subcommand)]
 pub enum EndpointCommand {
-    /// List an application's endpoints (one page).
+    /// List an application's endpoints (one page; `--iterator` reads the next).
     List {
         app: String,
         #[arg(long)]
         limit: Option<u32>,
+        /// Where the page starts: the iterator printed after the previous page.
+        #[arg(long)]
+        iterator: Option<String>,
     },
     /// Show one endpoint.
     Get { app: String, endpoint: String },
@@ -41,6 +44,28 @@ pub enum EndpointCommand {
         /// Sent as `Authorization: Bearer <token>` with every delivery.
         #[arg(long)]
         bearer_token: Option<String>,
+    },
+    /// Change an endpoint: only the options given change.
+    Update {
+        app: String,
+        endpoint: String,
+        /// Where deliveries are sent.
+        #[arg(long = "endpoint-url", visible_alias = "to")]
+        endpoint_url: Option<String>,
+        /// Deliver only these event types (repeatable; replaces the current list).
+        #[arg(long = "event-type", conflicts_with = "all_event_types")]
+        event_types: Vec<String>,
+        /// Deliver every event type (clears the filter).
+        #[arg(long)]
+        all_event_types: bool,
+        #[arg(long)]
+        description: Option<String>,
+        /// Stop deliveries to the endpoint.
+        #[arg(long, conflicts_with = "enable")]
+        disable: bool,
+        /// Resume deliveries to the endpoint.
+        #[arg(long)]
+        enable: bool,
     },
     /// Delete an endpoint.
     Delete { app: String, endpoint: String },
@@ -75,9 +100,9 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
     let client = args.connection.client()?;
     let connection = &args.connection;
     match args.command {
-        EndpointCommand::List { app, limit } => {
-            let answer =
-                client.get(&format!("/api/v1/app/{}/endpoint{}", segment(&app), limit_query(limit))).await?;
+        EndpointCommand::List { app, limit, iterator } => {
+            let query = page_query(limit, iterator.as_deref());
+            let answer = client.get(&format!("/api/v1/app/{}/endpoint{query}", segment(&app))).await?;
             output(connection, &answer, |value| print_list(value, COLUMNS));
         }
         EndpointCommand::Get { app, endpoint } => {
@@ -93,6 +118,37 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
                 body["bearerToken"] = json!(token);
             }
             let answer = client.post(&format!("/api/v1/app/{}/endpoint", segment(&app)), &body).await?;
+            output(connection, &answer, |value| print_object(value, COLUMNS));
+        }
+        EndpointCommand::Update {
+            app,
+            endpoint,
+            endpoint_url,
+            event_types,
+            all_event_types,
+            description,
+            disable,
+            enable,
+        } => {
+            let mut body = json!({});
+            if let Some(url) = endpoint_url {
+                body["url"] = json!(url);
+            }
+            if all_event_types {
+                body["filterTypes"] = serde_json::Value::Null;
+            } else if !event_types.is_empty() {
+                body["filterTypes"] = json!(event_types);
+            }
+            if let Some(description) = description {
+                body["description"] = json!(description);
+            }
+            if disable || enable {
+                body["disabled"] = json!(disable);
+            }
+            if body.as_object().is_some_and(serde_json::Map::is_empty) {
+                anyhow::bail!("nothing to change: give at least one option (see --help)");
+            }
+            let answer = client.patch(&path(&app, &endpoint), &body).await?;
             output(connection, &answer, |value| print_object(value, COLUMNS));
         }
         EndpointCommand::Delete { app, endpoint } => {

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use super::http::segment;
-use super::{Connection, limit_query, output, print_list, print_object};
+use super::{Connection, output, page_query, print_list, print_object};
 
 /// Options of `herald message`.
 #[derive(Debug, Args)]
@@ -26,6 +26,9 @@ pub enum MessageCommand {
         app: String,
         #[arg(long)]
         limit: Option<u32>,
+        /// Where the page starts: the iterator printed after the previous page.
+        #[arg(long)]
+        iterator: Option<String>,
     },
     /// Show one message with its payload.
     Get { app: String, message: String },
@@ -56,9 +59,9 @@ pub async fn run(args: MessageArgs) -> anyhow::Result<()> {
     let client = args.connection.client()?;
     let connection = &args.connection;
     match args.command {
-        MessageCommand::List { app, limit } => {
-            let answer =
-                client.get(&format!("/api/v1/app/{}/msg{}", segment(&app), limit_query(limit))).await?;
+        MessageCommand::List { app, limit, iterator } => {
+            let query = page_query(limit, iterator.as_deref());
+            let answer = client.get(&format!("/api/v1/app/{}/msg{query}", segment(&app))).await?;
             output(connection, &answer, |value| print_list(value, COLUMNS));
         }
         MessageCommand::Get { app, message } => {

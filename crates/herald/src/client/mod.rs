@@ -119,6 +119,12 @@ fn print_list(value: &serde_json::Value, columns: &[(&str, &str)]) {
         .map(|item| columns.iter().map(|(_, field)| cell(item, field)).collect())
         .collect();
     table::print(&columns.iter().map(|(header, _)| *header).collect::<Vec<_>>(), rows);
+    // The next page, when there is one, is a flag away.
+    if value["done"] == serde_json::Value::Bool(false)
+        && let Some(iterator) = value["iterator"].as_str()
+    {
+        println!("More: add --iterator {iterator}");
+    }
 }
 
 /// Prints one object as `field  value` lines.
@@ -128,6 +134,16 @@ fn print_object(value: &serde_json::Value, fields: &[(&str, &str)]) {
 }
 
 /// A query string `?limit=N` when a limit was given.
-fn limit_query(limit: Option<u32>) -> String {
-    limit.map(|limit| format!("?limit={limit}")).unwrap_or_default()
+/// The query string of one page of a list: `--limit` and the `--iterator` a previous page
+/// printed.
+fn page_query(limit: Option<u32>, iterator: Option<&str>) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(limit) = limit {
+        query.append_pair("limit", &limit.to_string());
+    }
+    if let Some(iterator) = iterator {
+        query.append_pair("iterator", iterator);
+    }
+    let query = query.finish();
+    if query.is_empty() { query } else { format!("?{query}") }
 }

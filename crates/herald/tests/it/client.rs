@@ -146,7 +146,39 @@ async fn event_types_can_be_created_listed_and_deleted() {
     );
     let listed = herald(&server, &["event-type", "list", "--json"]).await.json();
     assert_eq!(listed["data"][0]["name"], "invoice.paid");
+    let shown = herald(&server, &["event-type", "get", "invoice.paid"]).await;
+    assert!(shown.ok().contains("An invoice was paid"), "{}", shown.stdout);
+    let updated =
+        herald(&server, &["event-type", "update", "invoice.paid", "--description", "Paid in full", "--json"])
+            .await
+            .json();
+    assert_eq!(updated["description"], "Paid in full");
+    let nothing = herald(&server, &["event-type", "update", "invoice.paid"]).await;
+    assert_eq!(nothing.code(), 1);
+    assert!(nothing.stderr.contains("nothing to change"), "{}", nothing.stderr);
     assert!(herald(&server, &["event-type", "delete", "invoice.paid"]).await.ok().contains("Deleted"));
+    let archived = herald(&server, &["event-type", "get", "invoice.paid", "--json"]).await.json();
+    assert_eq!(archived["archived"], true);
+    let back =
+        herald(&server, &["event-type", "update", "invoice.paid", "--unarchive", "--json"]).await.json();
+    assert_eq!(back["archived"], false);
+}
+
+#[tokio::test]
+async fn lists_page_with_the_iterator_they_print() {
+    let server = TestServer::start().await;
+    for name in ["a.one", "b.two", "c.three"] {
+        server.create_event_type(name).await;
+    }
+    let first = herald(&server, &["event-type", "list", "--limit", "2"]).await;
+    let more =
+        first.ok().lines().find_map(|line| line.strip_prefix("More: add --iterator ")).map(str::to_owned);
+    let iterator =
+        more.unwrap_or_else(|| panic!("the first page says how to read the next: {}", first.stdout));
+    assert!(first.ok().contains("a.one") && first.ok().contains("b.two") && !first.ok().contains("c.three"));
+    let second = herald(&server, &["event-type", "list", "--limit", "2", "--iterator", &iterator]).await;
+    assert!(second.ok().contains("c.three") && !second.ok().contains("a.one"), "{}", second.stdout);
+    assert!(!second.ok().contains("More:"), "the last page has no next: {}", second.stdout);
 }
 
 #[tokio::test]
@@ -230,6 +262,29 @@ async fn endpoints_messages_and_attempts_flow_through_the_client() {
             .await
             .json();
     assert!(recover["id"].is_string(), "{recover}");
+
+    let updated = herald(
+        &server,
+        &[
+            "endpoint",
+            "update",
+            "shop",
+            &ep,
+            "--description",
+            "billing",
+            "--disable",
+            "--all-event-types",
+            "--json",
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(updated["description"], "billing");
+    assert_eq!(updated["disabled"], true);
+    assert!(updated["eventTypes"].is_null() || updated.get("eventTypes").is_none(), "{updated}");
+    assert_eq!(updated["url"], "http://127.0.0.1:9/hook", "what was not given is unchanged");
+    let enabled = herald(&server, &["endpoint", "update", "shop", &ep, "--enable", "--json"]).await.json();
+    assert_eq!(enabled["disabled"], false);
 
     assert!(herald(&server, &["endpoint", "delete", "shop", &ep]).await.ok().contains("Deleted"));
     assert_eq!(herald(&server, &["endpoint", "get", "shop", &ep]).await.code(), 1);
