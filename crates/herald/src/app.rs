@@ -174,8 +174,22 @@ impl App {
             metrics: self.metrics.clone(),
             shutdown: shutdown.clone(),
         });
+        // Prometheus on a listener of its own when configured, bound before the API answers.
+        let metrics_server = match self.config.metrics_listen {
+            Some(address) => {
+                let metrics_listener = TcpListener::bind(address).await?;
+                tracing::info!(address = %metrics_listener.local_addr()?, "serving metrics");
+                let router = api::metrics_router(state.clone());
+                Some(tokio::spawn(
+                    axum::serve(metrics_listener, router.into_make_service())
+                        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                        .into_future(),
+                ))
+            }
+            None => None,
+        };
         let router = if role.serves_api() {
-            api::router(state, self.config.max_body_bytes)
+            api::router(state, self.config.max_body_bytes, metrics_server.is_some())
         } else {
             api::health_router(state)
         };
@@ -185,6 +199,9 @@ impl App {
         axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
             .with_graceful_shutdown(shutdown.cancelled_owned())
             .await?;
+        if let Some(metrics_server) = metrics_server {
+            metrics_server.await.map_err(io::Error::other)??;
+        }
         // The API has stopped accepting; the worker stops leasing and lets attempts finish.
         if let Some(tasks) = worker_tasks {
             tasks.wait().await;

@@ -92,6 +92,9 @@ pub enum LogFormat {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// Where `/metrics` (and the health probes) are served on a listener of their own; `None`
+    /// serves `/metrics` on the API listener.
+    pub metrics_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub database: DatabaseConfig,
     /// Accepted as an organisation token as given; never logged.
@@ -150,6 +153,7 @@ impl Overrides {
 /// The names of all settings, in the order of the default file.
 const KEYS: &[&str] = &[
     "listen",
+    "metrics_listen",
     "data_dir",
     "database_url",
     "admin_token",
@@ -266,6 +270,12 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
     Ok(Config {
         listen: field(raw, "listen", |v| {
             v.parse().map_err(|_| format!("`{v}` is not an address:port such as 127.0.0.1:8040"))
+        })?,
+        metrics_listen: field(raw, "metrics_listen", |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            v.parse().map(Some).map_err(|_| format!("`{v}` is not an address:port such as 127.0.0.1:9040"))
         })?,
         data_dir,
         admin_token: field(raw, "admin_token", |v| {

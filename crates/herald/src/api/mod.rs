@@ -121,8 +121,19 @@ pub fn health_router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// The API's router. `max_body_bytes` bounds every request body (413 beyond).
-pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
+/// The router of the separate metrics listener (`metrics_listen`): Prometheus and the probes.
+pub fn metrics_router(state: ApiState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics::serve))
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(health::not_found)
+        .with_state(state)
+}
+
+/// The API's router. `max_body_bytes` bounds every request body (413 beyond); `/metrics` is
+/// served here unless `metrics_elsewhere` (a separate metrics listener serves it).
+pub fn router(state: ApiState, max_body_bytes: usize, metrics_elsewhere: bool) -> Router {
     let app_routes = Router::new()
         .route("/", get(application::list).post(application::create))
         .route(
@@ -163,8 +174,12 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         get(event_type::get).put(event_type::upsert).patch(event_type::patch).delete(event_type::delete),
     );
     let docs_page = docs::render(&openapi::document());
+    let mut router = Router::new();
+    if !metrics_elsewhere {
+        router = router.route("/metrics", get(metrics::serve));
+    }
 
-    Router::new()
+    router
         .nest("/api/v1/app", app_routes)
         .nest("/api/v1/event-type", event_type_routes)
         .route("/api/v1/auth/app-portal-access/{app_id}", post(portal::app_portal_access))
@@ -174,7 +189,6 @@ pub fn router(state: ApiState, max_body_bytes: usize) -> Router {
         .route("/health/ready", get(health::ready))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/docs", get(move || docs::serve(docs_page.clone())))
-        .route("/metrics", get(metrics::serve))
         // The dashboard and the portal: static pages that call the API above like any client.
         .route("/", get(ui::root))
         .route("/ui", get(ui::dashboard))

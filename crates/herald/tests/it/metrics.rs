@@ -164,3 +164,30 @@ async fn gauges_show_the_queue_and_endpoint_health_and_commits_are_timed() {
         assert!(writes >= 5.0, "two messages, two records and at least one lease: {text}");
     }
 }
+
+/// With `metrics_listen`, Prometheus and the probes answer on their own port, and the API's
+/// port no longer serves `/metrics`.
+#[tokio::test]
+async fn a_separate_metrics_listener_serves_metrics_and_probes_and_the_api_port_does_not() {
+    // A free loopback port: taken by the operating system, then handed to the server.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let options =
+        Options { env: vec![("HERALD_METRICS_LISTEN", format!("127.0.0.1:{port}"))], ..Options::default() };
+    let server = TestServer::start_with(options).await;
+    server.post("/api/v1/app", json!({"name": "counted"})).await;
+
+    let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    let text = metrics.text().await.unwrap();
+    let created = r#"herald_http_requests_total{route="/api/v1/app",method="POST",status="201"}"#;
+    assert_eq!(sample(&text, created), 1.0, "the API's requests are counted here: {text}");
+    let live = reqwest::get(format!("http://127.0.0.1:{port}/health/live")).await.unwrap();
+    assert_eq!(live.status(), StatusCode::OK);
+    let api = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/app")).await.unwrap();
+    assert_eq!(api.status(), StatusCode::NOT_FOUND, "the API is not on the metrics port");
+
+    let on_api = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert_eq!(on_api.status(), StatusCode::NOT_FOUND);
+    let body: Value = on_api.json().await.unwrap();
+    assert_eq!(body["code"], "not_found", "{body}");
+}
