@@ -201,7 +201,7 @@ pub fn start(
     operational: OperationalWebhooks,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
-) -> Result<TaskTracker, reqwest::Error> {
+) -> Result<TaskTracker, rustls::Error> {
     let sender = Sender::new(settings.sender.clone())?;
     let wake = handle.wake.clone();
     let context = Arc::new(Context {

@@ -4,17 +4,27 @@
 //! Only this module sends outbound HTTP. A failing endpoint is not an error here: every
 //! attempt ends in a [`Sent`] describing what happened, which the lane turns into an outcome.
 
-use std::net::IpAddr;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use bytes::Bytes;
 use herald_core::model::Endpoint;
 use herald_core::retry::AttemptResult;
 use herald_core::signature::signature_header;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{
+use http::header::{
     AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT,
 };
+use http_body_util::{BodyExt as _, Full};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
+use hyper_util::rt::TokioExecutor;
 
 use crate::worker::ssrf::{AddressPolicy, ResolveError, resolve_checked};
 
@@ -56,40 +66,71 @@ pub struct Outgoing<'a> {
     pub payload: &'a [u8],
 }
 
+type Connector = HttpsConnector<HttpConnector<CheckedResolver>>;
+
 /// The shared HTTP client (connection pools per host).
+///
+/// hyper's pooled client, used directly: a delivery needs none of what a general-purpose
+/// client adds per request (redirects, retries, cookies, proxies, decompression), and on the
+/// hot path those layers cost more than the request itself (BENCHMARKS.md).
 #[derive(Debug, Clone)]
 pub struct Sender {
-    client: reqwest::Client,
+    client: Client<Connector, Full<Bytes>>,
     settings: Arc<SenderSettings>,
 }
 
 /// Resolves host names through the SSRF guard, so connections go only to checked addresses.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct CheckedResolver {
     policy: AddressPolicy,
 }
 
-impl Resolve for CheckedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
+impl tower::Service<Name> for CheckedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = ResolveError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, ResolveError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ResolveError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
         let policy = self.policy.clone();
         Box::pin(async move {
             // The port is replaced by the URL's port when connecting.
-            // Boxed once, as the concrete type, so `find_source` can recognise a refusal.
-            let addrs = resolve_checked(&policy, name.as_str(), 0)
-                .await
-                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
-            let addrs: Addrs = Box::new(addrs.into_iter());
-            Ok(addrs)
+            let addrs = resolve_checked(&policy, name.as_str(), 0).await?;
+            Ok(addrs.into_iter())
         })
     }
 }
 
+/// Why an attempt got no response, before it is described.
+#[derive(Debug)]
+enum Failure {
+    InvalidUrl(String),
+    Client(hyper_util::client::legacy::Error),
+    TimedOut,
+}
+
 impl Sender {
-    pub fn new(settings: SenderSettings) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
+    pub fn new(settings: SenderSettings) -> Result<Self, rustls::Error> {
+        let mut http =
+            HttpConnector::new_with_resolver(CheckedResolver { policy: settings.address_policy.clone() });
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(settings.connect_timeout));
+        http.set_nodelay(true);
+        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let tls =
+            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
             // No cap on idle connections per host below what the lanes already bound: idle
             // connections never outnumber the requests that were in flight to that host at
@@ -97,9 +138,7 @@ impl Sender {
             // responses arrive only to open new ones a moment later: with ten endpoints on one
             // host, a cap of 256 meant ~2,800 new TCP connections a second (BENCHMARKS.md).
             .pool_max_idle_per_host(usize::MAX)
-            .tcp_nodelay(true)
-            .dns_resolver(Arc::new(CheckedResolver { policy: settings.address_policy.clone() }))
-            .build()?;
+            .build(connector);
         Ok(Self { client, settings: Arc::new(settings) })
     }
 
@@ -111,7 +150,7 @@ impl Sender {
         message: Outgoing<'_>,
         signing_time: chrono::DateTime<chrono::Utc>,
     ) -> HeaderMap {
-        let mut headers = HeaderMap::new();
+        let mut headers = HeaderMap::with_capacity(8 + endpoint.headers.len());
         // Custom headers first, so Herald's own headers always win.
         for (name, value) in &endpoint.headers {
             if let (Ok(name), Ok(value)) =
@@ -129,17 +168,14 @@ impl Sender {
             message.payload,
         );
         let pairs = [
-            ("webhook-id", message.msg_id.to_owned()),
-            ("webhook-timestamp", message.timestamp.to_string()),
-            ("webhook-signature", signature),
+            ("webhook-id", "svix-id", HeaderValue::from_str(message.msg_id)),
+            ("webhook-timestamp", "svix-timestamp", Ok(HeaderValue::from(message.timestamp))),
+            ("webhook-signature", "svix-signature", HeaderValue::try_from(signature)),
         ];
-        for (name, value) in pairs {
-            if let Ok(value) = HeaderValue::from_str(&value) {
+        for (name, svix, value) in pairs {
+            if let Ok(value) = value {
                 if self.settings.svix_headers {
-                    let svix = name.replacen("webhook-", "svix-", 1);
-                    if let Ok(svix) = HeaderName::try_from(svix) {
-                        headers.insert(svix, value.clone());
-                    }
+                    headers.insert(HeaderName::from_static(svix), value.clone());
                 }
                 headers.insert(HeaderName::from_static(name), value);
             }
@@ -156,51 +192,86 @@ impl Sender {
     /// Makes one attempt.
     pub async fn send(&self, endpoint: &Endpoint, headers: HeaderMap, body: Vec<u8>) -> Sent {
         let started = Instant::now();
-        // reqwest does not resolve IP literals, so they are checked here.
+        // The connector does not resolve IP literals, so they are checked here.
         if let Some(ip) = literal_ip(&endpoint.url)
             && let Err(refused) = self.settings.address_policy.check(ip)
         {
             return refused_attempt(refused.to_string(), started);
         }
-        let request = self.client.post(endpoint.url.clone()).headers(headers).body(body);
-        let mut response = match request.send().await {
-            Ok(response) => response,
-            Err(error) => return self.failure(&error, started),
+        let exchange = self.exchange(&endpoint.url, headers, body);
+        let outcome = match tokio::time::timeout(self.settings.request_timeout, exchange).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::TimedOut),
         };
-        let status = response.status().as_u16();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(parse_retry_after);
-        let limit = self.settings.response_body_limit;
-        let mut body = Vec::new();
-        // Read at most `limit` bytes; the rest of a large body is not waited for.
-        while body.len() < limit {
-            match response.chunk().await {
-                Ok(Some(chunk)) => body.extend_from_slice(&chunk[..chunk.len().min(limit - body.len())]),
-                Ok(None) => break,
-                // The status is what counts; a body cut short is kept as far as it came.
-                Err(_) => break,
-            }
-        }
-        Sent {
-            result: AttemptResult::Response { status, retry_after },
-            status_code: status,
-            response: String::from_utf8_lossy(&body).into_owned(),
-            duration: started.elapsed(),
-            refused: false,
-            timed_out: false,
+        match outcome {
+            Ok((status, retry_after, body)) => Sent {
+                result: AttemptResult::Response { status, retry_after },
+                status_code: status,
+                response: String::from_utf8_lossy(&body).into_owned(),
+                duration: started.elapsed(),
+                refused: false,
+                timed_out: false,
+            },
+            Err(failure) => self.failure(failure, started),
         }
     }
 
-    fn failure(&self, error: &reqwest::Error, started: Instant) -> Sent {
-        if let Some(refused) = find_source::<ResolveError>(error)
+    /// Sends the request and reads the status, `Retry-After` and the start of the body.
+    async fn exchange(
+        &self,
+        url: &url::Url,
+        mut headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<(u16, Option<Duration>, Vec<u8>), Failure> {
+        let uri = request_uri(url).ok_or_else(|| Failure::InvalidUrl(url.scheme().to_owned()))?;
+        // Credentials in the URL are sent as Basic authentication, as browsers and curl do;
+        // a bearer token takes precedence.
+        if !headers.contains_key(AUTHORIZATION)
+            && let Some(value) = basic_auth(url)
+        {
+            headers.insert(AUTHORIZATION, value);
+        }
+        let mut request = http::Request::new(Full::new(Bytes::from(body)));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+        let response = self.client.request(request).await.map_err(Failure::Client)?;
+        let status = response.status().as_u16();
+        let retry_after = response.headers().get(RETRY_AFTER).and_then(parse_retry_after);
+        let limit = self.settings.response_body_limit;
+        let mut kept = Vec::new();
+        let mut body = response.into_body();
+        // Read at most `limit` bytes; the rest of a large body is not waited for.
+        while kept.len() < limit {
+            match body.frame().await {
+                Some(Ok(frame)) => {
+                    if let Some(chunk) = frame.data_ref() {
+                        kept.extend_from_slice(&chunk[..chunk.len().min(limit - kept.len())]);
+                    }
+                }
+                None => break,
+                // The status is what counts; a body cut short is kept as far as it came.
+                Some(Err(_)) => break,
+            }
+        }
+        Ok((status, retry_after, kept))
+    }
+
+    fn failure(&self, failure: Failure, started: Instant) -> Sent {
+        if let Failure::Client(error) = &failure
+            && let Some(refused) = find_source::<ResolveError>(error)
             && matches!(refused, ResolveError::Refused(_))
         {
             return refused_attempt(refused.to_string(), started);
         }
-        let timed_out = error.is_timeout();
-        let response = if timed_out {
-            format!("no response within {} s", self.settings.request_timeout.as_secs_f64())
-        } else {
-            describe(error)
+        let (timed_out, response) = match &failure {
+            Failure::TimedOut => {
+                (true, format!("no response within {} s", self.settings.request_timeout.as_secs_f64()))
+            }
+            Failure::InvalidUrl(scheme) => {
+                (false, format!("request failed: cannot send to a `{scheme}` URL"))
+            }
+            Failure::Client(error) => (is_timeout(error), describe(error, error.is_connect())),
         };
         Sent {
             result: AttemptResult::NoResponse,
@@ -211,6 +282,55 @@ impl Sender {
             timed_out,
         }
     }
+}
+
+/// The request target of `url`: scheme, host and port, path and query (no credentials, no
+/// fragment); `None` for a URL hyper cannot send to.
+fn request_uri(url: &url::Url) -> Option<http::Uri> {
+    use url::Position;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return None;
+    }
+    let authority = &url[Position::BeforeHost..Position::AfterPort];
+    let target = &url[Position::BeforePath..Position::AfterQuery];
+    http::Uri::builder().scheme(url.scheme()).authority(authority).path_and_query(target).build().ok()
+}
+
+/// `Authorization: Basic …` for credentials in the URL (`https://user:pass@host/`).
+fn basic_auth(url: &url::Url) -> Option<HeaderValue> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let credentials =
+        format!("{}:{}", percent_decode(url.username()), percent_decode(url.password().unwrap_or("")));
+    let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// Decodes `%XX` escapes (URL user names and passwords are stored percent-encoded).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text.get(i + 1..i + 3).and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a client error comes from running out of time (connecting, here).
+fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
+    find_source::<std::io::Error>(error).is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
 }
 
 fn refused_attempt(reason: String, started: Instant) -> Sent {
@@ -253,18 +373,167 @@ fn find_source<'a, T: std::error::Error + 'static>(
 }
 
 /// A readable description of a transport error: its deepest cause is the most specific.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text =
-        if error.is_connect() { "connection failed".to_owned() } else { "request failed".to_owned() };
-    let mut source = std::error::Error::source(error);
+fn describe(error: &(dyn std::error::Error + 'static), connect: bool) -> String {
+    let mut text = if connect { "connection failed".to_owned() } else { "request failed".to_owned() };
+    let mut source = error.source();
     let mut last = None;
     while let Some(cause) = source {
         last = Some(cause.to_string());
         source = cause.source();
     }
-    if let Some(cause) = last {
-        text.push_str(": ");
-        text.push_str(&cause);
-    }
+    text.push_str(": ");
+    text.push_str(&last.unwrap_or_else(|| error.to_string()));
     text
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use herald_core::id::{ApplicationId, EndpointId};
+    use herald_core::model::EndpointKeys;
+    use herald_core::secret::SecretString;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::worker::ssrf::Cidr;
+
+    fn settings(allow_loopback: bool, request_timeout: Duration) -> SenderSettings {
+        let allowed: Vec<Cidr> = if allow_loopback { vec!["127.0.0.0/8".parse().unwrap()] } else { vec![] };
+        SenderSettings {
+            connect_timeout: Duration::from_secs(2),
+            request_timeout,
+            response_body_limit: 16,
+            svix_headers: true,
+            address_policy: AddressPolicy::new(allowed),
+        }
+    }
+
+    fn endpoint(url: &str) -> Endpoint {
+        Endpoint {
+            id: EndpointId::generate(),
+            app_id: ApplicationId::generate(),
+            uid: None,
+            url: url.parse().unwrap(),
+            description: String::new(),
+            disabled: false,
+            event_types: None,
+            channels: None,
+            throttle_rate: None,
+            metadata: Default::default(),
+            keys: EndpointKeys::new(None),
+            headers: BTreeMap::from([("x-custom".to_owned(), SecretString::new("yes"))]),
+            bearer_token: None,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    /// Serves one connection on loopback: reads a request head, answers with `response` (or
+    /// never, when `None`), and hands back what it read.
+    async fn one_shot(response: Option<&'static str>) -> (String, tokio::task::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let served = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut read = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = stream.read(&mut buffer).await.unwrap();
+                if n == 0 {
+                    break;
+                }
+                read.extend_from_slice(&buffer[..n]);
+            }
+            match response {
+                Some(response) => stream.write_all(response.as_bytes()).await.unwrap(),
+                None => tokio::time::sleep(Duration::from_secs(5)).await,
+            }
+            String::from_utf8_lossy(&read).into_owned()
+        });
+        (format!("http://{address}"), served)
+    }
+
+    fn outgoing() -> Outgoing<'static> {
+        Outgoing { msg_id: "msg_1", timestamp: 1_700_000_000, payload: b"{}" }
+    }
+
+    #[test]
+    fn the_request_target_drops_credentials_and_fragment_and_keeps_the_query() {
+        let url = "https://user:p%40ss@example.com:8443/a/b?x=1&y=2#part".parse().unwrap();
+        assert_eq!(request_uri(&url).unwrap().to_string(), "https://example.com:8443/a/b?x=1&y=2");
+        let url = "http://[::1]:9000".parse().unwrap();
+        assert_eq!(request_uri(&url).unwrap().to_string(), "http://[::1]:9000/");
+        assert!(request_uri(&"ftp://example.com/".parse().unwrap()).is_none());
+    }
+
+    #[test]
+    fn credentials_in_the_url_become_basic_authentication() {
+        let url: url::Url = "https://user:p%40ss@example.com/".parse().unwrap();
+        let value = basic_auth(&url).unwrap();
+        assert!(value.is_sensitive());
+        let expected = base64::engine::general_purpose::STANDARD.encode("user:p@ss");
+        assert_eq!(value.to_str().unwrap(), format!("Basic {expected}"));
+        assert!(basic_auth(&"https://example.com/".parse().unwrap()).is_none());
+    }
+
+    #[tokio::test]
+    async fn an_attempt_sends_the_signed_request_and_keeps_the_start_of_the_body() {
+        let (url, served) =
+            one_shot(Some("HTTP/1.1 202 Accepted\r\ncontent-length: 40\r\nretry-after: 7\r\n\r\n0123456789abcdefghijklmnopqrstuvwxyzABCD"))
+                .await;
+        let sender = Sender::new(settings(true, Duration::from_secs(5))).unwrap();
+        let endpoint = endpoint(&format!("{url}/hook?k=v"));
+        let headers = sender.headers(&endpoint, outgoing(), chrono::Utc::now());
+        let sent = sender.send(&endpoint, headers, b"{}".to_vec()).await;
+        assert_eq!(sent.status_code, 202);
+        assert_eq!(
+            sent.result,
+            AttemptResult::Response { status: 202, retry_after: Some(Duration::from_secs(7)) }
+        );
+        assert_eq!(sent.response, "0123456789abcdef", "the body is cut at the limit");
+        let request = served.await.unwrap().to_ascii_lowercase();
+        assert!(request.starts_with("post /hook?k=v http/1.1\r\n"), "{request}");
+        for header in [
+            "content-type: application/json",
+            "webhook-id: msg_1",
+            "svix-id: msg_1",
+            "webhook-timestamp: 1700000000",
+            "webhook-signature: v1,",
+            "x-custom: yes",
+            "user-agent: herald/",
+        ] {
+            assert!(request.contains(header), "{header} missing from {request}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_silent_endpoint_times_out_and_a_closed_port_fails_to_connect() {
+        let (url, _served) = one_shot(None).await;
+        let sender = Sender::new(settings(true, Duration::from_millis(300))).unwrap();
+        let silent = endpoint(&url);
+        let sent = sender.send(&silent, HeaderMap::new(), Vec::new()).await;
+        assert_eq!((sent.status_code, sent.timed_out, sent.refused), (0, true, false));
+        assert_eq!(sent.result, AttemptResult::NoResponse);
+        assert_eq!(sent.response, "no response within 0.3 s");
+
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = closed.local_addr().unwrap();
+        drop(closed);
+        let sent = sender.send(&endpoint(&format!("http://{address}/")), HeaderMap::new(), Vec::new()).await;
+        assert_eq!((sent.status_code, sent.timed_out, sent.refused), (0, false, false));
+        assert!(sent.response.starts_with("connection failed: "), "{}", sent.response);
+    }
+
+    #[tokio::test]
+    async fn loopback_is_refused_by_literal_and_by_name_without_an_exception() {
+        let sender = Sender::new(settings(false, Duration::from_secs(2))).unwrap();
+        for url in ["http://127.0.0.1:9/", "http://localhost:9/"] {
+            let sent = sender.send(&endpoint(url), HeaderMap::new(), Vec::new()).await;
+            assert!(sent.refused, "{url}: {}", sent.response);
+            assert!(sent.response.starts_with("refused by the SSRF guard: "), "{}", sent.response);
+        }
+    }
 }
