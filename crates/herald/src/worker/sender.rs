@@ -24,7 +24,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::worker::ssrf::{AddressPolicy, ResolveError, resolve_checked};
 
@@ -132,6 +132,8 @@ impl Sender {
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(90))
+            // Without a timer idle connections would only be dropped when next checked out.
+            .pool_timer(TokioTimer::new())
             // No cap on idle connections per host below what the lanes already bound: idle
             // connections never outnumber the requests that were in flight to that host at
             // once (endpoint_concurrency per endpoint). A lower cap closes connections as their
