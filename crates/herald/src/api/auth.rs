@@ -51,7 +51,7 @@ impl FromRequestParts<ApiState> for Caller {
                 token
             }
         };
-        if token.expires_at.is_some_and(|expiry| expiry <= herald_core::model::now()) {
+        if token.expires_at.is_some_and(|expiry| expiry <= state.clock().now()) {
             return Err(ApiError::Unauthorized("the token has expired".to_owned()));
         }
         Ok(Caller { scope: token.scope })

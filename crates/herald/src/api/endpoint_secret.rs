@@ -106,7 +106,7 @@ pub async fn rotate_secret(
     }
     v.finish()?;
     let next = next.ok_or_else(|| ApiError::invalid_field("key", "invalid key"))?;
-    let now = herald_core::model::now();
+    let now = state.clock().now();
     endpoint.keys.rotate(next, now, chrono::Duration::seconds(i64::from(grace)));
     endpoint.updated_at = now;
     state.store().update_endpoint(&endpoint).await?;

@@ -70,7 +70,7 @@ pub async fn app_portal_access(
             ));
         }
     };
-    let now = herald_core::model::now();
+    let now = state.clock().now();
     let value = generate_token_value(APPLICATION_TOKEN_PREFIX);
     let token = ApiToken {
         id: TokenId::generate_at(now),

@@ -1,10 +1,13 @@
 //! Authentication and scopes: organisation tokens, and application-scoped portal tokens.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+
+use herald_core::clock::ManualClock;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{TestServer, assert_error};
+use crate::helpers::{Options, TestServer, assert_error};
 
 #[tokio::test]
 async fn requests_without_a_valid_token_get_401_with_a_json_body() {
@@ -80,7 +83,8 @@ async fn a_portal_token_reaches_its_own_application_only() {
 
 #[tokio::test]
 async fn portal_access_can_create_the_application_and_tokens_expire() {
-    let server = TestServer::start().await;
+    let clock = Arc::new(ManualClock::starting_now());
+    let server = TestServer::start_with(Options { clock: Some(clock), ..Options::default() }).await;
     let missing = server.post("/api/v1/auth/app-portal-access/new-customer", json!({})).await;
     assert_error(&missing, StatusCode::NOT_FOUND);
     let created = server
@@ -92,8 +96,10 @@ async fn portal_access_can_create_the_application_and_tokens_expire() {
     assert_eq!(created.status, StatusCode::OK, "{:?}", created.body);
     assert_eq!(server.get("/api/v1/app/new-customer").await.body["name"], "New customer");
     let token = created.body["token"].as_str().unwrap().to_owned();
-    // The token was given a one-second lifetime; wait until the store's clock has passed it.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let fresh = server.call_as(&token, Method::GET, "/api/v1/app/new-customer", None).await;
+    assert_eq!(fresh.status, StatusCode::OK, "{:?}", fresh.body);
+    // The token was given a one-second lifetime.
+    server.advance(chrono::Duration::seconds(2));
     let expired = server.call_as(&token, Method::GET, "/api/v1/app/new-customer", None).await;
     let detail = assert_error(&expired, StatusCode::UNAUTHORIZED);
     assert!(detail.contains("expired"), "{detail}");
