@@ -232,6 +232,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
             response_body_limit: delivery.max_response_body_bytes,
             svix_headers: delivery.svix_headers,
             address_policy: AddressPolicy::new(delivery.allowed_cidrs.clone()),
+            extra_roots: delivery.extra_roots.clone(),
         },
     }
 }

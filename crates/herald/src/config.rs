@@ -119,6 +119,8 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     pub allowed_cidrs: Vec<Cidr>,
+    /// Certificate authorities trusted for deliveries besides the built-in roots (`extra_ca_file`).
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub request_timeout: Duration,
     pub connect_timeout: Duration,
     pub max_response_body_bytes: usize,
@@ -167,6 +169,7 @@ const KEYS: &[&str] = &[
     "role",
     "database_max_connections",
     "allowed_cidrs",
+    "extra_ca_file",
     "request_timeout",
     "connect_timeout",
     "max_response_body_bytes",
@@ -389,6 +392,7 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         allowed_cidrs: field(raw, "allowed_cidrs", |v| {
             AddressPolicy::parse_list(v).map_err(|e| e.to_string())
         })?,
+        extra_roots: field(raw, "extra_ca_file", read_ca_file)?,
         request_timeout,
         connect_timeout: field(raw, "connect_timeout", parse_positive_duration)?,
         max_response_body_bytes: field(raw, "max_response_body_bytes", |v| {
@@ -411,6 +415,27 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         shutdown_grace: field(raw, "shutdown_grace", parse_duration)?,
         operational_webhook,
     })
+}
+
+/// Reads the certificates of a PEM file (`extra_ca_file`); an empty setting means none.
+fn read_ca_file(path: &str) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject as _;
+    if path.is_empty() {
+        return Ok(Vec::new());
+    }
+    let certificates = rustls::pki_types::CertificateDer::pem_file_iter(path)
+        .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+        .map_err(|e| format!("cannot read certificates from `{path}`: {e}"))?;
+    if certificates.is_empty() {
+        return Err(format!("`{path}` holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    let mut check = rustls::RootCertStore::empty();
+    for (index, certificate) in certificates.iter().enumerate() {
+        check
+            .add(certificate.clone())
+            .map_err(|e| format!("certificate {} in `{path}` cannot be a trust anchor: {e}", index + 1))?;
+    }
+    Ok(certificates)
 }
 
 fn parse_positive_duration(value: &str) -> Result<Duration, String> {

@@ -41,6 +41,8 @@ pub struct SenderSettings {
     pub svix_headers: bool,
     /// Which addresses deliveries may go to.
     pub address_policy: AddressPolicy,
+    /// Certificate authorities trusted besides the built-in public roots.
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// What one attempt came to.
@@ -119,7 +121,10 @@ impl Sender {
         http.enforce_http(false);
         http.set_connect_timeout(Some(settings.connect_timeout));
         http.set_nodelay(true);
-        let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+        for certificate in &settings.extra_roots {
+            roots.add(certificate.clone())?;
+        }
         let tls =
             rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
                 .with_safe_default_protocol_versions()?
@@ -410,6 +415,7 @@ mod tests {
             response_body_limit: 16,
             svix_headers: true,
             address_policy: AddressPolicy::new(allowed),
+            extra_roots: Vec::new(),
         }
     }
 

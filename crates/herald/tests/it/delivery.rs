@@ -169,7 +169,7 @@ async fn a_failing_receiver_gets_the_message_again_on_schedule_with_the_same_id(
 }
 
 /// Polls the attempt list until `n` attempts are recorded (recording follows the response).
-async fn wait_for_attempts(server: &TestServer, msg_id: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn wait_for_attempts(server: &TestServer, msg_id: &str, n: usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let list = server.get(&format!("/api/v1/app/acme/attempt/msg/{msg_id}")).await;

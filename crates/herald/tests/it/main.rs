@@ -27,4 +27,5 @@ mod retention;
 mod stats;
 mod status;
 mod svix_sdk;
+mod tls;
 mod ui;
