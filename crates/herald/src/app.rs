@@ -133,6 +133,17 @@ impl App {
     /// Serves the API on `listener` until `shutdown` is cancelled, then finishes the requests
     /// in flight and closes the database.
     pub async fn serve(self, listener: TcpListener, shutdown: CancellationToken) -> io::Result<()> {
+        self.serve_with_metrics(listener, None, shutdown).await
+    }
+
+    /// Like [`App::serve`], with `/metrics` and the probes on `metrics_listener` when given
+    /// (already bound, e.g. to port 0 by a test) instead of binding `metrics_listen`.
+    pub async fn serve_with_metrics(
+        self,
+        listener: TcpListener,
+        metrics_listener: Option<TcpListener>,
+        shutdown: CancellationToken,
+    ) -> io::Result<()> {
         let bound = listener.local_addr()?;
         let store = self.store.store();
         let delivery = &self.config.delivery;
@@ -175,9 +186,13 @@ impl App {
             shutdown: shutdown.clone(),
         });
         // Prometheus on a listener of its own when configured, bound before the API answers.
-        let metrics_server = match self.config.metrics_listen {
-            Some(address) => {
-                let metrics_listener = TcpListener::bind(address).await?;
+        let metrics_listener = match (metrics_listener, self.config.metrics_listen) {
+            (Some(bound), _) => Some(bound),
+            (None, Some(address)) => Some(TcpListener::bind(address).await?),
+            (None, None) => None,
+        };
+        let metrics_server = match metrics_listener {
+            Some(metrics_listener) => {
                 tracing::info!(address = %metrics_listener.local_addr()?, "serving metrics");
                 let router = api::metrics_router(state.clone());
                 Some(tokio::spawn(

@@ -4,7 +4,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -101,12 +100,6 @@ async fn run(mut command: Command) -> Finished {
     }
 }
 
-/// A port that was free a moment ago (bound and released), for `--listen`.
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
-}
-
 /// A running `herald serve`: its stdout lines arrive on a channel, its stderr goes to a file.
 #[derive(Debug)]
 struct Served {
@@ -119,15 +112,22 @@ struct Served {
 }
 
 impl Served {
-    /// Starts `herald serve` on a free port with `data_dir`. `work_dir` holds the log file.
+    /// Starts `herald serve` with `data_dir` on a port the kernel picks (read back from the log
+    /// by [`Served::wait_healthy`]). `work_dir` holds the log file.
     fn start(work_dir: &Path, data_dir: &Path) -> Self {
-        let port = free_port();
-        let stderr_path = work_dir.join(format!("serve-{port}.stderr"));
+        let stderr_path = tempfile::Builder::new()
+            .prefix("serve-")
+            .suffix(".stderr")
+            .tempfile_in(work_dir)
+            .expect("stderr file")
+            .into_temp_path()
+            .keep()
+            .expect("keep stderr file");
         let mut command = herald(work_dir);
         command
             .arg("serve")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data_dir)
             .stdout(Stdio::piped())
@@ -145,7 +145,7 @@ impl Served {
                 }
             }
         });
-        Self { guard, base_url: format!("http://127.0.0.1:{port}"), lines, stderr_path, stdout: Vec::new() }
+        Self { guard, base_url: String::new(), lines, stderr_path, stdout: Vec::new() }
     }
 
     fn url(&self, path: &str) -> String {
@@ -186,6 +186,21 @@ impl Served {
     async fn wait_healthy(&mut self) {
         let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().expect("client");
         let deadline = Instant::now() + BOUND;
+        while self.base_url.is_empty() {
+            if let Some(status) = self.guard.exited() {
+                panic!("herald serve exited early with {status}; stderr: {}", self.stderr());
+            }
+            if let Some(address) = crate::process::serving_address(&self.stderr()) {
+                self.base_url = format!("http://{address}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not say where it listens within {BOUND:?}; stderr: {}",
+                self.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         loop {
             if let Some(status) = self.guard.exited() {
                 panic!("herald serve exited early with {status}; stderr: {}", self.stderr());

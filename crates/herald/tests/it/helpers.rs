@@ -21,6 +21,8 @@ pub const ADMIN_TOKEN: &str = "sk_test_admin_token_0123456789";
 /// A running Herald.
 pub struct TestServer {
     pub address: SocketAddr,
+    /// Where `/metrics` is served when `HERALD_METRICS_LISTEN` asked for port 0.
+    pub metrics_address: Option<SocketAddr>,
     pub client: reqwest::Client,
     data_dir: PathBuf,
     /// Keeps the data directory alive; `None` when the directory belongs to the caller.
@@ -151,6 +153,7 @@ impl TestServer {
         env.retain(|(key, _)| !options.env.iter().any(|(k, _)| k == key));
         env.extend(options.env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         let config = Config::load_from(&Overrides::default(), &env).unwrap();
+        let metrics_listen = config.metrics_listen;
         let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
         let address = listener.local_addr().unwrap();
         let clock: Arc<dyn Clock> = match &options.clock {
@@ -160,9 +163,18 @@ impl TestServer {
         let app = App::build_with_clock(config, clock).await.unwrap();
         let worker = app.worker();
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(app.serve(listener, shutdown.clone()));
+        // A metrics listener on port 0 is bound here, so the test knows the port the kernel picked.
+        let metrics_listener = match metrics_listen {
+            Some(address) if address.port() == 0 => {
+                Some(tokio::net::TcpListener::bind(address).await.unwrap())
+            }
+            _ => None,
+        };
+        let metrics_address = metrics_listener.as_ref().map(|l| l.local_addr().unwrap());
+        let task = tokio::spawn(app.serve_with_metrics(listener, metrics_listener, shutdown.clone()));
         Self {
             address,
+            metrics_address,
             client: reqwest::Client::new(),
             data_dir: data_dir.to_owned(),
             _dir: None,

@@ -200,7 +200,10 @@ fn listen_refuses_to_forward_off_this_machine() {
 async fn listen_answers_502_while_the_local_app_is_down_and_forwards_once_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on yet: the "local app" is down.
-    let port = crate::process::free_port();
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
     let app_url = format!("http://127.0.0.1:{port}/hooks");
     let store = dir.path().join("received.jsonl");
     let mut listening =

@@ -169,11 +169,12 @@ async fn gauges_show_the_queue_and_endpoint_health_and_commits_are_timed() {
 /// port no longer serves `/metrics`.
 #[tokio::test]
 async fn a_separate_metrics_listener_serves_metrics_and_probes_and_the_api_port_does_not() {
-    // A free loopback port: taken by the operating system, then handed to the server.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    // Port 0: the kernel picks the port, and the test server reports it.
     let options =
-        Options { env: vec![("HERALD_METRICS_LISTEN", format!("127.0.0.1:{port}"))], ..Options::default() };
+        Options { env: vec![("HERALD_METRICS_LISTEN", "127.0.0.1:0".to_owned())], ..Options::default() };
     let server = TestServer::start_with(options).await;
+    let port = server.metrics_address.expect("a metrics listener").port();
+    assert_ne!(port, server.address.port());
     server.post("/api/v1/app", json!({"name": "counted"})).await;
 
     let metrics = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.unwrap();

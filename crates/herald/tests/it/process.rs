@@ -1,12 +1,13 @@
-//! Real `herald serve` processes for tests: started on free loopback ports with a clean
-//! environment, killed when dropped, and the API calls the process tests share.
+//! Real `herald serve` processes for tests: started on loopback ports the kernel picks (read
+//! back from the log, so two tests can never race for one port) with a clean environment,
+//! killed when dropped, and the API calls the process tests share.
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -36,10 +37,19 @@ pub(crate) fn herald(work_dir: &Path) -> Command {
     command
 }
 
-/// A port that was free a moment ago (bound and released), for `--listen`.
-pub(crate) fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
+/// Numbers the servers a test binary starts, for their log files' names.
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// The address in the log line saying "Herald is serving" (port 0 resolved by the kernel), in
+/// the text format (`address=127.0.0.1:…`) or the JSON one (`"address":"127.0.0.1:…"`).
+pub(crate) fn serving_address(log: &str) -> Option<String> {
+    let line = log.lines().find(|line| line.contains("Herald is serving"))?;
+    let (start, end) = match line.find("\"address\":\"") {
+        Some(at) => (at + "\"address\":\"".len(), '"'),
+        None => (line.find("address=")? + "address=".len(), ' '),
+    };
+    let address: String = line[start..].chars().take_while(|c| *c != end && !c.is_whitespace()).collect();
+    (!address.is_empty()).then_some(address)
 }
 
 /// A child process that is killed (and reaped) when dropped, so a failing test leaves none
@@ -58,7 +68,7 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A running `herald serve` on a free loopback port.
+/// A running `herald serve` on a loopback port of its own.
 #[derive(Debug)]
 pub(crate) struct Served {
     guard: ChildGuard,
@@ -68,16 +78,17 @@ pub(crate) struct Served {
 
 impl Served {
     /// Starts `herald serve` on `data_dir`, with loopback deliveries allowed and [`TOKEN`] as the
-    /// admin token, plus `env`. Its output goes to files in `work_dir`.
+    /// admin token, plus `env`. It listens on a port the operating system picks; [`Served::wait_healthy`]
+    /// learns which from its log. Its output goes to files in `work_dir`.
     pub(crate) fn start(work_dir: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let stdout_path = work_dir.join(format!("serve-{port}.stdout"));
-        let stderr_path = work_dir.join(format!("serve-{port}.stderr"));
+        let name = STARTED.fetch_add(1, Ordering::Relaxed);
+        let stdout_path = work_dir.join(format!("serve-{name}.stdout"));
+        let stderr_path = work_dir.join(format!("serve-{name}.stderr"));
         let mut command = herald(work_dir);
         command
             .arg("serve")
             .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
+            .arg("127.0.0.1:0")
             .arg("--data-dir")
             .arg(data_dir)
             .env("HERALD_ALLOWED_CIDRS", "127.0.0.0/8")
@@ -89,7 +100,7 @@ impl Served {
             command.env(name, value);
         }
         let child = command.spawn().expect("spawn herald serve");
-        Self { guard: ChildGuard { child }, base_url: format!("http://127.0.0.1:{port}"), stderr_path }
+        Self { guard: ChildGuard { child }, base_url: String::new(), stderr_path }
     }
 
     pub(crate) fn url(&self, path: &str) -> String {
@@ -116,6 +127,22 @@ impl Served {
     pub(crate) async fn wait_healthy(&mut self) {
         let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().expect("client");
         let deadline = Instant::now() + BOUND;
+        while self.base_url.is_empty() {
+            if let Some(status) = self.exited() {
+                panic!("herald serve exited early with {status}; stderr:\n{}", self.stderr_tail());
+            }
+            let log = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
+            if let Some(address) = serving_address(&log) {
+                self.base_url = format!("http://{address}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not say where it listens within {BOUND:?}; stderr:\n{}",
+                self.stderr_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         loop {
             if let Some(status) = self.exited() {
                 panic!("herald serve exited early with {status}; stderr:\n{}", self.stderr_tail());
