@@ -145,6 +145,10 @@ impl Sender {
             // responses arrive only to open new ones a moment later: with ten endpoints on one
             // host, a cap of 256 meant ~2,800 new TCP connections a second (BENCHMARKS.md).
             .pool_max_idle_per_host(usize::MAX)
+            // Reads in 2 KiB steps instead of hyper's adaptive 8 KiB and up: a webhook response
+            // is a status line and a few headers, and at most `response_body_limit` of its body
+            // is kept. With hundreds of connections open this is megabytes (BENCHMARKS.md).
+            .http1_read_buf_exact_size(2048)
             .build(connector);
         Ok(Self { client, settings: Arc::new(settings) })
     }
