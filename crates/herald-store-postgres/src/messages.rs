@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Subscription, Trigger};
+use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName};
 use herald_core::store::{MessageKey, Page, PageRequest};
@@ -20,14 +20,37 @@ use crate::{NEW_WORK_CHANNEL, PostgresStore, backend, store_error};
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
                                   m.created_at, m.deliver_at, m.payload_expires_at";
 
-/// Stores the message and one pending delivery per matching enabled endpoint, in one
-/// transaction, and notifies [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any.
+/// Stores the message and one pending delivery per matching enabled endpoint, and notifies
+/// [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any: all in one statement, so one
+/// round trip and one transaction (a statement is atomic on its own).
+///
+/// The endpoint filter is [`herald_core::delivery::Subscription::matches`] in SQL: no event-type list or the
+/// message's type in it, and no channel list or a channel in common with the message (a
+/// message without channels matches only endpoints without channels: `&&` with NULL is NULL).
+/// `FOR KEY SHARE`: an endpoint deleted by another node meanwhile is either skipped (deleted
+/// first) or waits for this statement, so the deliveries' foreign keys never fail halfway;
+/// updates of an endpoint (not of its key) do not wait for it.
 pub(crate) async fn insert(store: &PostgresStore, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
-    let mut tx = store.pool.begin().await.map_err(backend)?;
-    sqlx::query(
-        "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                               deliver_at, payload_expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    let rows = sqlx::query(
+        "WITH message AS (
+             INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
+                                   deliver_at, payload_expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             RETURNING id
+         ), targets AS (
+             SELECT e.id FROM endpoints e
+             WHERE e.app_id = $2 AND NOT e.disabled
+               AND (e.event_types IS NULL OR $3 = ANY(e.event_types))
+               AND (e.channels IS NULL OR e.channels && $5::text[])
+             ORDER BY e.id
+             FOR KEY SHARE
+         ), queued AS (
+             INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
+                                     next_attempt_at, created_at, updated_at)
+             SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7 FROM message, targets
+             RETURNING endpoint_id
+         )
+         SELECT endpoint_id, pg_notify($13, '') FROM queued ORDER BY endpoint_id",
     )
     .bind(message.id.as_str())
     .bind(message.app_id.as_str())
@@ -38,65 +61,14 @@ pub(crate) async fn insert(store: &PostgresStore, message: &Message) -> Result<V
     .bind(message.created_at)
     .bind(message.deliver_at)
     .bind(message.payload_expires_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| store_error(e, "eventId"))?;
-
-    // FOR KEY SHARE: an endpoint deleted by another node while this transaction runs is
-    // either skipped here (deleted first) or waits for our commit, so the deliveries' foreign
-    // keys never fail halfway. Updates of an endpoint (not of its key) do not wait for it.
-    let rows = sqlx::query(
-        "SELECT id, event_types, channels FROM endpoints
-         WHERE app_id = $1 AND NOT disabled ORDER BY id FOR KEY SHARE",
-    )
-    .bind(message.app_id.as_str())
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(backend)?;
-    let mut targets = Vec::new();
-    for row in &rows {
-        let subscription = Subscription {
-            endpoint_id: parse(row, "id")?,
-            event_types: parse_names(row, "event_types", EventTypeName::parse)?,
-            channels: parse_names(row, "channels", ChannelName::parse)?,
-        };
-        if subscription.matches(message) {
-            targets.push(subscription.endpoint_id);
-        }
-    }
-    if !targets.is_empty() {
-        let due = message.deliver_at.unwrap_or(message.created_at);
-        insert_deliveries(&mut tx, message, &targets, due).await?;
-        notify_new_work(&mut tx).await?;
-    }
-    tx.commit().await.map_err(backend)?;
-    Ok(targets)
-}
-
-/// Queues one scheduled delivery of `message` per endpoint, due at `due`, in one statement.
-async fn insert_deliveries(
-    conn: &mut PgConnection,
-    message: &Message,
-    endpoints: &[EndpointId],
-    due: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let ids: Vec<String> = endpoints.iter().map(ToString::to_string).collect();
-    sqlx::query(
-        "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
-                                 created_at, updated_at)
-         SELECT $1, $2, endpoint_id, $3, $4, 0, $5, $6, $6 FROM UNNEST($7::text[]) AS t(endpoint_id)",
-    )
-    .bind(message.id.as_str())
-    .bind(message.app_id.as_str())
     .bind(status_code(DeliveryStatus::Pending))
     .bind(trigger_code(Trigger::Scheduled))
-    .bind(due)
-    .bind(message.created_at)
-    .bind(ids)
-    .execute(&mut *conn)
+    .bind(message.deliver_at.unwrap_or(message.created_at))
+    .bind(NEW_WORK_CHANNEL)
+    .fetch_all(&store.pool)
     .await
-    .map_err(backend)?;
-    Ok(())
+    .map_err(|e| store_error(e, "eventId"))?;
+    rows.iter().map(|row| parse(row, "endpoint_id")).collect()
 }
 
 /// Tells listening nodes that deliveries were queued; PostgreSQL sends it when (and only if)
