@@ -119,30 +119,37 @@ pub(crate) async fn record_attempt(
         NextStep::RetryAt(at) => (DeliveryStatus::Pending, at),
         NextStep::Failed => (DeliveryStatus::Failed, now),
     };
-    let mut tx = store.pool.begin().await.map_err(backend)?;
-    let updated = sqlx::query(
-        "UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2,
-                lease_id = NULL, lease_expires_at = NULL, updated_at = $3
-         WHERE id = $4 AND lease_id = $5 AND status = 3",
+    // One statement, so one round trip and one transaction (a statement is atomic on its own):
+    // the fenced update of the delivery, the attempt (only if the update matched: the lease is
+    // still this record's), and the endpoint's health, written only when it changes (so the
+    // endpoint row is not locked by every attempt) or when the endpoint is to be disabled. A
+    // success clears the failing streak; a failure starts one or lets it run on.
+    let settled: i64 = sqlx::query_scalar(
+        "WITH settled AS (
+             UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2,
+                    lease_id = NULL, lease_expires_at = NULL, updated_at = $3
+             WHERE id = $4 AND lease_id = $5 AND status = 3
+             RETURNING id
+         ), logged AS (
+             INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
+                                   response, response_duration_ms, trigger, created_at)
+             SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $3 FROM settled
+             RETURNING endpoint_id
+         ), health AS (
+             UPDATE endpoints
+             SET failing_since = CASE WHEN $16 THEN NULL ELSE COALESCE(failing_since, $3) END,
+                 disabled = disabled OR $17,
+                 updated_at = CASE WHEN $17 THEN $3 ELSE updated_at END
+             WHERE id = $9 AND EXISTS (SELECT 1 FROM logged)
+               AND ($17 OR (CASE WHEN $16 THEN failing_since IS NOT NULL ELSE failing_since IS NULL END))
+         )
+         SELECT count(*) FROM settled",
     )
     .bind(status_code(status))
     .bind(next_at)
     .bind(now)
     .bind(record.delivery_id)
     .bind(record.lease_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(backend)?;
-    if updated.rows_affected() == 0 {
-        // The lease expired and another worker holds the delivery now: its outcome counts.
-        // Dropping the transaction rolls it back (it changed nothing).
-        return Ok(false);
-    }
-    sqlx::query(
-        "INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
-                               response, response_duration_ms, trigger, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
     .bind(attempt.id.as_str())
     .bind(attempt.msg_id.as_str())
     .bind(attempt.app_id.as_str())
@@ -153,37 +160,13 @@ pub(crate) async fn record_attempt(
     .bind(without_nul(&attempt.response))
     .bind(attempt.response_duration_ms)
     .bind(trigger_code(attempt.trigger))
-    .bind(now)
-    .execute(&mut *tx)
+    .bind(attempt.status == DeliveryStatus::Success)
+    .bind(record.disable_endpoint)
+    .fetch_one(&store.pool)
     .await
     .map_err(backend)?;
-
-    // Endpoint health: a success clears the failing streak, a failure starts one. Each
-    // statement changes (and locks) the endpoint row only when its state flips.
-    if attempt.status == DeliveryStatus::Success {
-        sqlx::query("UPDATE endpoints SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL")
-            .bind(attempt.endpoint_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-    } else {
-        sqlx::query("UPDATE endpoints SET failing_since = $1 WHERE id = $2 AND failing_since IS NULL")
-            .bind(now)
-            .bind(attempt.endpoint_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-    }
-    if record.disable_endpoint {
-        sqlx::query("UPDATE endpoints SET disabled = TRUE, updated_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(attempt.endpoint_id.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-    }
-    tx.commit().await.map_err(backend)?;
-    Ok(true)
+    // Zero: the lease expired and another worker holds the delivery now; its outcome counts.
+    Ok(settled > 0)
 }
 
 /// PostgreSQL text can't hold NUL characters, and a receiver's response body may contain

@@ -484,6 +484,37 @@ pub async fn failing_endpoints_are_disabled(store: &dyn Store) {
     assert!(store.find_endpoint(&app2, &Key::Id(ep2.id)).await.unwrap().unwrap().disabled);
 }
 
+/// A failing streak starts with the first failure, is not moved by later failures, and ends
+/// with a success; only an endpoint still failing since before the cutoff is disabled.
+pub async fn failing_streaks_start_once_and_end_with_a_success(store: &dyn Store) {
+    let (steady_app, steady) = app_with_endpoint(store).await;
+    let (recovered_app, recovered) = app_with_endpoint(store).await;
+    for app in [&steady_app, &steady_app, &recovered_app, &recovered_app] {
+        store.insert_message(&message(app, "order.created", None)).await.unwrap();
+    }
+    let at = now();
+    let leased = store.lease_deliveries(&lease_request(at)).await.unwrap();
+    let of = |ep: &Endpoint| leased.iter().filter(|l| l.endpoint_id == ep.id).collect::<Vec<_>>();
+    let (steady_leases, recovered_leases) = (of(&steady), of(&recovered));
+    assert_eq!((steady_leases.len(), recovered_leases.len()), (2, 2));
+    let retry = NextStep::RetryAt(at + Duration::hours(1));
+    let later = at + Duration::minutes(10);
+    // Two failures, the second ten minutes later: the streak still starts at the first.
+    store.record_attempt(&record(steady_leases[0], DeliveryStatus::Failed, 500, retry, at)).await.unwrap();
+    store.record_attempt(&record(steady_leases[1], DeliveryStatus::Failed, 500, retry, later)).await.unwrap();
+    // A failure, then a success: no streak.
+    store.record_attempt(&record(recovered_leases[0], DeliveryStatus::Failed, 500, retry, at)).await.unwrap();
+    let delivered = record(recovered_leases[1], DeliveryStatus::Success, 200, NextStep::Delivered, later);
+    store.record_attempt(&delivered).await.unwrap();
+
+    let cutoff = at + Duration::minutes(1);
+    let disabled = store.disable_failing_endpoints(cutoff, later).await.unwrap();
+    assert_eq!(disabled, vec![(steady_app, steady.id.clone())], "failing since `at`, before the cutoff");
+    let recovered =
+        store.find_endpoint(&recovered_app, &Key::Id(recovered.id.clone())).await.unwrap().unwrap();
+    assert!(!recovered.disabled, "a success ended its streak");
+}
+
 pub async fn payloads_expire(store: &dyn Store) {
     let (app, _) = app_with_endpoint(store).await;
     let mut short = message(&app, "order.created", None);

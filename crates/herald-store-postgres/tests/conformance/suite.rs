@@ -52,6 +52,7 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         delivery_views_show_the_latest_state,
         manual_deliveries_and_recovery,
         failing_endpoints_are_disabled,
+        failing_streaks_start_once_and_end_with_a_success,
         payloads_expire,
         old_messages_are_deleted_with_their_deliveries_and_attempts,
         deleting_no_messages_is_not_an_error,
