@@ -209,7 +209,8 @@ impl App {
             api::health_router(state)
         };
         // Trailing slashes are trimmed before routing, so `/api/v1/app/` is `/api/v1/app`.
-        let service = NormalizePathLayer::trim_trailing_slash().layer(router);
+        let service = axum::middleware::from_fn(api::ui::canonical_page_paths)
+            .layer(NormalizePathLayer::trim_trailing_slash().layer(router));
         tracing::info!(address = %bound, role = ?role, "Herald is serving");
         axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
             .with_graceful_shutdown(shutdown.cancelled_owned())

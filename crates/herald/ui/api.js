@@ -46,6 +46,17 @@ export function queryString(query) {
   return text ? `?${text}` : '';
 }
 
+/**
+ * Herald's root, from where this module was loaded (`<root>/ui/assets/api.js`), so the pages
+ * work under a path prefix too (a reverse proxy serving Herald at `https://example.com/herald/`).
+ */
+const ROOT = new URL('../../', import.meta.url);
+
+/** The URL of a server path such as `/api/v1/app`, under Herald's root. */
+export function serverUrl(path) {
+  return new URL(path.replace(/^\/+/, ''), ROOT).href;
+}
+
 /** A client holding one bearer token. */
 export class Api {
   /**
@@ -58,7 +69,7 @@ export class Api {
   }
 
   async request(method, path, { query, body } = {}) {
-    const url = path + queryString(query);
+    const url = serverUrl(path) + queryString(query);
     const headers = { Authorization: `Bearer ${this.token}`, Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     let response;

@@ -1,7 +1,7 @@
 // The customer portal: one application's endpoints, messages and attempts, reached with the
 // short-lived application token of a link from `POST /api/v1/auth/app-portal-access/{app}`.
 //
-// The link is `/portal/#app=<id>&token=<token>`. The fragment never reaches a server; the page
+// The link is `/portal#app=<id>&token=<token>`. The fragment never reaches a server; the page
 // moves the token into sessionStorage (this tab only) and removes it from the address bar and
 // history at once. The token reaches this application and nothing else, so the portal can show
 // no operator data even if it tried.

@@ -8,7 +8,7 @@
 //   requests), and live rates from /metrics while the page is open.
 // Panels whose source a server does not offer (a 404, a missing metric) are left out.
 
-import { appPaths, mapLimited } from './api.js';
+import { appPaths, mapLimited, serverUrl } from './api.js';
 import { bucketize, timeChart } from './charts.js';
 import { emptyState, h, httpStatus, pageTitle, section, table, time } from './dom.js';
 import { every, link } from './router.js';
@@ -76,7 +76,7 @@ async function listApps(api) {
 }
 
 async function scrapeMetrics() {
-  const response = await fetch('/metrics', { cache: 'no-store', credentials: 'omit' });
+  const response = await fetch(serverUrl('/metrics'), { cache: 'no-store', credentials: 'omit' });
   if (!response.ok) throw new Error(`metrics: ${response.status}`);
   const samples = parseMetrics(await response.text());
   scrapes.push({ at: Date.now(), samples });

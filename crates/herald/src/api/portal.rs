@@ -83,6 +83,6 @@ pub async fn app_portal_access(
     state.store().insert_token(&token).await?;
     // The token travels in the fragment, which browsers never send to servers or proxies. The
     // application id tells the portal page which application the token reaches.
-    let url = format!("{}/portal/#app={}&token={}", state.public_url(), app.id, value.expose());
+    let url = format!("{}/portal#app={}&token={}", state.public_url(), app.id, value.expose());
     Ok(Json(AppPortalAccessOut { url, token: value.expose().to_owned() }))
 }

@@ -1,6 +1,12 @@
 //! The web pages: the operator dashboard at `/ui` and the customer portal at `/portal`, and
 //! the files they load from `/ui/assets/`, all embedded in the binary.
 //!
+//! Every URL in the pages is relative (assets as `ui/assets/…` from a page at `<root>/ui` or
+//! `<root>/portal`; API calls from `api.js`'s own location), so Herald also works behind a
+//! reverse proxy that serves it under a path prefix. For that the pages' addresses have no
+//! trailing slash: `/ui/` and `/portal/` redirect to `../ui` and `../portal` (relative, so the
+//! prefix stays), and `/` to `ui`.
+//!
 //! The pages hold no data and need no token. Everything they show comes from the public API,
 //! called from the browser with the token its user holds (an organisation token pasted into
 //! the dashboard, the application token in the portal link's fragment). This module must not
@@ -108,7 +114,19 @@ pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
 /// `GET /`: people who open the server's address in a browser are probably looking for the
 /// dashboard.
 pub async fn root() -> Redirect {
-    Redirect::to("/ui")
+    Redirect::to("ui")
+}
+
+/// Sends `/ui/` and `/portal/` to their slash-less addresses, before paths are normalized
+/// (which would serve the page at an address its relative links do not work from). The
+/// redirect is relative, so a path prefix added by a proxy stays, and the fragment of a
+/// portal link is kept by the browser.
+pub async fn canonical_page_paths(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match request.uri().path() {
+        "/ui/" => Redirect::permanent("../ui").into_response(),
+        "/portal/" => Redirect::permanent("../portal").into_response(),
+        _ => next.run(request).await,
+    }
 }
 
 #[cfg(test)]
@@ -143,10 +161,36 @@ mod tests {
         }
     }
 
-    /// The file names a page or module refers to: `/ui/assets/x` and `./x.js` imports.
+    #[test]
+    fn pages_and_scripts_use_only_relative_urls() {
+        let sources = ASSETS
+            .iter()
+            .map(|a| (a.name, a.body))
+            .chain([("dashboard.html", DASHBOARD_HTML), ("portal.html", PORTAL_HTML)]);
+        for (name, source) in sources {
+            for absolute in [
+                "\"/ui",
+                "'/ui",
+                "`/ui",
+                "\"/portal",
+                "'/portal",
+                "fetch('/",
+                "fetch(\"/",
+                "href=\"/",
+                "src=\"/",
+            ] {
+                assert!(
+                    !source.contains(absolute),
+                    "{name} has an absolute URL ({absolute}…), which breaks under a path prefix"
+                );
+            }
+        }
+    }
+
+    /// The file names a page or module refers to: `ui/assets/x` and `./x.js` imports.
     fn references(source: &str) -> Vec<String> {
         let mut found = Vec::new();
-        for (marker, end) in [("/ui/assets/", '"'), ("from './", '\''), ("import('./", '\'')] {
+        for (marker, end) in [("ui/assets/", '"'), ("from './", '\''), ("import('./", '\'')] {
             let mut rest = source;
             while let Some(start) = rest.find(marker) {
                 rest = &rest[start + marker.len()..];

@@ -21,6 +21,7 @@ mod receiver;
 
 mod dashboard;
 mod portal;
+mod prefix;
 mod webdriver;
 mod world;
 
@@ -71,6 +72,10 @@ fn tests() -> Vec<Test> {
         Test {
             name: "dashboard_signs_in_shows_the_overview_and_acts_on_endpoints",
             run: |setup, driver| Box::pin(async move { dashboard::story(&setup, &driver).await }),
+        },
+        Test {
+            name: "portal_and_dashboard_work_behind_a_proxy_under_a_path_prefix",
+            run: |setup, driver| Box::pin(async move { prefix::story(&setup, &driver).await }),
         },
     ]
 }

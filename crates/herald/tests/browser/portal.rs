@@ -147,7 +147,7 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     browser.wait_for("#app-name", "Acme Inc").await;
     browser.wait_for("tbody tr", "Orders").await;
     browser.leave_frame().await;
-    browser.goto(&format!("{}#/endpoints/{endpoint}", world.server.url("/portal/"))).await;
+    browser.goto(&format!("{}#/endpoints/{endpoint}", world.server.url("/portal"))).await;
 
     // Deleting the endpoint leaves the empty list.
     go(&browser, &format!("#/endpoints/{endpoint}")).await;

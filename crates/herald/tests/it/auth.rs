@@ -42,7 +42,7 @@ async fn a_portal_token_reaches_its_own_application_only() {
     let url = access.body["url"].as_str().unwrap();
     // The fragment names the application and carries the token; neither reaches a server.
     let app_id = server.get("/api/v1/app/mine").await.body["id"].as_str().unwrap().to_owned();
-    assert_eq!(url, server.url(&format!("/portal/#app={app_id}&token={token}")));
+    assert_eq!(url, server.url(&format!("/portal#app={app_id}&token={token}")));
 
     // Its own application: readable, and its endpoints manageable.
     let own = server.call_as(&token, Method::GET, "/api/v1/app/mine", None).await;

@@ -21,12 +21,7 @@ fn header(response: &reqwest::Response, name: reqwest::header::HeaderName) -> &s
 #[tokio::test]
 async fn the_pages_are_served_without_a_token_under_a_strict_content_security_policy() {
     let server = TestServer::start().await;
-    for (path, script) in [
-        ("/ui", "/ui/assets/dashboard.js"),
-        ("/ui/", "/ui/assets/dashboard.js"),
-        ("/portal/", "/ui/assets/portal.js"),
-        ("/portal", "/ui/assets/portal.js"),
-    ] {
+    for (path, script) in [("/ui", "ui/assets/dashboard.js"), ("/portal", "ui/assets/portal.js")] {
         let response = fetch(&server, path).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_eq!(header(&response, CONTENT_TYPE), "text/html; charset=utf-8", "{path}");
@@ -50,7 +45,7 @@ async fn only_the_portal_may_be_framed() {
     assert_eq!(header(&dashboard, X_FRAME_OPTIONS), "DENY");
     assert!(header(&dashboard, CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"));
 
-    let portal = fetch(&server, "/portal/").await;
+    let portal = fetch(&server, "/portal").await;
     assert!(portal.headers().get(X_FRAME_OPTIONS).is_none(), "operators embed the portal in an iframe");
     assert!(header(&portal, CONTENT_SECURITY_POLICY).contains("frame-ancestors *"));
 }
@@ -84,7 +79,25 @@ async fn the_server_root_leads_to_the_dashboard() {
     let server = TestServer::start().await;
     let response = fetch(&server, "/").await;
     assert!(response.status().is_redirection(), "{}", response.status());
-    assert_eq!(header(&response, LOCATION), "/ui");
+    assert_eq!(header(&response, LOCATION), "ui", "relative, so a proxy's path prefix stays");
+}
+
+/// Behind a proxy serving Herald under a prefix, relative links from `<prefix>/ui/` would miss
+/// the assets, so the pages' addresses with a trailing slash redirect to the ones without,
+/// relatively (the prefix stays; a portal link's fragment is kept by the browser).
+#[tokio::test]
+async fn page_addresses_with_a_trailing_slash_redirect_relatively_to_the_canonical_ones() {
+    let server = TestServer::start().await;
+    for (path, location) in [("/ui/", "../ui"), ("/portal/", "../portal")] {
+        let response = fetch(&server, path).await;
+        assert_eq!(response.status(), StatusCode::PERMANENT_REDIRECT, "{path}");
+        assert_eq!(header(&response, LOCATION), location, "{path}");
+        let target = url::Url::parse(&server.url(path)).unwrap().join(location).unwrap();
+        assert_eq!(target.path(), path.trim_end_matches('/'), "{path}");
+    }
+    // Other routes still take a trailing slash as if it were not there.
+    let apps = server.get("/api/v1/app/").await;
+    assert_eq!(apps.status, StatusCode::OK);
 }
 
 #[tokio::test]
