@@ -181,6 +181,7 @@ impl App {
             worker: self.worker.clone(),
             public_url: self.config.public_base_url(bound),
             portal_token_ttl: self.config.portal_token_ttl,
+            portal_frame_ancestors: self.config.portal_frame_ancestors.clone(),
             payload_retention: delivery.payload_retention,
             metrics: self.metrics.clone(),
             shutdown: shutdown.clone(),

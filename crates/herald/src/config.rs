@@ -105,6 +105,8 @@ pub struct Config {
     pub public_url: Option<Url>,
     pub max_body_bytes: usize,
     pub portal_token_ttl: Duration,
+    /// CSP `frame-ancestors` sources of the portal page (`portal_frame_ancestors`).
+    pub portal_frame_ancestors: String,
     pub log_format: LogFormat,
     pub log_level: String,
     /// Where OpenTelemetry traces go (OTLP/HTTP), in builds with the `otlp` feature.
@@ -163,6 +165,7 @@ const KEYS: &[&str] = &[
     "public_url",
     "max_body_bytes",
     "portal_token_ttl",
+    "portal_frame_ancestors",
     "log_format",
     "log_level",
     "otlp_endpoint",
@@ -303,6 +306,7 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
             if bytes < 1024 { Err("must be at least 1024".to_owned()) } else { Ok(bytes) }
         })?,
         portal_token_ttl: field(raw, "portal_token_ttl", parse_duration)?,
+        portal_frame_ancestors: field(raw, "portal_frame_ancestors", parse_frame_ancestors)?,
         log_format: field(raw, "log_format", |v| match v {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
@@ -415,6 +419,38 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         shutdown_grace: field(raw, "shutdown_grace", parse_duration)?,
         operational_webhook,
     })
+}
+
+/// Checks CSP `frame-ancestors` sources: `*`, `'self'`, `'none'` (alone), schemes (`https:`) and
+/// origins with optional wildcards (`https://*.example.com`, `https://app.example.com:8443`).
+/// Anything that could end the directive or add another (`;`, `,`, quotes, spaces inside a
+/// source) is refused, so the setting can only ever say who may frame the portal.
+fn parse_frame_ancestors(value: &str) -> Result<String, String> {
+    let sources: Vec<&str> = value.split_whitespace().collect();
+    if sources.is_empty() {
+        return Err("must name at least one source, e.g. \"'self'\" or \"https://app.example.com\"; \"'none'\" for no site".to_owned());
+    }
+    if sources.contains(&"'none'") && sources.len() > 1 {
+        return Err("'none' must stand alone".to_owned());
+    }
+    for source in &sources {
+        let keyword = matches!(*source, "*" | "'self'" | "'none'");
+        let scheme = source.strip_suffix(':').is_some_and(|s| {
+            !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        });
+        let origin = source.split_once("://").is_some_and(|(scheme, rest)| {
+            !scheme.is_empty()
+                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && !rest.is_empty()
+                && rest.chars().all(|c| c.is_ascii_alphanumeric() || "-.*:/_~%".contains(c))
+        });
+        if !(keyword || scheme || origin) {
+            return Err(format!(
+                "`{source}` is not a frame-ancestors source (an origin such as https://app.example.com, a scheme such as https:, *, 'self' or 'none')"
+            ));
+        }
+    }
+    Ok(sources.join(" "))
 }
 
 /// Reads the certificates of a PEM file (`extra_ca_file`); an empty setting means none.
@@ -542,5 +578,41 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
         assert!(parse_duration("5 weeks").is_err());
         assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn portal_frame_ancestors_take_csp_sources_and_nothing_that_could_end_the_directive() {
+        for (given, kept) in [
+            ("*", "*"),
+            ("'self'", "'self'"),
+            ("'none'", "'none'"),
+            (
+                "  https://app.example.com   https://*.example.com:8443 ",
+                "https://app.example.com https://*.example.com:8443",
+            ),
+            ("https: 'self'", "https: 'self'"),
+        ] {
+            assert_eq!(parse_frame_ancestors(given).as_deref(), Ok(kept), "{given}");
+        }
+        for bad in [
+            "",
+            "   ",
+            "'none' 'self'",
+            "https://a.example; script-src *",
+            "https://a.example,https://b",
+            "'unsafe-inline'",
+            "example.com",
+            "https://a.example\"",
+            "\n",
+        ] {
+            assert!(parse_frame_ancestors(bad).is_err(), "{bad:?} must be refused");
+        }
+        let config =
+            Config::load_from(&Overrides::default(), &env(&[("HERALD_PORTAL_FRAME_ANCESTORS", "x; y")]));
+        let error = config.expect_err("a semicolon is refused").to_string();
+        assert!(
+            error.contains("portal_frame_ancestors") && error.contains("HERALD_PORTAL_FRAME_ANCESTORS"),
+            "{error}"
+        );
     }
 }

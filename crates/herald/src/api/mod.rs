@@ -58,6 +58,8 @@ pub struct ApiShared {
     pub public_url: String,
     /// Lifetime of customer-portal tokens.
     pub portal_token_ttl: Duration,
+    /// Who may frame the portal page (CSP `frame-ancestors` sources).
+    pub portal_frame_ancestors: String,
     /// How long payloads are kept when a message does not say.
     pub payload_retention: Duration,
     /// Counters and histograms served at `/metrics`; shared with the worker.
@@ -97,6 +99,10 @@ impl ApiState {
 
     pub fn portal_token_ttl(&self) -> Duration {
         self.inner.portal_token_ttl
+    }
+
+    pub fn portal_frame_ancestors(&self) -> &str {
+        &self.inner.portal_frame_ancestors
     }
 
     pub fn metrics(&self) -> &Metrics {

@@ -12,10 +12,11 @@
 //! the dashboard, the application token in the portal link's fragment). This module must not
 //! grow routes that only the pages use: the pages use the same API as everyone else.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::api::ApiState;
 use crate::api::error::ApiError;
 
 /// What a page may load and do: its own scripts, styles and API only; no inline script or
@@ -92,10 +93,11 @@ pub async fn dashboard() -> Response {
         .into_response()
 }
 
-/// `GET /portal`: the customer portal. Operators embed it in their own pages, so any page may
-/// frame it; it shows only what the link's application token reaches.
-pub async fn portal() -> Response {
-    let csp = format!("{CSP_COMMON}; frame-ancestors *");
+/// `GET /portal`: the customer portal. Operators embed it in their own pages, so the sites
+/// `portal_frame_ancestors` names (by default any) may frame it; it shows only what the link's
+/// application token reaches.
+pub async fn portal(State(state): State<ApiState>) -> Response {
+    let csp = format!("{CSP_COMMON}; frame-ancestors {}", state.portal_frame_ancestors());
     (
         common_headers(),
         [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],

@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, X_FRAME_OPTIONS};
 
-use crate::helpers::TestServer;
+use crate::helpers::{Options, TestServer};
 
 async fn fetch(server: &TestServer, path: &str) -> reqwest::Response {
     // No redirects followed and no token sent: what an anonymous browser gets.
@@ -48,6 +48,23 @@ async fn only_the_portal_may_be_framed() {
     let portal = fetch(&server, "/portal").await;
     assert!(portal.headers().get(X_FRAME_OPTIONS).is_none(), "operators embed the portal in an iframe");
     assert!(header(&portal, CONTENT_SECURITY_POLICY).contains("frame-ancestors *"));
+}
+
+#[tokio::test]
+async fn the_sites_that_may_frame_the_portal_are_configurable() {
+    let options = Options {
+        env: vec![("HERALD_PORTAL_FRAME_ANCESTORS", "https://app.example.com  'self'".to_owned())],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let portal = fetch(&server, "/portal").await;
+    let csp = header(&portal, CONTENT_SECURITY_POLICY);
+    assert!(csp.ends_with("; frame-ancestors https://app.example.com 'self'"), "{csp}");
+    let dashboard = fetch(&server, "/ui").await;
+    assert!(
+        header(&dashboard, CONTENT_SECURITY_POLICY).contains("frame-ancestors 'none'"),
+        "the dashboard never"
+    );
 }
 
 #[tokio::test]
