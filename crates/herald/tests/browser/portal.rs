@@ -61,10 +61,12 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     let endpoint = endpoints[0]["id"].as_str().unwrap().to_owned();
 
     // The signing secret: hidden until asked for, then the one Herald signs with.
-    browser.wait_for("#secret-toggle", "Show").await.click().await;
-    let shown = browser.wait_for("#secret-value", "whsec_").await.text().await;
+    // (The hidden placeholder starts with `whsec_` too, so the wait is for the secret itself.)
     let secret = world.server.get(&format!("/api/v1/app/acme/endpoint/{endpoint}/secret")).await;
-    assert_eq!(shown, secret.body["key"].as_str().unwrap());
+    let secret = secret.body["key"].as_str().unwrap().to_owned();
+    browser.wait_for("#secret-toggle", "Show").await.click().await;
+    let shown = browser.wait_for("#secret-value", &secret).await.text().await;
+    assert_eq!(shown, secret);
     browser.wait_for("#secret-toggle", "Hide").await.click().await;
     browser.wait_for("#secret-value", "••••").await;
     assert_clean(&browser, "portal endpoint").await;
