@@ -114,13 +114,22 @@ impl ApiState {
     }
 }
 
-/// The router of a node that only delivers: health checks, and JSON 404s for the rest.
-pub fn health_router(state: ApiState) -> Router {
-    Router::new()
+/// The health routes every API-serving router has: `/api/v1/health` (and the alias Svix
+/// clients call) and the liveness and readiness probes.
+fn with_health(router: Router<ApiState>) -> Router<ApiState> {
+    with_probes(router)
         .route("/api/v1/health", get(health::health))
         .route("/api/v1/health/ping", get(health::health))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
+}
+
+/// The liveness and readiness probes, on every listener.
+fn with_probes(router: Router<ApiState>) -> Router<ApiState> {
+    router.route("/health/live", get(health::live)).route("/health/ready", get(health::ready))
+}
+
+/// The router of a node that only delivers: health checks, and JSON 404s for the rest.
+pub fn health_router(state: ApiState) -> Router {
+    with_health(Router::new())
         .route("/metrics", get(metrics::serve))
         .fallback(health::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -129,10 +138,8 @@ pub fn health_router(state: ApiState) -> Router {
 
 /// The router of the separate metrics listener (`metrics_listen`): Prometheus and the probes.
 pub fn metrics_router(state: ApiState) -> Router {
-    Router::new()
+    with_probes(Router::new())
         .route("/metrics", get(metrics::serve))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
         .fallback(health::not_found)
         .with_state(state)
 }
@@ -185,14 +192,10 @@ pub fn router(state: ApiState, max_body_bytes: usize, metrics_elsewhere: bool) -
         router = router.route("/metrics", get(metrics::serve));
     }
 
-    router
+    with_health(router)
         .nest("/api/v1/app", app_routes)
         .nest("/api/v1/event-type", event_type_routes)
         .route("/api/v1/auth/app-portal-access/{app_id}", post(portal::app_portal_access))
-        .route("/api/v1/health", get(health::health))
-        .route("/api/v1/health/ping", get(health::health))
-        .route("/health/live", get(health::live))
-        .route("/health/ready", get(health::ready))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/docs", get(move || docs::serve(docs_page.clone())))
         // The dashboard and the portal: static pages that call the API above like any client.
