@@ -14,15 +14,25 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub secret: String,
     /// A file of `Name: value` lines (e.g. `webhook-id: msg_…`), or a JSON object of them.
-    #[arg(long)]
-    pub headers: PathBuf,
+    #[arg(long, required_unless_present = "stored", requires = "body")]
+    pub headers: Option<PathBuf>,
     /// The exact body bytes as received.
-    #[arg(long)]
-    pub body: PathBuf,
+    #[arg(long, required_unless_present = "stored", requires = "headers")]
+    pub body: Option<PathBuf>,
+    /// Read the webhook from a `herald listen` store file instead of --headers and --body
+    /// (its body was stored as text, so a body that was not UTF-8 can't verify from it).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["headers", "body"])]
+    pub stored: Option<PathBuf>,
+    /// With --stored: the `webhook-id` to check; the last webhook in the file by default.
+    #[arg(long, requires = "stored")]
+    pub id: Option<String>,
     /// Skip the timestamp check (for webhooks saved long ago).
     #[arg(long)]
     pub ignore_timestamp: bool,
 }
+
+/// Header names (lowercased) and values.
+type Headers = Vec<(String, String)>;
 
 /// Runs `herald verify`: prints `valid`, or fails with the reason (exit status 1).
 pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
@@ -30,11 +40,16 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     if args.ignore_timestamp {
         verifier = verifier.tolerance(std::time::Duration::MAX);
     }
-    let text = std::fs::read_to_string(&args.headers)
-        .with_context(|| format!("could not read {}", args.headers.display()))?;
-    let headers = parse_headers(&text)?;
-    let body =
-        std::fs::read(&args.body).with_context(|| format!("could not read {}", args.body.display()))?;
+    let (headers, body) = match (&args.stored, &args.headers, &args.body) {
+        (Some(store), _, _) => from_store(store, args.id.as_deref())?,
+        (None, Some(headers), Some(body)) => {
+            let text = std::fs::read_to_string(headers)
+                .with_context(|| format!("could not read {}", headers.display()))?;
+            let body = std::fs::read(body).with_context(|| format!("could not read {}", body.display()))?;
+            (parse_headers(&text)?, body)
+        }
+        _ => anyhow::bail!("give --headers and --body, or --stored"),
+    };
     match verifier.verify(&headers, &body) {
         Ok(verified) => {
             println!("valid (message {}, key {})", verified.id, verified.key_index);
@@ -44,8 +59,25 @@ pub fn run(args: &VerifyArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The headers and body of a webhook in a `herald listen` store: the one with `id`, or the
+/// last one received.
+fn from_store(store: &std::path::Path, id: Option<&str>) -> anyhow::Result<(Headers, Vec<u8>)> {
+    let webhooks = crate::listen::read_store(store)?;
+    let webhook = match id {
+        Some(id) => webhooks
+            .iter()
+            .rev()
+            .find(|w| w.webhook_id.as_deref() == Some(id))
+            .with_context(|| format!("no webhook with id {id} in {}", store.display()))?,
+        None => webhooks.last().with_context(|| format!("{} holds no webhook yet", store.display()))?,
+    };
+    let headers =
+        webhook.headers.iter().map(|(name, value)| (name.to_ascii_lowercase(), value.clone())).collect();
+    Ok((headers, webhook.body.clone().into_bytes()))
+}
+
 /// Reads headers as a JSON object or as `Name: value` lines, names lowercased.
-fn parse_headers(text: &str) -> anyhow::Result<Vec<(String, String)>> {
+fn parse_headers(text: &str) -> anyhow::Result<Headers> {
     if text.trim_start().starts_with('{') {
         let map: serde_json::Map<String, serde_json::Value> =
             serde_json::from_str(text).context("the headers file is not a JSON object")?;

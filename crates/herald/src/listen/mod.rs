@@ -24,6 +24,11 @@ use clap::{Args, Subcommand};
 pub use self::forward::{ForwardError, ForwardUrl};
 pub use self::store::StoredWebhook;
 
+/// Every webhook in a `herald listen` store file, oldest first (for `herald verify --stored`).
+pub fn read_store(path: &std::path::Path) -> anyhow::Result<Vec<StoredWebhook>> {
+    store::read_all(path)
+}
+
 /// The file `herald listen` keeps received webhooks in unless `--store` says otherwise.
 pub const DEFAULT_STORE: &str = "herald-listen.jsonl";
 

@@ -371,6 +371,21 @@ async fn verify_accepts_a_signed_webhook_and_names_why_a_bad_one_fails() {
     let wrong = herald_with(None, None, &[&wrong[..], &["--ignore-timestamp"]].concat(), None).await;
     assert_eq!(wrong.code(), 1);
     assert!(wrong.stderr.contains("no_matching_signature"), "{}", wrong.stderr);
+
+    // From a `herald listen` store: an unknown id and an empty store are named.
+    let store = dir.path().join("received.jsonl");
+    std::fs::write(&store, "").expect("write a file");
+    let store = store.to_str().expect("UTF-8 path");
+    let empty = herald_with(None, None, &["verify", "--secret", secret, "--stored", store], None).await;
+    assert_eq!(empty.code(), 1);
+    assert!(empty.stderr.contains("holds no webhook yet"), "{}", empty.stderr);
+    let args = ["verify", "--secret", secret, "--stored", store, "--id", "msg_nope"];
+    let unknown = herald_with(None, None, &args, None).await;
+    assert!(unknown.stderr.contains("no webhook with id msg_nope"), "{}", unknown.stderr);
+    let both =
+        herald_with(None, None, &["verify", "--secret", secret, "--stored", store, "--body", body], None)
+            .await;
+    assert_eq!(both.code(), 2, "clap refuses --stored with --body: {}", both.stderr);
 }
 
 #[tokio::test]

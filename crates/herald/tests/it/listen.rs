@@ -154,6 +154,24 @@ async fn listen_prints_verifies_forwards_stores_and_replays_a_delivery() {
     let replayed = again.wait_for(1, BOUND).await;
     assert_eq!(replayed[0].header("webhook-id"), msg_id);
     assert_eq!(replayed[0].body, forwarded[0].body);
+
+    // `herald verify` checks the stored webhook offline: valid with its secret, not with another.
+    let verify = |secret: &'static str| {
+        let (store_arg, id) = (store.to_str().unwrap().to_owned(), msg_id.clone());
+        tokio::task::spawn_blocking(move || {
+            herald(Path::new("/"))
+                .args(["verify", "--secret", secret, "--stored", &store_arg, "--id", &id])
+                .output()
+                .unwrap()
+        })
+    };
+    let valid = verify(SECRET).await.unwrap();
+    let printed = String::from_utf8_lossy(&valid.stdout);
+    assert!(valid.status.success(), "{printed}\n{}", String::from_utf8_lossy(&valid.stderr));
+    assert!(printed.starts_with("valid") && printed.contains(&msg_id), "{printed}");
+    let invalid = verify(WRONG_SECRET).await.unwrap();
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("no_matching_signature"));
 }
 
 #[tokio::test]
