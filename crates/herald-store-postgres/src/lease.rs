@@ -1,5 +1,5 @@
-//! The delivery queue shared by every node: leasing due deliveries, recording attempts and
-//! releasing leases, all fenced by the lease id.
+//! The delivery queue shared by every node: leasing due deliveries and releasing leases,
+//! fenced by the lease id (attempts are recorded in `records`).
 //!
 //! A lease is one statement: due rows are locked with `FOR NO KEY UPDATE SKIP LOCKED` (rows
 //! another node is leasing at that moment are passed over, never waited for), at most
@@ -8,12 +8,10 @@
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{
-    AttemptRecord, DeliveryId, DeliveryStatus, LeaseRequest, LeasedDelivery, NextStep,
-};
+use herald_core::delivery::{DeliveryId, LeaseRequest, LeasedDelivery};
 use herald_core::name::EventTypeName;
 
-use crate::rows::{corrupt, get, parse, parse_trigger, status_code, trigger_code};
+use crate::rows::{corrupt, get, parse, parse_trigger};
 use crate::{PostgresStore, backend};
 
 /// The most due rows one lease call locks before taking at most `per_endpoint` of each
@@ -106,76 +104,6 @@ pub(crate) async fn lease(
         .collect()
 }
 
-/// Records an attempt and moves its delivery on, in one transaction, only while `lease_id` is
-/// the delivery's current lease.
-pub(crate) async fn record_attempt(
-    store: &PostgresStore,
-    record: &AttemptRecord,
-) -> Result<bool, StoreError> {
-    let attempt = &record.attempt;
-    let now = attempt.created_at;
-    let (status, next_at) = match record.next {
-        NextStep::Delivered => (DeliveryStatus::Success, now),
-        NextStep::RetryAt(at) => (DeliveryStatus::Pending, at),
-        NextStep::Failed => (DeliveryStatus::Failed, now),
-    };
-    // One statement, so one round trip and one transaction (a statement is atomic on its own):
-    // the fenced update of the delivery, the attempt (only if the update matched: the lease is
-    // still this record's), and the endpoint's health, written only when it changes (so the
-    // endpoint row is not locked by every attempt) or when the endpoint is to be disabled. A
-    // success clears the failing streak; a failure starts one or lets it run on.
-    let settled: i64 = sqlx::query_scalar(
-        "WITH settled AS (
-             UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2,
-                    lease_id = NULL, lease_expires_at = NULL, updated_at = $3
-             WHERE id = $4 AND lease_id = $5 AND status = 3
-             RETURNING id
-         ), logged AS (
-             INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
-                                   response, response_duration_ms, trigger, created_at)
-             SELECT $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $3 FROM settled
-             RETURNING endpoint_id
-         ), health AS (
-             UPDATE endpoints
-             SET failing_since = CASE WHEN $16 THEN NULL ELSE COALESCE(failing_since, $3) END,
-                 disabled = disabled OR $17,
-                 updated_at = CASE WHEN $17 THEN $3 ELSE updated_at END
-             WHERE id = $9 AND EXISTS (SELECT 1 FROM logged)
-               AND ($17 OR (CASE WHEN $16 THEN failing_since IS NOT NULL ELSE failing_since IS NULL END))
-         )
-         SELECT count(*) FROM settled",
-    )
-    .bind(status_code(status))
-    .bind(next_at)
-    .bind(now)
-    .bind(record.delivery_id)
-    .bind(record.lease_id)
-    .bind(attempt.id.as_str())
-    .bind(attempt.msg_id.as_str())
-    .bind(attempt.app_id.as_str())
-    .bind(attempt.endpoint_id.as_str())
-    .bind(without_nul(&attempt.url))
-    .bind(status_code(attempt.status))
-    .bind(i32::from(attempt.response_status_code))
-    .bind(without_nul(&attempt.response))
-    .bind(attempt.response_duration_ms)
-    .bind(trigger_code(attempt.trigger))
-    .bind(attempt.status == DeliveryStatus::Success)
-    .bind(record.disable_endpoint)
-    .fetch_one(&store.pool)
-    .await
-    .map_err(backend)?;
-    // Zero: the lease expired and another worker holds the delivery now; its outcome counts.
-    Ok(settled > 0)
-}
-
-/// PostgreSQL text can't hold NUL characters, and a receiver's response body may contain
-/// them; they are replaced so that such a response can't make its attempt unrecordable (and
-/// its delivery stuck in a loop of expiring leases).
-fn without_nul(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains('\0') { text.replace('\0', "\u{FFFD}").into() } else { text.into() }
-}
-
 pub(crate) async fn release(
     store: &PostgresStore,
     delivery: DeliveryId,
@@ -221,11 +149,5 @@ mod tests {
         assert_eq!(scan_size(&request(100, 10)), 800);
         assert_eq!(scan_size(&request(512, 20)), LEASE_SCAN);
         assert_eq!(scan_size(&request(10_000, 20)), 10_000, "never fewer rows than the limit");
-    }
-
-    #[test]
-    fn nul_characters_are_replaced() {
-        assert_eq!(without_nul("a\0b"), "a\u{FFFD}b");
-        assert!(matches!(without_nul("plain"), std::borrow::Cow::Borrowed("plain")));
     }
 }

@@ -18,6 +18,7 @@ mod endpoints;
 mod event_types;
 mod lease;
 mod messages;
+mod records;
 mod rows;
 mod stats;
 mod tokens;
@@ -79,6 +80,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Seals endpoint secrets before they are written, opens them when read.
     cipher: Cipher,
+    /// Attempt records, settled in shared transactions.
+    records: records::Records,
 }
 
 /// Why the database could not be opened.
@@ -144,7 +147,8 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        Ok(Self { pool, cipher })
+        let records = records::Records::start(pool.clone());
+        Ok(Self { pool, cipher, records })
     }
 
     /// Calls `on_work` whenever a transaction that queued deliveries commits, on any node,
@@ -382,7 +386,7 @@ impl Store for PostgresStore {
         lease::next_due_at(self).await
     }
     async fn record_attempt(&self, record: &AttemptRecord) -> Result<bool, StoreError> {
-        retry_transient(|| lease::record_attempt(self, record)).await
+        self.records.record(record.clone()).await
     }
     async fn release_lease(
         &self,
