@@ -205,6 +205,8 @@ fn conflict_or(error: rusqlite::Error, what: &'static str) -> StoreError {
 }
 
 fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, observer: Arc<dyn CommitObserver>) {
+    // The connection opens with `synchronous = FULL`; see `Durability`.
+    let mut synchronous = Durability::Full;
     while let Some(first) = receiver.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -218,7 +220,8 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, observer: Arc<dyn Co
         let after_close = close.map(|at| jobs.split_off(at)).unwrap_or_default();
         if !jobs.is_empty() {
             let started = Instant::now();
-            let committed = commit_batch(&conn, &jobs);
+            let committed = set_durability(&conn, &mut synchronous, Durability::needed_by(&jobs))
+                .and_then(|()| commit_batch(&conn, &jobs));
             observer.batch_committed(jobs.len(), started.elapsed());
             match committed {
                 Ok(results) => {
@@ -243,6 +246,42 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, observer: Arc<dyn Co
             return;
         }
     }
+}
+
+/// How a batch is committed.
+///
+/// Leases and their releases need not survive a power failure: on SQLite a restart releases
+/// every lease (the data-directory lock proves their holder is gone), so a lost lease changes
+/// nothing. A batch of only those is committed without waiting for the disk (`synchronous =
+/// NORMAL`: written to the WAL, flushed by the next durable commit or checkpoint, never
+/// corrupt). Everything else waits for it (`FULL`): an accepted message, an attempt record and
+/// an idempotency key must survive anything. The WAL is written in order, so a durable commit
+/// also makes every earlier lease durable: a lease can't be lost while a later record stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Full,
+    Normal,
+}
+
+impl Durability {
+    fn needed_by(jobs: &[Job]) -> Self {
+        let only_leases =
+            jobs.iter().all(|job| matches!(job, Job::Lease { .. } | Job::Release { .. } | Job::Close(_)));
+        if only_leases { Durability::Normal } else { Durability::Full }
+    }
+}
+
+/// Switches the connection's `synchronous` setting (outside a transaction) when it differs.
+fn set_durability(conn: &Connection, current: &mut Durability, wanted: Durability) -> Result<(), StoreError> {
+    if *current != wanted {
+        let pragma = match wanted {
+            Durability::Full => "PRAGMA synchronous = FULL",
+            Durability::Normal => "PRAGMA synchronous = NORMAL",
+        };
+        conn.execute_batch(pragma).map_err(sql_error)?;
+        *current = wanted;
+    }
+    Ok(())
 }
 
 /// Sends a job's result. A caller that went away (request cancelled) no longer needs the
@@ -367,4 +406,41 @@ fn commit_batch(conn: &Connection, jobs: &[Job]) -> Result<Vec<Result<Done, Stor
         .into_iter()
         .map(|result| result.unwrap_or_else(|| Err(StoreError::Backend("a write was not performed".into()))))
         .collect())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn lease() -> Job {
+        let now = Utc::now();
+        let request = LeaseRequest { now, limit: 1, per_endpoint: 1, exclude: Vec::new(), lease_until: now };
+        Job::Lease { request, lease_id: 1, reply: oneshot::channel().0 }
+    }
+
+    fn release() -> Job {
+        Job::Release { delivery: 1, lease_id: 1, due: Utc::now(), reply: oneshot::channel().0 }
+    }
+
+    #[test]
+    fn only_batches_of_leases_and_releases_skip_waiting_for_the_disk() {
+        assert_eq!(Durability::needed_by(&[lease(), release(), lease()]), Durability::Normal);
+        let key = IdempotencyKey("k".to_owned());
+        let mixed = [lease(), Job::ReleaseKey(key, oneshot::channel().0)];
+        assert_eq!(Durability::needed_by(&mixed), Durability::Full, "an idempotency key must be durable");
+    }
+
+    #[test]
+    fn the_setting_follows_the_batch_and_is_only_sent_when_it_changes() {
+        let conn = Connection::open_in_memory().unwrap();
+        let read =
+            |conn: &Connection| conn.query_row("PRAGMA synchronous", [], |row| row.get::<_, i64>(0)).unwrap();
+        conn.execute_batch("PRAGMA synchronous = FULL").unwrap();
+        let mut current = Durability::Full;
+        set_durability(&conn, &mut current, Durability::Normal).unwrap();
+        assert_eq!((current, read(&conn)), (Durability::Normal, 1));
+        set_durability(&conn, &mut current, Durability::Full).unwrap();
+        assert_eq!((current, read(&conn)), (Durability::Full, 2));
+    }
 }
