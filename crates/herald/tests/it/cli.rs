@@ -182,39 +182,11 @@ impl Served {
         }
     }
 
-    /// Polls `GET /api/v1/health` until it answers 204, within [`BOUND`].
+    /// Learns the server's address from its log and waits until it is healthy.
     async fn wait_healthy(&mut self) {
-        let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().expect("client");
-        let deadline = Instant::now() + BOUND;
-        while self.base_url.is_empty() {
-            if let Some(status) = self.guard.exited() {
-                panic!("herald serve exited early with {status}; stderr: {}", self.stderr());
-            }
-            if let Some(address) = crate::process::serving_address(&self.stderr()) {
-                self.base_url = format!("http://{address}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not say where it listens within {BOUND:?}; stderr: {}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        loop {
-            if let Some(status) = self.guard.exited() {
-                panic!("herald serve exited early with {status}; stderr: {}", self.stderr());
-            }
-            if let Ok(response) = client.get(self.url("/api/v1/health")).send().await {
-                assert_eq!(response.status(), StatusCode::NO_CONTENT, "health answers 204");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not become healthy within {BOUND:?}; stderr: {}",
-                self.stderr()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        if self.base_url.is_empty() {
+            let guard = &mut self.guard;
+            self.base_url = crate::process::wait_until_serving(&self.stderr_path, || guard.exited()).await;
         }
     }
 

@@ -37,6 +37,50 @@ pub(crate) fn herald(work_dir: &Path) -> Command {
     command
 }
 
+/// Waits until the `herald serve` logging to `stderr_path` says where it listens (port 0
+/// resolved by the kernel) and answers `GET /api/v1/health` with 204, within [`BOUND`]; returns
+/// its base URL. Panics with the end of its log if it exits first or takes too long.
+pub(crate) async fn wait_until_serving(
+    stderr_path: &Path,
+    mut exited: impl FnMut() -> Option<ExitStatus>,
+) -> String {
+    let tail = || log_tail(stderr_path);
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().expect("client");
+    let deadline = Instant::now() + BOUND;
+    let mut base_url = None;
+    loop {
+        if let Some(status) = exited() {
+            panic!("herald serve exited early with {status}; stderr:\n{}", tail());
+        }
+        match &base_url {
+            None => {
+                let log = std::fs::read_to_string(stderr_path).unwrap_or_default();
+                base_url = serving_address(&log).map(|address| format!("http://{address}"));
+            }
+            Some(url) => {
+                if let Ok(response) = client.get(format!("{url}/api/v1/health")).send().await {
+                    assert_eq!(response.status(), StatusCode::NO_CONTENT, "health answers 204");
+                    return url.clone();
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not {} within {BOUND:?}; stderr:\n{}",
+            if base_url.is_none() { "say where it listens" } else { "become healthy" },
+            tail()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The last lines of a log file, for failure messages.
+fn log_tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
 /// Numbers the servers a test binary starts, for their log files' names.
 static STARTED: AtomicUsize = AtomicUsize::new(0);
 
@@ -113,9 +157,7 @@ impl Served {
 
     /// The end of the server's log, for failure messages.
     pub(crate) fn stderr_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        log_tail(&self.stderr_path)
     }
 
     /// Whether the process has exited, without waiting.
@@ -123,40 +165,13 @@ impl Served {
         self.guard.child.try_wait().expect("try_wait")
     }
 
-    /// Polls `GET /api/v1/health` until it answers 204, within [`BOUND`].
+    /// Learns the server's address from its log, then polls `GET /api/v1/health` until it
+    /// answers 204, within [`BOUND`].
     pub(crate) async fn wait_healthy(&mut self) {
-        let client = reqwest::Client::builder().timeout(Duration::from_millis(500)).build().expect("client");
-        let deadline = Instant::now() + BOUND;
-        while self.base_url.is_empty() {
-            if let Some(status) = self.exited() {
-                panic!("herald serve exited early with {status}; stderr:\n{}", self.stderr_tail());
-            }
-            let log = std::fs::read_to_string(&self.stderr_path).unwrap_or_default();
-            if let Some(address) = serving_address(&log) {
-                self.base_url = format!("http://{address}");
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not say where it listens within {BOUND:?}; stderr:\n{}",
-                self.stderr_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        loop {
-            if let Some(status) = self.exited() {
-                panic!("herald serve exited early with {status}; stderr:\n{}", self.stderr_tail());
-            }
-            if let Ok(response) = client.get(self.url("/api/v1/health")).send().await {
-                assert_eq!(response.status(), StatusCode::NO_CONTENT, "health answers 204");
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not become healthy within {BOUND:?}; stderr:\n{}",
-                self.stderr_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        if self.base_url.is_empty() {
+            let child = &mut self.guard.child;
+            self.base_url =
+                wait_until_serving(&self.stderr_path, || child.try_wait().expect("try_wait")).await;
         }
     }
 
