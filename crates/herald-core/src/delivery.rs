@@ -177,6 +177,41 @@ pub struct AttemptRecord {
     pub disable_endpoint: bool,
 }
 
+impl AttemptRecord {
+    /// The delivery's status after this attempt, and when it is next due (the attempt's own
+    /// time when it is settled for good).
+    pub fn delivery_state(&self) -> (DeliveryStatus, DateTime<Utc>) {
+        let at = self.attempt.created_at;
+        match self.next {
+            NextStep::Delivered => (DeliveryStatus::Success, at),
+            NextStep::RetryAt(due) => (DeliveryStatus::Pending, due),
+            NextStep::Failed => (DeliveryStatus::Failed, at),
+        }
+    }
+}
+
+/// How a run of attempts to one endpoint, in order, leaves its health: a success ends the
+/// failing streak, a failure starts one unless one is running. Stores fold a batch's attempts
+/// into one of these per endpoint and write it once.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HealthRun {
+    /// Some attempt of the run succeeded (so a streak from before the run has ended).
+    pub succeeded: bool,
+    /// When the failures after the run's last success began; `None` if the last attempt
+    /// succeeded or every attempt did.
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+impl HealthRun {
+    pub fn record(&mut self, success: bool, at: DateTime<Utc>) {
+        if success {
+            *self = Self { succeeded: true, failing_since: None };
+        } else if self.failing_since.is_none() {
+            self.failing_since = Some(at);
+        }
+    }
+}
+
 /// Filters of the message list.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessageFilter {
@@ -205,4 +240,24 @@ pub struct DeliveryStats {
     pub pending: u64,
     pub failed: u64,
     pub sending: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_health_run_keeps_the_first_failure_after_the_last_success() {
+        let at = Utc::now();
+        let mut run = HealthRun::default();
+        run.record(false, at);
+        run.record(false, at + Duration::minutes(1));
+        assert_eq!(run, HealthRun { succeeded: false, failing_since: Some(at) });
+        run.record(true, at + Duration::minutes(2));
+        assert_eq!(run, HealthRun { succeeded: true, failing_since: None });
+        run.record(false, at + Duration::minutes(3));
+        assert_eq!(run, HealthRun { succeeded: true, failing_since: Some(at + Duration::minutes(3)) });
+    }
 }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{AttemptRecord, DeliveryId, DeliveryStatus, NextStep};
+use herald_core::delivery::{AttemptRecord, DeliveryId, DeliveryStatus, HealthRun};
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -88,24 +88,10 @@ async fn run(pool: PgPool, mut receiver: mpsc::Receiver<Job>) {
     }
 }
 
-/// How a record moves its delivery on: its new status and when it is next due.
-fn next_state(record: &AttemptRecord) -> (DeliveryStatus, DateTime<Utc>) {
-    let at = record.attempt.created_at;
-    match record.next {
-        NextStep::Delivered => (DeliveryStatus::Success, at),
-        NextStep::RetryAt(due) => (DeliveryStatus::Pending, due),
-        NextStep::Failed => (DeliveryStatus::Failed, at),
-    }
-}
-
-/// An endpoint's health after the batch's attempts to it, in order.
+/// How a batch leaves one endpoint: its health run, and whether a `410 Gone` disables it.
 #[derive(Debug, Default)]
-struct Health {
-    /// Some attempt succeeded.
-    succeeded: bool,
-    /// When the failures after the last success began; `None` if the last attempt succeeded.
-    failing_since: Option<DateTime<Utc>>,
-    /// A `410 Gone` asked for the endpoint to be disabled.
+struct EndpointChange {
+    health: HealthRun,
     disable: bool,
     /// The latest attempt's time (the endpoint's `updated_at` when disabled).
     at: Option<DateTime<Utc>>,
@@ -121,7 +107,7 @@ async fn settle(pool: &PgPool, records: &[&AttemptRecord]) -> Result<HashSet<Del
     let mut dues = Vec::with_capacity(records.len());
     let mut ats = Vec::with_capacity(records.len());
     for record in records {
-        let (status, due) = next_state(record);
+        let (status, due) = record.delivery_state();
         ids.push(record.delivery_id);
         leases.push(record.lease_id);
         statuses.push(status_code(status));
@@ -183,22 +169,17 @@ async fn settle(pool: &PgPool, records: &[&AttemptRecord]) -> Result<HashSet<Del
     // 3. Endpoint health, once per endpoint, written only where it changes (so an endpoint
     // row is not locked by every batch): a success clears the failing streak, a failure
     // starts one or lets it run on, a `410 Gone` disables. Endpoints in id order.
-    let mut health: BTreeMap<String, Health> = BTreeMap::new();
+    let mut health: BTreeMap<String, EndpointChange> = BTreeMap::new();
     for record in &kept {
         let attempt = &record.attempt;
         let state = health.entry(attempt.endpoint_id.to_string()).or_default();
-        if attempt.status == DeliveryStatus::Success {
-            state.succeeded = true;
-            state.failing_since = None;
-        } else if state.failing_since.is_none() {
-            state.failing_since = Some(attempt.created_at);
-        }
+        state.health.record(attempt.status == DeliveryStatus::Success, attempt.created_at);
         state.disable |= record.disable_endpoint;
         state.at = Some(attempt.created_at);
     }
     let endpoints: Vec<&String> = health.keys().collect();
-    let succeeded: Vec<bool> = health.values().map(|h| h.succeeded).collect();
-    let since: Vec<Option<DateTime<Utc>>> = health.values().map(|h| h.failing_since).collect();
+    let succeeded: Vec<bool> = health.values().map(|h| h.health.succeeded).collect();
+    let since: Vec<Option<DateTime<Utc>>> = health.values().map(|h| h.health.failing_since).collect();
     let disable: Vec<bool> = health.values().map(|h| h.disable).collect();
     let at: Vec<Option<DateTime<Utc>>> = health.values().map(|h| h.at).collect();
     sqlx::query(

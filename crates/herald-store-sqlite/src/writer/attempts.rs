@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use herald_core::StoreError;
-use herald_core::delivery::{AttemptRecord, DeliveryStatus, NextStep};
+use herald_core::delivery::{AttemptRecord, DeliveryStatus, HealthRun};
 use rusqlite::{Connection, params};
 
-use super::{Batch, EndpointHealth, sql_error};
+use super::{Batch, sql_error};
 use crate::rows::to_micros;
 
 pub(super) fn record(
@@ -18,11 +18,8 @@ pub(super) fn record(
 ) -> Result<bool, StoreError> {
     let attempt = &record.attempt;
     let at = to_micros(attempt.created_at);
-    let (status, next_at) = match record.next {
-        NextStep::Delivered => (DeliveryStatus::Success, at),
-        NextStep::RetryAt(due) => (DeliveryStatus::Pending, to_micros(due)),
-        NextStep::Failed => (DeliveryStatus::Failed, at),
-    };
+    let (status, next_at) = record.delivery_state();
+    let next_at = to_micros(next_at);
     let settled = conn
         .prepare_cached(
             "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,
@@ -70,7 +67,7 @@ pub(super) fn record(
         .health
         .entry(attempt.endpoint_id.to_string())
         .or_default()
-        .record(attempt.status == DeliveryStatus::Success, at);
+        .record(attempt.status == DeliveryStatus::Success, attempt.created_at);
     if record.disable_endpoint {
         conn.prepare_cached("UPDATE endpoints SET disabled = 1, updated_at = ? WHERE id = ?")
             .and_then(|mut update| update.execute(params![at, attempt.endpoint_id.as_str()]))
@@ -80,10 +77,7 @@ pub(super) fn record(
 }
 
 /// Writes the endpoint health a batch of attempts left behind.
-pub(super) fn apply_health(
-    conn: &Connection,
-    health: &HashMap<String, EndpointHealth>,
-) -> Result<(), StoreError> {
+pub(super) fn apply_health(conn: &Connection, health: &HashMap<String, HealthRun>) -> Result<(), StoreError> {
     for (endpoint, state) in health {
         let execute = |sql: &str, since: Option<i64>| {
             conn.prepare_cached(sql).and_then(|mut update| match since {
@@ -91,7 +85,7 @@ pub(super) fn apply_health(
                 None => update.execute([endpoint]),
             })
         };
-        match (state.succeeded, state.failing_since) {
+        match (state.succeeded, state.failing_since.map(to_micros)) {
             (true, None) => execute(
                 "UPDATE endpoints SET failing_since = NULL WHERE id = ? AND failing_since IS NOT NULL",
                 None,

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{AttemptRecord, DeliveryId, LeaseRequest, LeasedDelivery, Message, Subscription};
+use herald_core::delivery::{
+    AttemptRecord, DeliveryId, HealthRun, LeaseRequest, LeasedDelivery, Message, Subscription,
+};
 use herald_core::id::EndpointId;
 use herald_core::stats::CommitObserver;
 use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
@@ -321,27 +323,7 @@ pub(crate) struct Batch {
     /// change endpoints while the batch's transaction holds the write lock).
     subscriptions: HashMap<String, Vec<Subscription>>,
     /// How the batch's attempts leave each endpoint's health, applied once at the end.
-    health: HashMap<String, EndpointHealth>,
-}
-
-/// An endpoint's health after the attempts of a batch, in order.
-#[derive(Debug, Default, Clone, Copy)]
-struct EndpointHealth {
-    /// Some attempt in the batch succeeded.
-    succeeded: bool,
-    /// When the failures after the batch's last success began (microseconds); `None` if the
-    /// last attempt succeeded.
-    failing_since: Option<i64>,
-}
-
-impl EndpointHealth {
-    fn record(&mut self, success: bool, at: i64) {
-        if success {
-            *self = Self { succeeded: true, failing_since: None };
-        } else if self.failing_since.is_none() {
-            self.failing_since = Some(at);
-        }
-    }
+    health: HashMap<String, HealthRun>,
 }
 
 /// Which pass of a batch a job belongs to: new work first, then attempt records (which free
