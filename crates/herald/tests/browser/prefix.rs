@@ -51,7 +51,7 @@ async fn prefix_proxy(upstream: String) -> String {
 pub async fn story(setup: &Setup, driver: &Driver) {
     let world = World::start().await;
     world
-        .endpoint("acme", json!({"url": "https://example.com/hooks", "description": "Through the proxy"}))
+        .endpoint("acme", json!({"url": "http://127.0.0.1:9/hooks", "description": "Through the proxy"}))
         .await;
     let base = prefix_proxy(world.server.url("")).await;
     let (link, _) = world.portal("acme").await;
