@@ -3,6 +3,7 @@
 //! This crate does no I/O (no network, no files, no database) and depends on no web,
 //! database or HTTP-client crate; that is what lets every backend and both edges share it.
 
+pub mod change;
 pub mod clock;
 pub mod delivery;
 pub mod headers;

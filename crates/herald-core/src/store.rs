@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::change::{ApplicationChange, EndpointChange, EventTypeChange};
 use crate::delivery::{
     Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
     LeasedDelivery, Message, MessageFilter,
@@ -147,8 +148,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn insert_application(&self, app: &Application) -> Result<(), StoreError>;
     async fn find_application(&self, key: &ApplicationKey) -> Result<Option<Application>, StoreError>;
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError>;
-    /// Replaces every field but `id` and `created_at`.
-    async fn update_application(&self, app: &Application) -> Result<(), StoreError>;
+    /// Applies `change` to the application as it is at that moment, atomically (the row
+    /// locked while it is read, changed and written), and returns it changed; `None` if it does
+    /// not exist. Fails with `Conflict { what: "uid" }` when the new uid is taken.
+    async fn update_application(
+        &self,
+        id: &ApplicationId,
+        change: &ApplicationChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Application>, StoreError>;
     /// Deletes the application and everything that belongs to it; false if it did not exist.
     async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError>;
 
@@ -165,8 +173,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         app: &ApplicationId,
         page: &PageRequest,
     ) -> Result<Page<Endpoint>, StoreError>;
-    /// Replaces every field but `id`, `app_id` and `created_at`.
-    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
+    /// Applies `change` to the endpoint as it is at that moment, atomically (the row locked
+    /// while it is read, changed and written), and returns it changed; `None` if it does not
+    /// exist. Fields the change does not name are never written back, so concurrent changes
+    /// of different fields (a PATCH, a key rotation, a `410 Gone` disabling it) all land.
+    /// Fails with `Conflict { what: "uid" }` when the new uid is taken.
+    async fn update_endpoint(
+        &self,
+        app: &ApplicationId,
+        id: &EndpointId,
+        change: &EndpointChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Endpoint>, StoreError>;
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError>;
 
     // --- event types ---
@@ -178,7 +196,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         page: &PageRequest,
         include_archived: bool,
     ) -> Result<Page<EventType>, StoreError>;
-    async fn update_event_type(&self, event_type: &EventType) -> Result<(), StoreError>;
+    /// Applies `change` to the event type as it is at that moment, atomically, and returns it
+    /// changed; `None` if it does not exist. Fails with `Conflict { what: "name" }` when the
+    /// change's precondition (`only_if_archived`) does not hold.
+    async fn update_event_type(
+        &self,
+        name: &EventTypeName,
+        change: &EventTypeChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventType>, StoreError>;
     /// Removes the event type for good; false if it did not exist.
     async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError>;
     /// The names among `names` that are not registered event types (archived ones count as

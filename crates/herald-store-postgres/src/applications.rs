@@ -1,6 +1,8 @@
 //! Applications on PostgreSQL.
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::change::ApplicationChange;
 use herald_core::id::ApplicationId;
 use herald_core::model::Application;
 use herald_core::name::Uid;
@@ -56,8 +58,20 @@ pub(crate) async fn list(store: &PostgresStore, page: &PageRequest) -> Result<Pa
     Ok(plan.finish(items))
 }
 
-pub(crate) async fn update(store: &PostgresStore, app: &Application) -> Result<(), StoreError> {
-    let result = sqlx::query(
+/// Applies `change` to the application as it is now (the row read `FOR UPDATE`).
+pub(crate) async fn update(
+    store: &PostgresStore,
+    id: &ApplicationId,
+    change: &ApplicationChange,
+    now: DateTime<Utc>,
+) -> Result<Option<Application>, StoreError> {
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = $1 FOR UPDATE");
+    let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&mut *tx).await.map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut app = from_row(&row)?;
+    change.apply(&mut app, now);
+    sqlx::query(
         "UPDATE applications SET uid = $1, name = $2, metadata = $3::jsonb, throttle_rate = $4,
                 updated_at = $5
          WHERE id = $6",
@@ -68,13 +82,11 @@ pub(crate) async fn update(store: &PostgresStore, app: &Application) -> Result<(
     .bind(app.throttle_rate.map(i32::from))
     .bind(app.updated_at)
     .bind(app.id.as_str())
-    .execute(&store.pool)
+    .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "uid"))?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(app))
 }
 
 pub(crate) async fn delete(store: &PostgresStore, id: &ApplicationId) -> Result<bool, StoreError> {

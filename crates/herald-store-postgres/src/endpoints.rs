@@ -1,7 +1,9 @@
 //! Endpoints on PostgreSQL. Their secrets are sealed into one encrypted BYTEA column, in the
 //! format every backend shares (`herald_core::sealed`).
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::change::EndpointChange;
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::Endpoint;
 use herald_core::name::{ChannelName, EventTypeName, Uid};
@@ -80,8 +82,28 @@ pub(crate) async fn list(
     Ok(plan.finish(items))
 }
 
-pub(crate) async fn update(store: &PostgresStore, endpoint: &Endpoint) -> Result<(), StoreError> {
-    let result = sqlx::query(
+/// Applies `change` to the endpoint as it is now: the row is read `FOR UPDATE`, so a
+/// concurrent change (another request, an attempt record disabling it after a `410`) waits for
+/// this one or this one for it, and neither writes back the other's fields.
+pub(crate) async fn update(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    id: &EndpointId,
+    change: &EndpointChange,
+    now: DateTime<Utc>,
+) -> Result<Option<Endpoint>, StoreError> {
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    let sql = format!("SELECT {COLUMNS} FROM endpoints e WHERE e.app_id = $1 AND e.id = $2 FOR UPDATE");
+    let row = sqlx::query(&sql)
+        .bind(app.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut endpoint = from_row(store, &row)?;
+    change.apply(&mut endpoint, now);
+    sqlx::query(
         "UPDATE endpoints SET uid = $1, url = $2, description = $3, disabled = $4, event_types = $5,
                 channels = $6, throttle_rate = $7, metadata = $8::jsonb, sealed_secrets = $9,
                 updated_at = $10
@@ -95,17 +117,15 @@ pub(crate) async fn update(store: &PostgresStore, endpoint: &Endpoint) -> Result
     .bind(names_to_array(&endpoint.channels))
     .bind(endpoint.throttle_rate.map(i32::from))
     .bind(metadata_to_json(&endpoint.metadata))
-    .bind(seal_endpoint_secrets(&store.cipher, endpoint))
+    .bind(seal_endpoint_secrets(&store.cipher, &endpoint))
     .bind(endpoint.updated_at)
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
-    .execute(&store.pool)
+    .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "uid"))?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(endpoint))
 }
 
 pub(crate) async fn delete(

@@ -1,6 +1,8 @@
 //! Event types on PostgreSQL. Deleting through the API archives; only `expunge` removes a row.
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::change::EventTypeChange;
 use herald_core::model::EventType;
 use herald_core::name::EventTypeName;
 use herald_core::store::{Page, PageRequest};
@@ -68,8 +70,20 @@ pub(crate) async fn list(
     Ok(plan.finish(items))
 }
 
-pub(crate) async fn update(store: &PostgresStore, event_type: &EventType) -> Result<(), StoreError> {
-    let result = sqlx::query(
+/// Applies `change` to the event type as it is now (the row read `FOR UPDATE`).
+pub(crate) async fn update(
+    store: &PostgresStore,
+    name: &EventTypeName,
+    change: &EventTypeChange,
+    now: DateTime<Utc>,
+) -> Result<Option<EventType>, StoreError> {
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    let sql = format!("SELECT {COLUMNS} FROM event_types WHERE name = $1 FOR UPDATE");
+    let row = sqlx::query(&sql).bind(name.as_str()).fetch_optional(&mut *tx).await.map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut event_type = from_row(&row)?;
+    change.apply(&mut event_type, now)?;
+    sqlx::query(
         "UPDATE event_types SET description = $1, archived = $2, deprecated = $3, feature_flag = $4,
                 schemas = $5::jsonb, updated_at = $6, feature_flags = $8, group_name = $9
          WHERE name = $7",
@@ -78,18 +92,16 @@ pub(crate) async fn update(store: &PostgresStore, event_type: &EventType) -> Res
     .bind(event_type.archived)
     .bind(event_type.deprecated)
     .bind(event_type.feature_flags.first().map(EventTypeName::as_str))
-    .bind(schemas_to_json(event_type))
+    .bind(schemas_to_json(&event_type))
     .bind(event_type.updated_at)
     .bind(event_type.name.as_str())
-    .bind(flags(event_type))
+    .bind(flags(&event_type))
     .bind(event_type.group_name.as_deref())
-    .execute(&store.pool)
+    .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(event_type))
 }
 
 pub(crate) async fn expunge(store: &PostgresStore, name: &EventTypeName) -> Result<bool, StoreError> {

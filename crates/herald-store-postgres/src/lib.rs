@@ -27,6 +27,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use herald_core::change::{ApplicationChange, EndpointChange, EventTypeChange};
 use herald_core::delivery::{
     Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
     LeasedDelivery, Message, MessageFilter,
@@ -261,8 +262,13 @@ impl Store for PostgresStore {
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError> {
         applications::list(self, page).await
     }
-    async fn update_application(&self, app: &Application) -> Result<(), StoreError> {
-        applications::update(self, app).await
+    async fn update_application(
+        &self,
+        id: &ApplicationId,
+        change: &ApplicationChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Application>, StoreError> {
+        applications::update(self, id, change, now).await
     }
     async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
         retry_transient(|| applications::delete(self, id)).await
@@ -285,8 +291,14 @@ impl Store for PostgresStore {
     ) -> Result<Page<Endpoint>, StoreError> {
         endpoints::list(self, app, page).await
     }
-    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        endpoints::update(self, endpoint).await
+    async fn update_endpoint(
+        &self,
+        app: &ApplicationId,
+        id: &EndpointId,
+        change: &EndpointChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        endpoints::update(self, app, id, change, now).await
     }
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
         retry_transient(|| endpoints::delete(self, app, id)).await
@@ -305,8 +317,13 @@ impl Store for PostgresStore {
     ) -> Result<Page<EventType>, StoreError> {
         event_types::list(self, page, include_archived).await
     }
-    async fn update_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
-        event_types::update(self, event_type).await
+    async fn update_event_type(
+        &self,
+        name: &EventTypeName,
+        change: &EventTypeChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventType>, StoreError> {
+        event_types::update(self, name, change, now).await
     }
     async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
         event_types::expunge(self, name).await

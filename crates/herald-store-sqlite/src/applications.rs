@@ -1,6 +1,8 @@
 //! Applications on SQLite.
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::change::ApplicationChange;
 use herald_core::id::ApplicationId;
 use herald_core::model::Application;
 use herald_core::name::Uid;
@@ -60,8 +62,21 @@ pub(crate) async fn list(store: &SqliteStore, page: &PageRequest) -> Result<Page
     Ok(plan.finish(items))
 }
 
-pub(crate) async fn update(store: &SqliteStore, app: &Application) -> Result<(), StoreError> {
-    let result = sqlx::query(
+/// Applies `change` to the application as it is now, under the write lock (`BEGIN
+/// IMMEDIATE`), so a concurrent change of other fields is never written back over.
+pub(crate) async fn update(
+    store: &SqliteStore,
+    id: &ApplicationId,
+    change: &ApplicationChange,
+    now: DateTime<Utc>,
+) -> Result<Option<Application>, StoreError> {
+    let mut tx = store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let sql = format!("SELECT {COLUMNS} FROM applications WHERE id = ?");
+    let row = sqlx::query(&sql).bind(id.as_str()).fetch_optional(&mut *tx).await.map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut app = from_row(&row)?;
+    change.apply(&mut app, now);
+    sqlx::query(
         "UPDATE applications SET uid = ?, name = ?, metadata = ?, throttle_rate = ?, updated_at = ?
          WHERE id = ?",
     )
@@ -71,13 +86,11 @@ pub(crate) async fn update(store: &SqliteStore, app: &Application) -> Result<(),
     .bind(app.throttle_rate.map(i64::from))
     .bind(to_micros(app.updated_at))
     .bind(app.id.as_str())
-    .execute(&store.writer)
+    .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "uid"))?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(app))
 }
 
 pub(crate) async fn delete(store: &SqliteStore, id: &ApplicationId) -> Result<bool, StoreError> {

@@ -1,6 +1,8 @@
 //! Endpoints on SQLite. Their secrets are sealed into one encrypted column.
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::change::EndpointChange;
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::Endpoint;
 use herald_core::name::{ChannelName, EventTypeName, Uid};
@@ -85,8 +87,28 @@ pub(crate) async fn list(
     Ok(plan.finish(items))
 }
 
-pub(crate) async fn update(store: &SqliteStore, endpoint: &Endpoint) -> Result<(), StoreError> {
-    let result = sqlx::query(
+/// Applies `change` to the endpoint as it is now. `BEGIN IMMEDIATE` takes the write lock
+/// before the row is read, so no other writer (the writer thread disabling it after a `410`,
+/// another request) can change it between this read and this write.
+pub(crate) async fn update(
+    store: &SqliteStore,
+    app: &ApplicationId,
+    id: &EndpointId,
+    change: &EndpointChange,
+    now: DateTime<Utc>,
+) -> Result<Option<Endpoint>, StoreError> {
+    let mut tx = store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE app_id = ? AND id = ?");
+    let row = sqlx::query(&sql)
+        .bind(app.as_str())
+        .bind(id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut endpoint = from_row(store, &row)?;
+    change.apply(&mut endpoint, now);
+    sqlx::query(
         "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, event_types = ?,
                 channels = ?, throttle_rate = ?, metadata = ?, sealed_secrets = ?, updated_at = ?
          WHERE id = ? AND app_id = ?",
@@ -99,17 +121,15 @@ pub(crate) async fn update(store: &SqliteStore, endpoint: &Endpoint) -> Result<(
     .bind(names_to_json(&endpoint.channels))
     .bind(endpoint.throttle_rate.map(i64::from))
     .bind(metadata_to_json(&endpoint.metadata))
-    .bind(seal_endpoint_secrets(&store.cipher, endpoint))
+    .bind(seal_endpoint_secrets(&store.cipher, &endpoint))
     .bind(to_micros(endpoint.updated_at))
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
-    .execute(&store.writer)
+    .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "uid"))?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(endpoint))
 }
 
 pub(crate) async fn delete(

@@ -1,6 +1,8 @@
 //! Event types on SQLite. Deleting through the API archives; only `expunge` removes a row.
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::change::EventTypeChange;
 use herald_core::model::EventType;
 use herald_core::name::EventTypeName;
 use herald_core::store::{Page, PageRequest};
@@ -75,8 +77,20 @@ pub(crate) async fn list(
     Ok(plan.finish(items))
 }
 
-pub(crate) async fn update(store: &SqliteStore, event_type: &EventType) -> Result<(), StoreError> {
-    let result = sqlx::query(
+/// Applies `change` to the event type as it is now, under the write lock (`BEGIN IMMEDIATE`).
+pub(crate) async fn update(
+    store: &SqliteStore,
+    name: &EventTypeName,
+    change: &EventTypeChange,
+    now: DateTime<Utc>,
+) -> Result<Option<EventType>, StoreError> {
+    let mut tx = store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let sql = format!("SELECT {COLUMNS} FROM event_types WHERE name = ?");
+    let row = sqlx::query(&sql).bind(name.as_str()).fetch_optional(&mut *tx).await.map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let mut event_type = from_row(&row)?;
+    change.apply(&mut event_type, now)?;
+    sqlx::query(
         "UPDATE event_types SET description = ?, archived = ?, deprecated = ?, feature_flag = ?,
                 feature_flags = ?, group_name = ?,
                 schemas = ?, updated_at = ?
@@ -86,18 +100,16 @@ pub(crate) async fn update(store: &SqliteStore, event_type: &EventType) -> Resul
     .bind(event_type.archived)
     .bind(event_type.deprecated)
     .bind(event_type.feature_flags.first().map(EventTypeName::as_str))
-    .bind(flags_to_json(event_type))
+    .bind(flags_to_json(&event_type))
     .bind(event_type.group_name.as_deref())
-    .bind(schemas_to_json(event_type))
+    .bind(schemas_to_json(&event_type))
     .bind(to_micros(event_type.updated_at))
     .bind(event_type.name.as_str())
-    .execute(&store.writer)
+    .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    if result.rows_affected() == 0 {
-        return Err(StoreError::NotFound);
-    }
-    Ok(())
+    tx.commit().await.map_err(backend)?;
+    Ok(Some(event_type))
 }
 
 pub(crate) async fn expunge(store: &SqliteStore, name: &EventTypeName) -> Result<bool, StoreError> {

@@ -35,6 +35,7 @@ use herald_core::delivery::{
 use herald_core::id::{AttemptId, MessageId};
 use herald_core::store::{EndpointMessage, MessageDestination, MessageKey};
 
+use herald_core::change::{ApplicationChange, EndpointChange, EventTypeChange};
 use herald_core::secret::Cipher;
 use herald_core::stats::{ApplicationStats, CommitObserver, NoObserver, QueueStats};
 use herald_core::store::{
@@ -207,8 +208,13 @@ impl Store for SqliteStore {
     async fn list_applications(&self, page: &PageRequest) -> Result<Page<Application>, StoreError> {
         applications::list(self, page).await
     }
-    async fn update_application(&self, app: &Application) -> Result<(), StoreError> {
-        applications::update(self, app).await
+    async fn update_application(
+        &self,
+        id: &ApplicationId,
+        change: &ApplicationChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Application>, StoreError> {
+        applications::update(self, id, change, now).await
     }
     async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError> {
         applications::delete(self, id).await
@@ -231,8 +237,14 @@ impl Store for SqliteStore {
     ) -> Result<Page<Endpoint>, StoreError> {
         endpoints::list(self, app, page).await
     }
-    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError> {
-        endpoints::update(self, endpoint).await
+    async fn update_endpoint(
+        &self,
+        app: &ApplicationId,
+        id: &EndpointId,
+        change: &EndpointChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Endpoint>, StoreError> {
+        endpoints::update(self, app, id, change, now).await
     }
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
         endpoints::delete(self, app, id).await
@@ -251,8 +263,13 @@ impl Store for SqliteStore {
     ) -> Result<Page<EventType>, StoreError> {
         event_types::list(self, page, include_archived).await
     }
-    async fn update_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
-        event_types::update(self, event_type).await
+    async fn update_event_type(
+        &self,
+        name: &EventTypeName,
+        change: &EventTypeChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<EventType>, StoreError> {
+        event_types::update(self, name, change, now).await
     }
     async fn expunge_event_type(&self, name: &EventTypeName) -> Result<bool, StoreError> {
         event_types::expunge(self, name).await

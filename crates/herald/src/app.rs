@@ -175,6 +175,8 @@ impl App {
         } else {
             None
         };
+        // Background work of the use cases (recover), waited for at shutdown.
+        let service_tasks = tokio_util::task::TaskTracker::new();
         let state = ApiState::new(ApiShared {
             store,
             clock: self.clock.clone(),
@@ -185,6 +187,7 @@ impl App {
             payload_retention: delivery.payload_retention,
             metrics: self.metrics.clone(),
             shutdown: shutdown.clone(),
+            tasks: service_tasks.clone(),
         });
         // Prometheus on a listener of its own when configured, bound before the API answers.
         let metrics_listener = match (metrics_listener, self.config.metrics_listen) {
@@ -222,6 +225,10 @@ impl App {
         // The API has stopped accepting; the worker stops leasing and lets attempts finish.
         if let Some(tasks) = worker_tasks {
             tasks.wait().await;
+        }
+        service_tasks.close();
+        if tokio::time::timeout(delivery.shutdown_grace, service_tasks.wait()).await.is_err() {
+            tracing::warn!("background tasks still running after the shutdown grace period");
         }
         self.store.close().await;
         tracing::info!("Herald stopped");

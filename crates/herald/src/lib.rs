@@ -12,4 +12,5 @@ pub mod listen;
 pub mod metrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod service;
 pub mod worker;

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cluster;
+mod concurrency;
 mod delivery;
 mod operations;
 mod resources;
@@ -15,6 +16,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 
 pub use cluster::*;
+pub use concurrency::*;
 pub use delivery::*;
 pub use operations::*;
 pub use resources::*;
@@ -51,7 +53,11 @@ macro_rules! store_conformance_tests {
             leaving_nodes_stop_counting_at_once, circuits_stay_open_until_their_time,
             circuits_of_unknown_endpoints_read_closed,
             queue_stats_count_the_queue_and_endpoint_health, application_stats_count_a_window,
-            old_attempts_are_deleted_and_their_messages_stay);
+            old_attempts_are_deleted_and_their_messages_stay,
+            concurrent_endpoint_changes_of_different_fields_all_land,
+            a_disable_by_gone_is_not_undone_by_a_concurrent_change,
+            concurrent_application_changes_of_different_fields_all_land,
+            concurrent_event_type_changes_of_different_fields_all_land);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -21,9 +21,9 @@ pub async fn queue_stats_count_the_queue_and_endpoint_health(store: &dyn Store) 
     assert_eq!(store.queue_stats(t).await.unwrap(), QueueStats::default(), "an empty store");
 
     let (app, _) = app_with_endpoint(store).await;
-    let (disabled_app, mut disabled) = app_with_endpoint(store).await;
-    disabled.disabled = true;
-    store.update_endpoint(&disabled).await.unwrap();
+    let (disabled_app, disabled) = app_with_endpoint(store).await;
+    let disable = crate::change::EndpointChange { disabled: Some(true), ..Default::default() };
+    store.update_endpoint(&disabled_app, &disabled.id, &disable, t).await.unwrap().unwrap();
     let (_, held_back) = app_with_endpoint(store).await;
     store.open_circuit(&held_back.id, t + Duration::minutes(1)).await.unwrap();
     assert_eq!(disabled.app_id, disabled_app);

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::{application, endpoint, event_type, now};
+use crate::change::{ApplicationChange, EndpointChange, EventTypeChange, HeadersChange};
 use crate::id::{ApplicationId, TokenId};
 use crate::model::{ApiToken, Application, EventType, TokenScope};
 use crate::name::{EventTypeName, Uid};
@@ -20,12 +21,22 @@ pub async fn applications_round_trip(store: &dyn Store) {
     let by_uid = store.find_application(&Key::Uid(Uid::parse("acme").unwrap())).await.unwrap();
     assert_eq!(by_uid.as_ref(), Some(&app));
 
-    let mut changed = app.clone();
-    changed.name = "Acme Corp".to_owned();
-    changed.uid = None;
-    changed.throttle_rate = None;
-    changed.updated_at = now() + Duration::seconds(1);
-    store.update_application(&changed).await.unwrap();
+    let change = ApplicationChange {
+        name: Some("Acme Corp".to_owned()),
+        uid: Some(None),
+        throttle_rate: Some(None),
+        ..Default::default()
+    };
+    let at = now() + Duration::seconds(1);
+    let changed = store.update_application(&app.id, &change, at).await.unwrap().unwrap();
+    let expected = Application {
+        name: "Acme Corp".to_owned(),
+        uid: None,
+        throttle_rate: None,
+        updated_at: at,
+        ..app.clone()
+    };
+    assert_eq!(changed, expected, "the change, and nothing else (metadata stays)");
     assert_eq!(store.find_application(&Key::Id(app.id.clone())).await.unwrap(), Some(changed));
     assert_eq!(store.find_application(&Key::Uid(Uid::parse("acme").unwrap())).await.unwrap(), None);
 
@@ -42,11 +53,13 @@ pub async fn application_uids_are_unique(store: &dyn Store) {
     store.insert_application(&application("three", None)).await.unwrap();
     store.insert_application(&application("four", None)).await.unwrap();
 
-    let mut other = application("five", Some("other"));
+    let other = application("five", Some("other"));
     store.insert_application(&other).await.unwrap();
-    other.uid = Some(Uid::parse("same").unwrap());
-    let error = store.update_application(&other).await.unwrap_err();
+    let change = ApplicationChange { uid: Some(Some(Uid::parse("same").unwrap())), ..Default::default() };
+    let error = store.update_application(&other.id, &change, now()).await.unwrap_err();
     assert!(matches!(error, StoreError::Conflict { what: "uid" }), "{error:?}");
+    let unchanged = store.find_application(&Key::Id(other.id.clone())).await.unwrap();
+    assert_eq!(unchanged, Some(other), "a refused change writes nothing");
 }
 
 pub async fn applications_page_both_ways(store: &dyn Store) {
@@ -109,15 +122,21 @@ pub async fn endpoints_round_trip_with_secrets(store: &dyn Store) {
     let by_uid = store.find_endpoint(&app.id, &Key::Uid(Uid::parse("primary").unwrap())).await.unwrap();
     assert_eq!(by_uid.as_ref(), Some(&ep));
 
-    let mut changed = ep.clone();
-    changed.url = "https://example.org/hooks".parse().unwrap();
-    changed.disabled = true;
-    changed.event_types = None;
-    changed.channels = None;
-    changed.bearer_token = None;
-    changed.headers.clear();
-    changed.updated_at = now() + Duration::seconds(1);
-    store.update_endpoint(&changed).await.unwrap();
+    let change = EndpointChange {
+        url: Some("https://example.org/hooks".parse().unwrap()),
+        disabled: Some(true),
+        event_types: Some(None),
+        channels: Some(None),
+        bearer_token: Some(None),
+        headers: Some(HeadersChange::Replace(Default::default())),
+        ..Default::default()
+    };
+    let at = now() + Duration::seconds(1);
+    let changed = store.update_endpoint(&app.id, &ep.id, &change, at).await.unwrap().unwrap();
+    let mut expected = ep.clone();
+    change.apply(&mut expected, at);
+    assert_eq!(changed, expected);
+    assert_eq!(changed.keys, ep.keys, "keys the change does not name stay");
     assert_eq!(store.find_endpoint(&app.id, &Key::Id(ep.id.clone())).await.unwrap(), Some(changed));
 
     let listed = store.list_endpoints(&app.id, &PageRequest::default()).await.unwrap();
@@ -147,9 +166,10 @@ pub async fn endpoints_are_scoped_to_their_application(store: &dyn Store) {
     assert_eq!(store.find_endpoint(&two.id, &Key::Id(ep.id.clone())).await.unwrap(), None);
     assert!(store.list_endpoints(&two.id, &PageRequest::default()).await.unwrap().items.is_empty());
     assert!(!store.delete_endpoint(&two.id, &ep.id).await.unwrap());
-    let mut moved = ep.clone();
-    moved.app_id = two.id.clone();
-    assert!(matches!(store.update_endpoint(&moved).await, Err(StoreError::NotFound)));
+    let change = EndpointChange { description: Some("moved".to_owned()), ..Default::default() };
+    assert_eq!(store.update_endpoint(&two.id, &ep.id, &change, now()).await.unwrap(), None);
+    let still = store.find_endpoint(&one.id, &Key::Id(ep.id.clone())).await.unwrap().unwrap();
+    assert_eq!(still.description, ep.description);
 }
 
 pub async fn event_types_archive_list_and_expunge(store: &dyn Store) {
@@ -160,10 +180,19 @@ pub async fn event_types_archive_list_and_expunge(store: &dyn Store) {
     assert!(matches!(error, StoreError::Conflict { what: "name" }), "{error:?}");
 
     let a = EventTypeName::parse("a.event").unwrap();
-    let mut archived = store.find_event_type(&a).await.unwrap().unwrap();
-    assert_eq!(archived, event_type_with_times("a.event", &archived));
-    archived.archived = true;
-    store.update_event_type(&archived).await.unwrap();
+    let found = store.find_event_type(&a).await.unwrap().unwrap();
+    assert_eq!(found, event_type_with_times("a.event", &found));
+    let change = EventTypeChange { archived: Some(true), ..Default::default() };
+    let archived = store.update_event_type(&a, &change, now()).await.unwrap().unwrap();
+    assert!(archived.archived);
+    assert_eq!(archived.description, found.description);
+    // Creating over an active event type is refused by the change's precondition, writing nothing.
+    let b = EventTypeName::parse("b.event").unwrap();
+    let over =
+        EventTypeChange { description: Some("new".to_owned()), only_if_archived: true, ..Default::default() };
+    let error = store.update_event_type(&b, &over, now()).await.unwrap_err();
+    assert!(matches!(error, StoreError::Conflict { what: "name" }), "{error:?}");
+    assert_ne!(store.find_event_type(&b).await.unwrap().unwrap().description, "new");
 
     let names = |page: &crate::store::Page<EventType>| {
         page.items.iter().map(|e| e.name.to_string()).collect::<Vec<_>>()
@@ -252,7 +281,10 @@ pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {
 
 pub async fn updates_of_missing_rows_report_not_found(store: &dyn Store) {
     let app = application("ghost", None);
-    assert!(matches!(store.update_application(&app).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.update_event_type(&event_type("ghost")).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.update_endpoint(&endpoint(&app.id, None)).await, Err(StoreError::NotFound)));
+    let ghost = EventTypeName::parse("ghost").unwrap();
+    let ep = endpoint(&app.id, None);
+    let t = now();
+    assert_eq!(store.update_application(&app.id, &ApplicationChange::default(), t).await.unwrap(), None);
+    assert_eq!(store.update_event_type(&ghost, &EventTypeChange::default(), t).await.unwrap(), None);
+    assert_eq!(store.update_endpoint(&app.id, &ep.id, &EndpointChange::default(), t).await.unwrap(), None);
 }

@@ -63,6 +63,10 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         queue_stats_count_the_queue_and_endpoint_health,
         application_stats_count_a_window,
         old_attempts_are_deleted_and_their_messages_stay,
+        concurrent_endpoint_changes_of_different_fields_all_land,
+        a_disable_by_gone_is_not_undone_by_a_concurrent_change,
+        concurrent_application_changes_of_different_fields_all_land,
+        concurrent_event_type_changes_of_different_fields_all_land,
     )
 }
 

@@ -4,10 +4,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use herald_core::change::ApplicationChange;
 use herald_core::id::ApplicationId;
 use herald_core::model::Application;
 use herald_core::name::{Metadata, Uid};
-use herald_core::store::{Key, Ordering};
+use herald_core::store::Ordering;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -16,6 +17,7 @@ use crate::api::auth::{Caller, application_key};
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
 use crate::api::extract::{Body, Query, double_option};
 use crate::api::pagination::{ListParams, ListResponse};
+use crate::service::{NewApplication, Resource, Upserted};
 
 /// A new application, or the full new state of one (PUT).
 #[derive(Debug, Deserialize, ToSchema)]
@@ -93,13 +95,6 @@ pub struct CreateParams {
 }
 
 /// The validated fields of an [`ApplicationIn`].
-struct ValidApplication {
-    name: String,
-    uid: Option<Uid>,
-    metadata: Metadata,
-    throttle_rate: Option<u16>,
-}
-
 fn validate_name(v: &mut Validator, name: &str) {
     if name.trim().is_empty() {
         v.fail("name", "name must not be empty");
@@ -123,14 +118,14 @@ fn parse_uid(v: &mut Validator, text: &str) -> Option<Uid> {
     Some(uid)
 }
 
-fn validate_in(body: ApplicationIn) -> Result<ValidApplication, ApiError> {
+fn validate_in(body: ApplicationIn) -> Result<NewApplication, ApiError> {
     let mut v = Validator::default();
     validate_name(&mut v, &body.name);
     let uid = body.uid.as_deref().and_then(|u| parse_uid(&mut v, u));
     validate_rate(&mut v, "throttleRate", body.throttle_rate);
     validate_rate(&mut v, "rateLimit", body.rate_limit);
     v.finish()?;
-    Ok(ValidApplication {
+    Ok(NewApplication {
         name: body.name,
         uid,
         metadata: body.metadata.unwrap_or_default(),
@@ -168,30 +163,13 @@ pub async fn create(
     Body(body): Body<ApplicationIn>,
 ) -> Result<(StatusCode, Json<ApplicationOut>), ApiError> {
     caller.require_organization()?;
-    let valid = validate_in(body)?;
-    if let (true, Some(uid)) = (params.get_if_exists, &valid.uid) {
-        let existing = state.store().find_application(&Key::Uid(uid.clone())).await?;
-        if let Some(existing) = existing {
-            return Ok((StatusCode::OK, Json(existing.into())));
-        }
-    }
-    let app = insert_new(&state, valid).await?;
-    Ok((StatusCode::CREATED, Json(app.into())))
-}
-
-async fn insert_new(state: &ApiState, valid: ValidApplication) -> Result<Application, ApiError> {
-    let now = herald_core::model::now();
-    let app = Application {
-        id: ApplicationId::generate_at(now),
-        uid: valid.uid,
-        name: valid.name,
-        metadata: valid.metadata,
-        throttle_rate: valid.throttle_rate,
-        created_at: now,
-        updated_at: now,
+    let new = validate_in(body)?;
+    let (app, upserted) = state.service().create_application(new, params.get_if_exists).await?;
+    let status = match upserted {
+        Upserted::Created => StatusCode::CREATED,
+        Upserted::Updated => StatusCode::OK,
     };
-    state.store().insert_application(&app).await?;
-    Ok(app)
+    Ok((status, Json(app.into())))
 }
 
 /// Get an application by id or uid.
@@ -221,23 +199,13 @@ pub async fn upsert(
     Body(body): Body<ApplicationIn>,
 ) -> Result<(StatusCode, Json<ApplicationOut>), ApiError> {
     caller.require_organization()?;
-    let key = application_key(&app_id).ok_or_else(|| ApiError::not_found("application"))?;
-    let mut valid = validate_in(body)?;
-    let Some(mut app) = state.store().find_application(&key).await? else {
-        let Key::Uid(path_uid) = key else {
-            return Err(ApiError::not_found("application"));
-        };
-        valid.uid = Some(valid.uid.unwrap_or(path_uid));
-        let app = insert_new(&state, valid).await?;
-        return Ok((StatusCode::CREATED, Json(app.into())));
+    let key = application_key(&app_id).ok_or_else(|| ApiError::not_found(Resource::Application))?;
+    let (app, upserted) = state.service().upsert_application(&key, validate_in(body)?).await?;
+    let status = match upserted {
+        Upserted::Created => StatusCode::CREATED,
+        Upserted::Updated => StatusCode::OK,
     };
-    app.name = valid.name;
-    app.uid = valid.uid.or(app.uid);
-    app.metadata = valid.metadata;
-    app.throttle_rate = valid.throttle_rate;
-    app.updated_at = herald_core::model::now();
-    state.store().update_application(&app).await?;
-    Ok((StatusCode::OK, Json(app.into())))
+    Ok((status, Json(app.into())))
 }
 
 /// Change some fields of an application.
@@ -254,7 +222,7 @@ pub async fn patch(
     Body(body): Body<ApplicationPatch>,
 ) -> Result<Json<ApplicationOut>, ApiError> {
     caller.require_organization()?;
-    let mut app = caller.application(&state, &app_id).await?;
+    let app = caller.application(&state, &app_id).await?;
     let mut v = Validator::default();
     if let Some(name) = &body.name {
         validate_name(&mut v, name);
@@ -263,20 +231,13 @@ pub async fn patch(
     validate_rate(&mut v, "throttleRate", body.throttle_rate.flatten());
     validate_rate(&mut v, "rateLimit", body.rate_limit.flatten());
     v.finish()?;
-    if let Some(name) = body.name {
-        app.name = name;
-    }
-    if let Some(uid) = uid {
-        app.uid = uid;
-    }
-    if let Some(metadata) = body.metadata {
-        app.metadata = metadata;
-    }
-    if let Some(rate) = body.rate_limit.or(body.throttle_rate) {
-        app.throttle_rate = rate;
-    }
-    app.updated_at = herald_core::model::now();
-    state.store().update_application(&app).await?;
+    let change = ApplicationChange {
+        name: body.name,
+        uid,
+        metadata: body.metadata,
+        throttle_rate: body.rate_limit.or(body.throttle_rate),
+    };
+    let app = state.service().change_application(&app.id, &change).await?;
     Ok(Json(app.into()))
 }
 
@@ -292,9 +253,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require_organization()?;
     let app = caller.application(&state, &app_id).await?;
-    if !state.store().delete_application(&app.id).await? {
-        return Err(ApiError::not_found("application"));
-    }
+    state.service().delete_application(&app.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -305,12 +264,6 @@ pub async fn create_with_path_uid(
     path: &str,
     body: ApplicationIn,
 ) -> Result<Application, ApiError> {
-    let mut valid = validate_in(body)?;
-    if valid.uid.is_none() {
-        match application_key(path) {
-            Some(Key::Uid(uid)) => valid.uid = Some(uid),
-            _ => return Err(ApiError::not_found("application")),
-        }
-    }
-    insert_new(state, valid).await
+    let key = application_key(path).ok_or_else(|| ApiError::not_found(Resource::Application))?;
+    Ok(state.service().create_application_for_path(&key, validate_in(body)?).await?)
 }

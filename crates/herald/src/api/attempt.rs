@@ -22,6 +22,7 @@ use crate::api::filters::{
 };
 use crate::api::message::{self, MessageOut, message_filter};
 use crate::api::pagination::{ListParams, ListResponse};
+use crate::service::Resource;
 
 /// One attempt as the API returns it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -219,12 +220,12 @@ async fn load_attempt(
 ) -> Result<(herald_core::model::Application, herald_core::delivery::Message, Attempt), ApiError> {
     let app = caller.application(state, app_id).await?;
     let message = message::load(state, &app, msg_id).await?;
-    let id: AttemptId = attempt_id.parse().map_err(|_| ApiError::not_found("attempt"))?;
+    let id: AttemptId = attempt_id.parse().map_err(|_| ApiError::not_found(Resource::Attempt))?;
     let attempt = state
         .store()
         .find_attempt(&app.id, &message.id, &id)
         .await?
-        .ok_or_else(|| ApiError::not_found("attempt"))?;
+        .ok_or_else(|| ApiError::not_found(Resource::Attempt))?;
     Ok((app, message, attempt))
 }
 
@@ -378,8 +379,7 @@ pub async fn resend(
     let app = caller.application(&state, &app_id).await?;
     let message = message::load(&state, &app, &msg_id).await?;
     let endpoint = endpoint::load(&state, &app, &endpoint_id).await?;
-    state.store().create_manual_delivery(&app.id, &message.id, &endpoint.id, state.clock().now()).await?;
-    state.worker().wake();
+    state.service().resend(&app.id, &message.id, &endpoint.id).await?;
     Ok((StatusCode::ACCEPTED, Json(EmptyResponse {})))
 }
 
@@ -420,24 +420,9 @@ pub async fn recover(
 ) -> Result<(StatusCode, Json<RecoverOut>), ApiError> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = endpoint::load(&state, &app, &endpoint_id).await?;
-    let now = state.clock().now();
-    // Without `until`, everything up to and including now.
-    let until = body.until.unwrap_or(now + chrono::Duration::microseconds(1));
-    if until <= body.since {
-        return Err(ApiError::invalid_field("until", "must be later than `since`"));
-    }
-    let task_id = format!("qtask_{}", herald_core::id::Ksuid::new(now).encode());
-    let (background, id) = (state.clone(), task_id.clone());
-    tokio::spawn(async move {
-        match background.store().recover_failed(&endpoint.id, body.since, until, now).await {
-            Ok(count) => {
-                tracing::info!(task = %id, endpoint = %endpoint.id, messages = count, "recover queued failed messages");
-                background.worker().wake();
-            }
-            Err(error) => tracing::error!(task = %id, error = %error, "recover failed"),
-        }
-    });
-    let out = RecoverOut { id: task_id, status: "running", task: "endpoint.recover", updated_at: now };
+    let task = state.service().recover(&endpoint.id, body.since, body.until)?;
+    let out =
+        RecoverOut { id: task.id, status: "running", task: "endpoint.recover", updated_at: task.started_at };
     Ok((StatusCode::ACCEPTED, Json(out)))
 }
 

@@ -15,6 +15,7 @@ use herald_core::token::TokenHash;
 
 use crate::api::ApiState;
 use crate::api::error::ApiError;
+use crate::service::Resource;
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -81,11 +82,11 @@ impl Caller {
     /// Loads the application named in a path (by id or uid), or 404 if it does not exist or
     /// the caller may not see it.
     pub async fn application(&self, state: &ApiState, key: &str) -> Result<Application, ApiError> {
-        let key = application_key(key).ok_or_else(|| ApiError::not_found("application"))?;
+        let key = application_key(key).ok_or_else(|| ApiError::not_found(Resource::Application))?;
         let app = state.store().find_application(&key).await?;
         match app {
             Some(app) if self.may_access(&app.id) => Ok(app),
-            _ => Err(ApiError::not_found("application")),
+            _ => Err(ApiError::not_found(Resource::Application)),
         }
     }
 }

@@ -6,9 +6,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use herald_core::change::EndpointChange;
 use herald_core::headers::validate_header;
 use herald_core::id::EndpointId;
-use herald_core::model::{Application, Endpoint, EndpointKeys};
+use herald_core::model::{Application, Endpoint};
 use herald_core::name::{ChannelName, EventTypeName, Metadata, Uid};
 use herald_core::secret::{SecretString, SigningSecret};
 use herald_core::store::{EndpointKey, Key, Ordering};
@@ -21,6 +22,7 @@ use crate::api::auth::Caller;
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
 use crate::api::extract::{Body, Query, double_option};
 use crate::api::pagination::{ListParams, ListResponse};
+use crate::service::{NewEndpoint, Resource, Upserted};
 
 /// Longest URL accepted, as in the Svix API.
 const MAX_URL_LENGTH: usize = 65_536;
@@ -212,35 +214,6 @@ pub fn parse_headers(v: &mut Validator, headers: BTreeMap<String, String>) -> BT
     out
 }
 
-/// Fails with 422 when an event-type filter names unregistered event types.
-async fn check_event_types(state: &ApiState, names: Option<&Vec<EventTypeName>>) -> Result<(), ApiError> {
-    let Some(names) = names else { return Ok(()) };
-    let unknown = state.store().unknown_event_types(names).await?;
-    if unknown.is_empty() {
-        return Ok(());
-    }
-    let list: Vec<String> = unknown.iter().map(ToString::to_string).collect();
-    Err(ApiError::invalid_field(
-        "eventTypes",
-        format!("unknown event types: {} (create them first)", list.join(", ")),
-    ))
-}
-
-/// The validated fields of an [`EndpointIn`].
-struct ValidEndpoint {
-    url: Url,
-    description: String,
-    uid: Option<Uid>,
-    disabled: bool,
-    event_types: Option<Vec<EventTypeName>>,
-    channels: Option<Vec<ChannelName>>,
-    throttle_rate: Option<u16>,
-    metadata: Metadata,
-    secret: Option<SigningSecret>,
-    headers: Option<BTreeMap<String, SecretString>>,
-    bearer_token: Option<Option<SecretString>>,
-}
-
 /// Parses a uid, which must not have the shape of an id (lookups try ids first, so such a
 /// uid could never be used).
 fn parse_uid(v: &mut Validator, text: &str) -> Option<Uid> {
@@ -252,7 +225,8 @@ fn parse_uid(v: &mut Validator, text: &str) -> Option<Uid> {
     Some(uid)
 }
 
-async fn validate_in(state: &ApiState, body: EndpointIn) -> Result<ValidEndpoint, ApiError> {
+/// Parses an [`EndpointIn`] into the settings of a new endpoint (or a PUT's new state).
+fn parse_in(body: EndpointIn) -> Result<NewEndpoint, ApiError> {
     let mut v = Validator::default();
     let url = v.check("url", parse_endpoint_url(&body.url));
     let uid = body.uid.as_deref().and_then(|u| parse_uid(&mut v, u));
@@ -270,8 +244,7 @@ async fn validate_in(state: &ApiState, body: EndpointIn) -> Result<ValidEndpoint
     let headers = body.headers.map(|h| parse_headers(&mut v, h));
     let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
     v.finish()?;
-    check_event_types(state, event_types.as_ref()).await?;
-    Ok(ValidEndpoint {
+    Ok(NewEndpoint {
         url: url.ok_or_else(|| ApiError::invalid_field("url", "invalid URL"))?,
         description: body.description.unwrap_or_default(),
         uid,
@@ -286,17 +259,48 @@ async fn validate_in(state: &ApiState, body: EndpointIn) -> Result<ValidEndpoint
     })
 }
 
-/// Loads an endpoint of `app` named by id or uid, or 404.
-pub async fn load(state: &ApiState, app: &Application, key: &str) -> Result<Endpoint, ApiError> {
-    let key = endpoint_key(key).ok_or_else(|| ApiError::not_found("endpoint"))?;
-    state.store().find_endpoint(&app.id, &key).await?.ok_or_else(|| ApiError::not_found("endpoint"))
+/// Parses an [`EndpointPatch`] into the change it asks for.
+fn parse_patch(body: EndpointPatch) -> Result<EndpointChange, ApiError> {
+    let mut v = Validator::default();
+    let url = body.url.as_deref().and_then(|u| v.check("url", parse_endpoint_url(u)));
+    let uid = body.uid.map(|uid| uid.and_then(|u| parse_uid(&mut v, &u)));
+    let event_types =
+        body.event_types.map(|names| parse_names(&mut v, "eventTypes", names, EventTypeName::parse));
+    let channels = body.channels.map(|names| parse_names(&mut v, "channels", names, ChannelName::parse));
+    if channels.as_ref().and_then(Option::as_ref).is_some_and(|c| c.len() > MAX_CHANNELS) {
+        v.fail("channels", format!("at most {MAX_CHANNELS} channels"));
+    }
+    let rate = body.rate_limit.or(body.throttle_rate);
+    if rate == Some(Some(0)) {
+        v.fail("rateLimit", "must be at least 1 (null for no limit)");
+    }
+    let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
+    v.finish()?;
+    Ok(EndpointChange {
+        url,
+        description: body.description,
+        uid,
+        disabled: body.disabled,
+        event_types,
+        channels,
+        throttle_rate: rate,
+        metadata: body.metadata,
+        bearer_token,
+        ..EndpointChange::default()
+    })
 }
 
-fn endpoint_key(text: &str) -> Option<EndpointKey> {
+/// Parses an endpoint's id or uid from a path; a segment that is neither names nothing.
+pub fn endpoint_key(text: &str) -> Result<EndpointKey, ApiError> {
     match text.parse::<EndpointId>() {
-        Ok(id) => Some(Key::Id(id)),
-        Err(_) => Uid::parse(text).ok().map(Key::Uid),
+        Ok(id) => Ok(Key::Id(id)),
+        Err(_) => Uid::parse(text).map(Key::Uid).map_err(|_| ApiError::not_found(Resource::Endpoint)),
     }
+}
+
+/// Loads an endpoint of `app` named by id or uid, or 404.
+pub async fn load(state: &ApiState, app: &Application, key: &str) -> Result<Endpoint, ApiError> {
+    Ok(state.service().endpoint(&app.id, &endpoint_key(key)?).await?)
 }
 
 /// List an application's endpoints.
@@ -331,32 +335,8 @@ pub async fn create(
     Body(body): Body<EndpointIn>,
 ) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    let valid = validate_in(&state, body).await?;
-    let endpoint = insert_new(&state, &app, valid).await?;
+    let endpoint = state.service().create_endpoint(&app.id, parse_in(body)?).await?;
     Ok((StatusCode::CREATED, Json(endpoint.into())))
-}
-
-async fn insert_new(state: &ApiState, app: &Application, valid: ValidEndpoint) -> Result<Endpoint, ApiError> {
-    let now = herald_core::model::now();
-    let endpoint = Endpoint {
-        id: EndpointId::generate_at(now),
-        app_id: app.id.clone(),
-        uid: valid.uid,
-        url: valid.url,
-        description: valid.description,
-        disabled: valid.disabled,
-        event_types: valid.event_types,
-        channels: valid.channels,
-        throttle_rate: valid.throttle_rate,
-        metadata: valid.metadata,
-        keys: EndpointKeys::new(valid.secret),
-        headers: valid.headers.unwrap_or_default(),
-        bearer_token: valid.bearer_token.flatten(),
-        created_at: now,
-        updated_at: now,
-    };
-    state.store().insert_endpoint(&endpoint).await?;
-    Ok(endpoint)
 }
 
 /// Get an endpoint.
@@ -389,34 +369,13 @@ pub async fn upsert(
     Body(body): Body<EndpointIn>,
 ) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    let key = endpoint_key(&endpoint_id).ok_or_else(|| ApiError::not_found("endpoint"))?;
-    let mut valid = validate_in(&state, body).await?;
-    let Some(mut endpoint) = state.store().find_endpoint(&app.id, &key).await? else {
-        let Key::Uid(path_uid) = key else {
-            return Err(ApiError::not_found("endpoint"));
-        };
-        valid.uid = Some(valid.uid.unwrap_or(path_uid));
-        let endpoint = insert_new(&state, &app, valid).await?;
-        return Ok((StatusCode::CREATED, Json(endpoint.into())));
+    let key = endpoint_key(&endpoint_id)?;
+    let (endpoint, upserted) = state.service().upsert_endpoint(&app.id, &key, parse_in(body)?).await?;
+    let status = match upserted {
+        Upserted::Created => StatusCode::CREATED,
+        Upserted::Updated => StatusCode::OK,
     };
-    endpoint.url = valid.url;
-    endpoint.description = valid.description;
-    endpoint.uid = valid.uid.or(endpoint.uid);
-    endpoint.disabled = valid.disabled;
-    endpoint.event_types = valid.event_types;
-    endpoint.channels = valid.channels;
-    endpoint.throttle_rate = valid.throttle_rate;
-    endpoint.metadata = valid.metadata;
-    if let Some(headers) = valid.headers {
-        endpoint.headers = headers;
-    }
-    if let Some(token) = valid.bearer_token {
-        endpoint.bearer_token = token;
-    }
-    endpoint.updated_at = herald_core::model::now();
-    state.store().update_endpoint(&endpoint).await?;
-    state.worker().endpoint_changed(&endpoint.id);
-    Ok((StatusCode::OK, Json(endpoint.into())))
+    Ok((status, Json(endpoint.into())))
 }
 
 /// Change some fields of an endpoint.
@@ -434,56 +393,8 @@ pub async fn patch(
     Body(body): Body<EndpointPatch>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    let mut endpoint = load(&state, &app, &endpoint_id).await?;
-    let mut v = Validator::default();
-    let url = body.url.as_deref().and_then(|u| v.check("url", parse_endpoint_url(u)));
-    let uid = body.uid.map(|uid| uid.and_then(|u| parse_uid(&mut v, &u)));
-    let event_types =
-        body.event_types.map(|names| parse_names(&mut v, "eventTypes", names, EventTypeName::parse));
-    let channels = body.channels.map(|names| parse_names(&mut v, "channels", names, ChannelName::parse));
-    if channels.as_ref().and_then(Option::as_ref).is_some_and(|c| c.len() > MAX_CHANNELS) {
-        v.fail("channels", format!("at most {MAX_CHANNELS} channels"));
-    }
-    let rate = body.rate_limit.or(body.throttle_rate);
-    if rate == Some(Some(0)) {
-        v.fail("rateLimit", "must be at least 1 (null for no limit)");
-    }
-    let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
-    v.finish()?;
-    if let Some(event_types) = &event_types {
-        check_event_types(&state, event_types.as_ref()).await?;
-    }
-
-    if let Some(url) = url {
-        endpoint.url = url;
-    }
-    if let Some(description) = body.description {
-        endpoint.description = description;
-    }
-    if let Some(uid) = uid {
-        endpoint.uid = uid;
-    }
-    if let Some(disabled) = body.disabled {
-        endpoint.disabled = disabled;
-    }
-    if let Some(event_types) = event_types {
-        endpoint.event_types = event_types;
-    }
-    if let Some(channels) = channels {
-        endpoint.channels = channels;
-    }
-    if let Some(rate) = rate {
-        endpoint.throttle_rate = rate;
-    }
-    if let Some(metadata) = body.metadata {
-        endpoint.metadata = metadata;
-    }
-    if let Some(token) = bearer_token {
-        endpoint.bearer_token = token;
-    }
-    endpoint.updated_at = herald_core::model::now();
-    state.store().update_endpoint(&endpoint).await?;
-    state.worker().endpoint_changed(&endpoint.id);
+    let change = parse_patch(body)?;
+    let endpoint = state.service().change_endpoint(&app.id, &endpoint_key(&endpoint_id)?, &change).await?;
     Ok(Json(endpoint.into()))
 }
 
@@ -499,9 +410,6 @@ pub async fn delete(
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    let endpoint = load(&state, &app, &endpoint_id).await?;
-    if !state.store().delete_endpoint(&app.id, &endpoint.id).await? {
-        return Err(ApiError::not_found("endpoint"));
-    }
+    state.service().delete_endpoint(&app.id, &endpoint_key(&endpoint_id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use herald_core::change::{EndpointChange, HeadersChange, KeyRotation};
 use herald_core::headers::is_sensitive;
 use herald_core::secret::SigningSecret;
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::api::ApiState;
 use crate::api::auth::Caller;
-use crate::api::endpoint::{load, parse_headers};
+use crate::api::endpoint::{endpoint_key, load, parse_headers};
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
 use crate::api::extract::Body;
 
@@ -94,7 +95,6 @@ pub async fn rotate_secret(
     Body(body): Body<EndpointSecretRotateIn>,
 ) -> Result<Json<EndpointSecretOut>, ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    let mut endpoint = load(&state, &app, &endpoint_id).await?;
     let mut v = Validator::default();
     let next = match body.key.as_deref() {
         Some(key) => v.check("key", SigningSecret::parse(key)),
@@ -106,11 +106,9 @@ pub async fn rotate_secret(
     }
     v.finish()?;
     let next = next.ok_or_else(|| ApiError::invalid_field("key", "invalid key"))?;
-    let now = state.clock().now();
-    endpoint.keys.rotate(next, now, chrono::Duration::seconds(i64::from(grace)));
-    endpoint.updated_at = now;
-    state.store().update_endpoint(&endpoint).await?;
-    state.worker().endpoint_changed(&endpoint.id);
+    let rotation = KeyRotation { next, grace: chrono::Duration::seconds(i64::from(grace)) };
+    let change = EndpointChange { rotate_key: Some(rotation), ..EndpointChange::default() };
+    let endpoint = state.service().change_endpoint(&app.id, &endpoint_key(&endpoint_id)?, &change).await?;
     Ok(Json(EndpointSecretOut { key: endpoint.keys.current.verification_key() }))
 }
 
@@ -153,14 +151,12 @@ pub async fn put_headers(
     Body(body): Body<EndpointHeadersIn>,
 ) -> Result<StatusCode, ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    let mut endpoint = load(&state, &app, &endpoint_id).await?;
     let mut v = Validator::default();
     let headers = parse_headers(&mut v, body.headers);
     v.finish()?;
-    endpoint.headers = headers;
-    endpoint.updated_at = herald_core::model::now();
-    state.store().update_endpoint(&endpoint).await?;
-    state.worker().endpoint_changed(&endpoint.id);
+    let change =
+        EndpointChange { headers: Some(HeadersChange::Replace(headers)), ..EndpointChange::default() };
+    state.service().change_endpoint(&app.id, &endpoint_key(&endpoint_id)?, &change).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -179,26 +175,21 @@ pub async fn patch_headers(
     Body(body): Body<EndpointHeadersPatchIn>,
 ) -> Result<StatusCode, ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    let mut endpoint = load(&state, &app, &endpoint_id).await?;
     let mut v = Validator::default();
-    let mut removed: Vec<String> = body.delete_headers.unwrap_or_default();
+    let mut remove: Vec<String> = body.delete_headers.unwrap_or_default();
     let mut set = BTreeMap::new();
     for (name, value) in body.headers {
         match value {
             Some(value) => {
                 set.insert(name, value);
             }
-            None => removed.push(name),
+            None => remove.push(name),
         }
     }
     let set = parse_headers(&mut v, set);
     v.finish()?;
-    for name in removed {
-        endpoint.headers.remove(&name.to_ascii_lowercase());
-    }
-    endpoint.headers.extend(set);
-    endpoint.updated_at = herald_core::model::now();
-    state.store().update_endpoint(&endpoint).await?;
-    state.worker().endpoint_changed(&endpoint.id);
+    let change =
+        EndpointChange { headers: Some(HeadersChange::Edit { set, remove }), ..EndpointChange::default() };
+    state.service().change_endpoint(&app.id, &endpoint_key(&endpoint_id)?, &change).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,8 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use herald_core::StoreError;
+
+use crate::service::{Resource, ServiceError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -56,6 +58,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A use case's failure, with its own stable code.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
 }
 
 impl ApiError {
@@ -68,9 +73,9 @@ impl ApiError {
         }])
     }
 
-    /// A 404 for a resource kind, e.g. `not_found("application")`.
-    pub fn not_found(what: &str) -> Self {
-        Self::NotFound(format!("{what} not found"))
+    /// A 404 for a kind of resource, with that kind's code (e.g. `endpoint_not_found`).
+    pub fn not_found(resource: Resource) -> Self {
+        Self::Service(ServiceError::NotFound(resource))
     }
 }
 
@@ -101,6 +106,7 @@ fn log_internal(error: &(dyn std::error::Error + 'static)) {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
+            Self::Service(error) => return service_error_response(error),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "authentication_failed"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "insufficient_access"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -123,6 +129,37 @@ impl IntoResponse for ApiError {
         };
         (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response()
     }
+}
+
+/// The response for a use case's failure: its status, and its code in the body.
+fn service_error_response(error: &ServiceError) -> Response {
+    let status = match error {
+        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::UidTaken(_) | ServiceError::EventIdTaken | ServiceError::EventTypeExists(_) => {
+            StatusCode::CONFLICT
+        }
+        ServiceError::UnknownEventTypes(_) | ServiceError::Invalid { .. } => {
+            let field = match error {
+                ServiceError::Invalid { field, .. } => field,
+                _ => "eventTypes",
+            };
+            let body = HttpValidationError {
+                detail: vec![ValidationErrorItem {
+                    loc: vec!["body".to_owned(), (*field).to_owned()],
+                    msg: error.to_string(),
+                    kind: error.code().to_owned(),
+                }],
+            };
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        }
+        ServiceError::Store(source) => {
+            log_internal(source);
+            let body =
+                HttpErrorOut { code: error.code().to_owned(), detail: "internal server error".to_owned() };
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
+        }
+    };
+    (status, Json(HttpErrorOut { code: error.code().to_owned(), detail: error.to_string() })).into_response()
 }
 
 /// Collects field errors so a request gets all its problems reported at once.

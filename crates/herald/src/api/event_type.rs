@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use herald_core::change::EventTypeChange;
 use herald_core::model::EventType;
 use herald_core::name::EventTypeName;
 use herald_core::store::Ordering;
@@ -16,6 +17,7 @@ use crate::api::auth::Caller;
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
 use crate::api::extract::{Body, Query, double_option};
 use crate::api::pagination::{ListParams, ListResponse};
+use crate::service::{NewEventType, Resource, Upserted};
 
 /// A new event type.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -177,7 +179,7 @@ fn parse_flags(v: &mut Validator, single: Option<String>, many: Option<Vec<Strin
 }
 
 fn parse_path_name(name: &str) -> Result<EventTypeName, ApiError> {
-    EventTypeName::parse(name).map_err(|_| ApiError::not_found("event type"))
+    EventTypeName::parse(name).map_err(|_| ApiError::not_found(Resource::EventType))
 }
 
 /// List event types.
@@ -218,22 +220,7 @@ pub async fn create(
     let schemas = parse_schemas(&mut v, body.schemas);
     v.finish()?;
     let name = name.ok_or_else(|| ApiError::invalid_field("name", "invalid name"))?;
-    let now = herald_core::model::now();
-    if let Some(mut existing) = state.store().find_event_type(&name).await? {
-        if !existing.archived {
-            return Err(ApiError::Conflict(format!("the event type `{name}` already exists")));
-        }
-        existing.description = body.description;
-        existing.archived = body.archived;
-        existing.deprecated = body.deprecated;
-        existing.feature_flags = feature_flags;
-        existing.group_name = body.group_name;
-        existing.schemas = schemas;
-        existing.updated_at = now;
-        state.store().update_event_type(&existing).await?;
-        return Ok((StatusCode::CREATED, Json(EventTypeOut::new(existing, true))));
-    }
-    let event_type = EventType {
+    let new = NewEventType {
         name,
         description: body.description,
         archived: body.archived,
@@ -241,10 +228,8 @@ pub async fn create(
         feature_flags,
         group_name: body.group_name,
         schemas,
-        created_at: now,
-        updated_at: now,
     };
-    state.store().insert_event_type(&event_type).await?;
+    let event_type = state.service().create_event_type(new).await?;
     Ok((StatusCode::CREATED, Json(EventTypeOut::new(event_type, true))))
 }
 
@@ -259,8 +244,11 @@ pub async fn get(
     Path(name): Path<String>,
 ) -> Result<Json<EventTypeOut>, ApiError> {
     let name = parse_path_name(&name)?;
-    let event_type =
-        state.store().find_event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))?;
+    let event_type = state
+        .store()
+        .find_event_type(&name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(Resource::EventType))?;
     Ok(Json(EventTypeOut::new(event_type, true)))
 }
 
@@ -283,36 +271,22 @@ pub async fn upsert(
     let feature_flags = parse_flags(&mut v, body.feature_flag, body.feature_flags);
     let schemas = parse_schemas(&mut v, body.schemas);
     v.finish()?;
-    let name = name.ok_or_else(|| ApiError::not_found("event type"))?;
-    let now = herald_core::model::now();
-    match state.store().find_event_type(&name).await? {
-        Some(mut existing) => {
-            existing.description = body.description;
-            existing.archived = body.archived;
-            existing.deprecated = body.deprecated;
-            existing.feature_flags = feature_flags;
-            existing.group_name = body.group_name;
-            existing.schemas = schemas;
-            existing.updated_at = now;
-            state.store().update_event_type(&existing).await?;
-            Ok((StatusCode::OK, Json(EventTypeOut::new(existing, true))))
-        }
-        None => {
-            let event_type = EventType {
-                name,
-                description: body.description,
-                archived: body.archived,
-                deprecated: body.deprecated,
-                feature_flags,
-                group_name: body.group_name,
-                schemas,
-                created_at: now,
-                updated_at: now,
-            };
-            state.store().insert_event_type(&event_type).await?;
-            Ok((StatusCode::CREATED, Json(EventTypeOut::new(event_type, true))))
-        }
-    }
+    let name = name.ok_or_else(|| ApiError::not_found(Resource::EventType))?;
+    let new = NewEventType {
+        name,
+        description: body.description,
+        archived: body.archived,
+        deprecated: body.deprecated,
+        feature_flags,
+        group_name: body.group_name,
+        schemas,
+    };
+    let (event_type, upserted) = state.service().upsert_event_type(new).await?;
+    let status = match upserted {
+        Upserted::Created => StatusCode::CREATED,
+        Upserted::Updated => StatusCode::OK,
+    };
+    Ok((status, Json(EventTypeOut::new(event_type, true))))
 }
 
 /// Change some fields of an event type.
@@ -330,8 +304,6 @@ pub async fn patch(
 ) -> Result<Json<EventTypeOut>, ApiError> {
     caller.require_organization()?;
     let name = parse_path_name(&name)?;
-    let mut event_type =
-        state.store().find_event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))?;
     let mut v = Validator::default();
     let feature_flags = match (body.feature_flags, body.feature_flag) {
         (Some(many), _) => Some(parse_flags(&mut v, None, many)),
@@ -340,26 +312,16 @@ pub async fn patch(
     };
     let schemas = body.schemas.map(|schemas| parse_schemas(&mut v, schemas));
     v.finish()?;
-    if let Some(description) = body.description {
-        event_type.description = description;
-    }
-    if let Some(archived) = body.archived {
-        event_type.archived = archived;
-    }
-    if let Some(deprecated) = body.deprecated {
-        event_type.deprecated = deprecated;
-    }
-    if let Some(flags) = feature_flags {
-        event_type.feature_flags = flags;
-    }
-    if let Some(group) = body.group_name {
-        event_type.group_name = group;
-    }
-    if let Some(schemas) = schemas {
-        event_type.schemas = schemas;
-    }
-    event_type.updated_at = herald_core::model::now();
-    state.store().update_event_type(&event_type).await?;
+    let change = EventTypeChange {
+        description: body.description,
+        archived: body.archived,
+        deprecated: body.deprecated,
+        feature_flags,
+        group_name: body.group_name,
+        schemas,
+        only_if_archived: false,
+    };
+    let event_type = state.service().change_event_type(&name, &change).await?;
     Ok(Json(EventTypeOut::new(event_type, true)))
 }
 
@@ -378,15 +340,10 @@ pub async fn delete(
     caller.require_organization()?;
     let name = parse_path_name(&name)?;
     if params.expunge {
-        if !state.store().expunge_event_type(&name).await? {
-            return Err(ApiError::not_found("event type"));
-        }
-        return Ok(StatusCode::NO_CONTENT);
+        state.service().expunge_event_type(&name).await?;
+    } else {
+        let archive = EventTypeChange { archived: Some(true), ..EventTypeChange::default() };
+        state.service().change_event_type(&name, &archive).await?;
     }
-    let mut event_type =
-        state.store().find_event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))?;
-    event_type.archived = true;
-    event_type.updated_at = herald_core::model::now();
-    state.store().update_event_type(&event_type).await?;
     Ok(StatusCode::NO_CONTENT)
 }

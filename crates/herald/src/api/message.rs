@@ -23,6 +23,7 @@ use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
 use crate::api::extract::{Body, Query};
 use crate::api::filters::{EventTypesParam, MessageListParams, channel_param, event_types_param, time_param};
 use crate::api::pagination::{ListParams, ListResponse};
+use crate::service::{NewMessage, Resource, ServiceError};
 
 /// Most channels one message may be sent on.
 const MAX_CHANNELS: usize = 10;
@@ -114,9 +115,11 @@ pub struct WithContent {
 pub async fn load(state: &ApiState, app: &Application, key: &str) -> Result<Message, ApiError> {
     let key = match key.parse::<MessageId>() {
         Ok(id) => MessageKey::Id(id),
-        Err(_) => MessageKey::EventId(EventId::parse(key).map_err(|_| ApiError::not_found("message"))?),
+        Err(_) => {
+            MessageKey::EventId(EventId::parse(key).map_err(|_| ApiError::not_found(Resource::Message))?)
+        }
     };
-    state.store().find_message(&app.id, &key).await?.ok_or_else(|| ApiError::not_found("message"))
+    state.store().find_message(&app.id, &key).await?.ok_or_else(|| ApiError::not_found(Resource::Message))
 }
 
 /// Send a message: it is stored with one pending delivery per matching endpoint before the
@@ -167,39 +170,23 @@ pub async fn create(
 
     let app = match (caller.application(&state, &app_id).await, body.application) {
         (Ok(app), _) => app,
-        (Err(ApiError::NotFound(_)), Some(new_app)) => {
+        (Err(ApiError::Service(ServiceError::NotFound(Resource::Application))), Some(new_app)) => {
             caller.require_organization()?;
             create_with_path_uid(&state, &app_id, new_app).await?
         }
         (Err(error), _) => return Err(error),
     };
-
-    let now = state.clock().now();
-    let retention = retention.unwrap_or_else(|| {
-        chrono::Duration::from_std(state.payload_retention()).unwrap_or(chrono::Duration::days(90))
-    });
-    let message = Message {
-        id: MessageId::generate(),
-        app_id: app.id,
+    let new = NewMessage {
         event_type,
         event_id,
-        channels: channels.filter(|c| !c.is_empty()),
-        payload: Some(body.payload.get().as_bytes().to_vec()),
-        created_at: now,
-        deliver_at: body.deliver_at.filter(|at| *at > now),
-        payload_expires_at: now + retention,
+        channels,
+        payload: body.payload.get().as_bytes().to_vec(),
+        deliver_at: body.deliver_at,
+        payload_retention: retention,
     };
-    match state.store().insert_message(&message).await {
-        Ok(_) => {}
-        Err(herald_core::StoreError::Conflict { .. }) => {
-            return Err(ApiError::Conflict("a message with this eventId already exists".to_owned()));
-        }
-        Err(error) => return Err(error.into()),
-    }
-    state.metrics().message_accepted();
+    let message = state.service().send_message(&app.id, new).await?;
     // Ties the request's trace to the message's deliveries (builds with the `otlp` feature).
     tracing::Span::current().record("msg_id", message.id.as_str());
-    state.worker().wake();
     Ok((StatusCode::ACCEPTED, Json(MessageOut::new(message, params.with_content.unwrap_or(true)))))
 }
 
@@ -271,7 +258,7 @@ pub async fn expunge_content(
     let app = caller.application(&state, &app_id).await?;
     let message = load(&state, &app, &msg_id).await?;
     if !state.store().expunge_message_payload(&app.id, &message.id).await? {
-        return Err(ApiError::not_found("message"));
+        return Err(ApiError::not_found(Resource::Message));
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -33,6 +33,7 @@ use herald_core::Store;
 use herald_core::clock::Clock;
 
 use crate::metrics::Metrics;
+use crate::service::Service;
 use crate::worker::WorkerHandle;
 
 use crate::api::error::ApiError;
@@ -43,6 +44,8 @@ use crate::api::extract::BodyLimit;
 pub struct ApiState {
     inner: Arc<ApiShared>,
     tokens: Arc<auth::TokenCache>,
+    /// The use cases every handler calls.
+    service: Service,
 }
 
 /// The parts of [`ApiState`].
@@ -66,11 +69,27 @@ pub struct ApiShared {
     pub metrics: Arc<Metrics>,
     /// Cancelled when the node starts shutting down, which readiness reports.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Background work the use cases start (recover); the app waits for it at shutdown.
+    pub tasks: tokio_util::task::TaskTracker,
 }
 
 impl ApiState {
     pub fn new(shared: ApiShared) -> Self {
-        Self { inner: Arc::new(shared), tokens: Arc::default() }
+        let service = Service::new(crate::service::Shared {
+            store: shared.store.clone(),
+            clock: shared.clock.clone(),
+            worker: shared.worker.clone(),
+            metrics: shared.metrics.clone(),
+            payload_retention: shared.payload_retention,
+            tasks: shared.tasks.clone(),
+            shutdown: shared.shutdown.clone(),
+        });
+        Self { inner: Arc::new(shared), tokens: Arc::default(), service }
+    }
+
+    /// The application layer: what handlers call.
+    pub fn service(&self) -> &Service {
+        &self.service
     }
 
     pub fn tokens(&self) -> &auth::TokenCache {

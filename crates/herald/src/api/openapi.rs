@@ -39,7 +39,7 @@ use crate::api::{
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
         pagination::OrderParam,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorCodes),
     tags(
         (name = "Application", description = "One application per customer of yours."),
         (name = "Endpoint", description = "URLs an application's messages are delivered to."),
@@ -63,6 +63,44 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Lists every error `code` in the error body's schema, with what each means, so clients can
+/// rely on them (they are stable: a code is never reused for another cause).
+struct ErrorCodes;
+
+/// Codes the HTTP edge itself answers with (the use cases' codes come from the service).
+const EDGE_CODES: &[(&str, &str)] = &[
+    ("authentication_failed", "401: no token, or an unknown or expired one"),
+    ("insufficient_access", "403: an application's token used for an organisation operation"),
+    ("not_found", "404: no such route or file"),
+    ("conflict", "409: a request with this idempotency key is still in progress"),
+    ("invalid_json", "400: the body is not JSON"),
+    ("invalid_body", "400: the body could not be read"),
+    ("invalid_idempotency_key", "400: the idempotency-key header is empty or too long"),
+    ("method_not_allowed", "405: the route does not take this method"),
+    ("payload_too_large", "413: the body is larger than the configured limit"),
+    ("unhealthy", "503: the server cannot serve requests now"),
+];
+
+impl Modify for ErrorCodes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::schema::Schema;
+        use utoipa::openapi::{RefOr, schema::Type};
+        let Some(components) = openapi.components.as_mut() else { return };
+        let Some(RefOr::T(Schema::Object(error))) = components.schemas.get_mut("HttpErrorOut") else {
+            return;
+        };
+        let codes: Vec<String> = EDGE_CODES
+            .iter()
+            .chain(crate::service::CODES)
+            .map(|(code, meaning)| format!("- `{code}`: {meaning}"))
+            .collect();
+        let description = format!("A stable, machine-readable cause. One of:\n{}", codes.join("\n"));
+        let code =
+            utoipa::openapi::ObjectBuilder::new().schema_type(Type::String).description(Some(description));
+        error.properties.insert("code".to_owned(), code.into());
     }
 }
 

@@ -3,9 +3,6 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use herald_core::id::TokenId;
-use herald_core::model::{ApiToken, TokenScope};
-use herald_core::token::{APPLICATION_TOKEN_PREFIX, TokenHash, generate_token_value};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -14,6 +11,7 @@ use crate::api::application::ApplicationIn;
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError};
 use crate::api::extract::Body;
+use crate::service::{Resource, ServiceError};
 
 /// The longest lifetime a caller may ask for (30 days).
 const MAX_EXPIRY_SECONDS: u64 = 30 * 86_400;
@@ -53,7 +51,7 @@ pub async fn app_portal_access(
     caller.require_organization()?;
     let app = match (caller.application(&state, &app_id).await, body.application) {
         (Ok(app), _) => app,
-        (Err(ApiError::NotFound(_)), Some(new_app)) => {
+        (Err(ApiError::Service(ServiceError::NotFound(Resource::Application))), Some(new_app)) => {
             crate::api::application::create_with_path_uid(&state, &app_id, new_app).await?
         }
         (Err(error), _) => return Err(error),
@@ -70,17 +68,7 @@ pub async fn app_portal_access(
             ));
         }
     };
-    let now = state.clock().now();
-    let value = generate_token_value(APPLICATION_TOKEN_PREFIX);
-    let token = ApiToken {
-        id: TokenId::generate_at(now),
-        hash: TokenHash::of(value.expose()),
-        scope: TokenScope::Application(app.id.clone()),
-        description: "customer portal session".to_owned(),
-        created_at: now,
-        expires_at: Some(now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1))),
-    };
-    state.store().insert_token(&token).await?;
+    let value = state.service().portal_token(&app.id, ttl).await?;
     // The token travels in the fragment, which browsers never send to servers or proxies. The
     // application id tells the portal page which application the token reaches.
     let url = format!("{}/portal#app={}&token={}", state.public_url(), app.id, value.expose());

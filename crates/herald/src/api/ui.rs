@@ -109,7 +109,10 @@ pub async fn portal(State(state): State<ApiState>) -> Response {
 
 /// `GET /ui/assets/{name}`: a script, stylesheet or image of the pages.
 pub async fn asset(Path(name): Path<String>) -> Result<Response, ApiError> {
-    let asset = ASSETS.iter().find(|a| a.name == name).ok_or_else(|| ApiError::not_found("asset"))?;
+    let asset = ASSETS
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| ApiError::NotFound("asset not found".to_owned()))?;
     Ok((common_headers(), [(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response())
 }
 

@@ -125,7 +125,7 @@ async fn applications_can_be_created_listed_shown_updated_and_deleted() {
     assert!(herald(&server, &["app", "delete", &id]).await.ok().contains("Deleted"));
     let gone = herald(&server, &["app", "get", &id]).await;
     assert_eq!(gone.code(), 1);
-    assert!(gone.stderr.starts_with("error: not_found: "), "{}", gone.stderr);
+    assert!(gone.stderr.starts_with("error: application_not_found: "), "{}", gone.stderr);
 }
 
 #[tokio::test]
@@ -296,7 +296,7 @@ async fn server_errors_are_shown_with_their_code_and_a_failing_exit_status() {
 
     let unknown = herald(&server, &["app", "get", "app_doesnotexist"]).await;
     assert_eq!(unknown.code(), 1);
-    assert!(unknown.stderr.starts_with("error: not_found: "), "{}", unknown.stderr);
+    assert!(unknown.stderr.starts_with("error: application_not_found: "), "{}", unknown.stderr);
     assert!(unknown.stdout.is_empty());
 
     server.create_app("Shop", Some("shop")).await;

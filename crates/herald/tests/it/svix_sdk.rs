@@ -827,7 +827,7 @@ async fn sdk_reports_an_unknown_application_as_http_404() {
     let svix = sdk(&server);
 
     let body = expect_http(svix.application().get("no-such-app".to_owned()).await, 404);
-    assert_eq!(body.code, "not_found");
+    assert_eq!(body.code, "application_not_found");
     expect_http(svix.application().get("app_2yZwUhtgs5Ai8T9yRQJXA4Xm6zj".to_owned()).await, 404);
     expect_http(svix.endpoint().list("no-such-app".to_owned(), None).await, 404);
     expect_http(
@@ -853,7 +853,7 @@ async fn sdk_reports_a_duplicate_application_uid_as_http_409() {
             .await,
         409,
     );
-    assert_eq!(body.code, "conflict");
+    assert_eq!(body.code, "uid_taken");
 }
 
 #[tokio::test]
@@ -1076,7 +1076,7 @@ async fn sdk_gets_a_message_by_id_and_by_event_id() {
     assert_eq!(bare.channels, Some(strings(&["accounts"])));
 
     let body = expect_http(svix.message().get(app_id.clone(), "no-such-event".to_owned(), None).await, 404);
-    assert_eq!(body.code, "not_found");
+    assert_eq!(body.code, "message_not_found");
     expect_http(svix.message().get(app_id, "msg_2yZwUhtgs5Ai8T9yRQJXA4Xm6zj".to_owned(), None).await, 404);
 }
 
@@ -1210,7 +1210,7 @@ async fn sdk_reports_a_duplicate_event_id_as_http_409() {
             .await,
         409,
     );
-    assert_eq!(body.code, "conflict");
+    assert_eq!(body.code, "event_id_taken");
 
     let all = svix.message().list(app_id.clone(), None).await.expect("list");
     assert_eq!(all.data.len(), 1, "the duplicate was not stored: {all:?}");

@@ -1,0 +1,68 @@
+//! Messages: accepted means durable. The message and one pending delivery per matching
+//! enabled endpoint are committed in one store call before this returns; then the worker is
+//! woken.
+
+use chrono::{DateTime, Utc};
+use herald_core::delivery::Message;
+use herald_core::id::{ApplicationId, MessageId};
+use herald_core::name::{ChannelName, EventId, EventTypeName};
+use herald_core::store::MessageKey;
+
+use super::{Resource, Service, ServiceError};
+
+/// A message to send, parsed.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub event_type: EventTypeName,
+    pub event_id: Option<EventId>,
+    pub channels: Option<Vec<ChannelName>>,
+    /// The payload's bytes, exactly as they will be delivered (a JSON object).
+    pub payload: Vec<u8>,
+    /// Not before this time; a time in the past means now.
+    pub deliver_at: Option<DateTime<Utc>>,
+    /// How long the payload is kept; the server's default when absent.
+    pub payload_retention: Option<chrono::Duration>,
+}
+
+impl Service {
+    /// Stores the message with its deliveries (one transaction) and wakes the worker.
+    pub async fn send_message(&self, app: &ApplicationId, new: NewMessage) -> Result<Message, ServiceError> {
+        let now = self.clock().now();
+        let retention = new.payload_retention.unwrap_or_else(|| {
+            chrono::Duration::from_std(self.inner.payload_retention).unwrap_or(chrono::Duration::days(90))
+        });
+        let message = Message {
+            id: MessageId::generate(),
+            app_id: app.clone(),
+            event_type: new.event_type,
+            event_id: new.event_id,
+            channels: new.channels.filter(|c| !c.is_empty()),
+            payload: Some(new.payload),
+            created_at: now,
+            deliver_at: new.deliver_at.filter(|at| *at > now),
+            payload_expires_at: now + retention,
+        };
+        self.store().insert_message(&message).await.map_err(ServiceError::store(Resource::Message))?;
+        self.metrics().message_accepted();
+        self.worker().wake();
+        Ok(message)
+    }
+
+    /// A message of `app`, by id or eventId.
+    pub async fn message(&self, app: &ApplicationId, key: &MessageKey) -> Result<Message, ServiceError> {
+        self.store().find_message(app, key).await?.ok_or(ServiceError::NotFound(Resource::Message))
+    }
+
+    /// Removes a message's payload (its deliveries then fail as "expired").
+    pub async fn expunge_message_payload(
+        &self,
+        app: &ApplicationId,
+        id: &MessageId,
+    ) -> Result<(), ServiceError> {
+        if self.store().expunge_message_payload(app, id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(Resource::Message))
+        }
+    }
+}

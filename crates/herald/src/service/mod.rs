@@ -1,0 +1,83 @@
+//! The application layer: Herald's use cases (send a message, create, change and delete
+//! endpoints, rotate secrets, resend, recover, hand out portal access, …) as plain async
+//! methods over the store, the clock, the worker's handle and the app's task tracker.
+//!
+//! Every way into Herald calls this layer: the HTTP handlers in `api/` (which only extract,
+//! call and map), and tests in-process. It knows no HTTP types and no SQL: its inputs are
+//! parsed domain types (`herald_core`), its failures a [`ServiceError`] with one stable code
+//! per cause. A new use case goes here, as a method on [`Service`] in the module of its
+//! resource; the handler that exposes it stays a few lines long.
+
+mod applications;
+mod attempts;
+mod endpoints;
+mod error;
+mod event_types;
+mod messages;
+mod portal;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use herald_core::Store;
+use herald_core::clock::Clock;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::metrics::Metrics;
+use crate::worker::WorkerHandle;
+
+pub use applications::NewApplication;
+pub use endpoints::{NewEndpoint, Upserted};
+pub use error::{CODES, Resource, ServiceError};
+pub use event_types::NewEventType;
+pub use messages::NewMessage;
+
+/// What the use cases work with. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Service {
+    inner: Arc<Shared>,
+}
+
+/// The parts of a [`Service`], given by whoever wires the app.
+#[derive(Debug)]
+pub struct Shared {
+    /// All persistent state.
+    pub store: Arc<dyn Store>,
+    /// The time every use case reads (tests move a manual clock).
+    pub clock: Arc<dyn Clock>,
+    /// Woken when there is new work; told when an endpoint changed, so its next delivery
+    /// uses the new URL, secret or headers.
+    pub worker: WorkerHandle,
+    /// Counts accepted messages.
+    pub metrics: Arc<Metrics>,
+    /// How long payloads are kept when a message does not say.
+    pub payload_retention: Duration,
+    /// Background work a use case starts (recovering failed messages) runs here, so shutdown
+    /// waits for it instead of cutting it off.
+    pub tasks: TaskTracker,
+    /// Cancelled at shutdown; background work stops early when it fires.
+    pub shutdown: CancellationToken,
+}
+
+impl Service {
+    pub fn new(shared: Shared) -> Self {
+        Self { inner: Arc::new(shared) }
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    pub fn worker(&self) -> &WorkerHandle {
+        &self.inner.worker
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}

@@ -1,0 +1,32 @@
+//! Customer-portal access: a short-lived token that reaches one application only.
+
+use std::time::Duration;
+
+use herald_core::id::{ApplicationId, TokenId};
+use herald_core::model::{ApiToken, TokenScope};
+use herald_core::secret::SecretString;
+use herald_core::token::{APPLICATION_TOKEN_PREFIX, TokenHash, generate_token_value};
+
+use super::{Service, ServiceError};
+
+impl Service {
+    /// Mints a token for the application, valid for `ttl`. Only its hash is stored.
+    pub async fn portal_token(
+        &self,
+        app: &ApplicationId,
+        ttl: Duration,
+    ) -> Result<SecretString, ServiceError> {
+        let now = self.clock().now();
+        let value = generate_token_value(APPLICATION_TOKEN_PREFIX);
+        let token = ApiToken {
+            id: TokenId::generate_at(now),
+            hash: TokenHash::of(value.expose()),
+            scope: TokenScope::Application(app.clone()),
+            description: "customer portal session".to_owned(),
+            created_at: now,
+            expires_at: Some(now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(1))),
+        };
+        self.store().insert_token(&token).await?;
+        Ok(value)
+    }
+}
