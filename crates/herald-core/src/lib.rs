@@ -13,6 +13,7 @@ pub mod name;
 pub mod retry;
 pub mod sealed;
 pub mod secret;
+pub mod settle;
 pub mod signature;
 pub mod stats;
 pub mod store;

@@ -242,6 +242,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
     let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     WorkerSettings {
         endpoint_concurrency: delivery.endpoint_concurrency,
+        max_attempts_in_flight: delivery.max_attempts_in_flight,
         lease_batch: LEASE_BATCH,
         lease_duration: to_chrono(delivery.lease_duration),
         poll_interval: POLL_INTERVAL,

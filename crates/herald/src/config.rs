@@ -127,6 +127,8 @@ pub struct DeliveryConfig {
     pub connect_timeout: Duration,
     pub max_response_body_bytes: usize,
     pub endpoint_concurrency: usize,
+    /// Attempts in flight on this node at most, over every endpoint (each holds its payload).
+    pub max_attempts_in_flight: usize,
     pub retry_schedule: Vec<Duration>,
     pub disable_endpoint_after: Duration,
     pub svix_headers: bool,
@@ -177,6 +179,7 @@ const KEYS: &[&str] = &[
     "connect_timeout",
     "max_response_body_bytes",
     "endpoint_concurrency",
+    "max_attempts_in_flight",
     "retry_schedule",
     "disable_endpoint_after",
     "svix_headers",
@@ -403,6 +406,7 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
             v.parse::<usize>().map_err(|_| format!("`{v}` is not a number of bytes"))
         })?,
         endpoint_concurrency: field(raw, "endpoint_concurrency", positive)?,
+        max_attempts_in_flight: field(raw, "max_attempts_in_flight", positive)?,
         retry_schedule: field(raw, "retry_schedule", |v| {
             v.split(',').map(str::trim).filter(|d| !d.is_empty()).map(parse_duration).collect()
         })?,

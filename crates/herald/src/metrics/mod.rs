@@ -18,62 +18,16 @@ use herald_core::stats::{CommitObserver, QueueStats};
 
 use self::histogram::{BATCH_BUCKETS, COMMIT_BUCKETS, DURATION_BUCKETS, Histogram};
 
-/// What one delivery attempt came to, as the `outcome` label says it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// A 2xx answer.
-    Success,
-    /// A 4xx answer.
-    Http4xx,
-    /// A 5xx answer.
-    Http5xx,
-    /// Any other status (1xx, 3xx): redirects are not followed.
-    HttpOther,
-    /// No answer: connection refused or reset, TLS or DNS failure.
-    NoResponse,
-    /// The attempt ran out of time.
-    Timeout,
-    /// The SSRF guard refused the destination; nothing was sent.
-    Refused,
+/// What one delivery attempt came to, as the `outcome` label says it (classified once, by
+/// `herald_core::settle`).
+pub use herald_core::settle::AttemptClass as AttemptOutcome;
+
+/// Where an attempt class is counted.
+trait Indexed {
+    fn index(self) -> usize;
 }
 
-impl AttemptOutcome {
-    const ALL: [Self; 7] = [
-        Self::Success,
-        Self::Http4xx,
-        Self::Http5xx,
-        Self::HttpOther,
-        Self::NoResponse,
-        Self::Timeout,
-        Self::Refused,
-    ];
-
-    /// Classifies an attempt; `status` is 0 when there was no response.
-    pub fn classify(status: u16, refused: bool, timed_out: bool) -> Self {
-        match status {
-            _ if refused => Self::Refused,
-            _ if timed_out => Self::Timeout,
-            0 => Self::NoResponse,
-            200..=299 => Self::Success,
-            400..=499 => Self::Http4xx,
-            500..=599 => Self::Http5xx,
-            _ => Self::HttpOther,
-        }
-    }
-
-    /// The `outcome` label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Http4xx => "http_4xx",
-            Self::Http5xx => "http_5xx",
-            Self::HttpOther => "http_other",
-            Self::NoResponse => "no_response",
-            Self::Timeout => "timeout",
-            Self::Refused => "refused",
-        }
-    }
-
+impl Indexed for AttemptOutcome {
     fn index(self) -> usize {
         Self::ALL.iter().position(|o| *o == self).unwrap_or(0)
     }

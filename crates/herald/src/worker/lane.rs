@@ -8,30 +8,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use herald_core::delivery::{Attempt, AttemptRecord, DeliveryStatus, LeasedDelivery, NextStep, Trigger};
-use herald_core::id::{ApplicationId, AttemptId, EndpointId};
+use herald_core::delivery::LeasedDelivery;
+use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::Endpoint;
-use herald_core::retry::{AttemptResult, Outcome};
 use herald_core::store::Key;
-use rand::Rng as _;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::AttemptOutcome;
 use crate::worker::breaker::{Breaker, RateLimiter};
-use crate::worker::operational::Event;
-use crate::worker::sender::Outgoing;
-use crate::worker::{Context, WorkerSettings};
+use crate::worker::{Context, WorkerSettings, pipeline};
 
 /// How long an idle lane lives before it retires.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a lane re-reads its endpoint (URL, secrets, headers, rate, enabled).
 const ENDPOINT_REFRESH: Duration = Duration::from_secs(1);
-/// The 4th failed attempt of a delivery is reported as `message.attempt.failing`.
-const FAILING_AFTER_ATTEMPTS: u32 = 4;
-/// How long a 429 without a usable `Retry-After` holds the endpoint back.
-const DEFAULT_THROTTLE_PAUSE: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Deliveries one endpoint may have queued and in flight before the dispatcher stops leasing
 /// for it: two rounds of its concurrency.
@@ -41,10 +32,10 @@ pub(super) fn queue_limit(settings: &WorkerSettings) -> usize {
 
 /// State the dispatcher reads to decide whether to lease for this endpoint.
 #[derive(Debug, Default)]
-struct Shared {
+pub(super) struct Shared {
     /// Deliveries handed to the lane and not yet finished.
     pending: AtomicUsize,
-    breaker: Mutex<Breaker>,
+    pub(super) breaker: Mutex<Breaker>,
 }
 
 /// The dispatcher's handle on a lane.
@@ -70,8 +61,14 @@ impl Lane {
         let (queue, receiver) = mpsc::channel(limit * 2);
         let shared = Arc::new(Shared::default());
         let stop = shutdown.child_token();
-        let task =
-            tokio::spawn(run(context.clone(), app_id, endpoint_id, receiver, shared.clone(), stop.clone()));
+        let task = context.attempts.spawn(run(
+            context.clone(),
+            app_id,
+            endpoint_id,
+            receiver,
+            shared.clone(),
+            stop.clone(),
+        ));
         Self { queue, shared, limit, task, context, stop }
     }
 
@@ -84,7 +81,9 @@ impl Lane {
                 mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d) => d,
             };
             let context = self.context.clone();
-            tokio::spawn(async move { release(&context, &delivery, context.clock.now()).await });
+            self.context
+                .attempts
+                .spawn(async move { release(&context, &delivery, context.clock.now()).await });
         }
     }
 
@@ -121,9 +120,26 @@ struct InFlight {
     released: tokio::sync::Notify,
 }
 
+/// One request in flight to an endpoint; dropping it (also while unwinding from a panic) gives
+/// the endpoint's slot back.
+#[derive(Debug)]
+pub(super) struct InFlightSlot(Arc<InFlight>);
+
+impl Drop for InFlightSlot {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 impl InFlight {
+    /// Waits until fewer than `cap` requests are in flight, and takes a slot.
+    async fn acquire(self: &Arc<Self>, cap: usize) -> InFlightSlot {
+        self.count_in(cap).await;
+        InFlightSlot(self.clone())
+    }
+
     /// Waits until fewer than `cap` requests are in flight, and counts one more.
-    async fn acquire(&self, cap: usize) {
+    async fn count_in(&self, cap: usize) {
         loop {
             let released = self.released.notified();
             let current = self.count.load(Ordering::SeqCst);
@@ -208,7 +224,7 @@ async fn run(
 
         let now = context.clock.now();
         if endpoint.disabled {
-            record_not_attempted(
+            pipeline::record_not_attempted(
                 &context,
                 &delivery,
                 &endpoint,
@@ -246,21 +262,28 @@ async fn run(
                 }
             }
         }
-        // The endpoint's cap on requests in flight, split between live nodes.
+        // The endpoint's cap on requests in flight, split between live nodes, then the node's
+        // cap on attempts in flight over every endpoint. Both are taken as owned slots that
+        // move into the attempt's task: whatever way it ends (a panic too), they are given back.
         let cap = share(context.settings.endpoint_concurrency, nodes);
-        let acquired = tokio::select! {
-            () = in_flight.acquire(cap) => true,
-            () = stop.cancelled() => false,
+        let slots = tokio::select! {
+            slot = in_flight.acquire(cap) => tokio::select! {
+                permit = context.attempt_slots.clone().acquire_owned() => permit.ok().map(|p| (slot, p)),
+                () = stop.cancelled() => None,
+            },
+            () = stop.cancelled() => None,
         };
-        if !acquired {
+        let Some((slot, node_permit)) = slots else {
             release(&context, &delivery, context.clock.now()).await;
             finish(&context, &shared);
             break;
-        }
-        let (context, shared, in_flight) = (context.clone(), shared.clone(), in_flight.clone());
+        };
+        let handed = Handed { context: context.clone(), shared: shared.clone() };
+        let (context, shared) = (context.clone(), shared.clone());
         context.attempts.clone().spawn(async move {
-            attempt(&context, &shared, &in_flight, &endpoint, delivery).await;
-            finish(&context, &shared);
+            let _handed = handed;
+            let _node_permit = node_permit;
+            pipeline::attempt(&context, &shared.breaker, &endpoint, delivery, slot).await;
         });
     }
     // Give back what was queued but not started, due at once, so a restart picks it up.
@@ -292,6 +315,19 @@ async fn read_target(
     }))
 }
 
+/// A delivery handed to an attempt task; dropping it (when the task ends, however it ends) is
+/// [`finish`].
+struct Handed {
+    context: Arc<Context>,
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handed {
+    fn drop(&mut self) {
+        finish(&self.context, &self.shared);
+    }
+}
+
 /// A delivery left the lane: it may have room again, which the dispatcher must hear about.
 fn finish(context: &Context, shared: &Shared) {
     let before = shared.pending.fetch_sub(1, Ordering::SeqCst);
@@ -300,194 +336,9 @@ fn finish(context: &Context, shared: &Shared) {
     }
 }
 
-async fn release(context: &Context, delivery: &LeasedDelivery, due: DateTime<Utc>) {
+pub(super) async fn release(context: &Context, delivery: &LeasedDelivery, due: DateTime<Utc>) {
     if let Err(error) = context.store.release_lease(delivery.delivery_id, delivery.lease_id, due).await {
         tracing::warn!(error = %error, "could not give a delivery back; it is due again when its lease expires");
-    }
-}
-
-/// Makes one attempt and records it.
-///
-/// The endpoint's in-flight slot is given back as soon as the response is in: recording the
-/// attempt is not a request to the endpoint, and must not hold back the next one.
-async fn attempt(
-    context: &Context,
-    shared: &Shared,
-    in_flight: &InFlight,
-    endpoint: &Endpoint,
-    delivery: LeasedDelivery,
-) {
-    let started_at = context.clock.now();
-    let Some(payload) = delivery.payload.as_deref() else {
-        in_flight.release();
-        let reason = "the message payload expired or was expunged before delivery; not attempted";
-        record_not_attempted(context, &delivery, endpoint, reason, started_at).await;
-        return;
-    };
-    let outgoing = Outgoing { msg_id: delivery.msg_id.as_str(), timestamp: started_at.timestamp(), payload };
-    let headers = context.sender.headers(endpoint, outgoing, started_at);
-    // In the message's trace (see `otlp`); the span ends when the attempt is recorded.
-    #[cfg(feature = "otlp")]
-    let span = tracing::info_span!(target: crate::otlp::TARGET, "delivery.attempt",
-        msg_id = delivery.msg_id.as_str(), endpoint_id = delivery.endpoint_id.as_str(),
-        attempt = delivery.attempt, http.status_code = tracing::field::Empty,
-        outcome = tracing::field::Empty, error = tracing::field::Empty);
-    #[cfg(feature = "otlp")]
-    let sent = {
-        use tracing::Instrument as _;
-        context.sender.send(endpoint, headers, payload.to_vec()).instrument(span.clone()).await
-    };
-    #[cfg(not(feature = "otlp"))]
-    let sent = context.sender.send(endpoint, headers, payload.to_vec()).await;
-    in_flight.release();
-    let now = context.clock.now();
-    let classified = AttemptOutcome::classify(sent.status_code, sent.refused, sent.timed_out);
-    context.metrics.delivery_attempted(classified, sent.duration);
-    #[cfg(feature = "otlp")]
-    {
-        span.record("http.status_code", sent.status_code);
-        span.record("outcome", classified.label());
-        if classified != AttemptOutcome::Success {
-            span.record("error", true);
-        }
-    }
-
-    let decided =
-        context.settings.retry.decide(&sent.result, delivery.attempt, now, rand::thread_rng().r#gen());
-    // A manual attempt (resend, recover) is made once.
-    let outcome = match (delivery.trigger, decided) {
-        (Trigger::Manual, Outcome::Retry { .. }) => Outcome::Exhausted,
-        (_, outcome) => outcome,
-    };
-    if let Some(until) = update_breaker(shared, &sent.result, now) {
-        // Every node holds the endpoint back, not just this one.
-        if let Err(error) = context.store.open_circuit(&delivery.endpoint_id, until).await {
-            tracing::warn!(error = %error, "could not share an opened circuit");
-        }
-    }
-
-    let status = if outcome == Outcome::Delivered { DeliveryStatus::Success } else { DeliveryStatus::Failed };
-    let next = match outcome {
-        Outcome::Delivered => NextStep::Delivered,
-        Outcome::Retry { at } => NextStep::RetryAt(at),
-        Outcome::Exhausted | Outcome::Gone => NextStep::Failed,
-    };
-    let record = AttemptRecord {
-        delivery_id: delivery.delivery_id,
-        lease_id: delivery.lease_id,
-        attempt: Attempt {
-            id: AttemptId::generate(),
-            msg_id: delivery.msg_id.clone(),
-            app_id: delivery.app_id.clone(),
-            endpoint_id: delivery.endpoint_id.clone(),
-            url: endpoint.url.to_string(),
-            status,
-            response_status_code: sent.status_code,
-            response: sent.response,
-            response_duration_ms: i64::try_from(sent.duration.as_millis()).unwrap_or(i64::MAX),
-            trigger: delivery.trigger,
-            created_at: started_at,
-        },
-        next,
-        disable_endpoint: outcome == Outcome::Gone,
-    };
-    match context.store.record_attempt(&record).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(msg = %delivery.msg_id, endpoint = %delivery.endpoint_id, "lease lost before the attempt was recorded; another worker owns the delivery");
-            return;
-        }
-        Err(error) => {
-            // The lease expires and the delivery is attempted again: at least once.
-            tracing::error!(error = %error, msg = %delivery.msg_id, "could not record an attempt");
-            return;
-        }
-    }
-    report(context, &delivery, &record, outcome);
-}
-
-/// Feeds an attempt's result to the breaker; returns until when the endpoint is now held back,
-/// if this result opened the circuit or paused the endpoint.
-fn update_breaker(shared: &Shared, result: &AttemptResult, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let mut breaker = shared.breaker.lock().unwrap_or_else(PoisonError::into_inner);
-    let opened = match result {
-        AttemptResult::Response { status, .. } if (200..300).contains(status) => {
-            breaker.succeeded();
-            false
-        }
-        AttemptResult::Response { status: 429, retry_after } => {
-            let pause = retry_after
-                .and_then(|d| chrono::Duration::from_std(d).ok())
-                .map_or(DEFAULT_THROTTLE_PAUSE, |d| d.min(chrono::Duration::minutes(5)));
-            breaker.pause_until(now + pause);
-            true
-        }
-        AttemptResult::Response { status, .. } if *status >= 500 => breaker.failed(now),
-        // Other 4xx: the endpoint is up and answering; not a reason to hold it back.
-        AttemptResult::Response { .. } => false,
-        AttemptResult::NoResponse => breaker.failed(now),
-    };
-    if opened { breaker.open_until(now) } else { None }
-}
-
-/// Records a delivery that ends without a request (disabled endpoint, expired payload).
-async fn record_not_attempted(
-    context: &Context,
-    delivery: &LeasedDelivery,
-    endpoint: &Endpoint,
-    reason: &str,
-    now: DateTime<Utc>,
-) {
-    let record = AttemptRecord {
-        delivery_id: delivery.delivery_id,
-        lease_id: delivery.lease_id,
-        attempt: Attempt {
-            id: AttemptId::generate(),
-            msg_id: delivery.msg_id.clone(),
-            app_id: delivery.app_id.clone(),
-            endpoint_id: delivery.endpoint_id.clone(),
-            url: endpoint.url.to_string(),
-            status: DeliveryStatus::Failed,
-            response_status_code: 0,
-            response: reason.to_owned(),
-            response_duration_ms: 0,
-            trigger: delivery.trigger,
-            created_at: now,
-        },
-        next: NextStep::Failed,
-        disable_endpoint: false,
-    };
-    if let Err(error) = context.store.record_attempt(&record).await {
-        tracing::error!(error = %error, msg = %delivery.msg_id, "could not record a skipped delivery");
-    }
-}
-
-/// Sends the operational webhooks an outcome calls for.
-fn report(context: &Context, delivery: &LeasedDelivery, record: &AttemptRecord, outcome: Outcome) {
-    let attempt = &record.attempt;
-    match outcome {
-        Outcome::Delivered => {}
-        Outcome::Gone => context.operational.send(Event::EndpointDisabled {
-            app_id: delivery.app_id.clone(),
-            endpoint_id: delivery.endpoint_id.clone(),
-            reason: "the endpoint answered 410 Gone".to_owned(),
-            at: attempt.created_at,
-        }),
-        Outcome::Exhausted => context.operational.send(Event::AttemptExhausted {
-            app_id: delivery.app_id.clone(),
-            msg_id: delivery.msg_id.clone(),
-            endpoint_id: delivery.endpoint_id.clone(),
-            last_attempt: attempt.clone(),
-        }),
-        Outcome::Retry { .. } if delivery.attempt == FAILING_AFTER_ATTEMPTS => {
-            context.operational.send(Event::AttemptFailing {
-                app_id: delivery.app_id.clone(),
-                msg_id: delivery.msg_id.clone(),
-                endpoint_id: delivery.endpoint_id.clone(),
-                last_attempt: attempt.clone(),
-            });
-        }
-        Outcome::Retry { .. } => {}
     }
 }
 
@@ -506,16 +357,19 @@ mod tests {
     #[tokio::test]
     async fn in_flight_waits_for_a_release_when_at_its_cap() {
         let in_flight = Arc::new(InFlight::default());
-        in_flight.acquire(2).await;
-        in_flight.acquire(2).await;
+        let first = in_flight.acquire(2).await;
+        let _second = in_flight.acquire(2).await;
         let waiting = tokio::spawn({
             let in_flight = in_flight.clone();
             async move { in_flight.acquire(2).await }
         });
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished(), "a third request waits at a cap of two");
-        in_flight.release();
-        tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("released").expect("joined");
+        drop(first);
+        let third =
+            tokio::time::timeout(Duration::from_secs(5), waiting).await.expect("released").expect("joined");
         assert_eq!(in_flight.count.load(Ordering::SeqCst), 2);
+        drop(third);
+        assert_eq!(in_flight.count.load(Ordering::SeqCst), 1, "a dropped slot is given back");
     }
 }

@@ -11,6 +11,7 @@ mod dispatcher;
 mod lane;
 pub mod maintenance;
 pub mod operational;
+mod pipeline;
 pub mod sender;
 pub mod ssrf;
 
@@ -35,6 +36,8 @@ use crate::worker::sender::{Sender, SenderSettings};
 pub struct WorkerSettings {
     /// Requests in flight to one endpoint at most.
     pub endpoint_concurrency: usize,
+    /// Attempts in flight on this node at most, over every endpoint.
+    pub max_attempts_in_flight: usize,
     /// Deliveries leased per store call at most.
     pub lease_batch: u32,
     /// How long a lease holds; a delivery whose worker died is due again after it.
@@ -68,8 +71,11 @@ struct Context {
     operational: OperationalWebhooks,
     /// Attempt counts and durations, served by the API at `/metrics`.
     metrics: Arc<Metrics>,
-    /// Every attempt task, so shutdown can wait for them.
+    /// Every lane and attempt task, so shutdown can wait for them.
     attempts: TaskTracker,
+    /// The node-wide cap on attempts in flight: an attempt's task holds an owned permit, given
+    /// back when the task ends however it ends.
+    attempt_slots: Arc<tokio::sync::Semaphore>,
     /// This node's name in the store's list of live nodes.
     node: String,
     /// How many nodes deliver (from heartbeats); per-endpoint limits are split between them.
@@ -204,6 +210,7 @@ pub fn start(
 ) -> Result<TaskTracker, rustls::Error> {
     let sender = Sender::new(settings.sender.clone())?;
     let wake = handle.wake.clone();
+    let attempt_slots = settings.max_attempts_in_flight.max(1);
     let context = Arc::new(Context {
         store,
         clock,
@@ -214,6 +221,7 @@ pub fn start(
         operational,
         metrics,
         attempts: TaskTracker::new(),
+        attempt_slots: Arc::new(tokio::sync::Semaphore::new(attempt_slots)),
         node: format!("node_{}", herald_core::id::Ksuid::new(chrono::Utc::now()).encode()),
         live_nodes: AtomicUsize::new(1),
     });

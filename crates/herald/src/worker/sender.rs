@@ -45,20 +45,8 @@ pub struct SenderSettings {
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
-/// What one attempt came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Sent {
-    pub result: AttemptResult,
-    /// The HTTP status, 0 when there was no response.
-    pub status_code: u16,
-    /// The start of the response body, or why there was no response.
-    pub response: String,
-    pub duration: Duration,
-    /// True when the SSRF guard refused the destination.
-    pub refused: bool,
-    /// True when the attempt ran out of time.
-    pub timed_out: bool,
-}
+/// What happened on the wire: the shared [`Exchange`] that `herald_core::settle` decides from.
+pub use herald_core::settle::Exchange as Sent;
 
 /// A message as it is sent: id, payload, and the time the attempt is signed with.
 #[derive(Debug, Clone, Copy)]
