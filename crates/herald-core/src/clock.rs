@@ -20,6 +20,17 @@ impl Clock for SystemClock {
     }
 }
 
+/// The system clock's time now, for what has no [`Clock`] to ask (ids, names, log records).
+/// Everything that decides *when* something happens takes a `Clock` instead, so tests can move it.
+pub fn system_now() -> DateTime<Utc> {
+    SystemClock.now()
+}
+
+/// The system clock as a `SystemTime`, for measuring spans of wall time (trace spans).
+pub fn system_time() -> std::time::SystemTime {
+    std::time::SystemTime::now()
+}
+
 /// A clock that stands still until it is moved: for tests.
 #[derive(Debug)]
 pub struct ManualClock {

@@ -90,7 +90,7 @@ macro_rules! prefixed_id {
             /// A fresh id created now. Ids take the system time even where a test clock is in
             /// use, so they always sort in the order they were made.
             pub fn generate() -> Self {
-                Self::generate_at(Utc::now())
+                Self::generate_at(crate::clock::system_now())
             }
 
             /// A fresh id whose KSUID carries the given creation time.

@@ -137,7 +137,7 @@ impl SqliteStore {
             .map_err(std::io::Error::other)
             .and_then(|conn| writer::Writer::start(conn, observer))
             .map_err(writer_error)?;
-        let lease_counter = Arc::new(AtomicI64::new(Utc::now().timestamp_micros()));
+        let lease_counter = Arc::new(AtomicI64::new(herald_core::clock::system_now().timestamp_micros()));
         Ok(Self { writer, reader, cipher, batcher, lease_counter })
     }
 

@@ -148,9 +148,13 @@ impl App {
         let store = self.store.store();
         let delivery = &self.config.delivery;
         let role = self.config.role;
+        // Background work of the app (operational webhooks, the use cases' recover tasks, the
+        // metrics listener), waited for at shutdown.
+        let service_tasks = tokio_util::task::TaskTracker::new();
         let operational = match &delivery.operational_webhook {
             Some((url, secret)) => OperationalWebhooks::start(
                 OperationalTarget { url: url.clone(), secret: secret.clone() },
+                &service_tasks,
                 shutdown.clone(),
             ),
             None => OperationalWebhooks::disabled(),
@@ -175,8 +179,6 @@ impl App {
         } else {
             None
         };
-        // Background work of the use cases (recover), waited for at shutdown.
-        let service_tasks = tokio_util::task::TaskTracker::new();
         let state = ApiState::new(ApiShared {
             store,
             clock: self.clock.clone(),
@@ -199,11 +201,13 @@ impl App {
             Some(metrics_listener) => {
                 tracing::info!(address = %metrics_listener.local_addr()?, "serving metrics");
                 let router = api::metrics_router(state.clone());
-                Some(tokio::spawn(
-                    axum::serve(metrics_listener, router.into_make_service())
-                        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                        .into_future(),
-                ))
+                Some(
+                    service_tasks.spawn(
+                        axum::serve(metrics_listener, router.into_make_service())
+                            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                            .into_future(),
+                    ),
+                )
             }
             None => None,
         };

@@ -82,7 +82,13 @@ where
             (None, Some(msg)) => (message_trace(&msg), Some(message_span(&msg))),
             (None, None) => (random(), None),
         };
-        let data = SpanData { trace_id, span_id: random(), parent_id, start: SystemTime::now(), attributes };
+        let data = SpanData {
+            trace_id,
+            span_id: random(),
+            parent_id,
+            start: herald_core::clock::system_time(),
+            attributes,
+        };
         span.extensions_mut().insert(data);
     }
 
@@ -97,7 +103,7 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let Some(data) = span.extensions_mut().remove::<SpanData>() else { return };
-        let end = SystemTime::now();
+        let end = herald_core::clock::system_time();
         let name = span.name();
         let kind = if name.starts_with("http.") { 2 } else { 3 }; // SERVER, CLIENT
         let msg_id = data.attributes.iter().find(|(k, _)| k == MSG_ID).and_then(|(_, v)| v.as_str());

@@ -1,7 +1,8 @@
 //! The HTTP API: routing, shared state, and one module per resource.
 //!
 //! Only this module knows HTTP request types. Handlers parse input into domain types, call the
-//! store, and map results to the Svix-compatible JSON shapes defined beside them.
+//! application layer (`crate::service`), and map results to the Svix-compatible JSON shapes
+//! defined beside them.
 
 pub mod application;
 pub mod attempt;

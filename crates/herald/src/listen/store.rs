@@ -45,7 +45,7 @@ impl StoredWebhook {
             headers.iter().find(|(name, _)| name == wanted).map(|(_, value)| value.clone())
         });
         StoredWebhook {
-            received_at: Utc::now(),
+            received_at: herald_core::clock::system_now(),
             method: method.to_owned(),
             path: path.to_owned(),
             webhook_id,

@@ -211,6 +211,7 @@ pub fn start(
     let sender = Sender::new(settings.sender.clone())?;
     let wake = handle.wake.clone();
     let attempt_slots = settings.max_attempts_in_flight.max(1);
+    let context_clock_now = clock.now();
     let context = Arc::new(Context {
         store,
         clock,
@@ -222,7 +223,7 @@ pub fn start(
         metrics,
         attempts: TaskTracker::new(),
         attempt_slots: Arc::new(tokio::sync::Semaphore::new(attempt_slots)),
-        node: format!("node_{}", herald_core::id::Ksuid::new(chrono::Utc::now()).encode()),
+        node: format!("node_{}", herald_core::id::Ksuid::new(context_clock_now).encode()),
         live_nodes: AtomicUsize::new(1),
     });
     let tasks = TaskTracker::new();

@@ -15,6 +15,7 @@ use herald_core::signature::signature_header;
 use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Events waiting to be sent at most; further events are dropped with a warning.
 const QUEUE_CAPACITY: usize = 1024;
@@ -89,10 +90,11 @@ impl OperationalWebhooks {
         Self { queue: None }
     }
 
-    /// Starts the task that sends events to `target` until `shutdown`.
-    pub fn start(target: OperationalTarget, shutdown: CancellationToken) -> Self {
+    /// Starts the task that sends events to `target` until `shutdown`, on `tasks` (which the
+    /// app waits for at shutdown).
+    pub fn start(target: OperationalTarget, tasks: &TaskTracker, shutdown: CancellationToken) -> Self {
         let (queue, receiver) = mpsc::channel(QUEUE_CAPACITY);
-        tokio::spawn(run(target, receiver, shutdown));
+        tasks.spawn(run(target, receiver, shutdown));
         Self { queue: Some(queue) }
     }
 
@@ -121,13 +123,13 @@ async fn run(target: OperationalTarget, mut receiver: mpsc::Receiver<Event>, shu
             () = shutdown.cancelled() => return,
         };
         let body = event.body().to_string();
-        let id = format!("op_{}", herald_core::id::Ksuid::new(Utc::now()).encode());
+        let id = format!("op_{}", herald_core::id::Ksuid::new(herald_core::clock::system_now()).encode());
         for (try_number, delay) in std::iter::once(Duration::ZERO).chain(RETRY_DELAYS).enumerate() {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = shutdown.cancelled() => return,
             }
-            let timestamp = Utc::now().timestamp();
+            let timestamp = herald_core::clock::system_now().timestamp();
             let signature = signature_header([&target.secret], &id, timestamp, body.as_bytes());
             let result = client
                 .post(target.url.clone())

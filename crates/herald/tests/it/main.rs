@@ -28,5 +28,6 @@ mod retention;
 mod stats;
 mod status;
 mod svix_sdk;
+mod tidy;
 mod tls;
 mod ui;
