@@ -125,6 +125,47 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The longest plain-text error kept as the `detail` of its JSON replacement.
+const MAX_PLAIN_ERROR: usize = 4096;
+
+/// Middleware giving every error response a JSON body. Handlers answer with [`ApiError`]
+/// already; this catches what the framework answers before a handler runs (a path segment
+/// that is not UTF-8 or not of its type: axum's `Path` rejection is a 400 in plain text) and
+/// anything else that left a plain-text or empty error.
+pub async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = match response.headers().get(axum::http::header::CONTENT_TYPE) {
+        None => true,
+        Some(value) => value.as_bytes().starts_with(b"text/plain"),
+    };
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_ERROR).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, detail) = match status {
+        StatusCode::BAD_REQUEST => ("invalid_request", text),
+        StatusCode::NOT_FOUND => ("not_found", text),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", text),
+        status if status.is_server_error() => {
+            tracing::error!(status = %status, error = %text, "request failed before reaching a handler");
+            ("internal_error", "internal server error".to_owned())
+        }
+        _ => ("invalid_request", text),
+    };
+    let detail =
+        if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { detail };
+    let mut replacement = (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            replacement.headers_mut().append(name, value.clone());
+        }
+    }
+    replacement
+}
+
 /// Collects field errors so a request gets all its problems reported at once.
 #[derive(Debug, Default)]
 pub struct Validator {

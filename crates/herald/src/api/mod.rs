@@ -208,6 +208,8 @@ pub fn router(state: ApiState, max_body_bytes: usize, metrics_elsewhere: bool) -
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(Extension(BodyLimit(max_body_bytes)))
+        // Around everything that may answer in plain text (axum's rejections of a bad path).
+        .layer(middleware::from_fn(error::json_errors))
         // Outermost, so every answer is counted, idempotent replays and 413s included.
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)

@@ -176,3 +176,14 @@ async fn a_malformed_iterator_or_query_string_is_a_422_naming_it_on_every_list_r
     let types = server.get("/api/v1/event-type?iterator=invoice.created").await;
     assert_eq!(types.body["data"][0]["name"], "invoice.paid", "{:?}", types.body);
 }
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_gets_a_json_error() {
+    let server = TestServer::start().await;
+    for path in ["/api/v1/app/%ff", "/api/v1/app/%ff/endpoint/x", "/api/v1/event-type/%c3%28"] {
+        let reply = server.get(path).await;
+        assert!(reply.status.is_client_error(), "{path}: {}", reply.status);
+        assert_eq!(reply.headers["content-type"], "application/json", "{path}");
+        assert_error(&reply, reply.status);
+    }
+}
