@@ -8,8 +8,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::ServiceExt;
-use axum::extract::Request;
 use herald_core::id::TokenId;
 use herald_core::model::{ApiToken, TokenScope};
 use herald_core::secret::{Cipher, SecretString};
@@ -26,7 +24,8 @@ use tower_http::normalize_path::NormalizePathLayer;
 use herald_core::clock::{Clock, SystemClock};
 use herald_core::retry::RetrySchedule;
 
-use crate::api::{self, ApiShared, ApiState};
+use crate::api::serve::ServeSettings;
+use crate::api::{self, ApiShared, ApiState, RouterSettings};
 use crate::config::{Config, DatabaseConfig};
 use crate::metrics::Metrics;
 use crate::worker::operational::{OperationalTarget, OperationalWebhooks};
@@ -192,20 +191,33 @@ impl App {
             (None, Some(address)) => Some(TcpListener::bind(address).await?),
             (None, None) => None,
         };
+        let http = &self.config.http;
+        let serve_settings = ServeSettings {
+            max_connections: http.max_connections,
+            header_read_timeout: http.header_read_timeout,
+            idle_timeout: http.idle_connection_timeout,
+            shutdown_grace: http.shutdown_grace,
+        };
         let metrics_server = match metrics_listener {
             Some(metrics_listener) => {
                 tracing::info!(address = %metrics_listener.local_addr()?, "serving metrics");
                 let router = api::metrics_router(state.clone());
-                Some(tokio::spawn(
-                    axum::serve(metrics_listener, router.into_make_service())
-                        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                        .into_future(),
-                ))
+                Some(tokio::spawn(api::serve::serve(
+                    metrics_listener,
+                    router,
+                    serve_settings,
+                    shutdown.clone(),
+                )))
             }
             None => None,
         };
         let router = if role.serves_api() {
-            api::router(state, self.config.max_body_bytes, metrics_server.is_some())
+            let settings = RouterSettings {
+                max_body_bytes: self.config.max_body_bytes,
+                max_concurrent_requests: http.max_concurrent_requests,
+                metrics_elsewhere: metrics_server.is_some(),
+            };
+            api::router(state, settings)
         } else {
             api::health_router(state)
         };
@@ -213,9 +225,8 @@ impl App {
         let service = axum::middleware::from_fn(api::ui::canonical_page_paths)
             .layer(NormalizePathLayer::trim_trailing_slash().layer(router));
         tracing::info!(address = %bound, role = ?role, "Herald is serving");
-        axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+        // Returns once every connection is closed: finished, or cut at the grace period's end.
+        api::serve::serve(listener, service, serve_settings, shutdown).await?;
         if let Some(metrics_server) = metrics_server {
             metrics_server.await.map_err(io::Error::other)??;
         }

@@ -5,7 +5,8 @@
 //! log, never to the client.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_core::StoreError;
 use serde::Serialize;
@@ -54,6 +55,11 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    #[error(
+        "the server is handling as many requests as it is configured to ({0}); retry after the \
+         number of seconds in Retry-After"
+    )]
+    Overloaded(usize),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -108,6 +114,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Internal(source) => {
                 log_internal(source.as_ref());
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
@@ -121,7 +128,12 @@ impl IntoResponse for ApiError {
             Self::Internal(_) => "internal server error".to_owned(),
             other => other.to_string(),
         };
-        (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response()
+        let mut response = (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response();
+        if let Self::Overloaded(_) = self {
+            // Requests finish in milliseconds; a second is long enough for slots to free up.
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 

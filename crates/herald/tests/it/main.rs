@@ -24,6 +24,7 @@ mod process;
 mod receiver;
 mod restart;
 mod retention;
+mod serving;
 mod stats;
 mod status;
 mod svix_sdk;
