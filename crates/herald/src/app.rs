@@ -102,7 +102,7 @@ impl App {
 
     /// Like [`App::build`], with the clock the server reads time from (tests move it by hand).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
+        create_private_dir(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
         let lock = match config.database {
             DatabaseConfig::Sqlite(_) => Some(lock_data_dir(&config.data_dir)?),
@@ -268,12 +268,14 @@ fn worker_settings(config: &Config) -> WorkerSettings {
 /// Takes the data directory's lock file, or says who holds it.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StartError> {
     let path = data_dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| StartError::KeyFile { path: path.clone(), source })?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(|source| StartError::KeyFile { path: path.clone(), source })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Locked { path }),
@@ -335,7 +337,7 @@ pub async fn open_store_observed(
     config: &Config,
     observer: Arc<dyn CommitObserver>,
 ) -> Result<OpenedStore, StartError> {
-    std::fs::create_dir_all(&config.data_dir)
+    create_private_dir(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
     match &config.database {
         DatabaseConfig::Sqlite(path) => {
@@ -381,6 +383,19 @@ fn load_cipher(config: &Config, database: &Path) -> Result<Cipher, StartError> {
         }
         Err(source) => Err(StartError::KeyFile { path, source }),
     }
+}
+
+/// Creates the data directory (and missing parents) accessible to its owner only: it holds
+/// the database and the encryption key. An existing directory keeps its permissions.
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(path)
 }
 
 /// Writes a file readable by its owner only.

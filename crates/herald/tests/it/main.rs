@@ -12,6 +12,8 @@ mod crash;
 mod delivery;
 mod endpoints;
 mod event_types;
+#[cfg(unix)]
+mod files;
 mod health;
 mod helpers;
 mod idempotency;
