@@ -91,8 +91,32 @@ pub enum OpenError {
         #[source]
         source: std::io::Error,
     },
+    #[error("could not create the SQLite database file {path}")]
+    Create {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("could not apply the database migrations")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// Creates an empty database file readable by its owner only, unless it exists. SQLite gives
+/// the `-wal` and `-shm` files it creates beside it the database file's permissions, so
+/// they are private too; left to SQLite, all three would be world-readable (0644).
+fn create_private_database(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
 }
 
 impl SqliteStore {
@@ -108,6 +132,8 @@ impl SqliteStore {
         cipher: Cipher,
         observer: Arc<dyn CommitObserver>,
     ) -> Result<Self, OpenError> {
+        create_private_database(path)
+            .map_err(|source| OpenError::Create { path: path.display().to_string(), source })?;
         let connect_error = |source| OpenError::Connect { path: path.display().to_string(), source };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(connect_error)?

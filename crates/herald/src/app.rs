@@ -8,8 +8,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::ServiceExt;
-use axum::extract::Request;
 use herald_core::id::TokenId;
 use herald_core::model::{ApiToken, TokenScope};
 use herald_core::secret::{Cipher, SecretString};
@@ -26,7 +24,8 @@ use tower_http::normalize_path::NormalizePathLayer;
 use herald_core::clock::{Clock, SystemClock};
 use herald_core::retry::RetrySchedule;
 
-use crate::api::{self, ApiShared, ApiState};
+use crate::api::serve::ServeSettings;
+use crate::api::{self, ApiShared, ApiState, RouterSettings};
 use crate::config::{Config, DatabaseConfig};
 use crate::metrics::Metrics;
 use crate::worker::operational::{OperationalTarget, OperationalWebhooks};
@@ -103,7 +102,7 @@ impl App {
 
     /// Like [`App::build`], with the clock the server reads time from (tests move it by hand).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Self, StartError> {
-        std::fs::create_dir_all(&config.data_dir)
+        create_private_dir(&config.data_dir)
             .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
         let lock = match config.database {
             DatabaseConfig::Sqlite(_) => Some(lock_data_dir(&config.data_dir)?),
@@ -197,22 +196,33 @@ impl App {
             (None, Some(address)) => Some(TcpListener::bind(address).await?),
             (None, None) => None,
         };
+        let http = &self.config.http;
+        let serve_settings = ServeSettings {
+            max_connections: http.max_connections,
+            header_read_timeout: http.header_read_timeout,
+            idle_timeout: http.idle_connection_timeout,
+            shutdown_grace: http.shutdown_grace,
+        };
         let metrics_server = match metrics_listener {
             Some(metrics_listener) => {
                 tracing::info!(address = %metrics_listener.local_addr()?, "serving metrics");
                 let router = api::metrics_router(state.clone());
-                Some(
-                    service_tasks.spawn(
-                        axum::serve(metrics_listener, router.into_make_service())
-                            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-                            .into_future(),
-                    ),
-                )
+                Some(service_tasks.spawn(api::serve::serve(
+                    metrics_listener,
+                    router,
+                    serve_settings,
+                    shutdown.clone(),
+                )))
             }
             None => None,
         };
         let router = if role.serves_api() {
-            api::router(state, self.config.max_body_bytes, metrics_server.is_some())
+            let settings = RouterSettings {
+                max_body_bytes: self.config.max_body_bytes,
+                max_concurrent_requests: http.max_concurrent_requests,
+                metrics_elsewhere: metrics_server.is_some(),
+            };
+            api::router(state, settings)
         } else {
             api::health_router(state)
         };
@@ -220,9 +230,8 @@ impl App {
         let service = axum::middleware::from_fn(api::ui::canonical_page_paths)
             .layer(NormalizePathLayer::trim_trailing_slash().layer(router));
         tracing::info!(address = %bound, role = ?role, "Herald is serving");
-        axum::serve(listener, ServiceExt::<Request>::into_make_service(service))
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await?;
+        // Returns once every connection is closed: finished, or cut at the grace period's end.
+        api::serve::serve(listener, service, serve_settings, shutdown).await?;
         if let Some(metrics_server) = metrics_server {
             metrics_server.await.map_err(io::Error::other)??;
         }
@@ -269,12 +278,14 @@ fn worker_settings(config: &Config) -> WorkerSettings {
 /// Takes the data directory's lock file, or says who holds it.
 fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StartError> {
     let path = data_dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|source| StartError::KeyFile { path: path.clone(), source })?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(|source| StartError::KeyFile { path: path.clone(), source })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(StartError::Locked { path }),
@@ -336,7 +347,7 @@ pub async fn open_store_observed(
     config: &Config,
     observer: Arc<dyn CommitObserver>,
 ) -> Result<OpenedStore, StartError> {
-    std::fs::create_dir_all(&config.data_dir)
+    create_private_dir(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
     match &config.database {
         DatabaseConfig::Sqlite(path) => {
@@ -382,6 +393,19 @@ fn load_cipher(config: &Config, database: &Path) -> Result<Cipher, StartError> {
         }
         Err(source) => Err(StartError::KeyFile { path, source }),
     }
+}
+
+/// Creates the data directory (and missing parents) accessible to its owner only: it holds
+/// the database and the encryption key. An existing directory keeps its permissions.
+fn create_private_dir(path: &Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(path)
 }
 
 /// Writes a file readable by its owner only.

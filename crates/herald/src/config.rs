@@ -104,6 +104,8 @@ pub struct Config {
     /// Base URL for links Herald hands out; `None` means `http://<listen>`.
     pub public_url: Option<Url>,
     pub max_body_bytes: usize,
+    /// How the API listener treats connections: caps, timeouts, the shutdown grace.
+    pub http: HttpConfig,
     pub portal_token_ttl: Duration,
     /// CSP `frame-ancestors` sources of the portal page (`portal_frame_ancestors`).
     pub portal_frame_ancestors: String,
@@ -115,6 +117,24 @@ pub struct Config {
     /// Connections this node opens to PostgreSQL at most.
     pub database_max_connections: u32,
     pub delivery: DeliveryConfig,
+}
+
+/// The API listener's bounds. Each exists because a client that misbehaves (or many at once)
+/// must not hold the server: memory, sockets or shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Connections served at once; more wait in the kernel's accept queue (`max_connections`).
+    pub max_connections: usize,
+    /// Requests handled at once; more are answered 503 (`max_concurrent_requests`).
+    pub max_concurrent_requests: usize,
+    /// Time a client has to send a request's headers (`header_read_timeout`).
+    pub header_read_timeout: Duration,
+    /// A connection on which nothing is read or written for this long is closed
+    /// (`idle_connection_timeout`).
+    pub idle_connection_timeout: Duration,
+    /// Time requests in flight get to finish at shutdown before their connections are closed
+    /// (`api_shutdown_grace`).
+    pub shutdown_grace: Duration,
 }
 
 /// Delivery settings.
@@ -166,6 +186,11 @@ const KEYS: &[&str] = &[
     "encryption_key",
     "public_url",
     "max_body_bytes",
+    "max_connections",
+    "max_concurrent_requests",
+    "header_read_timeout",
+    "idle_connection_timeout",
+    "api_shutdown_grace",
     "portal_token_ttl",
     "portal_frame_ancestors",
     "log_format",
@@ -308,6 +333,7 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
             let bytes: usize = v.parse().map_err(|_| format!("`{v}` is not a number of bytes"))?;
             if bytes < 1024 { Err("must be at least 1024".to_owned()) } else { Ok(bytes) }
         })?,
+        http: parse_http(raw)?,
         portal_token_ttl: field(raw, "portal_token_ttl", parse_duration)?,
         portal_frame_ancestors: field(raw, "portal_frame_ancestors", parse_frame_ancestors)?,
         log_format: field(raw, "log_format", |v| match v {
@@ -344,6 +370,23 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
         })?,
         database,
         delivery: parse_delivery(raw)?,
+    })
+}
+
+fn parse_http(raw: &Raw) -> Result<HttpConfig, ConfigError> {
+    let positive = |v: &str| -> Result<usize, String> {
+        match v.parse::<usize>() {
+            // A semaphore holds at most this many permits.
+            Ok(n) if n > 0 && n <= tokio::sync::Semaphore::MAX_PERMITS => Ok(n),
+            _ => Err(format!("`{v}` is not a positive whole number")),
+        }
+    };
+    Ok(HttpConfig {
+        max_connections: field(raw, "max_connections", positive)?,
+        max_concurrent_requests: field(raw, "max_concurrent_requests", positive)?,
+        header_read_timeout: field(raw, "header_read_timeout", parse_positive_duration)?,
+        idle_connection_timeout: field(raw, "idle_connection_timeout", parse_positive_duration)?,
+        shutdown_grace: field(raw, "api_shutdown_grace", parse_duration)?,
     })
 }
 
@@ -534,6 +577,16 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8040");
         assert_eq!(config.database, DatabaseConfig::Sqlite(PathBuf::from("herald-data/herald.db")));
         assert_eq!(config.portal_token_ttl, Duration::from_secs(86_400));
+        assert_eq!(
+            config.http,
+            HttpConfig {
+                max_connections: 1024,
+                max_concurrent_requests: 256,
+                header_read_timeout: Duration::from_secs(30),
+                idle_connection_timeout: Duration::from_secs(60),
+                shutdown_grace: Duration::from_secs(10),
+            }
+        );
         assert!(config.admin_token.is_none());
     }
 

@@ -27,6 +27,11 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        // Already authenticated by a middleware (idempotency keys are claimed only for callers
+        // with a valid token); only the server can put a caller there.
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
         let header = parts.headers.get(AUTHORIZATION).ok_or_else(|| {
             ApiError::Unauthorized("missing `Authorization: Bearer <token>` header".to_owned())
         })?;

@@ -5,7 +5,8 @@
 //! log, never to the client.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use herald_core::StoreError;
 
@@ -56,6 +57,11 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request body is larger than the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    #[error(
+        "the server is handling as many requests as it is configured to ({0}); retry after the \
+         number of seconds in Retry-After"
+    )]
+    Overloaded(usize),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A use case's failure, with its own stable code.
@@ -114,6 +120,7 @@ impl IntoResponse for ApiError {
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::Overloaded(_) => (StatusCode::SERVICE_UNAVAILABLE, "overloaded"),
             Self::Internal(source) => {
                 log_internal(source.as_ref());
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
@@ -127,7 +134,12 @@ impl IntoResponse for ApiError {
             Self::Internal(_) => "internal server error".to_owned(),
             other => other.to_string(),
         };
-        (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response()
+        let mut response = (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response();
+        if let Self::Overloaded(_) = self {
+            // Requests finish in milliseconds; a second is long enough for slots to free up.
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }
 
@@ -160,6 +172,47 @@ fn service_error_response(error: &ServiceError) -> Response {
         }
     };
     (status, Json(HttpErrorOut { code: error.code().to_owned(), detail: error.to_string() })).into_response()
+}
+
+/// The longest plain-text error kept as the `detail` of its JSON replacement.
+const MAX_PLAIN_ERROR: usize = 4096;
+
+/// Middleware giving every error response a JSON body. Handlers answer with [`ApiError`]
+/// already; this catches what the framework answers before a handler runs (a path segment
+/// that is not UTF-8 or not of its type: axum's `Path` rejection is a 400 in plain text) and
+/// anything else that left a plain-text or empty error.
+pub async fn json_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = match response.headers().get(axum::http::header::CONTENT_TYPE) {
+        None => true,
+        Some(value) => value.as_bytes().starts_with(b"text/plain"),
+    };
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_PLAIN_ERROR).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let (code, detail) = match status {
+        StatusCode::BAD_REQUEST => ("invalid_request", text),
+        StatusCode::NOT_FOUND => ("not_found", text),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", text),
+        status if status.is_server_error() => {
+            tracing::error!(status = %status, error = %text, "request failed before reaching a handler");
+            ("internal_error", "internal server error".to_owned())
+        }
+        _ => ("invalid_request", text),
+    };
+    let detail =
+        if detail.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { detail };
+    let mut replacement = (status, Json(HttpErrorOut { code: code.to_owned(), detail })).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            replacement.headers_mut().append(name, value.clone());
+        }
+    }
+    replacement
 }
 
 /// Collects field errors so a request gets all its problems reported at once.

@@ -100,7 +100,9 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Query parameters. A parameter of the wrong type is a 422 naming it; unknown ones are ignored.
+/// Query parameters. A parameter of the wrong type is a 422 naming it, and so is any
+/// parameter holding a control character (NUL, a line break): no parameter means one, and
+/// PostgreSQL can't take a NUL. Unknown parameters are otherwise ignored.
 #[derive(Debug)]
 pub struct Query<T>(pub T);
 
@@ -109,6 +111,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        let controls = url::form_urlencoded::parse(query.as_bytes())
+            .filter(|(name, value)| name.chars().chain(value.chars()).any(char::is_control));
+        let items: Vec<ValidationErrorItem> = controls
+            .map(|(name, _)| ValidationErrorItem {
+                loc: vec!["query".to_owned(), name.into_owned()],
+                msg: "query parameters may not contain control characters such as NUL".to_owned(),
+                kind: "value_error".to_owned(),
+            })
+            .collect();
+        if !items.is_empty() {
+            return Err(ApiError::Validation(items));
+        }
         let deserializer = serde_urlencoded::Deserializer::new(url::form_urlencoded::parse(query.as_bytes()));
         let value = serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let name = error.path().to_string();

@@ -3,9 +3,14 @@
 //!
 //! Keys live in the store, so a replay survives a restart. While the first request runs, a
 //! second one with the same key gets 409. A request that fails releases its key.
+//!
+//! The caller is authenticated before a key is claimed: a request without a valid token
+//! writes nothing and is never answered with a stored response. Every successful response is
+//! kept whatever its size (a handler's response is already in memory, and bounded by the
+//! request's body limit), so a retry is always a replay and never stores a second copy.
 
 use axum::body::{Body, to_bytes};
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts as _, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,14 +19,15 @@ use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
 use sha2::{Digest, Sha256};
 
 use crate::api::ApiState;
+use crate::api::auth::Caller;
 use crate::api::error::ApiError;
 
 /// How long a successful response is replayed.
 const REPLAY_WINDOW: Duration = Duration::hours(12);
 /// How long a claim blocks its key if the request never finishes (e.g. the process died).
 const CLAIM_LEASE: Duration = Duration::minutes(2);
-/// The largest response kept for replay; larger ones are sent but not remembered.
-const MAX_STORED_RESPONSE: usize = 1024 * 1024;
+/// The longest idempotency key accepted.
+const MAX_KEY_LENGTH: usize = 256;
 /// The header set on replayed responses.
 const REPLAYED_HEADER: &str = "idempotent-replayed";
 
@@ -30,16 +36,28 @@ pub async fn idempotency(State(state): State<ApiState>, request: Request, next: 
     if request.method() != Method::POST {
         return next.run(request).await;
     }
-    let Some(key) = request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()) else {
+    let Some(key) = request.headers().get("idempotency-key") else {
         return next.run(request).await;
     };
-    if key.is_empty() || key.len() > 256 {
+    let key = key.to_str().ok().filter(|key| (1..=MAX_KEY_LENGTH).contains(&key.len())).map(str::to_owned);
+    // Authenticated first: a caller without a valid token must cause no write (a claim) and
+    // get no stored response. The handler finds the caller in the extensions, checked once.
+    let (mut parts, body) = request.into_parts();
+    let caller = match Caller::from_request_parts(&mut parts, &state).await {
+        Ok(caller) => caller,
+        Err(error) => return error.into_response(),
+    };
+    parts.extensions.insert(caller);
+    let request = Request::from_parts(parts, body);
+    let Some(key) = key else {
         return ApiError::BadRequest {
             code: "invalid_idempotency_key",
-            detail: "the idempotency-key header must be 1 to 256 characters".to_owned(),
+            detail: format!(
+                "the idempotency-key header must be 1 to {MAX_KEY_LENGTH} visible ASCII characters"
+            ),
         }
         .into_response();
-    }
+    };
     // The key is scoped to the caller's token and the exact URL, and stored only as a hash.
     let authorization = request.headers().get(header::AUTHORIZATION).map(HeaderValue::as_bytes);
     let mut hasher = Sha256::new();
@@ -70,10 +88,13 @@ pub async fn idempotency(State(state): State<ApiState>, request: Request, next: 
         return response;
     }
     let (parts, body) = response.into_parts();
-    let bytes = match to_bytes(body, MAX_STORED_RESPONSE).await {
+    // No size limit: the body is already in memory (handlers answer with JSON they built), and
+    // a response left out would make the retry run the request a second time.
+    let bytes = match to_bytes(body, usize::MAX).await {
         Ok(bytes) => bytes,
         Err(error) => {
-            tracing::warn!(error = %error, "response too large to keep for idempotent replay");
+            // Only a streamed body can fail here, and no handler streams one; the key stays
+            // claimed (so no retry runs before the claim lease ends) and the cause is logged.
             return ApiError::Internal(Box::new(error)).into_response();
         }
     };

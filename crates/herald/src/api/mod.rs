@@ -16,11 +16,13 @@ pub mod extract;
 pub mod filters;
 pub mod health;
 pub mod idempotency;
+pub mod limit;
 pub mod message;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod portal;
+pub mod serve;
 pub mod stats;
 pub mod ui;
 
@@ -164,9 +166,20 @@ pub fn metrics_router(state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// The API's router. `max_body_bytes` bounds every request body (413 beyond); `/metrics` is
-/// served here unless `metrics_elsewhere` (a separate metrics listener serves it).
-pub fn router(state: ApiState, max_body_bytes: usize, metrics_elsewhere: bool) -> Router {
+/// What shapes the API's router besides its state.
+#[derive(Debug, Clone, Copy)]
+pub struct RouterSettings {
+    /// Bounds every request body (413 beyond).
+    pub max_body_bytes: usize,
+    /// Requests handled at once; 503 beyond.
+    pub max_concurrent_requests: usize,
+    /// A separate metrics listener serves `/metrics`, so this router does not.
+    pub metrics_elsewhere: bool,
+}
+
+/// The API's router.
+pub fn router(state: ApiState, settings: RouterSettings) -> Router {
+    let RouterSettings { max_body_bytes, max_concurrent_requests, metrics_elsewhere } = settings;
     let app_routes = Router::new()
         .route("/", get(application::list).post(application::create))
         .route(
@@ -228,6 +241,13 @@ pub fn router(state: ApiState, max_body_bytes: usize, metrics_elsewhere: bool) -
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(Extension(BodyLimit(max_body_bytes)))
+        // Before anything reads a body or claims an idempotency key.
+        .layer(middleware::from_fn_with_state(
+            limit::RequestLimit::new(max_concurrent_requests),
+            limit::limit_requests,
+        ))
+        // Around everything that may answer in plain text (axum's rejections of a bad path).
+        .layer(middleware::from_fn(error::json_errors))
         // Outermost, so every answer is counted, idempotent replays and 413s included.
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)

@@ -48,11 +48,32 @@ impl ListParams {
         let (after, before) = match self.iterator.as_deref().filter(|i| !i.is_empty()) {
             None => (None, None),
             Some(iterator) => match iterator.strip_prefix('-') {
-                Some(before) => (None, Some(before.to_owned())),
-                None => (Some(iterator.to_owned()), None),
+                Some(before) => (None, Some(iterator_key(before)?)),
+                None => (Some(iterator_key(iterator)?), None),
             },
         };
         Ok(PageRequest { limit, after, before, order })
+    }
+}
+
+/// The longest key an iterator can hold: an id, or an event type's name (256 characters).
+const MAX_ITERATOR_LENGTH: usize = 256;
+
+/// Checks the key of an `iterator`. Every iterator Herald hands out is an id or an event
+/// type's name, so anything else (a NUL, a space, text no list ever returned) is the
+/// caller's mistake, refused here before a store sees it: PostgreSQL can't even compare a NUL.
+fn iterator_key(key: &str) -> Result<String, ApiError> {
+    let well_formed = !key.is_empty()
+        && key.len() <= MAX_ITERATOR_LENGTH
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if well_formed {
+        Ok(key.to_owned())
+    } else {
+        Err(ApiError::Validation(vec![ValidationErrorItem {
+            loc: vec!["query".to_owned(), "iterator".to_owned()],
+            msg: "not an iterator this list returned (`iterator` or `prevIterator` of a page)".to_owned(),
+            kind: "value_error".to_owned(),
+        }]))
     }
 }
 

@@ -206,7 +206,7 @@ async fn interrupted() {
 async fn measure(options: &Options) -> anyhow::Result<Report> {
     let clock = BenchClock::start();
     let target = match &options.target {
-        TargetChoice::Spawn => Target::spawn().await?,
+        TargetChoice::Spawn => Target::spawn(options.plan.concurrency).await?,
         TargetChoice::Running { url, token } => Target::running(url, token),
     };
     let client = Arc::new(HeraldClient::new(target.base_url(), target.token(), options.plan.concurrency)?);

@@ -51,7 +51,9 @@ impl Target {
 
     /// Starts `herald serve` (this very executable) with the default configuration, on a
     /// free loopback port, with a fresh data directory, and waits until it is healthy.
-    pub async fn spawn() -> anyhow::Result<Self> {
+    /// `concurrency` is the bench's requests in flight: the caps on requests and connections
+    /// are raised to let them all in, so the run measures throughput, not refusals.
+    pub async fn spawn(concurrency: u32) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("herald-bench-")
             .tempdir()
@@ -79,6 +81,8 @@ impl Target {
             .env("HERALD_ADMIN_TOKEN", &token)
             .env("HERALD_ALLOWED_CIDRS", "127.0.0.0/8")
             .env("HERALD_LOG_LEVEL", "warn")
+            .env("HERALD_MAX_CONCURRENT_REQUESTS", concurrency.max(256).to_string())
+            .env("HERALD_MAX_CONNECTIONS", concurrency.saturating_mul(2).max(1024).to_string())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);

@@ -1,10 +1,13 @@
 //! `idempotency-key`: retries of a POST get the first response, even after a restart.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+
+use herald_core::clock::ManualClock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Options, Reply, TestServer, read};
+use crate::helpers::{ADMIN_TOKEN, Options, Reply, TestServer, assert_error, read};
 
 async fn post_with_key(server: &TestServer, path: &str, key: &str, body: Value) -> Reply {
     let response = server
@@ -67,4 +70,64 @@ async fn replays_survive_a_restart() {
     let retry = post_with_key(&server, "/api/v1/app", "durable", json!({"name": "Acme"})).await;
     assert_eq!(retry.body, first.body);
     assert_eq!(server.get("/api/v1/app").await.body["data"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_response_over_a_mebibyte_is_replayed_and_the_message_stored_once() {
+    let server = TestServer::start_with(Options {
+        env: vec![("HERALD_MAX_BODY_BYTES", (4 * 1024 * 1024).to_string())],
+        ..Options::default()
+    })
+    .await;
+    server.create_app("Acme", Some("acme")).await;
+    // The response echoes the payload, so it is over 1 MiB too.
+    let body = json!({"eventType": "big.payload", "payload": {"blob": "x".repeat(1536 * 1024)}});
+    let first = post_with_key(&server, "/api/v1/app/acme/msg", "big", body.clone()).await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{:?}", first.body["detail"]);
+    let retry = post_with_key(&server, "/api/v1/app/acme/msg", "big", body).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "{:?}", retry.body["detail"]);
+    assert_eq!(retry.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(retry.body["id"], first.body["id"]);
+    assert_eq!(retry.body, first.body);
+    let messages = server.get("/api/v1/app/acme/msg?with_content=false").await;
+    assert_eq!(messages.body["data"].as_array().unwrap().len(), 1, "stored once");
+}
+
+#[tokio::test]
+async fn a_caller_without_a_valid_token_is_refused_before_its_key_is_looked_at() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let server = TestServer::start_with(Options { clock: Some(clock.clone()), ..Options::default() }).await;
+    server.create_app("Acme", Some("acme")).await;
+    let access = server.post("/api/v1/auth/app-portal-access/acme", json!({"expiry": 60})).await;
+    let token = access.body["token"].as_str().unwrap().to_owned();
+    let send = |token: &str, key: &str| {
+        let request = server
+            .client
+            .post(server.url("/api/v1/app/acme/endpoint"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&json!({"url": "https://example.com/hook"}));
+        async move { read(request.send().await.unwrap()).await }
+    };
+    let first = send(&token, "create-endpoint").await;
+    assert_eq!(first.status, StatusCode::CREATED);
+
+    // The same request once the token has expired: it is a stranger now, and gets neither
+    // the stored response (with the endpoint's details) nor a claim on the key.
+    clock.advance(chrono::Duration::minutes(2));
+    let replay = send(&token, "create-endpoint").await;
+    assert_error(&replay, StatusCode::UNAUTHORIZED);
+    assert!(replay.headers.get("idempotent-replayed").is_none());
+
+    // A bad token is a 401 whatever its key, valid or not: authentication comes first.
+    for key in ["k".to_owned(), "far-too-long-".repeat(30)] {
+        let reply = send("sk_not_a_token_0123456789", &key).await;
+        assert_error(&reply, StatusCode::UNAUTHORIZED);
+    }
+    // The organisation's token is not hindered by any of it.
+    let own =
+        post_with_key(&server, "/api/v1/app/acme/endpoint", "k", json!({"url": "https://example.com/b"}))
+            .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{:?}", own.body);
+    assert_eq!(server.get("/api/v1/app/acme/endpoint").await.body["data"].as_array().unwrap().len(), 2);
 }

@@ -13,6 +13,8 @@ mod crash;
 mod delivery;
 mod endpoints;
 mod event_types;
+#[cfg(unix)]
+mod files;
 mod health;
 mod helpers;
 mod idempotency;
@@ -25,6 +27,7 @@ mod process;
 mod receiver;
 mod restart;
 mod retention;
+mod serving;
 mod stats;
 mod status;
 mod svix_sdk;
