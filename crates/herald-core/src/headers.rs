@@ -32,6 +32,31 @@ const SENSITIVE: &[&str] = &["authorization", "cookie", "x-api-key", "api-key"];
 /// Parts of a name that suggest its value is a credential.
 const SENSITIVE_PARTS: &[&str] = &["token", "secret", "password", "auth", "key", "signature"];
 
+/// Most custom headers one endpoint may have: enough for any receiver's needs, few enough that
+/// a delivery's request head stays within what receivers accept.
+pub const MAX_CUSTOM_HEADERS: usize = 64;
+/// Most bytes of custom header names and values together, for the same reason.
+pub const MAX_CUSTOM_HEADER_BYTES: usize = 16 * 1024;
+
+/// Checks a whole set of custom headers against [`MAX_CUSTOM_HEADERS`] and
+/// [`MAX_CUSTOM_HEADER_BYTES`] (each header is checked by [`validate_header`]).
+pub fn validate_header_set<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), String> {
+    let (mut count, mut bytes) = (0usize, 0usize);
+    for (name, value) in headers {
+        count += 1;
+        bytes += name.len() + value.len();
+    }
+    if count > MAX_CUSTOM_HEADERS {
+        return Err(format!("at most {MAX_CUSTOM_HEADERS} custom headers (got {count})"));
+    }
+    if bytes > MAX_CUSTOM_HEADER_BYTES {
+        return Err(format!(
+            "custom header names and values may take at most {MAX_CUSTOM_HEADER_BYTES} bytes together (got {bytes})"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one custom header; the error says why it is refused.
 pub fn validate_header(name: &str, value: &str) -> Result<(), String> {
     let valid_name = !name.is_empty()

@@ -130,20 +130,14 @@ pub enum IdempotencyClaim {
     Completed(StoredResponse),
 }
 
-/// Everything Herald persists.
-///
-/// Implementations must be safe to share between tasks; writes of one call are atomic.
+/// The resources people manage through the API: API tokens, applications, endpoints, event
+/// types, and idempotency keys.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug + 'static {
-    /// Checks that the database answers.
-    async fn ping(&self) -> Result<(), StoreError>;
-
-    // --- API tokens ---
+pub trait ResourceStore: Send + Sync + std::fmt::Debug + 'static {
     async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError>;
     async fn find_token(&self, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError>;
     async fn count_organization_tokens(&self) -> Result<u64, StoreError>;
 
-    // --- applications ---
     /// Fails with `Conflict { what: "uid" }` when the uid is taken.
     async fn insert_application(&self, app: &Application) -> Result<(), StoreError>;
     async fn find_application(&self, key: &ApplicationKey) -> Result<Option<Application>, StoreError>;
@@ -160,7 +154,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes the application and everything that belongs to it; false if it did not exist.
     async fn delete_application(&self, id: &ApplicationId) -> Result<bool, StoreError>;
 
-    // --- endpoints ---
     /// Fails with `Conflict { what: "uid" }` when the uid is taken within the application.
     async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<(), StoreError>;
     async fn find_endpoint(
@@ -187,7 +180,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<Endpoint>, StoreError>;
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError>;
 
-    // --- event types ---
     /// Fails with `Conflict { what: "name" }` when the name exists (archived or not).
     async fn insert_event_type(&self, event_type: &EventType) -> Result<(), StoreError>;
     async fn find_event_type(&self, name: &EventTypeName) -> Result<Option<EventType>, StoreError>;
@@ -211,7 +203,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// registered), in the order given.
     async fn unknown_event_types(&self, names: &[EventTypeName]) -> Result<Vec<EventTypeName>, StoreError>;
 
-    // --- idempotency keys ---
     /// Claims `key` until `expires_at`, unless an unexpired claim exists. The claim's expiry
     /// bounds how long a request that never finishes (a crash) blocks its key.
     async fn claim_idempotency_key(
@@ -229,8 +220,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
     /// Releases a claim whose request did not succeed, so it can be retried.
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
+}
 
-    // --- messages ---
+/// Messages and the delivery queue: accepting a message with its deliveries, leasing what is
+/// due, recording attempts (fenced by the lease), manual deliveries.
+#[async_trait::async_trait]
+pub trait QueueStore: Send + Sync + std::fmt::Debug + 'static {
     /// Stores the message and one pending delivery per matching enabled endpoint of its
     /// application, in one transaction, and returns those endpoints. Fails with
     /// `Conflict { what: "eventId" }` when the application already has a message with the
@@ -250,20 +245,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Page<Message>, StoreError>;
     /// Removes a message's payload; false if the message does not exist.
     async fn expunge_message_payload(&self, app: &ApplicationId, id: &MessageId) -> Result<bool, StoreError>;
-    /// Removes up to `limit` payloads whose retention ended by `now`; returns how many.
-    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
-    /// Deletes up to `limit` whole messages created before `before`, oldest first, with their
-    /// deliveries and attempts; returns how many messages went.
-    ///
-    /// This is message retention: without it the database grows for ever. Each call is one
-    /// short statement, so a caller deletes a large backlog in batches without holding locks
-    /// for long. Several nodes may call it at once: rows another node is deleting (or a worker
-    /// is recording an attempt on) at that moment are passed over, not waited for, and go in a
-    /// later batch. A delivery leased before its message went records nothing afterwards
-    /// (`record_attempt` returns false, as for a stale lease).
-    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 
-    // --- deliveries ---
     /// Leases due deliveries (pending ones whose time has come, and leased ones whose lease
     /// expired), oldest first.
     async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError>;
@@ -297,6 +279,11 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
+}
+
+/// The attempt log and the delivery views read from it.
+#[async_trait::async_trait]
+pub trait AttemptStore: Send + Sync + std::fmt::Debug + 'static {
     /// Counts the endpoint's deliveries by status, for messages created in `[since, until)`.
     async fn endpoint_stats(
         &self,
@@ -304,71 +291,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         since: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<DeliveryStats, StoreError>;
-    /// Disables every enabled endpoint that has failed without a success since before
-    /// `failing_since`; returns them.
-    async fn disable_failing_endpoints(
-        &self,
-        failing_since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError>;
 
-    /// Deletes up to `limit` attempts made before `before`, oldest first; returns how many.
-    /// Their messages and deliveries stay (attempt retention, shorter than message retention).
-    /// Like `delete_messages_before`, one short statement that passes over rows other nodes
-    /// are deleting.
-    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
-
-    // --- summaries for operators ---
-    /// The delivery queue and endpoint health at `now`, across every application: what the
-    /// metrics gauges show. Counts come from indexes and stop at
-    /// [`crate::stats::QUEUE_COUNT_CAP`], so they are cheap enough for every scrape.
-    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError>;
-    /// One application's activity in `[since, until)` (messages and attempts created then)
-    /// and its endpoints' health now.
-    async fn application_stats(
-        &self,
-        app: &ApplicationId,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<ApplicationStats, StoreError>;
-
-    // --- nodes sharing the store ---
-    /// Announces that `node` is alive until `expires_at`, forgets nodes whose announcement
-    /// ended by `now` (`expires_at <= now`), and returns how many nodes are alive, this one
-    /// included (so at least 1, whatever `expires_at` says).
-    ///
-    /// Several Herald nodes serving one database split each endpoint's concurrency and rate
-    /// limit between the live nodes, so that together they keep to the endpoint's limit; a node
-    /// calls this well within its expiry and divides by the answer. A node that dies stops
-    /// counting once its last announcement expires.
-    async fn heartbeat(
-        &self,
-        node: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<u32, StoreError>;
-    /// Forgets `node` at once (a graceful shutdown), so the remaining nodes take over its share
-    /// of every endpoint's limits without waiting for its heartbeat to expire. Forgetting a
-    /// node that is not known is not an error.
-    async fn leave(&self, node: &str) -> Result<(), StoreError>;
-    /// Opens the endpoint's circuit breaker until `until`, or leaves it as it is when it is
-    /// already open until later (an earlier `until` never shortens it). An endpoint that does
-    /// not exist (any more) is not an error.
-    ///
-    /// The state lives in the store, not in one node's memory, so that every node stops
-    /// sending to an endpoint that one of them found failing, and a node that starts (or
-    /// restarts) knows of circuits opened before.
-    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError>;
-    /// Until when the endpoint's circuit is open, if it is open at `now` (open until a time
-    /// after `now`); `None` when it is closed or the endpoint does not exist. Nodes read it
-    /// before sending to an endpoint, to honour circuits that other nodes opened.
-    async fn circuit_open_until(
-        &self,
-        endpoint: &EndpointId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError>;
-
-    // --- attempts ---
     async fn find_attempt(
         &self,
         app: &ApplicationId,
@@ -417,3 +340,109 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         page: &PageRequest,
     ) -> Result<Page<MessageDestination>, StoreError>;
 }
+
+/// Running the store: health, the nodes sharing it, circuit state, retention and upkeep,
+/// summaries for operators, and the backend's hooks (new work from other nodes, resuming
+/// after a restart, closing).
+#[async_trait::async_trait]
+pub trait OperationsStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Removes up to `limit` payloads whose retention ended by `now`; returns how many.
+    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` whole messages created before `before`, oldest first, with their
+    /// deliveries and attempts; returns how many messages went.
+    ///
+    /// This is message retention: without it the database grows for ever. Each call is one
+    /// short statement, so a caller deletes a large backlog in batches without holding locks
+    /// for long. Several nodes may call it at once: rows another node is deleting (or a worker
+    /// is recording an attempt on) at that moment are passed over, not waited for, and go in a
+    /// later batch. A delivery leased before its message went records nothing afterwards
+    /// (`record_attempt` returns false, as for a stale lease).
+    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+    /// Disables every enabled endpoint that has failed without a success since before
+    /// `failing_since`; returns them.
+    async fn disable_failing_endpoints(
+        &self,
+        failing_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError>;
+
+    /// Deletes up to `limit` attempts made before `before`, oldest first; returns how many.
+    /// Their messages and deliveries stay (attempt retention, shorter than message retention).
+    /// Like `delete_messages_before`, one short statement that passes over rows other nodes
+    /// are deleting.
+    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
+
+    /// The delivery queue and endpoint health at `now`, across every application: what the
+    /// metrics gauges show. Counts come from indexes and stop at
+    /// [`crate::stats::QUEUE_COUNT_CAP`], so they are cheap enough for every scrape.
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError>;
+    /// One application's activity in `[since, until)` (messages and attempts created then)
+    /// and its endpoints' health now.
+    async fn application_stats(
+        &self,
+        app: &ApplicationId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<ApplicationStats, StoreError>;
+
+    /// Announces that `node` is alive until `expires_at`, forgets nodes whose announcement
+    /// ended by `now` (`expires_at <= now`), and returns how many nodes are alive, this one
+    /// included (so at least 1, whatever `expires_at` says).
+    ///
+    /// Several Herald nodes serving one database split each endpoint's concurrency and rate
+    /// limit between the live nodes, so that together they keep to the endpoint's limit; a node
+    /// calls this well within its expiry and divides by the answer. A node that dies stops
+    /// counting once its last announcement expires.
+    async fn heartbeat(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError>;
+    /// Forgets `node` at once (a graceful shutdown), so the remaining nodes take over its share
+    /// of every endpoint's limits without waiting for its heartbeat to expire. Forgetting a
+    /// node that is not known is not an error.
+    async fn leave(&self, node: &str) -> Result<(), StoreError>;
+    /// Opens the endpoint's circuit breaker until `until`, or leaves it as it is when it is
+    /// already open until later (an earlier `until` never shortens it). An endpoint that does
+    /// not exist (any more) is not an error.
+    ///
+    /// The state lives in the store, not in one node's memory, so that every node stops
+    /// sending to an endpoint that one of them found failing, and a node that starts (or
+    /// restarts) knows of circuits opened before.
+    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Until when the endpoint's circuit is open, if it is open at `now` (open until a time
+    /// after `now`); `None` when it is closed or the endpoint does not exist. Nodes read it
+    /// before sending to an endpoint, to honour circuits that other nodes opened.
+    async fn circuit_open_until(
+        &self,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Calls `on_work` whenever a transaction that queued deliveries commits in *another*
+    /// process sharing this store, until the future is dropped or the connection fails (an
+    /// error; the caller polls meanwhile and listens again). The default never calls it and
+    /// never returns: a store no other process writes (the embedded SQLite) has no such news,
+    /// since this process's own API wakes its worker directly.
+    async fn listen_for_new_work(&self, on_work: &(dyn Fn() + Send + Sync)) -> Result<(), StoreError> {
+        let _ = on_work;
+        std::future::pending().await
+    }
+    /// At start, makes the deliveries a dead predecessor left leased due again, and returns how
+    /// many. Only a store one process owns (the embedded SQLite, behind its data-directory
+    /// lock) can know every lease is stale; the default does nothing, and leases expire.
+    async fn resume_interrupted(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// Closes the store's connections, once, at shutdown.
+    async fn close(&self) {}
+}
+
+/// Everything Herald persists: the four parts, which each backend implements (one crate per
+/// backend) and the conformance suite checks. Code that needs only one part can ask for it.
+pub trait Store: ResourceStore + QueueStore + AttemptStore + OperationsStore {}
+
+impl<T: ResourceStore + QueueStore + AttemptStore + OperationsStore> Store for T {}

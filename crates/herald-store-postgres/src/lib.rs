@@ -27,6 +27,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use herald_core::StoreError;
 use herald_core::change::{ApplicationChange, EndpointChange, EventTypeChange};
 use herald_core::delivery::{
     Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
@@ -41,8 +42,8 @@ use herald_core::store::{
     ApplicationKey, EndpointKey, EndpointMessage, IdempotencyClaim, IdempotencyKey, MessageDestination,
     MessageKey, Page, PageRequest, StoredResponse,
 };
+use herald_core::store::{AttemptStore, OperationsStore, QueueStore, ResourceStore};
 use herald_core::token::TokenHash;
-use herald_core::{Store, StoreError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 /// The channel a committed transaction that queued new deliveries notifies (with an empty
@@ -237,12 +238,7 @@ fn is_transient(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool
 }
 
 #[async_trait::async_trait]
-impl Store for PostgresStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
-        Ok(())
-    }
-
+impl ResourceStore for PostgresStore {
     async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
         tokens::insert(self, token).await
     }
@@ -351,7 +347,10 @@ impl Store for PostgresStore {
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         tokens::release_idempotency_key(self, key).await
     }
+}
 
+#[async_trait::async_trait]
+impl QueueStore for PostgresStore {
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
         messages::insert(self, message).await
     }
@@ -372,28 +371,6 @@ impl Store for PostgresStore {
     }
     async fn expunge_message_payload(&self, app: &ApplicationId, id: &MessageId) -> Result<bool, StoreError> {
         messages::expunge_payload(self, app, id).await
-    }
-    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        messages::expire_payloads(self, now, limit).await
-    }
-
-    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        messages::delete_before(self, before, limit).await
-    }
-
-    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        stats::delete_attempts_before(self, before, limit).await
-    }
-    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
-        stats::queue(self, now).await
-    }
-    async fn application_stats(
-        &self,
-        app: &ApplicationId,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<ApplicationStats, StoreError> {
-        stats::application(self, app, since, until).await
     }
 
     async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {
@@ -431,6 +408,10 @@ impl Store for PostgresStore {
     ) -> Result<u64, StoreError> {
         deliveries::recover_failed(self, endpoint, since, until, now).await
     }
+}
+
+#[async_trait::async_trait]
+impl AttemptStore for PostgresStore {
     async fn endpoint_stats(
         &self,
         endpoint: &EndpointId,
@@ -438,35 +419,6 @@ impl Store for PostgresStore {
         until: DateTime<Utc>,
     ) -> Result<DeliveryStats, StoreError> {
         deliveries::stats(self, endpoint, since, until).await
-    }
-    async fn disable_failing_endpoints(
-        &self,
-        failing_since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
-        deliveries::disable_failing(self, failing_since, now).await
-    }
-
-    async fn heartbeat(
-        &self,
-        node: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        cluster::heartbeat(self, node, now, expires_at).await
-    }
-    async fn leave(&self, node: &str) -> Result<(), StoreError> {
-        cluster::leave(self, node).await
-    }
-    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError> {
-        cluster::open_circuit(self, endpoint, until).await
-    }
-    async fn circuit_open_until(
-        &self,
-        endpoint: &EndpointId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        cluster::circuit_open_until(self, endpoint, now).await
     }
 
     async fn find_attempt(
@@ -521,5 +473,71 @@ impl Store for PostgresStore {
         page: &PageRequest,
     ) -> Result<Page<MessageDestination>, StoreError> {
         attempts::message_destinations(self, app, msg, page).await
+    }
+}
+
+#[async_trait::async_trait]
+impl OperationsStore for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(backend)?;
+        Ok(())
+    }
+    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        messages::expire_payloads(self, now, limit).await
+    }
+
+    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        messages::delete_before(self, before, limit).await
+    }
+
+    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        stats::delete_attempts_before(self, before, limit).await
+    }
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        stats::queue(self, now).await
+    }
+    async fn application_stats(
+        &self,
+        app: &ApplicationId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<ApplicationStats, StoreError> {
+        stats::application(self, app, since, until).await
+    }
+    async fn disable_failing_endpoints(
+        &self,
+        failing_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
+        deliveries::disable_failing(self, failing_since, now).await
+    }
+
+    async fn heartbeat(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        cluster::heartbeat(self, node, now, expires_at).await
+    }
+    async fn leave(&self, node: &str) -> Result<(), StoreError> {
+        cluster::leave(self, node).await
+    }
+    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        cluster::open_circuit(self, endpoint, until).await
+    }
+    async fn circuit_open_until(
+        &self,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        cluster::circuit_open_until(self, endpoint, now).await
+    }
+
+    async fn listen_for_new_work(&self, on_work: &(dyn Fn() + Send + Sync)) -> Result<(), StoreError> {
+        PostgresStore::listen_for_new_work(self, on_work).await.map_err(backend)
+    }
+    async fn close(&self) {
+        PostgresStore::close(self).await;
     }
 }

@@ -35,13 +35,14 @@ use herald_core::delivery::{
 use herald_core::id::{AttemptId, MessageId};
 use herald_core::store::{EndpointMessage, MessageDestination, MessageKey};
 
+use herald_core::StoreError;
 use herald_core::change::{ApplicationChange, EndpointChange, EventTypeChange};
 use herald_core::secret::Cipher;
 use herald_core::stats::{ApplicationStats, CommitObserver, NoObserver, QueueStats};
 use herald_core::store::{
     ApplicationKey, EndpointKey, IdempotencyClaim, IdempotencyKey, Page, PageRequest, StoredResponse,
 };
-use herald_core::{Store, StoreError};
+use herald_core::store::{AttemptStore, OperationsStore, QueueStore, ResourceStore};
 use herald_core::{
     id::{ApplicationId, EndpointId},
     model::{ApiToken, Application, Endpoint, EventType},
@@ -207,14 +208,7 @@ pub(crate) fn backend(error: sqlx::Error) -> StoreError {
 }
 
 #[async_trait::async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        // Reachable means both: reads answer, and the writer thread is there to take writes.
-        self.batcher.check_running()?;
-        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
-        Ok(())
-    }
-
+impl ResourceStore for SqliteStore {
     async fn insert_token(&self, token: &ApiToken) -> Result<(), StoreError> {
         tokens::insert(self, token).await
     }
@@ -323,7 +317,10 @@ impl Store for SqliteStore {
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         self.batcher.release_key(key.clone()).await
     }
+}
 
+#[async_trait::async_trait]
+impl QueueStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
         self.batcher.insert_message(message.clone()).await
     }
@@ -344,28 +341,6 @@ impl Store for SqliteStore {
     }
     async fn expunge_message_payload(&self, app: &ApplicationId, id: &MessageId) -> Result<bool, StoreError> {
         messages::expunge_payload(self, app, id).await
-    }
-    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        messages::expire_payloads(self, now, limit).await
-    }
-
-    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        messages::delete_before(self, before, limit).await
-    }
-
-    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
-        stats::delete_attempts_before(self, before, limit).await
-    }
-    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
-        stats::queue(self, now).await
-    }
-    async fn application_stats(
-        &self,
-        app: &ApplicationId,
-        since: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<ApplicationStats, StoreError> {
-        stats::application(self, app, since, until).await
     }
 
     async fn lease_deliveries(&self, request: &LeaseRequest) -> Result<Vec<LeasedDelivery>, StoreError> {
@@ -403,6 +378,10 @@ impl Store for SqliteStore {
     ) -> Result<u64, StoreError> {
         deliveries::recover_failed(self, endpoint, since, until, now).await
     }
+}
+
+#[async_trait::async_trait]
+impl AttemptStore for SqliteStore {
     async fn endpoint_stats(
         &self,
         endpoint: &EndpointId,
@@ -410,35 +389,6 @@ impl Store for SqliteStore {
         until: DateTime<Utc>,
     ) -> Result<DeliveryStats, StoreError> {
         deliveries::stats(self, endpoint, since, until).await
-    }
-    async fn disable_failing_endpoints(
-        &self,
-        failing_since: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
-        deliveries::disable_failing(self, failing_since, now).await
-    }
-
-    async fn heartbeat(
-        &self,
-        node: &str,
-        now: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
-    ) -> Result<u32, StoreError> {
-        cluster::heartbeat(self, node, now, expires_at).await
-    }
-    async fn leave(&self, node: &str) -> Result<(), StoreError> {
-        cluster::leave(self, node).await
-    }
-    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError> {
-        cluster::open_circuit(self, endpoint, until).await
-    }
-    async fn circuit_open_until(
-        &self,
-        endpoint: &EndpointId,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        cluster::circuit_open_until(self, endpoint, now).await
     }
 
     async fn find_attempt(
@@ -493,5 +443,75 @@ impl Store for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<MessageDestination>, StoreError> {
         attempts::message_destinations(self, app, msg, page).await
+    }
+}
+
+#[async_trait::async_trait]
+impl OperationsStore for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        // Reachable means both: reads answer, and the writer thread is there to take writes.
+        self.batcher.check_running()?;
+        sqlx::query("SELECT 1").execute(&self.reader).await.map_err(backend)?;
+        Ok(())
+    }
+    async fn expire_payloads(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        messages::expire_payloads(self, now, limit).await
+    }
+
+    async fn delete_messages_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        messages::delete_before(self, before, limit).await
+    }
+
+    async fn delete_attempts_before(&self, before: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        stats::delete_attempts_before(self, before, limit).await
+    }
+    async fn queue_stats(&self, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
+        stats::queue(self, now).await
+    }
+    async fn application_stats(
+        &self,
+        app: &ApplicationId,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<ApplicationStats, StoreError> {
+        stats::application(self, app, since, until).await
+    }
+    async fn disable_failing_endpoints(
+        &self,
+        failing_since: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(ApplicationId, EndpointId)>, StoreError> {
+        deliveries::disable_failing(self, failing_since, now).await
+    }
+
+    async fn heartbeat(
+        &self,
+        node: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<u32, StoreError> {
+        cluster::heartbeat(self, node, now, expires_at).await
+    }
+    async fn leave(&self, node: &str) -> Result<(), StoreError> {
+        cluster::leave(self, node).await
+    }
+    async fn open_circuit(&self, endpoint: &EndpointId, until: DateTime<Utc>) -> Result<(), StoreError> {
+        cluster::open_circuit(self, endpoint, until).await
+    }
+    async fn circuit_open_until(
+        &self,
+        endpoint: &EndpointId,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        cluster::circuit_open_until(self, endpoint, now).await
+    }
+
+    async fn resume_interrupted(&self) -> Result<u64, StoreError> {
+        // This process is the only one serving from this database (the data directory's lock),
+        // so any lease still held belongs to a process that died.
+        self.release_all_leases().await
+    }
+    async fn close(&self) {
+        SqliteStore::close(self).await;
     }
 }

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
-use herald_core::Store;
 use herald_core::delivery::{Message, MessageFilter};
 use herald_core::id::{ApplicationId, MessageId};
 use herald_core::model::Application;
 use herald_core::name::{EventId, EventTypeName};
 use herald_core::secret::Cipher;
 use herald_core::store::PageRequest;
+use herald_core::store::{OperationsStore as _, QueueStore as _, ResourceStore as _};
 use herald_store_sqlite::SqliteStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

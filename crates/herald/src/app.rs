@@ -83,7 +83,8 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct App {
     config: Config,
-    store: OpenedStore,
+    /// The database, as the rest of Herald sees it: which backend it is, only `open_store` knows.
+    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     worker: WorkerHandle,
     /// The one set of metrics, shared by the API (which serves it) and the worker.
@@ -92,6 +93,8 @@ pub struct App {
     _lock: Option<std::fs::File>,
     /// An organisation token created at this start (the first start), to show once.
     pub new_admin_token: Option<SecretString>,
+    /// The worker's dispatcher runs only when stepped by hand (`WorkerHandle::step`): tests.
+    stepped_worker: bool,
 }
 
 impl App {
@@ -110,18 +113,30 @@ impl App {
         };
         let metrics = Arc::new(Metrics::new());
         let store = open_store_observed(&config, metrics.clone()).await?;
-        if let OpenedStore::Sqlite(sqlite) = &store {
-            // This process is the only one serving from this database (the lock above), so any
-            // lease still held belongs to a process that died: its deliveries are due again now.
-            // (PostgreSQL nodes share the database; there, leases expire instead.)
-            let released = sqlite.release_all_leases().await.map_err(StartError::Prepare)?;
-            if released > 0 {
-                tracing::info!(deliveries = released, "resuming deliveries interrupted by the previous run");
-            }
+        // Deliveries a dead predecessor left leased are due again now, where the store can know
+        // that (SQLite, whose data directory only this process serves); elsewhere leases expire.
+        let released = store.resume_interrupted().await.map_err(StartError::Prepare)?;
+        if released > 0 {
+            tracing::info!(deliveries = released, "resuming deliveries interrupted by the previous run");
         }
         let new_admin_token =
-            ensure_admin_token(store.store().as_ref(), &config).await.map_err(StartError::Prepare)?;
-        Ok(Self { config, store, clock, worker: WorkerHandle::new(), metrics, _lock: lock, new_admin_token })
+            ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Prepare)?;
+        Ok(Self {
+            config,
+            store,
+            clock,
+            worker: WorkerHandle::new(),
+            metrics,
+            _lock: lock,
+            new_admin_token,
+            stepped_worker: false,
+        })
+    }
+
+    /// Makes the worker's dispatcher run only when stepped by hand (`WorkerHandle::step`), so a
+    /// test decides when the queue is looked at, with its manual clock.
+    pub fn step_worker_by_hand(&mut self) {
+        self.stepped_worker = true;
     }
 
     /// Wakes the worker (tests call it after moving their clock).
@@ -144,7 +159,7 @@ impl App {
         shutdown: CancellationToken,
     ) -> io::Result<()> {
         let bound = listener.local_addr()?;
-        let store = self.store.store();
+        let store = self.store.clone();
         let delivery = &self.config.delivery;
         let role = self.config.role;
         // Background work of the app (operational webhooks, the use cases' recover tasks, the
@@ -163,17 +178,16 @@ impl App {
                 &self.worker,
                 store.clone(),
                 self.clock.clone(),
-                worker_settings(&self.config),
+                WorkerSettings { stepped: self.stepped_worker, ..worker_settings(&self.config) },
                 operational,
                 self.metrics.clone(),
                 shutdown.clone(),
             )
             .map_err(io::Error::other)?;
-            if let OpenedStore::Postgres(postgres) = &self.store {
-                tasks.reopen();
-                tasks.spawn(wake_on_new_work(postgres.clone(), self.worker.clone(), shutdown.clone()));
-                tasks.close();
-            }
+            // New work committed by other nodes sharing the store wakes this node's worker.
+            tasks.reopen();
+            tasks.spawn(wake_on_new_work(store.clone(), self.worker.clone(), shutdown.clone()));
+            tasks.close();
             Some(tasks)
         } else {
             None
@@ -272,6 +286,7 @@ fn worker_settings(config: &Config) -> WorkerSettings {
             address_policy: AddressPolicy::new(delivery.allowed_cidrs.clone()),
             extra_roots: delivery.extra_roots.clone(),
         },
+        stepped: false,
     }
 }
 
@@ -294,9 +309,10 @@ fn lock_data_dir(data_dir: &Path) -> Result<std::fs::File, StartError> {
 }
 
 /// Wakes this node's worker whenever any node commits new deliveries (PostgreSQL NOTIFY).
-async fn wake_on_new_work(store: Arc<PostgresStore>, worker: WorkerHandle, shutdown: CancellationToken) {
+async fn wake_on_new_work(store: Arc<dyn Store>, worker: WorkerHandle, shutdown: CancellationToken) {
     loop {
-        let listening = store.listen_for_new_work(|| worker.wake());
+        let wake = || worker.wake();
+        let listening = store.listen_for_new_work(&wake);
         tokio::select! {
             result = listening => {
                 if let Err(error) = result {
@@ -312,33 +328,8 @@ async fn wake_on_new_work(store: Arc<PostgresStore>, worker: WorkerHandle, shutd
     }
 }
 
-/// An opened database, as the backend it is.
-#[derive(Debug, Clone)]
-pub enum OpenedStore {
-    Sqlite(Arc<SqliteStore>),
-    Postgres(Arc<PostgresStore>),
-}
-
-impl OpenedStore {
-    /// The store behind the common interface.
-    pub fn store(&self) -> Arc<dyn Store> {
-        match self {
-            Self::Sqlite(store) => store.clone(),
-            Self::Postgres(store) => store.clone(),
-        }
-    }
-
-    /// Closes the connections, waiting for statements in flight.
-    pub async fn close(&self) {
-        match self {
-            Self::Sqlite(store) => store.close().await,
-            Self::Postgres(store) => store.close().await,
-        }
-    }
-}
-
 /// Opens the configured database, creating the data directory and encryption key as needed.
-pub async fn open_store(config: &Config) -> Result<OpenedStore, StartError> {
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartError> {
     open_store_observed(config, Arc::new(NoObserver)).await
 }
 
@@ -346,13 +337,13 @@ pub async fn open_store(config: &Config) -> Result<OpenedStore, StartError> {
 pub async fn open_store_observed(
     config: &Config,
     observer: Arc<dyn CommitObserver>,
-) -> Result<OpenedStore, StartError> {
+) -> Result<Arc<dyn Store>, StartError> {
     create_private_dir(&config.data_dir)
         .map_err(|source| StartError::DataDir { path: config.data_dir.clone(), source })?;
     match &config.database {
         DatabaseConfig::Sqlite(path) => {
             let cipher = load_cipher(config, path)?;
-            Ok(OpenedStore::Sqlite(Arc::new(SqliteStore::open_observed(path, cipher, observer).await?)))
+            Ok(Arc::new(SqliteStore::open_observed(path, cipher, observer).await?))
         }
         DatabaseConfig::Postgres(url) => {
             // Every node must read what the others sealed: the key can't be a local file.
@@ -363,7 +354,7 @@ pub async fn open_store_observed(
             })?;
             let pool =
                 PoolSettings { max_connections: config.database_max_connections, ..PoolSettings::default() };
-            Ok(OpenedStore::Postgres(Arc::new(PostgresStore::open_url(url.expose(), pool, cipher).await?)))
+            Ok(Arc::new(PostgresStore::open_url(url.expose(), pool, cipher).await?))
         }
     }
 }

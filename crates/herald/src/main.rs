@@ -176,7 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Token(TokenCommand::Create { config, description }) => {
             let store = open_store(&config.load()?).await?;
-            let token = create_organization_token(store.store().as_ref(), &description)
+            let token = create_organization_token(store.as_ref(), &description)
                 .await
                 .context("could not create the token")?;
             store.close().await;

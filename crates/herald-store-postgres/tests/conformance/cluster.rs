@@ -4,7 +4,6 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use herald_core::Store;
 use herald_core::delivery::Message;
 use herald_core::id::{ApplicationId, MessageId};
 use herald_core::store::MessageKey;
@@ -13,6 +12,7 @@ use herald_store_postgres::PostgresStore;
 use crate::Check;
 use crate::nodes::{application, endpoint, lease_request, message, now};
 use crate::server::{Server, test_cipher};
+use herald_core::store::{OperationsStore as _, QueueStore as _};
 
 /// How long a statement that must not wait for another transaction may take.
 const NO_WAIT: StdDuration = StdDuration::from_secs(5);

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
+use herald_core::StoreError;
 use herald_core::delivery::{
     Attempt, AttemptFilter, AttemptRecord, DeliveryStatus, LeaseRequest, LeasedDelivery, Message, NextStep,
 };
@@ -12,12 +13,12 @@ use herald_core::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 use herald_core::model::{Application, Endpoint, EndpointKeys};
 use herald_core::name::{EventId, EventTypeName};
 use herald_core::store::{IdempotencyClaim, IdempotencyKey, MessageKey, PageRequest};
-use herald_core::{Store, StoreError};
 use herald_store_postgres::{NEW_WORK_CHANNEL, PostgresStore};
 use sqlx::postgres::PgListener;
 
 use crate::Check;
 use crate::server::test_cipher;
+use herald_core::store::{AttemptStore as _, QueueStore as _, ResourceStore as _};
 
 pub(crate) fn checks() -> Vec<Check> {
     vec![

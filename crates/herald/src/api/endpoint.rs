@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_core::change::EndpointChange;
-use herald_core::headers::validate_header;
+use herald_core::headers::{validate_header, validate_header_set};
 use herald_core::id::EndpointId;
 use herald_core::model::{Application, Endpoint};
 use herald_core::name::{ChannelName, EventTypeName, Metadata, Uid};
@@ -202,6 +202,10 @@ fn parse_bearer_token(v: &mut Validator, token: Option<Option<String>>) -> Optio
 
 /// Validates custom headers, reporting each bad one under `headers.<name>`.
 pub fn parse_headers(v: &mut Validator, headers: BTreeMap<String, String>) -> BTreeMap<String, SecretString> {
+    if let Err(msg) = validate_header_set(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+        v.fail("headers", msg);
+        return BTreeMap::new();
+    }
     let mut out = BTreeMap::new();
     for (name, value) in headers {
         match validate_header(&name, &value) {

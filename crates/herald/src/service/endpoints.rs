@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use herald_core::change::EndpointChange;
+use herald_core::headers::validate_header_set;
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::{Endpoint, EndpointKeys};
 use herald_core::name::{ChannelName, EventTypeName, Metadata, Uid};
@@ -148,8 +149,16 @@ impl Service {
         if let Some(event_types) = &change.event_types {
             self.check_event_types(event_types.as_ref()).await?;
         }
-        let id = self.endpoint(app, key).await?.id;
-        self.apply_endpoint_change(app, &id, change).await
+        let current = self.endpoint(app, key).await?;
+        if change.headers.is_some() {
+            // The edited set must stay within the caps too (an edit adds to what is there).
+            let mut edited = current.clone();
+            change.apply(&mut edited, current.updated_at);
+            let headers = edited.headers.iter().map(|(name, value)| (name.as_str(), value.expose()));
+            validate_header_set(headers)
+                .map_err(|reason| ServiceError::Invalid { field: "headers", reason })?;
+        }
+        self.apply_endpoint_change(app, &current.id, change).await
     }
 
     async fn apply_endpoint_change(

@@ -17,23 +17,107 @@ use crate::worker::lane::{self, Lane};
 /// Wait after a failed lease before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 
-pub(super) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
-    let mut lanes: HashMap<EndpointId, Lane> = HashMap::new();
-    let per_endpoint = lane::queue_limit(&context.settings);
-    while !shutdown.is_cancelled() {
+/// The dispatcher's state: the lanes of the endpoints that have work.
+#[derive(Debug)]
+pub(super) struct Dispatcher {
+    context: Arc<Context>,
+    lanes: HashMap<EndpointId, Lane>,
+    /// Deliveries one endpoint may have queued and in flight at most.
+    per_endpoint: usize,
+    /// Cancelled at shutdown; lanes stop with it.
+    shutdown: CancellationToken,
+}
+
+impl Dispatcher {
+    pub(super) fn new(context: Arc<Context>, shutdown: CancellationToken) -> Self {
+        let per_endpoint = lane::queue_limit(&context.settings);
+        Self { context, lanes: HashMap::new(), per_endpoint, shutdown }
+    }
+
+    /// One look at the queue: leases what is due (never more per endpoint than its lane can
+    /// take, nothing for endpoints that are busy or held back) and hands each delivery to its
+    /// endpoint's lane. Returns how many deliveries it leased.
+    pub(super) async fn round(&mut self) -> Result<usize, herald_core::StoreError> {
+        let context = &self.context;
         let now = context.clock.now();
-        lanes.retain(|_, lane| !lane.is_finished());
-        let exclude: Vec<EndpointId> =
-            lanes.iter().filter(|(_, lane)| lane.is_unavailable(now)).map(|(id, _)| id.clone()).collect();
+        self.lanes.retain(|_, lane| !lane.is_finished());
+        let exclude: Vec<EndpointId> = self
+            .lanes
+            .iter()
+            .filter(|(_, lane)| lane.is_unavailable(now))
+            .map(|(id, _)| id.clone())
+            .collect();
         let request = LeaseRequest {
             now,
             limit: context.settings.lease_batch,
-            per_endpoint: u32::try_from(per_endpoint).unwrap_or(u32::MAX),
+            per_endpoint: u32::try_from(self.per_endpoint).unwrap_or(u32::MAX),
             exclude,
             lease_until: now + context.settings.lease_duration,
         };
-        let leased = match context.store.lease_deliveries(&request).await {
-            Ok(leased) => leased,
+        let leased = context.store.lease_deliveries(&request).await?;
+        let count = leased.len();
+        for delivery in leased {
+            let lane = self.lanes.entry(delivery.endpoint_id.clone()).or_insert_with(|| {
+                Lane::start(
+                    context.clone(),
+                    delivery.app_id.clone(),
+                    delivery.endpoint_id.clone(),
+                    self.shutdown.clone(),
+                )
+            });
+            lane.push(delivery);
+        }
+        Ok(count)
+    }
+
+    /// Deliveries leased per round at most.
+    pub(super) fn lease_batch(&self) -> u32 {
+        self.context.settings.lease_batch
+    }
+
+    /// Waits until every delivery handed to the lanes is settled or given back, at most
+    /// `limit`; returns how many are still in the lanes.
+    pub(super) async fn wait_until_settled(&self, limit: Duration) -> usize {
+        let context = &self.context;
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let settled = context.settled.notified();
+            let in_progress = context.in_progress.load(std::sync::atomic::Ordering::SeqCst);
+            if in_progress == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return context.in_progress.load(std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Stops the lanes (what they have not started goes back to the queue) and gives the
+    /// attempts in flight the shutdown grace period.
+    pub(super) async fn stop(self) {
+        for lane in self.lanes.values() {
+            lane.close();
+        }
+        drop(self.lanes);
+        self.context.attempts.close();
+        let grace = self.context.settings.shutdown_grace;
+        if tokio::time::timeout(grace, self.context.attempts.wait()).await.is_err() {
+            tracing::warn!(
+                "attempts still in flight after the shutdown grace period; their leases will expire"
+            );
+        }
+    }
+}
+
+/// Runs the dispatcher until `shutdown`: a round whenever there may be work (woken by new
+/// messages and freed lanes, or when the next delivery is due), at least every poll interval.
+pub(super) async fn run(mut dispatcher: Dispatcher, shutdown: CancellationToken) {
+    let context = dispatcher.context.clone();
+    while !shutdown.is_cancelled() {
+        match dispatcher.round().await {
+            // A full batch: more may be due right now.
+            Ok(leased) if leased as u64 >= u64::from(context.settings.lease_batch) => continue,
+            Ok(_) => {}
             Err(error) => {
                 tracing::error!(error = %error, "could not lease deliveries; retrying");
                 tokio::select! {
@@ -41,39 +125,15 @@ pub(super) async fn run(context: Arc<Context>, shutdown: CancellationToken) {
                     () = shutdown.cancelled() => break,
                 }
             }
-        };
-        let full_batch = leased.len() as u64 >= u64::from(context.settings.lease_batch);
-        for delivery in leased {
-            let lane = lanes.entry(delivery.endpoint_id.clone()).or_insert_with(|| {
-                Lane::start(
-                    context.clone(),
-                    delivery.app_id.clone(),
-                    delivery.endpoint_id.clone(),
-                    shutdown.clone(),
-                )
-            });
-            lane.push(delivery);
         }
-        if full_batch {
-            // More may be due right now.
-            continue;
-        }
-        let wait = wait_time(&context, &lanes).await;
+        let wait = wait_time(&context, &dispatcher.lanes).await;
         tokio::select! {
             () = context.wake.notified() => {}
             () = tokio::time::sleep(wait) => {}
             () = shutdown.cancelled() => break,
         }
     }
-    // Stop: lanes give back what they have not started; attempts in flight get a grace period.
-    for lane in lanes.values() {
-        lane.close();
-    }
-    drop(lanes);
-    context.attempts.close();
-    if tokio::time::timeout(context.settings.shutdown_grace, context.attempts.wait()).await.is_err() {
-        tracing::warn!("attempts still in flight after the shutdown grace period; their leases will expire");
-    }
+    dispatcher.stop().await;
 }
 
 /// How long to sleep before looking at the queue again, unless woken: until the next delivery

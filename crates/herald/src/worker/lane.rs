@@ -74,9 +74,11 @@ impl Lane {
 
     pub(super) fn push(&self, delivery: LeasedDelivery) {
         self.shared.pending.fetch_add(1, Ordering::SeqCst);
+        self.context.in_progress.fetch_add(1, Ordering::SeqCst);
         if let Err(error) = self.queue.try_send(delivery) {
             // The lane retired in the meantime: give the delivery back to the queue at once.
             self.shared.pending.fetch_sub(1, Ordering::SeqCst);
+            self.context.left_the_lanes();
             let delivery = match error {
                 mpsc::error::TrySendError::Full(d) | mpsc::error::TrySendError::Closed(d) => d,
             };
@@ -330,6 +332,7 @@ impl Drop for Handed {
 
 /// A delivery left the lane: it may have room again, which the dispatcher must hear about.
 fn finish(context: &Context, shared: &Shared) {
+    context.left_the_lanes();
     let before = shared.pending.fetch_sub(1, Ordering::SeqCst);
     if before == queue_limit(&context.settings) {
         context.wake.notify_one();

@@ -55,6 +55,9 @@ pub struct WorkerSettings {
     /// Time in-flight attempts get to finish at shutdown.
     pub shutdown_grace: Duration,
     pub sender: SenderSettings,
+    /// The dispatcher runs only when [`WorkerHandle::step`] is called (tests step it with a
+    /// manual clock); the maintenance jobs and the lanes run as usual.
+    pub stepped: bool,
 }
 
 /// What the worker's tasks share.
@@ -78,6 +81,10 @@ struct Context {
     attempt_slots: Arc<tokio::sync::Semaphore>,
     /// This node's name in the store's list of live nodes.
     node: String,
+    /// Deliveries handed to lanes and not yet settled or given back (what `step` waits for).
+    in_progress: AtomicUsize,
+    /// Notified when `in_progress` drops to zero.
+    settled: Notify,
     /// How many nodes deliver (from heartbeats); per-endpoint limits are split between them.
     live_nodes: AtomicUsize,
 }
@@ -86,6 +93,13 @@ impl Context {
     /// Whether the endpoint changed through this node's API since its lane last read it.
     fn endpoint_changed(&self, endpoint: &EndpointId) -> bool {
         self.handle.take_changed(endpoint)
+    }
+
+    /// A delivery left the lanes: settled, given back, or dropped with its deleted endpoint.
+    fn left_the_lanes(&self) {
+        if self.in_progress.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.settled.notify_waiters();
+        }
     }
 
     fn live_nodes(&self) -> usize {
@@ -145,7 +159,22 @@ pub struct WorkerHandle {
     /// next delivery uses the new URL, secret or headers at once (lanes also re-read every
     /// second, which is how changes made through other nodes arrive).
     changed: Arc<std::sync::Mutex<std::collections::HashSet<EndpointId>>>,
+    /// The dispatcher, when the worker is stepped by hand (`WorkerSettings::stepped`).
+    stepper: Arc<tokio::sync::Mutex<Option<dispatcher::Dispatcher>>>,
 }
+
+/// What one [`WorkerHandle::step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepReport {
+    /// Deliveries that were due and were leased (and then attempted or given back).
+    pub leased: usize,
+    /// Deliveries still in the lanes when the step stopped waiting (held back by a rate limit,
+    /// or a request that outlived the wait).
+    pub unfinished: usize,
+}
+
+/// How long a step waits for the deliveries it leased to settle.
+const STEP_WAIT: Duration = Duration::from_secs(10);
 
 impl WorkerHandle {
     /// Tells the worker there may be new due work (a message was accepted).
@@ -170,6 +199,33 @@ impl WorkerHandle {
             1 => WorkerState::Running,
             _ => WorkerState::Stopped,
         }
+    }
+
+    /// Runs the dispatcher once, by hand: leases every delivery due at the clock's time, hands
+    /// them to their lanes, and waits until they are settled (recorded) or given back. Tests
+    /// call it after moving a manual clock, to show both that something happened and that
+    /// nothing did (`leased == 0`), without sleeping. Only for a worker started with
+    /// `WorkerSettings::stepped`; otherwise it does nothing and reports nothing.
+    pub async fn step(&self) -> StepReport {
+        let mut stepper = self.stepper.lock().await;
+        let Some(dispatcher) = stepper.as_mut() else { return StepReport { leased: 0, unfinished: 0 } };
+        let mut leased = 0;
+        loop {
+            match dispatcher.round().await {
+                Ok(count) => {
+                    leased += count;
+                    if (count as u64) < u64::from(dispatcher.lease_batch()) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::error!(error = %error, "a stepped dispatch round failed");
+                    break;
+                }
+            }
+        }
+        let unfinished = dispatcher.wait_until_settled(STEP_WAIT).await;
+        StepReport { leased, unfinished }
     }
 
     /// Whether `endpoint` changed since the last call for it.
@@ -225,14 +281,33 @@ pub fn start(
         attempt_slots: Arc::new(tokio::sync::Semaphore::new(attempt_slots)),
         node: format!("node_{}", herald_core::id::Ksuid::new(context_clock_now).encode()),
         live_nodes: AtomicUsize::new(1),
+        in_progress: AtomicUsize::new(0),
+        settled: Notify::new(),
     });
     let tasks = TaskTracker::new();
     let running = RunningGuard::start(handle.state.clone());
-    let dispatcher = dispatcher::run(context.clone(), shutdown.clone());
-    tasks.spawn(async move {
-        let _running = running;
-        dispatcher.await;
-    });
+    let dispatcher = dispatcher::Dispatcher::new(context.clone(), shutdown.clone());
+    if context.settings.stepped {
+        let stepper = handle.stepper.clone();
+        let stop = shutdown.clone();
+        // Run by `step`; stopped at shutdown like the running one.
+        if let Ok(mut slot) = stepper.try_lock() {
+            *slot = Some(dispatcher);
+        }
+        tasks.spawn(async move {
+            let _running = running;
+            stop.cancelled().await;
+            if let Some(dispatcher) = stepper.lock().await.take() {
+                dispatcher.stop().await;
+            }
+        });
+    } else {
+        let shutdown = shutdown.clone();
+        tasks.spawn(async move {
+            let _running = running;
+            dispatcher::run(dispatcher, shutdown).await;
+        });
+    }
     tasks.spawn(heartbeat(context.clone(), shutdown.clone()));
     tasks.spawn(maintenance::run(
         context.store.clone(),

@@ -136,23 +136,26 @@ async fn during_a_rotation_old_and_new_keys_both_sign() {
 #[tokio::test]
 async fn a_failing_receiver_gets_the_message_again_on_schedule_with_the_same_id() {
     let clock = Arc::new(ManualClock::starting_now());
-    let options = Options { clock: Some(clock.clone()), ..Options::default() };
+    let options = Options { clock: Some(clock.clone()), stepped: true, ..Options::default() };
     let (server, receiver) = setup(options, json!({})).await;
     receiver.script([Reply::Status(500), Reply::Status(503)]);
     let msg = send(&server, json!({"eventType": "a.b", "payload": {"n": 1}})).await;
 
-    receiver.wait_for(1, WAIT).await;
-    wait_for_attempts(&server, msg["id"].as_str().unwrap(), 1).await;
-    // The first retry is due 5 s (±20%) later; the clock has not moved, so nothing is sent.
+    assert_eq!(server.step().await.leased, 1);
+    assert_eq!(receiver.count(), 1);
+    // The first retry is due 5 s (±20%) later: at 3 s nothing is due, so nothing is sent.
     server.advance(chrono::Duration::seconds(3));
-    tokio::task::yield_now().await;
-    assert_eq!(receiver.count(), 1, "not retried before its time");
+    assert_eq!(server.step().await.leased, 0, "not retried before its time");
+    assert_eq!(receiver.count(), 1);
     server.advance(chrono::Duration::seconds(4));
-    receiver.wait_for(2, WAIT).await;
-    wait_for_attempts(&server, msg["id"].as_str().unwrap(), 2).await;
-    // The second retry comes 5 min (±20%) later.
-    server.advance(chrono::Duration::minutes(7));
-    let received = receiver.wait_for(3, WAIT).await;
+    assert_eq!(server.step().await.leased, 1);
+    assert_eq!(receiver.count(), 2);
+    // The second retry comes 5 min (±20%) later: not at 3 min, by 7 min.
+    server.advance(chrono::Duration::minutes(3));
+    assert_eq!(server.step().await.leased, 0, "not retried before its time");
+    server.advance(chrono::Duration::minutes(4));
+    assert_eq!(server.step().await.leased, 1);
+    let received = receiver.received();
     let ids: Vec<&str> = received.iter().map(|r| r.header("webhook-id")).collect();
     assert_eq!(ids, vec![msg["id"].as_str().unwrap(); 3]);
     let stamps: Vec<i64> = received.iter().map(|r| r.header("webhook-timestamp").parse().unwrap()).collect();
@@ -188,23 +191,24 @@ async fn retry_after_and_exhaustion_follow_the_configured_schedule() {
     let options = Options {
         clock: Some(clock.clone()),
         env: vec![("HERALD_RETRY_SCHEDULE", "1s".to_owned())],
+        stepped: true,
         ..Options::default()
     };
     let (server, receiver) = setup(options, json!({})).await;
     receiver.always(Reply::WithHeaders(429, vec![("retry-after", "120".to_owned())]));
     let msg = send(&server, json!({"eventType": "a.b", "payload": {}})).await;
-    receiver.wait_for(1, WAIT).await;
-    wait_for_attempts(&server, msg["id"].as_str().unwrap(), 1).await;
+    assert_eq!(server.step().await.leased, 1);
     // The receiver asked for two minutes, which is longer than the 1 s schedule: it wins.
     server.advance(chrono::Duration::seconds(60));
-    tokio::task::yield_now().await;
+    assert_eq!(server.step().await.leased, 0, "the receiver's Retry-After is honoured");
     assert_eq!(receiver.count(), 1);
     server.advance(chrono::Duration::seconds(61));
-    receiver.wait_for(2, WAIT).await;
+    assert_eq!(server.step().await.leased, 1);
     // Two attempts in all (one retry configured): the delivery has failed for good.
     let attempts = wait_for_attempts(&server, msg["id"].as_str().unwrap(), 2).await;
     assert!(attempts.iter().all(|a| a["responseStatusCode"] == 429));
     server.advance(chrono::Duration::hours(1));
+    assert_eq!(server.step().await.leased, 0, "failed for good: never attempted again");
     let destinations =
         server.get(&format!("/api/v1/app/acme/msg/{}/endpoint", msg["id"].as_str().unwrap())).await;
     assert_eq!(destinations.body["data"][0]["status"], 2, "{:?}", destinations.body);

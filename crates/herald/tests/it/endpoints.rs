@@ -239,3 +239,28 @@ async fn secrets_and_tokens_are_encrypted_at_rest_in_the_sqlite_file() {
     }
     assert!(text.contains("https://example.com/a"), "the database file was read");
 }
+
+#[tokio::test]
+async fn custom_headers_are_capped_in_number_and_size() {
+    let (server, base) = server_with_app().await;
+    let many = |n: usize| -> serde_json::Map<String, Value> {
+        (0..n).map(|i| (format!("x-h{i}"), Value::from("v"))).collect()
+    };
+    // At the limit: accepted, and the endpoint delivers with them.
+    let at_limit = server.post(&base, json!({"url": "https://example.com/a", "headers": many(64)})).await;
+    assert_eq!(at_limit.status, StatusCode::CREATED, "{:?}", at_limit.body);
+    // Past it (the attack that wedged deliveries sent 25,000): refused with the limit named.
+    let past = server.post(&base, json!({"url": "https://example.com/b", "headers": many(25_000)})).await;
+    assert_eq!(assert_validation(&past), vec!["body.headers".to_owned()]);
+    assert!(past.body.to_string().contains("at most 64 custom headers"), "{:?}", past.body);
+    let too_big = server
+        .post(&base, json!({"url": "https://example.com/c", "headers": {"x-big": "v".repeat(17 * 1024)}}))
+        .await;
+    assert_eq!(too_big.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", too_big.body);
+    // An edit that would take the set past the limit is refused too, and changes nothing.
+    let id = at_limit.body["id"].as_str().unwrap();
+    let edit = server.patch(&format!("{base}/{id}/headers"), json!({"headers": {"x-one-more": "v"}})).await;
+    assert_eq!(edit.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", edit.body);
+    let headers = server.get(&format!("{base}/{id}/headers")).await;
+    assert_eq!(headers.body["headers"].as_object().unwrap().len(), 64);
+}

@@ -114,6 +114,8 @@ pub struct Options {
     pub env: Vec<(&'static str, String)>,
     /// A clock the test moves by hand; the system clock when `None`.
     pub clock: Option<Arc<ManualClock>>,
+    /// The worker's dispatcher runs only when the test calls [`TestServer::step`].
+    pub stepped: bool,
 }
 
 impl TestServer {
@@ -160,7 +162,10 @@ impl TestServer {
             Some(clock) => clock.clone(),
             None => Arc::new(SystemClock),
         };
-        let app = App::build_with_clock(config, clock).await.unwrap();
+        let mut app = App::build_with_clock(config, clock).await.unwrap();
+        if options.stepped {
+            app.step_worker_by_hand();
+        }
         let worker = app.worker();
         let shutdown = CancellationToken::new();
         // A metrics listener on port 0 is bound here, so the test knows the port the kernel picked.
@@ -190,6 +195,14 @@ impl TestServer {
     pub fn advance(&self, by: chrono::Duration) {
         self.clock.as_ref().expect("the server was started with a manual clock").advance(by);
         self.worker.wake();
+    }
+
+    /// Runs the (stepped) worker once: leases what is due at the clock's time and waits until
+    /// it is settled. `leased == 0` shows that nothing was due, without sleeping.
+    pub async fn step(&self) -> herald::worker::StepReport {
+        let report = self.worker.step().await;
+        assert_eq!(report.unfinished, 0, "every delivery of the step settled: {report:?}");
+        report
     }
 
     pub fn url(&self, path: &str) -> String {
