@@ -117,8 +117,8 @@ fn share(limit: usize, nodes: usize) -> usize {
 /// Requests in flight to one endpoint, with a cap that can change between acquisitions (the
 /// number of live nodes changes).
 #[derive(Debug, Default)]
-struct InFlight {
-    count: AtomicUsize,
+pub(super) struct InFlight {
+    pub(super) count: AtomicUsize,
     released: tokio::sync::Notify,
 }
 
@@ -135,7 +135,7 @@ impl Drop for InFlightSlot {
 
 impl InFlight {
     /// Waits until fewer than `cap` requests are in flight, and takes a slot.
-    async fn acquire(self: &Arc<Self>, cap: usize) -> InFlightSlot {
+    pub(super) async fn acquire(self: &Arc<Self>, cap: usize) -> InFlightSlot {
         self.count_in(cap).await;
         InFlightSlot(self.clone())
     }

@@ -251,7 +251,161 @@ impl<F: Future> Future for CatchUnwind<F> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use herald_core::clock::{Clock as _, ManualClock};
+    use herald_core::delivery::{DeliveryStatus, LeaseRequest, Message};
+    use herald_core::id::{ApplicationId, EndpointId, MessageId};
+    use herald_core::model::{Application, EndpointKeys};
+    use herald_core::secret::{Cipher, SecretString};
+    use herald_core::{Store, delivery::AttemptFilter, store::PageRequest};
+    use tokio_util::task::TaskTracker;
+
+    use crate::metrics::Metrics;
+    use crate::worker::lane::InFlight;
+    use crate::worker::operational::OperationalWebhooks;
+    use crate::worker::sender::{Sender, SenderSettings};
+    use crate::worker::ssrf::AddressPolicy;
+    use crate::worker::{WorkerHandle, WorkerSettings};
+
+    /// A worker context over a fresh SQLite store, sending nowhere.
+    async fn context(dir: &std::path::Path, clock: Arc<ManualClock>) -> Arc<Context> {
+        let cipher = Cipher::from_base64(&Cipher::generate_key_base64()).unwrap();
+        let store: Arc<dyn Store> =
+            Arc::new(herald_store_sqlite::SqliteStore::open(&dir.join("herald.db"), cipher).await.unwrap());
+        let sender_settings = SenderSettings {
+            connect_timeout: std::time::Duration::from_secs(1),
+            request_timeout: std::time::Duration::from_secs(1),
+            response_body_limit: 1024,
+            svix_headers: true,
+            address_policy: AddressPolicy::new(Vec::new()),
+            extra_roots: Vec::new(),
+        };
+        let settings = WorkerSettings {
+            endpoint_concurrency: 4,
+            max_attempts_in_flight: 4,
+            lease_batch: 16,
+            lease_duration: chrono::Duration::seconds(60),
+            poll_interval: std::time::Duration::from_secs(1),
+            retry: herald_core::retry::RetrySchedule::default(),
+            disable_after: chrono::Duration::days(5),
+            message_retention: chrono::Duration::days(90),
+            attempt_retention: chrono::Duration::days(90),
+            shutdown_grace: std::time::Duration::from_secs(1),
+            sender: sender_settings.clone(),
+            stepped: true,
+        };
+        Arc::new(Context {
+            store,
+            clock,
+            sender: Sender::new(sender_settings).unwrap(),
+            settings,
+            wake: Arc::default(),
+            handle: WorkerHandle::new(),
+            operational: OperationalWebhooks::disabled(),
+            metrics: Arc::new(Metrics::new()),
+            attempts: TaskTracker::new(),
+            attempt_slots: Arc::new(tokio::sync::Semaphore::new(4)),
+            node: "node_test".to_owned(),
+            live_nodes: AtomicUsize::new(1),
+            in_progress: AtomicUsize::new(0),
+            settled: tokio::sync::Notify::new(),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_panic_while_preparing_is_a_failed_attempt_that_says_so_and_the_delivery_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::starting_now());
+        let context = context(dir.path(), clock.clone()).await;
+        let now = clock.now();
+        let app = Application {
+            id: ApplicationId::generate_at(now),
+            uid: None,
+            name: "Acme".to_owned(),
+            metadata: BTreeMap::new(),
+            throttle_rate: None,
+            created_at: now,
+            updated_at: now,
+        };
+        context.store.insert_application(&app).await.unwrap();
+        // More custom headers than an HTTP header map can hold: signing them panics (what an
+        // endpoint stored before headers were capped could still do).
+        let headers = (0..40_000).map(|i| (format!("x-h{i}"), SecretString::new("v".to_owned()))).collect();
+        let endpoint = Endpoint {
+            id: EndpointId::generate_at(now),
+            app_id: app.id.clone(),
+            uid: None,
+            url: "http://127.0.0.1:9/never".parse().unwrap(),
+            description: String::new(),
+            disabled: false,
+            event_types: None,
+            channels: None,
+            throttle_rate: None,
+            metadata: BTreeMap::new(),
+            keys: EndpointKeys::new(None),
+            headers,
+            bearer_token: None,
+            created_at: now,
+            updated_at: now,
+        };
+        context.store.insert_endpoint(&endpoint).await.unwrap();
+        let message = Message {
+            id: MessageId::generate_at(now),
+            app_id: app.id.clone(),
+            event_type: herald_core::name::EventTypeName::parse("order.created").unwrap(),
+            event_id: None,
+            channels: None,
+            payload: Some(b"{}".to_vec()),
+            created_at: now,
+            deliver_at: None,
+            payload_expires_at: now + chrono::Duration::days(1),
+        };
+        context.store.insert_message(&message).await.unwrap();
+        let lease = |at| LeaseRequest {
+            now: at,
+            limit: 10,
+            per_endpoint: 10,
+            exclude: Vec::new(),
+            lease_until: at + chrono::Duration::seconds(60),
+        };
+        let mut leased = context.store.lease_deliveries(&lease(now)).await.unwrap();
+        assert_eq!(leased.len(), 1);
+
+        let in_flight = Arc::new(InFlight::default());
+        let slot = in_flight.acquire(1).await;
+        let breaker = Mutex::new(Breaker::default());
+        attempt(&context, &breaker, &endpoint, leased.remove(0), slot).await;
+
+        assert_eq!(in_flight.count.load(Ordering::SeqCst), 0, "the endpoint's slot was given back");
+        let attempts = context
+            .store
+            .list_attempts_by_message(
+                &app.id,
+                &message.id,
+                None,
+                &AttemptFilter::default(),
+                &PageRequest::default(),
+            )
+            .await
+            .unwrap()
+            .items;
+        assert_eq!(attempts.len(), 1, "the attempt is recorded, not lost");
+        assert_eq!(attempts[0].status, DeliveryStatus::Failed);
+        assert!(attempts[0].response.contains("failed inside Herald"), "{}", attempts[0].response);
+        // Not stuck in `sending`: due again on the retry schedule (5 s ± 20%).
+        let early = context.store.lease_deliveries(&lease(now + chrono::Duration::seconds(3))).await.unwrap();
+        assert!(early.is_empty(), "not retried before its time");
+        let retried =
+            context.store.lease_deliveries(&lease(now + chrono::Duration::seconds(7))).await.unwrap();
+        assert_eq!(retried.len(), 1, "retried on the schedule");
+        assert_eq!(retried[0].attempt, 2);
+    }
 
     #[tokio::test]
     async fn a_panicking_future_becomes_an_error_with_its_message() {
