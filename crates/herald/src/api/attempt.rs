@@ -258,7 +258,7 @@ pub async fn expunge_content(
     Path((app_id, msg_id, attempt_id)): Path<(String, String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (app, message, attempt) = load_attempt(&state, &caller, &app_id, &msg_id, &attempt_id).await?;
-    state.store().expunge_attempt_response(&app.id, &message.id, &attempt.id).await?;
+    state.service().expunge_attempt_response(&app.id, &message.id, &attempt.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -119,7 +119,7 @@ pub async fn load(state: &ApiState, app: &Application, key: &str) -> Result<Mess
             MessageKey::EventId(EventId::parse(key).map_err(|_| ApiError::not_found(Resource::Message))?)
         }
     };
-    state.store().find_message(&app.id, &key).await?.ok_or_else(|| ApiError::not_found(Resource::Message))
+    Ok(state.service().message(&app.id, &key).await?)
 }
 
 /// Send a message: it is stored with one pending delivery per matching endpoint before the
@@ -257,8 +257,6 @@ pub async fn expunge_content(
 ) -> Result<StatusCode, ApiError> {
     let app = caller.application(&state, &app_id).await?;
     let message = load(&state, &app, &msg_id).await?;
-    if !state.store().expunge_message_payload(&app.id, &message.id).await? {
-        return Err(ApiError::not_found(Resource::Message));
-    }
+    state.service().expunge_message_payload(&app.id, &message.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

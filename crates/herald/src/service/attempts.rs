@@ -2,7 +2,7 @@
 //! an endpoint in a time window (in the background, owned by the app's task tracker).
 
 use chrono::{DateTime, Utc};
-use herald_core::id::{ApplicationId, EndpointId, MessageId};
+use herald_core::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 
 use super::{Service, ServiceError};
 
@@ -24,6 +24,20 @@ impl Service {
         self.store().create_manual_delivery(app, msg, endpoint, self.clock().now()).await?;
         self.worker().wake();
         Ok(())
+    }
+
+    /// Replaces an attempt's stored response with `EXPUNGED`.
+    pub async fn expunge_attempt_response(
+        &self,
+        app: &ApplicationId,
+        msg: &MessageId,
+        attempt: &AttemptId,
+    ) -> Result<(), ServiceError> {
+        if self.store().expunge_attempt_response(app, msg, attempt).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(super::Resource::Attempt))
+        }
     }
 
     /// Starts queuing a manual attempt of every message created in `[since, until)` whose
