@@ -282,16 +282,18 @@ async fn a_hung_and_a_failing_endpoint_do_not_delay_a_healthy_one() {
 #[tokio::test]
 async fn scheduled_messages_wait_for_deliver_at() {
     let clock = Arc::new(ManualClock::starting_now());
-    let (server, receiver) =
-        setup(Options { clock: Some(clock.clone()), ..Options::default() }, json!({})).await;
+    let options = Options { clock: Some(clock.clone()), stepped: true, ..Options::default() };
+    let (server, receiver) = setup(options, json!({})).await;
     let at = herald_core::clock::Clock::now(clock.as_ref()) + chrono::Duration::hours(2);
     let msg = send(&server, json!({"eventType": "a.b", "payload": {}, "deliverAt": at})).await;
     assert_eq!(msg["deliverAt"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap(), at);
+    assert_eq!(server.step().await.leased, 0, "not before its time");
     server.advance(chrono::Duration::minutes(119));
-    tokio::task::yield_now().await;
+    assert_eq!(server.step().await.leased, 0, "not a minute before its time");
     assert_eq!(receiver.count(), 0);
     server.advance(chrono::Duration::minutes(2));
-    receiver.wait_for(1, WAIT).await;
+    assert_eq!(server.step().await.leased, 1);
+    assert_eq!(receiver.count(), 1);
 }
 
 #[tokio::test]
