@@ -16,6 +16,7 @@ mod cluster;
 mod deliveries;
 mod endpoints;
 mod event_types;
+mod intake;
 mod lease;
 mod messages;
 mod records;
@@ -84,6 +85,8 @@ pub struct PostgresStore {
     cipher: Cipher,
     /// Attempt records, settled in shared transactions.
     records: records::Records,
+    /// Accepted messages, written in shared transactions (group commit).
+    intake: intake::Intake,
 }
 
 /// Why the database could not be opened.
@@ -150,7 +153,8 @@ impl PostgresStore {
             .await
             .map_err(connect_error)?;
         let records = records::Records::start(pool.clone());
-        Ok(Self { pool, cipher, records })
+        let intake = intake::Intake::start(pool.clone());
+        Ok(Self { pool, cipher, records, intake })
     }
 
     /// Calls `on_work` whenever a transaction that queued deliveries commits, on any node,
@@ -352,7 +356,7 @@ impl ResourceStore for PostgresStore {
 #[async_trait::async_trait]
 impl QueueStore for PostgresStore {
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
-        messages::insert(self, message).await
+        self.intake.insert(message.clone()).await
     }
     async fn find_message(
         &self,

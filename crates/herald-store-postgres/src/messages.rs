@@ -22,7 +22,8 @@ pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.ch
 
 /// Stores the message and one pending delivery per matching enabled endpoint, and notifies
 /// [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any: all in one statement, so one
-/// round trip and one transaction (a statement is atomic on its own).
+/// round trip and one transaction (a statement is atomic on its own). What the intake task
+/// (`intake.rs`) runs for a message that arrives alone; under load it batches them.
 ///
 /// The endpoint filter is [`herald_core::delivery::Subscription::matches`] in SQL: no event-type list or the
 /// message's type in it, and no channel list or a channel in common with the message (a
@@ -30,7 +31,10 @@ pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.ch
 /// `FOR KEY SHARE`: an endpoint deleted by another node meanwhile is either skipped (deleted
 /// first) or waits for this statement, so the deliveries' foreign keys never fail halfway;
 /// updates of an endpoint (not of its key) do not wait for it.
-pub(crate) async fn insert(store: &PostgresStore, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
+pub(crate) async fn insert_one(
+    pool: &sqlx::PgPool,
+    message: &Message,
+) -> Result<Vec<EndpointId>, StoreError> {
     let rows = sqlx::query(
         "WITH message AS (
              INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
@@ -65,7 +69,7 @@ pub(crate) async fn insert(store: &PostgresStore, message: &Message) -> Result<V
     .bind(trigger_code(Trigger::Scheduled))
     .bind(message.deliver_at.unwrap_or(message.created_at))
     .bind(NEW_WORK_CHANNEL)
-    .fetch_all(&store.pool)
+    .fetch_all(pool)
     .await
     .map_err(|e| store_error(e, "eventId"))?;
     rows.iter().map(|row| parse(row, "endpoint_id")).collect()

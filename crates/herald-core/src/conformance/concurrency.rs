@@ -12,7 +12,7 @@ use crate::change::{ApplicationChange, EndpointChange, EventTypeChange, HeadersC
 use crate::delivery::{DeliveryStatus, NextStep};
 use crate::name::EventTypeName;
 use crate::secret::{SecretString, SigningSecret};
-use crate::store::Key;
+use crate::store::{Key, MessageKey};
 
 /// Rounds per check: enough that an unguarded read-modify-write loses some.
 const ROUNDS: usize = 60;
@@ -120,4 +120,59 @@ pub async fn concurrent_event_type_changes_of_different_fields_all_land(store: &
         assert_eq!(found.description, format!("round {round}"), "round {round}: the description was lost");
         assert_eq!(found.archived, archived, "round {round}: the archive flag was lost");
     }
+}
+
+pub async fn concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone(store: &dyn Store) {
+    let (app, ep) = app_with_endpoint(store).await;
+    // 40 messages at once (a backend that writes them in shared transactions batches them),
+    // five of which share an eventId: exactly one of those five is stored.
+    let messages: Vec<_> = (0..40)
+        .map(|i| {
+            let mut m = message(&app, "order.created", None);
+            if i % 8 == 0 {
+                m.event_id = Some(crate::name::EventId::parse("order-1").unwrap());
+            }
+            m
+        })
+        .collect();
+    let results = join_all(messages.iter().map(|m| store.insert_message(m)).collect()).await;
+    let mut stored = 0;
+    let mut conflicts = 0;
+    for (m, result) in messages.iter().zip(results) {
+        match result {
+            Ok(endpoints) => {
+                stored += 1;
+                assert_eq!(endpoints, vec![ep.id.clone()], "queued for the endpoint");
+                assert!(store.find_message(&app, &MessageKey::Id(m.id.clone())).await.unwrap().is_some());
+            }
+            Err(crate::StoreError::Conflict { what: "eventId" }) => {
+                conflicts += 1;
+                assert!(store.find_message(&app, &MessageKey::Id(m.id.clone())).await.unwrap().is_none());
+            }
+            Err(other) => panic!("unexpected: {other:?}"),
+        }
+    }
+    assert_eq!((stored, conflicts), (36, 4));
+    let leased = store.lease_deliveries(&lease_request(now())).await.unwrap();
+    assert_eq!(leased.len(), 36, "one delivery per stored message, none for a refused one");
+}
+
+/// Polls the futures together until all are done; their outputs in order.
+async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.unwrap()).collect()
 }

@@ -57,7 +57,8 @@ macro_rules! store_conformance_tests {
             concurrent_endpoint_changes_of_different_fields_all_land,
             a_disable_by_gone_is_not_undone_by_a_concurrent_change,
             concurrent_application_changes_of_different_fields_all_land,
-            concurrent_event_type_changes_of_different_fields_all_land);
+            concurrent_event_type_changes_of_different_fields_all_land,
+            concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -67,6 +67,7 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         a_disable_by_gone_is_not_undone_by_a_concurrent_change,
         concurrent_application_changes_of_different_fields_all_land,
         concurrent_event_type_changes_of_different_fields_all_land,
+        concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone,
     )
 }
 
