@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use url::Url;
 
-use crate::model::{Application, Endpoint, EventType};
+use crate::model::{Application, Endpoint, EventType, OnExhausted};
 use crate::name::{ChannelName, EventTypeName, FeatureFlag, Metadata, Uid};
 use crate::secret::{SecretString, SigningSecret};
 use crate::store::StoreError;
@@ -72,6 +72,8 @@ pub struct EndpointChange {
     /// `Some(None)` removes the bearer token.
     pub bearer_token: Option<Option<SecretString>>,
     pub rotate_key: Option<KeyRotation>,
+    pub ordered: Option<bool>,
+    pub ordered_on_exhausted: Option<OnExhausted>,
 }
 
 impl EndpointChange {
@@ -86,6 +88,8 @@ impl EndpointChange {
         set(&mut endpoint.throttle_rate, &self.throttle_rate);
         set(&mut endpoint.metadata, &self.metadata);
         set(&mut endpoint.bearer_token, &self.bearer_token);
+        set(&mut endpoint.ordered, &self.ordered);
+        set(&mut endpoint.ordered_on_exhausted, &self.ordered_on_exhausted);
         match &self.headers {
             None => {}
             Some(HeadersChange::Replace(headers)) => endpoint.headers = headers.clone(),
@@ -164,6 +168,8 @@ mod tests {
             keys: EndpointKeys::new(None),
             headers: BTreeMap::from([("X-Tenant".to_owned(), SecretString::new("a".to_owned()))]),
             bearer_token: None,
+            ordered: false,
+            ordered_on_exhausted: OnExhausted::Skip,
             created_at: now,
             updated_at: now,
         }

@@ -23,6 +23,9 @@ pub struct Message {
     pub deliver_at: Option<DateTime<Utc>>,
     /// When the payload is removed by the retention job.
     pub payload_expires_at: DateTime<Utc>,
+    /// The lane of an ordered endpoint this message takes (`orderingKey`); messages without
+    /// one share a lane. Unordered endpoints ignore it.
+    pub ordering_key: Option<crate::name::OrderingKey>,
 }
 
 /// The parts of an endpoint that decide whether a message goes to it.
@@ -31,6 +34,8 @@ pub struct Subscription {
     pub endpoint_id: EndpointId,
     pub event_types: Option<Vec<EventTypeName>>,
     pub channels: Option<Vec<ChannelName>>,
+    /// The endpoint delivers in ordered lanes.
+    pub ordered: bool,
 }
 
 impl Subscription {
@@ -44,6 +49,12 @@ impl Subscription {
             (Some(_), None) => false,
         };
         type_ok && channel_ok
+    }
+
+    /// The ordered lane `message` takes at this endpoint: its ordering key, `""` for messages
+    /// without one; `None` when the endpoint is not ordered.
+    pub fn lane<'a>(&self, message: &'a Message) -> Option<&'a str> {
+        self.ordered.then(|| message.ordering_key.as_ref().map_or("", |key| key.as_str()))
     }
 }
 
@@ -123,6 +134,8 @@ pub struct LeasedDelivery {
     /// The attempt about to be made, 1-based.
     pub attempt: u32,
     pub trigger: Trigger,
+    /// Whether the delivery is the head of an ordered lane (its successors wait for it).
+    pub in_lane: bool,
 }
 
 /// Which due deliveries to lease.
@@ -164,6 +177,9 @@ pub enum NextStep {
     Delivered,
     RetryAt(DateTime<Utc>),
     Failed,
+    /// Failed for good, and holding its ordered lane (an endpoint that pauses a lane when its
+    /// head is exhausted) until a resend or recover queues it again.
+    Hold,
 }
 
 /// An attempt to record, with the delivery's next step, fenced by the lease.
@@ -185,8 +201,13 @@ impl AttemptRecord {
         match self.next {
             NextStep::Delivered => (DeliveryStatus::Success, at),
             NextStep::RetryAt(due) => (DeliveryStatus::Pending, due),
-            NextStep::Failed => (DeliveryStatus::Failed, at),
+            NextStep::Failed | NextStep::Hold => (DeliveryStatus::Failed, at),
         }
+    }
+
+    /// Whether the delivery keeps holding its ordered lane after this record.
+    pub fn holds_lane(&self) -> bool {
+        self.next == NextStep::Hold
     }
 }
 

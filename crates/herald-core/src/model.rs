@@ -47,8 +47,56 @@ pub struct Endpoint {
     pub headers: BTreeMap<String, SecretString>,
     /// Sent as `Authorization: Bearer <token>` when set (a Herald extension).
     pub bearer_token: Option<SecretString>,
+    /// Messages are delivered one at a time per lane (ordering key), in the order accepted.
+    pub ordered: bool,
+    /// What an ordered lane does when its head is exhausted.
+    pub ordered_on_exhausted: OnExhausted,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What an ordered lane does when its head fails for good (`orderedOnExhausted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnExhausted {
+    /// The lane moves on to the next message; an operational webhook says which was given up.
+    #[default]
+    Skip,
+    /// The lane waits until the head is resent or recovered: nothing is delivered out of order.
+    Pause,
+}
+
+impl OnExhausted {
+    /// The stored code: 0 skip, 1 pause.
+    pub fn code(self) -> i16 {
+        match self {
+            Self::Skip => 0,
+            Self::Pause => 1,
+        }
+    }
+
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            0 => Some(Self::Skip),
+            1 => Some(Self::Pause),
+            _ => None,
+        }
+    }
+
+    /// The API's name: `skip` or `pause`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::Pause => "pause",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "skip" => Ok(Self::Skip),
+            "pause" => Ok(Self::Pause),
+            other => Err(format!("must be `skip` or `pause`, not `{other}`")),
+        }
+    }
 }
 
 /// An endpoint's signing keys.

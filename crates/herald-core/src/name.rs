@@ -86,6 +86,14 @@ token_name!(
     256
 );
 
+token_name!(
+    /// The key of a message's ordered lane (`orderingKey`): on an ordered endpoint, messages
+    /// with the same key are delivered one at a time, in the order they were accepted.
+    OrderingKey,
+    "ordering key",
+    256
+);
+
 /// A feature flag that gates an event type (stored and returned, not enforced yet).
 pub type FeatureFlag = EventTypeName;
 

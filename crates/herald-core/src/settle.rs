@@ -155,11 +155,15 @@ pub struct Attempted<'a> {
     pub schedule: &'a RetrySchedule,
     /// A random number in `[0, 1]` for the retry's jitter.
     pub random: f64,
+    /// The endpoint pauses an ordered lane whose head is exhausted (`orderedOnExhausted:
+    /// pause`): such a head holds its lane instead of letting the next message go.
+    pub pause_lane_when_exhausted: bool,
 }
 
 /// Decides everything that follows from an attempt.
 pub fn settle(attempted: Attempted<'_>, exchange: Exchange) -> Settlement {
-    let Attempted { delivery, url, started_at, finished_at, schedule, random } = attempted;
+    let Attempted { delivery, url, started_at, finished_at, schedule, random, pause_lane_when_exhausted } =
+        attempted;
     let class = AttemptClass::classify(exchange.status_code, exchange.refused, exchange.timed_out);
     let decided = schedule.decide(&exchange.result, delivery.attempt, finished_at, random);
     // A manual attempt (resend, recover) is made once.
@@ -188,6 +192,9 @@ pub fn settle(attempted: Attempted<'_>, exchange: Exchange) -> Settlement {
     let (status, next) = match outcome {
         Outcome::Delivered => (DeliveryStatus::Success, NextStep::Delivered),
         Outcome::Retry { at } => (DeliveryStatus::Failed, NextStep::RetryAt(at)),
+        Outcome::Exhausted if delivery.in_lane && pause_lane_when_exhausted => {
+            (DeliveryStatus::Failed, NextStep::Hold)
+        }
         Outcome::Exhausted | Outcome::Gone => (DeliveryStatus::Failed, NextStep::Failed),
     };
     let record = AttemptRecord {
@@ -257,6 +264,7 @@ mod tests {
             attempt,
             trigger,
             payload: Some(b"{}".to_vec()),
+            in_lane: false,
         }
     }
 
@@ -286,8 +294,37 @@ mod tests {
             finished_at: now,
             schedule: &schedule,
             random: 0.5,
+            pause_lane_when_exhausted: false,
         };
         settle(attempted, exchange)
+    }
+
+    #[test]
+    fn an_exhausted_head_holds_its_lane_only_where_the_endpoint_pauses_lanes() {
+        let now = Utc::now();
+        let schedule = RetrySchedule::default();
+        let mut head = delivery(8, Trigger::Scheduled);
+        head.in_lane = true;
+        let attempted = |pause| Attempted {
+            delivery: &head,
+            url: "https://example.com/hook",
+            started_at: now,
+            finished_at: now,
+            schedule: &schedule,
+            random: 0.5,
+            pause_lane_when_exhausted: pause,
+        };
+        let paused = settle(attempted(true), exchange(500, None));
+        assert_eq!(paused.record.next, NextStep::Hold);
+        assert!(paused.record.holds_lane());
+        assert_eq!(paused.record.delivery_state().0, DeliveryStatus::Failed, "shown as failed");
+        assert_eq!(paused.notice, Some(Notice::Exhausted));
+        let skipped = settle(attempted(false), exchange(500, None));
+        assert_eq!(skipped.record.next, NextStep::Failed, "the lane moves on");
+        let mut early = head.clone();
+        early.attempt = 1;
+        let attempted = Attempted { delivery: &early, ..attempted(true) };
+        assert!(matches!(settle(attempted, exchange(500, None)).record.next, NextStep::RetryAt(_)));
     }
 
     #[test]

@@ -21,6 +21,25 @@ pub(crate) async fn create_manual(
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let mut tx = store.pool.begin().await.map_err(backend)?;
+    // A delivery holding its ordered lane (exhausted, the lane paused) is queued again itself,
+    // as the lane's head, so nothing behind it is delivered before it.
+    let requeued = sqlx::query(
+        "UPDATE deliveries SET status = $1, held = false, trigger = $2, next_attempt_at = $3, updated_at = $3
+         WHERE app_id = $4 AND msg_id = $5 AND endpoint_id = $6 AND held",
+    )
+    .bind(status_code(DeliveryStatus::Pending))
+    .bind(trigger_code(Trigger::Manual))
+    .bind(now)
+    .bind(app.as_str())
+    .bind(msg.as_str())
+    .bind(endpoint.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    if requeued.rows_affected() > 0 {
+        notify_new_work(&mut tx).await?;
+        return tx.commit().await.map_err(backend);
+    }
     let inserted = sqlx::query(
         "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
                                  created_at, updated_at)
@@ -61,6 +80,21 @@ pub(crate) async fn recover_failed(
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+    // Deliveries holding their ordered lane are queued again themselves, as their lane's head.
+    let requeued = sqlx::query(
+        "UPDATE deliveries SET status = $1, held = false, trigger = $2, next_attempt_at = $3, updated_at = $3
+         WHERE endpoint_id = $4 AND held AND created_at >= $5 AND created_at < $6",
+    )
+    .bind(status_code(DeliveryStatus::Pending))
+    .bind(trigger_code(Trigger::Manual))
+    .bind(now)
+    .bind(endpoint.as_str())
+    .bind(since)
+    .bind(until)
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?
+    .rows_affected();
     let result = sqlx::query(
         "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
                                  created_at, updated_at)
@@ -80,11 +114,12 @@ pub(crate) async fn recover_failed(
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    if result.rows_affected() > 0 {
+    let queued = requeued + result.rows_affected();
+    if queued > 0 {
         notify_new_work(&mut tx).await?;
     }
     tx.commit().await.map_err(backend)?;
-    Ok(result.rows_affected())
+    Ok(queued)
 }
 
 pub(crate) async fn stats(

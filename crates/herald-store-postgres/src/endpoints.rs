@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::change::EndpointChange;
 use herald_core::id::{ApplicationId, EndpointId};
-use herald_core::model::Endpoint;
+use herald_core::model::{Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
 use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
@@ -13,7 +13,7 @@ use sqlx::QueryBuilder;
 use sqlx::postgres::PgRow;
 
 use crate::rows::{
-    PagePlan, get, metadata_from_json, metadata_to_json, names_to_array, parse, parse_names,
+    PagePlan, corrupt, get, metadata_from_json, metadata_to_json, names_to_array, parse, parse_names,
     parse_optional_name, parse_throttle,
 };
 use crate::{PostgresStore, backend, store_error};
@@ -21,13 +21,15 @@ use crate::{PostgresStore, backend, store_error};
 /// The columns [`from_row`] reads, for alias `e`.
 pub(crate) const COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.disabled, e.event_types, \
                                   e.channels, e.throttle_rate, e.metadata::text AS metadata, \
-                                  e.sealed_secrets, e.created_at, e.updated_at";
+                                  e.sealed_secrets, e.created_at, e.updated_at, e.ordered, \
+                                  e.ordered_on_exhausted";
 
 pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
-                               throttle_rate, metadata, sealed_secrets, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13)",
+                               throttle_rate, metadata, sealed_secrets, created_at, updated_at,
+                               ordered, ordered_on_exhausted)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15)",
     )
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
@@ -42,6 +44,8 @@ pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result
     .bind(seal_endpoint_secrets(&store.cipher, endpoint))
     .bind(endpoint.created_at)
     .bind(endpoint.updated_at)
+    .bind(endpoint.ordered)
+    .bind(endpoint.ordered_on_exhausted.code())
     .execute(&store.pool)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -106,7 +110,7 @@ pub(crate) async fn update(
     sqlx::query(
         "UPDATE endpoints SET uid = $1, url = $2, description = $3, disabled = $4, event_types = $5,
                 channels = $6, throttle_rate = $7, metadata = $8::jsonb, sealed_secrets = $9,
-                updated_at = $10
+                updated_at = $10, ordered = $13, ordered_on_exhausted = $14
          WHERE id = $11 AND app_id = $12",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
@@ -121,6 +125,8 @@ pub(crate) async fn update(
     .bind(endpoint.updated_at)
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
+    .bind(endpoint.ordered)
+    .bind(endpoint.ordered_on_exhausted.code())
     .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -160,6 +166,11 @@ pub(crate) fn from_row(store: &PostgresStore, row: &PgRow) -> Result<Endpoint, S
         keys: secrets.keys,
         headers: secrets.headers,
         bearer_token: secrets.bearer_token,
+        ordered: get(row, "ordered")?,
+        ordered_on_exhausted: {
+            let code: i16 = get(row, "ordered_on_exhausted")?;
+            OnExhausted::from_code(i64::from(code)).ok_or_else(|| corrupt("ordered_on_exhausted", code))?
+        },
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

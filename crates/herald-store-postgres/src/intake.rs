@@ -110,12 +110,12 @@ async fn insert_in(
     let row = sqlx::query(
         "WITH message AS (
              INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                                   deliver_at, payload_expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                   deliver_at, payload_expires_at, ordering_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13)
              ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
              RETURNING id
          ), targets AS (
-             SELECT e.id FROM endpoints e
+             SELECT e.id, e.ordered FROM endpoints e
              WHERE e.app_id = $2 AND NOT e.disabled
                AND (e.event_types IS NULL OR $3 = ANY(e.event_types))
                AND (e.channels IS NULL OR e.channels && $5::text[])
@@ -123,8 +123,10 @@ async fn insert_in(
              FOR KEY SHARE
          ), queued AS (
              INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
-                                     next_attempt_at, created_at, updated_at)
-             SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7 FROM message, targets
+                                     next_attempt_at, created_at, updated_at, lane)
+             SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7,
+                    CASE WHEN targets.ordered THEN COALESCE($13, '') END
+             FROM message, targets
              RETURNING endpoint_id
          )
          SELECT (SELECT count(*) FROM message) AS inserted,
@@ -142,6 +144,7 @@ async fn insert_in(
     .bind(status_code(DeliveryStatus::Pending))
     .bind(trigger_code(Trigger::Scheduled))
     .bind(message.deliver_at.unwrap_or(message.created_at))
+    .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
     .fetch_one(&mut *conn)
     .await
     .map_err(backend)?;

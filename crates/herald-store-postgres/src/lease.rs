@@ -36,10 +36,14 @@ fn scan_size(request: &LeaseRequest) -> i64 {
 const LEASE_SQL: &str = "
 WITH lease AS (SELECT nextval('delivery_lease_ids') AS id),
 due AS (
-    SELECT id, endpoint_id, next_attempt_at FROM deliveries
-    WHERE status = 1 AND next_attempt_at <= $1 AND endpoint_id <> ALL($2::text[])
-    ORDER BY next_attempt_at, id LIMIT $3
-    FOR NO KEY UPDATE SKIP LOCKED
+    SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
+    WHERE d.status = 1 AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
+      AND (d.lane IS NULL OR NOT EXISTS (
+          SELECT 1 FROM deliveries p
+          WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
+            AND (p.status IN (1, 3) OR p.held)))
+    ORDER BY d.next_attempt_at, d.id LIMIT $3
+    FOR NO KEY UPDATE OF d SKIP LOCKED
 ),
 expired AS (
     SELECT id, endpoint_id, next_attempt_at FROM deliveries
@@ -60,9 +64,9 @@ leased AS (
     SET status = 3, lease_id = (SELECT id FROM lease), lease_expires_at = $6, updated_at = $1
     FROM chosen WHERE d.id = chosen.id
     RETURNING d.id, d.lease_id, d.msg_id, d.app_id, d.endpoint_id, d.attempts, d.trigger,
-              d.next_attempt_at
+              d.next_attempt_at, d.lane IS NOT NULL AS in_lane
 )
-SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger,
+SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
        m.event_type, m.payload
 FROM leased l JOIN messages m ON m.id = l.msg_id
 ORDER BY l.next_attempt_at, l.id";
@@ -99,6 +103,7 @@ pub(crate) async fn lease(
                 payload: get(row, "payload")?,
                 attempt: u32::try_from(attempts).map_err(|e| corrupt("attempts", e))?.saturating_add(1),
                 trigger: parse_trigger(row, "trigger")?,
+                in_lane: get(row, "in_lane")?,
             })
         })
         .collect()

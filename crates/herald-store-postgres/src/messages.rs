@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
-use herald_core::name::{ChannelName, EventId, EventTypeName};
+use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Page, PageRequest};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
@@ -18,7 +18,7 @@ use crate::{NEW_WORK_CHANNEL, PostgresStore, backend, store_error};
 
 /// The columns [`from_row`] reads, for alias `m`.
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
-                                  m.created_at, m.deliver_at, m.payload_expires_at";
+                                  m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key";
 
 /// Stores the message and one pending delivery per matching enabled endpoint, and notifies
 /// [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any: all in one statement, so one
@@ -38,11 +38,11 @@ pub(crate) async fn insert_one(
     let rows = sqlx::query(
         "WITH message AS (
              INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                                   deliver_at, payload_expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                   deliver_at, payload_expires_at, ordering_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14)
              RETURNING id
          ), targets AS (
-             SELECT e.id FROM endpoints e
+             SELECT e.id, e.ordered FROM endpoints e
              WHERE e.app_id = $2 AND NOT e.disabled
                AND (e.event_types IS NULL OR $3 = ANY(e.event_types))
                AND (e.channels IS NULL OR e.channels && $5::text[])
@@ -50,8 +50,10 @@ pub(crate) async fn insert_one(
              FOR KEY SHARE
          ), queued AS (
              INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
-                                     next_attempt_at, created_at, updated_at)
-             SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7 FROM message, targets
+                                     next_attempt_at, created_at, updated_at, lane)
+             SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7,
+                    CASE WHEN targets.ordered THEN COALESCE($14, '') END
+             FROM message, targets
              RETURNING endpoint_id
          )
          SELECT endpoint_id, pg_notify($13, '') FROM queued ORDER BY endpoint_id",
@@ -69,6 +71,7 @@ pub(crate) async fn insert_one(
     .bind(trigger_code(Trigger::Scheduled))
     .bind(message.deliver_at.unwrap_or(message.created_at))
     .bind(NEW_WORK_CHANNEL)
+    .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
     .fetch_all(pool)
     .await
     .map_err(|e| store_error(e, "eventId"))?;
@@ -225,5 +228,6 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Message, StoreError> {
         created_at: get(row, "created_at")?,
         deliver_at: get(row, "deliver_at")?,
         payload_expires_at: get(row, "payload_expires_at")?,
+        ordering_key: parse_optional_name(row, "ordering_key", OrderingKey::parse)?,
     })
 }

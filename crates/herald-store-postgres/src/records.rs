@@ -106,6 +106,7 @@ async fn settle(pool: &PgPool, records: &[&AttemptRecord]) -> Result<HashSet<Del
     let mut statuses = Vec::with_capacity(records.len());
     let mut dues = Vec::with_capacity(records.len());
     let mut ats = Vec::with_capacity(records.len());
+    let mut helds = Vec::with_capacity(records.len());
     for record in records {
         let (status, due) = record.delivery_state();
         ids.push(record.delivery_id);
@@ -113,13 +114,15 @@ async fn settle(pool: &PgPool, records: &[&AttemptRecord]) -> Result<HashSet<Del
         statuses.push(status_code(status));
         dues.push(due);
         ats.push(record.attempt.created_at);
+        helds.push(record.holds_lane());
     }
     let settled: Vec<DeliveryId> = sqlx::query_scalar(
         "UPDATE deliveries d
          SET status = i.status, attempts = d.attempts + 1, next_attempt_at = i.due,
-             lease_id = NULL, lease_expires_at = NULL, updated_at = i.at
-         FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::timestamptz[], $5::timestamptz[])
-              AS i(id, lease_id, status, due, at)
+             lease_id = NULL, lease_expires_at = NULL, updated_at = i.at, held = i.held
+         FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::timestamptz[], $5::timestamptz[],
+                     $6::boolean[])
+              AS i(id, lease_id, status, due, at, held)
          WHERE d.id = i.id AND d.lease_id = i.lease_id AND d.status = 3
          RETURNING d.id",
     )
@@ -128,6 +131,7 @@ async fn settle(pool: &PgPool, records: &[&AttemptRecord]) -> Result<HashSet<Del
     .bind(&statuses)
     .bind(&dues)
     .bind(&ats)
+    .bind(&helds)
     .fetch_all(&mut *tx)
     .await
     .map_err(backend)?;

@@ -38,6 +38,22 @@ pub(crate) async fn create_manual(
     let message =
         messages::find(store, app, &MessageKey::Id(msg.clone())).await?.ok_or(StoreError::NotFound)?;
     let mut conn = store.writer.acquire().await.map_err(backend)?;
+    // A delivery holding its ordered lane (exhausted, the lane paused) is queued again itself,
+    // as the lane's head, so nothing behind it is delivered before it.
+    let requeued = sqlx::query(
+        "UPDATE deliveries SET status = 1, held = 0, trigger = 1, next_attempt_at = ?, updated_at = ?
+         WHERE msg_id = ? AND endpoint_id = ? AND held = 1",
+    )
+    .bind(to_micros(now))
+    .bind(to_micros(now))
+    .bind(msg.as_str())
+    .bind(endpoint.as_str())
+    .execute(&mut *conn)
+    .await
+    .map_err(backend)?;
+    if requeued.rows_affected() > 0 {
+        return Ok(());
+    }
     messages::insert_delivery(&mut conn, &message, endpoint, Trigger::Manual, now).await
 }
 
@@ -48,7 +64,21 @@ pub(crate) async fn recover_failed(
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    // One manual delivery per message whose latest delivery to the endpoint failed.
+    let mut tx = store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    // Deliveries holding their ordered lane are queued again themselves, as their lane's head.
+    let requeued = sqlx::query(
+        "UPDATE deliveries SET status = 1, held = 0, trigger = 1, next_attempt_at = ?, updated_at = ?
+         WHERE endpoint_id = ? AND held = 1 AND created_at >= ? AND created_at < ?",
+    )
+    .bind(to_micros(now))
+    .bind(to_micros(now))
+    .bind(endpoint.as_str())
+    .bind(to_micros(since))
+    .bind(to_micros(until))
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    // One manual delivery per other message whose latest delivery to the endpoint failed.
     let result = sqlx::query(
         "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
                                  created_at, updated_at)
@@ -63,10 +93,11 @@ pub(crate) async fn recover_failed(
     .bind(endpoint.as_str())
     .bind(to_micros(since))
     .bind(to_micros(until))
-    .execute(&store.writer)
+    .execute(&mut *tx)
     .await
     .map_err(backend)?;
-    Ok(result.rows_affected())
+    tx.commit().await.map_err(backend)?;
+    Ok(requeued.rows_affected() + result.rows_affected())
 }
 
 pub(crate) async fn stats(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::change::EndpointChange;
 use herald_core::id::{ApplicationId, EndpointId};
-use herald_core::model::Endpoint;
+use herald_core::model::{Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
 use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
@@ -18,13 +18,15 @@ use crate::rows::{
 use crate::{SqliteStore, backend, store_error};
 
 const COLUMNS: &str = "id, app_id, uid, url, description, disabled, event_types, channels, \
-                       throttle_rate, metadata, sealed_secrets, created_at, updated_at";
+                       throttle_rate, metadata, sealed_secrets, created_at, updated_at, ordered, \
+                       ordered_on_exhausted";
 
 pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
-                               throttle_rate, metadata, sealed_secrets, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               throttle_rate, metadata, sealed_secrets, created_at, updated_at,
+                               ordered, ordered_on_exhausted)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
@@ -39,6 +41,8 @@ pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(
     .bind(seal_endpoint_secrets(&store.cipher, endpoint))
     .bind(to_micros(endpoint.created_at))
     .bind(to_micros(endpoint.updated_at))
+    .bind(endpoint.ordered)
+    .bind(endpoint.ordered_on_exhausted.code())
     .execute(&store.writer)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -110,7 +114,8 @@ pub(crate) async fn update(
     change.apply(&mut endpoint, now);
     sqlx::query(
         "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, event_types = ?,
-                channels = ?, throttle_rate = ?, metadata = ?, sealed_secrets = ?, updated_at = ?
+                channels = ?, throttle_rate = ?, metadata = ?, sealed_secrets = ?, updated_at = ?,
+                ordered = ?, ordered_on_exhausted = ?
          WHERE id = ? AND app_id = ?",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
@@ -123,6 +128,8 @@ pub(crate) async fn update(
     .bind(metadata_to_json(&endpoint.metadata))
     .bind(seal_endpoint_secrets(&store.cipher, &endpoint))
     .bind(to_micros(endpoint.updated_at))
+    .bind(endpoint.ordered)
+    .bind(endpoint.ordered_on_exhausted.code())
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
     .execute(&mut *tx)
@@ -166,6 +173,12 @@ fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Endpoint, StoreError
         keys: secrets.keys,
         headers: secrets.headers,
         bearer_token: secrets.bearer_token,
+        ordered: row.try_get("ordered").map_err(|e| corrupt("ordered", e))?,
+        ordered_on_exhausted: {
+            let code: i64 =
+                row.try_get("ordered_on_exhausted").map_err(|e| corrupt("ordered_on_exhausted", e))?;
+            OnExhausted::from_code(code).ok_or_else(|| corrupt("ordered_on_exhausted", code))?
+        },
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,
     })

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
-use herald_core::name::{ChannelName, EventId, EventTypeName};
+use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Page, PageRequest};
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, Row};
@@ -15,7 +15,7 @@ use crate::{SqliteStore, backend};
 
 /// The columns `from_row` reads, prefixed for joins.
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
-                                  m.created_at, m.deliver_at, m.payload_expires_at";
+                                  m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key";
 
 /// Queues a delivery of `message` to `endpoint`, due at `due`.
 pub(crate) async fn insert_delivery(
@@ -188,5 +188,9 @@ pub(crate) fn from_row(row: &SqliteRow) -> Result<Message, StoreError> {
         payload_expires_at: from_micros(
             row.try_get("payload_expires_at").map_err(|e| corrupt("payload_expires_at", e))?,
         )?,
+        ordering_key: opt_text("ordering_key")?
+            .map(|k| OrderingKey::parse(&k))
+            .transpose()
+            .map_err(|e| corrupt("ordering_key", e))?,
     })
 }

@@ -48,6 +48,7 @@ async fn concurrent_writes_all_land_and_a_conflict_fails_alone() {
                 created_at: now,
                 deliver_at: None,
                 payload_expires_at: now + Duration::days(1),
+                ordering_key: None,
             };
             store.insert_message(&message).await.is_ok()
         }));
@@ -101,6 +102,7 @@ async fn close_finishes_queued_writes_and_refuses_later_ones() {
         created_at: now,
         deliver_at: None,
         payload_expires_at: now + Duration::days(1),
+        ordering_key: None,
     };
     store.insert_message(&message(1)).await.unwrap();
     store.ping().await.unwrap();

@@ -7,6 +7,7 @@
 mod cluster;
 mod concurrency;
 mod delivery;
+mod lanes;
 mod operations;
 mod resources;
 mod retention;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 pub use cluster::*;
 pub use concurrency::*;
 pub use delivery::*;
+pub use lanes::*;
 pub use operations::*;
 pub use resources::*;
 pub use retention::*;
@@ -58,7 +60,9 @@ macro_rules! store_conformance_tests {
             a_disable_by_gone_is_not_undone_by_a_concurrent_change,
             concurrent_application_changes_of_different_fields_all_land,
             concurrent_event_type_changes_of_different_fields_all_land,
-            concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone);
+            concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone,
+            ordered_lanes_deliver_one_at_a_time_in_order, a_paused_lane_waits_for_its_head_to_be_resent,
+            a_resend_outside_the_lane_does_not_wait_for_it, unordered_endpoints_are_not_held_by_lanes);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(
@@ -105,6 +109,8 @@ fn endpoint(app: &ApplicationId, uid: Option<&str>) -> Endpoint {
         keys: EndpointKeys::new(None),
         headers: BTreeMap::from([("x-tenant".to_owned(), SecretString::new("acme"))]),
         bearer_token: Some(SecretString::new("r32j4hu32ji3j24ipj324ioj234oi2j432io3j4")),
+        ordered: false,
+        ordered_on_exhausted: Default::default(),
         created_at: at,
         updated_at: at,
     }

@@ -93,6 +93,8 @@ pub(crate) async fn endpoint(store: &PostgresStore, app: &ApplicationId) -> Endp
         keys: EndpointKeys::new(None),
         headers: BTreeMap::new(),
         bearer_token: None,
+        ordered: false,
+        ordered_on_exhausted: Default::default(),
         created_at: at,
         updated_at: at,
     };
@@ -112,6 +114,7 @@ pub(crate) fn message(app: &ApplicationId) -> Message {
         created_at: at,
         deliver_at: None,
         payload_expires_at: at + Duration::days(1),
+        ordering_key: None,
     }
 }
 

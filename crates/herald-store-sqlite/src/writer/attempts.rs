@@ -23,7 +23,7 @@ pub(super) fn record(
     let settled = conn
         .prepare_cached(
             "UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,
-                    lease_id = NULL, lease_expires_at = NULL, updated_at = ?
+                    lease_id = NULL, lease_expires_at = NULL, updated_at = ?, held = ?
              WHERE id = ? AND lease_id = ? AND status = ?",
         )
         .and_then(|mut update| {
@@ -31,6 +31,7 @@ pub(super) fn record(
                 status.code(),
                 next_at,
                 at,
+                record.holds_lane(),
                 record.delivery_id,
                 record.lease_id,
                 DeliveryStatus::Sending.code(),

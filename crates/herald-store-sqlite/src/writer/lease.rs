@@ -27,6 +27,7 @@ struct Row {
     endpoint_id: String,
     attempts: i64,
     trigger: i64,
+    in_lane: bool,
 }
 
 pub(super) fn lease(
@@ -67,11 +68,15 @@ pub(super) fn lease(
            SELECT id FROM (
              SELECT id, next_attempt_at,
                     ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-             FROM (SELECT id, endpoint_id, next_attempt_at FROM deliveries
+             FROM (SELECT id, endpoint_id, next_attempt_at FROM deliveries d
                    WHERE status = 1 AND next_attempt_at <= ? {exclude}
+                     AND (lane IS NULL OR NOT EXISTS (
+                       SELECT 1 FROM deliveries p
+                       WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
+                         AND (p.status IN (1, 3) OR p.held = 1)))
                    ORDER BY next_attempt_at LIMIT ?))
            WHERE nth <= ? ORDER BY next_attempt_at, id LIMIT ?)
-         RETURNING id, msg_id, app_id, endpoint_id, attempts, trigger"
+         RETURNING id, msg_id, app_id, endpoint_id, attempts, trigger, lane IS NOT NULL"
     );
     let mut update = conn.prepare_cached(&sql).map_err(sql_error)?;
     let rows = update
@@ -83,6 +88,7 @@ pub(super) fn lease(
                 endpoint_id: row.get(3)?,
                 attempts: row.get(4)?,
                 trigger: row.get(5)?,
+                in_lane: row.get(6)?,
             })
         })
         .map_err(sql_error)?
@@ -119,6 +125,7 @@ pub(super) fn lease(
             payload: payload.clone(),
             attempt: u32::try_from(row.attempts + 1).map_err(|e| corrupt("attempts", e))?,
             trigger: Trigger::from_code(row.trigger).ok_or_else(|| corrupt("trigger", row.trigger))?,
+            in_lane: row.in_lane,
         });
     }
     Ok(leased)

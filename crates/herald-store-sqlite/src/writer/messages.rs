@@ -19,8 +19,8 @@ pub(super) fn insert(
 ) -> Result<Vec<EndpointId>, StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                               deliver_at, payload_expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               deliver_at, payload_expires_at, ordering_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -33,6 +33,7 @@ pub(super) fn insert(
             to_micros(message.created_at),
             message.deliver_at.map(to_micros),
             to_micros(message.payload_expires_at),
+            message.ordering_key.as_ref().map(|key| key.as_str()),
         ])
     })
     .map_err(|e| conflict_or(e, "eventId"))?;
@@ -41,21 +42,21 @@ pub(super) fn insert(
         let subscriptions = subscriptions(conn, &message.app_id)?;
         batch.subscriptions.insert(message.app_id.to_string(), subscriptions);
     }
-    let targets: Vec<EndpointId> = batch.subscriptions[message.app_id.as_str()]
+    let targets: Vec<(EndpointId, Option<&str>)> = batch.subscriptions[message.app_id.as_str()]
         .iter()
         .filter(|subscription| subscription.matches(message))
-        .map(|subscription| subscription.endpoint_id.clone())
+        .map(|subscription| (subscription.endpoint_id.clone(), subscription.lane(message)))
         .collect();
     let due = to_micros(message.deliver_at.unwrap_or(message.created_at));
     let created = to_micros(message.created_at);
     let mut insert = conn
         .prepare_cached(
             "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
-                                     created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                                     created_at, updated_at, lane)
+             VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
         )
         .map_err(sql_error)?;
-    for endpoint in &targets {
+    for (endpoint, lane) in &targets {
         insert
             .execute(params![
                 message.id.as_str(),
@@ -66,29 +67,38 @@ pub(super) fn insert(
                 due,
                 created,
                 created,
+                lane,
             ])
             .map_err(sql_error)?;
     }
-    Ok(targets)
+    Ok(targets.into_iter().map(|(endpoint, _)| endpoint).collect())
 }
 
 /// The enabled endpoints of an application, with what decides which messages they get.
 fn subscriptions(conn: &Connection, app: &ApplicationId) -> Result<Vec<Subscription>, StoreError> {
     let mut select = conn
-        .prepare_cached("SELECT id, event_types, channels FROM endpoints WHERE app_id = ? AND disabled = 0")
+        .prepare_cached(
+            "SELECT id, event_types, channels, ordered FROM endpoints WHERE app_id = ? AND disabled = 0",
+        )
         .map_err(sql_error)?;
     let rows = select
         .query_map([app.as_str()], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<String>>(2)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, bool>(3)?,
+            ))
         })
         .map_err(sql_error)?;
     let mut subscriptions = Vec::new();
     for row in rows {
-        let (id, event_types, channels) = row.map_err(sql_error)?;
+        let (id, event_types, channels, ordered) = row.map_err(sql_error)?;
         subscriptions.push(Subscription {
             endpoint_id: id.parse().map_err(|e| corrupt("id", e))?,
             event_types: parse_names(event_types, EventTypeName::parse)?,
             channels: parse_names(channels, ChannelName::parse)?,
+            ordered,
         });
     }
     Ok(subscriptions)

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use herald_core::change::EndpointChange;
 use herald_core::headers::{validate_header, validate_header_set};
 use herald_core::id::EndpointId;
-use herald_core::model::{Application, Endpoint};
+use herald_core::model::{Application, Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Metadata, Uid};
 use herald_core::secret::{SecretString, SigningSecret};
 use herald_core::store::{EndpointKey, Key, Ordering};
@@ -68,6 +68,14 @@ pub struct EndpointIn {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub bearer_token: Option<Option<String>>,
+    /// Herald extension: deliver one message at a time per ordering key (`orderingKey` of a
+    /// message), in the order Herald accepted them. Default false.
+    #[serde(default)]
+    pub ordered: Option<bool>,
+    /// Herald extension: `skip` (default: an exhausted head is given up and the lane moves on)
+    /// or `pause` (the lane waits until the head is resent or recovered).
+    #[serde(default)]
+    pub ordered_on_exhausted: Option<String>,
 }
 
 /// Changes to an endpoint; absent fields stay as they are, `null` clears.
@@ -100,6 +108,14 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub bearer_token: Option<Option<String>>,
+    /// Herald extension: deliver one message at a time per ordering key (`orderingKey` of a
+    /// message), in the order Herald accepted them.
+    #[serde(default)]
+    pub ordered: Option<bool>,
+    /// Herald extension: `skip` (default: an exhausted head is given up and the lane moves on)
+    /// or `pause` (the lane waits until the head is resent or recovered).
+    #[serde(default)]
+    pub ordered_on_exhausted: Option<String>,
 }
 
 /// An endpoint as the API returns it. Secrets, header values and the bearer token are not
@@ -119,6 +135,12 @@ pub struct EndpointOut {
     pub metadata: Metadata,
     /// Herald extension: whether deliveries carry a bearer token.
     pub has_bearer_token: bool,
+    /// Herald extension: messages are delivered one at a time per ordering key, in the order
+    /// Herald accepted them.
+    pub ordered: bool,
+    /// Herald extension: what an ordered lane does when its head fails for good: `skip` (move
+    /// on) or `pause` (wait for a resend or recover).
+    pub ordered_on_exhausted: &'static str,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -138,6 +160,8 @@ impl From<Endpoint> for EndpointOut {
             rate_limit: ep.throttle_rate,
             metadata: ep.metadata,
             has_bearer_token: ep.bearer_token.is_some(),
+            ordered: ep.ordered,
+            ordered_on_exhausted: ep.ordered_on_exhausted.name(),
             created_at: ep.created_at,
             updated_at: ep.updated_at,
         }
@@ -247,6 +271,10 @@ fn parse_in(body: EndpointIn) -> Result<NewEndpoint, ApiError> {
     let secret = body.secret.as_deref().and_then(|s| v.check("secret", SigningSecret::parse(s)));
     let headers = body.headers.map(|h| parse_headers(&mut v, h));
     let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
+    let ordered_on_exhausted = match body.ordered_on_exhausted.as_deref() {
+        Some(text) => v.check("orderedOnExhausted", OnExhausted::parse(text)),
+        None => Some(OnExhausted::default()),
+    };
     v.finish()?;
     Ok(NewEndpoint {
         url: url.ok_or_else(|| ApiError::invalid_field("url", "invalid URL"))?,
@@ -260,6 +288,8 @@ fn parse_in(body: EndpointIn) -> Result<NewEndpoint, ApiError> {
         secret,
         headers,
         bearer_token,
+        ordered: body.ordered.unwrap_or(false),
+        ordered_on_exhausted: ordered_on_exhausted.unwrap_or_default(),
     })
 }
 
@@ -279,6 +309,10 @@ fn parse_patch(body: EndpointPatch) -> Result<EndpointChange, ApiError> {
         v.fail("rateLimit", "must be at least 1 (null for no limit)");
     }
     let bearer_token = parse_bearer_token(&mut v, body.bearer_token);
+    let ordered_on_exhausted = body
+        .ordered_on_exhausted
+        .as_deref()
+        .and_then(|o| v.check("orderedOnExhausted", OnExhausted::parse(o)));
     v.finish()?;
     Ok(EndpointChange {
         url,
@@ -290,6 +324,8 @@ fn parse_patch(body: EndpointPatch) -> Result<EndpointChange, ApiError> {
         throttle_rate: rate,
         metadata: body.metadata,
         bearer_token,
+        ordered: body.ordered,
+        ordered_on_exhausted,
         ..EndpointChange::default()
     })
 }

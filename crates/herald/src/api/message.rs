@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use herald_core::delivery::{Message, MessageFilter};
 use herald_core::id::MessageId;
 use herald_core::model::Application;
-use herald_core::name::{ChannelName, EventId, EventTypeName};
+use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Ordering};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -57,6 +57,11 @@ pub struct MessageIn {
     /// Not delivered before this time.
     #[serde(default)]
     pub deliver_at: Option<DateTime<Utc>>,
+    /// Herald extension: the ordered lane this message takes on ordered endpoints (1 to 256
+    /// letters, digits, `-`, `_`, `.`). Messages with the same key reach an ordered endpoint
+    /// one at a time, in the order Herald accepted them; messages without one share a lane.
+    #[serde(default)]
+    pub ordering_key: Option<String>,
 }
 
 /// A message as the API returns it.
@@ -72,6 +77,9 @@ pub struct MessageOut {
     pub channels: Option<BTreeSet<String>>,
     pub timestamp: DateTime<Utc>,
     pub deliver_at: Option<DateTime<Utc>>,
+    /// Herald extension: the message's ordering key, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ordering_key: Option<String>,
 }
 
 /// The body sent in place of a payload that was removed.
@@ -95,6 +103,7 @@ impl MessageOut {
             channels: message.channels.map(|c| c.iter().map(ToString::to_string).collect()),
             timestamp: message.created_at,
             deliver_at: message.deliver_at,
+            ordering_key: message.ordering_key.map(|key| key.to_string()),
         }
     }
 }
@@ -140,6 +149,8 @@ pub async fn create(
     let mut v = Validator::default();
     let event_type = v.check("eventType", EventTypeName::parse(&body.event_type));
     let event_id = body.event_id.as_deref().and_then(|e| v.check("eventId", EventId::parse(e)));
+    let ordering_key =
+        body.ordering_key.as_deref().and_then(|k| v.check("orderingKey", OrderingKey::parse(k)));
     if !body.payload.get().trim_start().starts_with('{') {
         v.fail("payload", "the payload must be a JSON object");
     }
@@ -183,6 +194,7 @@ pub async fn create(
         payload: body.payload.get().as_bytes().to_vec(),
         deliver_at: body.deliver_at,
         payload_retention: retention,
+        ordering_key,
     };
     let message = state.service().send_message(&app.id, new).await?;
     // Ties the request's trace to the message's deliveries (builds with the `otlp` feature).

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use herald_core::change::EndpointChange;
 use herald_core::headers::validate_header_set;
 use herald_core::id::{ApplicationId, EndpointId};
-use herald_core::model::{Endpoint, EndpointKeys};
+use herald_core::model::{Endpoint, EndpointKeys, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Metadata, Uid};
 use herald_core::secret::{SecretString, SigningSecret};
 use herald_core::store::{EndpointKey, Key};
@@ -32,6 +32,9 @@ pub struct NewEndpoint {
     pub headers: Option<BTreeMap<String, SecretString>>,
     /// Absent on a PUT: unchanged; `Some(None)`: removed.
     pub bearer_token: Option<Option<SecretString>>,
+    /// Deliver in ordered lanes (an extension).
+    pub ordered: bool,
+    pub ordered_on_exhausted: OnExhausted,
 }
 
 impl NewEndpoint {
@@ -50,6 +53,8 @@ impl NewEndpoint {
             headers: self.headers.clone().map(herald_core::change::HeadersChange::Replace),
             bearer_token: self.bearer_token.clone(),
             rotate_key: None,
+            ordered: Some(self.ordered),
+            ordered_on_exhausted: Some(self.ordered_on_exhausted),
         }
     }
 }
@@ -97,6 +102,8 @@ impl Service {
             keys: EndpointKeys::new(new.secret),
             headers: new.headers.unwrap_or_default(),
             bearer_token: new.bearer_token.flatten(),
+            ordered: new.ordered,
+            ordered_on_exhausted: new.ordered_on_exhausted,
             created_at: now,
             updated_at: now,
         };

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use herald_core::delivery::Message;
 use herald_core::id::{ApplicationId, MessageId};
-use herald_core::name::{ChannelName, EventId, EventTypeName};
+use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::MessageKey;
 
 use super::{Resource, Service, ServiceError};
@@ -22,6 +22,8 @@ pub struct NewMessage {
     pub deliver_at: Option<DateTime<Utc>>,
     /// How long the payload is kept; the server's default when absent.
     pub payload_retention: Option<chrono::Duration>,
+    /// The ordered lane it takes on ordered endpoints.
+    pub ordering_key: Option<OrderingKey>,
 }
 
 impl Service {
@@ -41,6 +43,7 @@ impl Service {
             created_at: now,
             deliver_at: new.deliver_at.filter(|at| *at > now),
             payload_expires_at: now + retention,
+            ordering_key: new.ordering_key,
         };
         self.store().insert_message(&message).await.map_err(ServiceError::store(Resource::Message))?;
         self.metrics().message_accepted();

@@ -15,7 +15,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use chrono::{DateTime, Utc};
 use herald_core::delivery::LeasedDelivery;
-use herald_core::model::Endpoint;
+use herald_core::model::{Endpoint, OnExhausted};
 use herald_core::settle::{self, Attempted, BreakerEvent, Exchange, Notice, Settlement};
 use http::HeaderMap;
 use rand::Rng as _;
@@ -132,6 +132,7 @@ async fn settle_attempt(
         finished_at: now,
         schedule: &context.settings.retry,
         random: rand::thread_rng().r#gen(),
+        pause_lane_when_exhausted: endpoint.ordered_on_exhausted == OnExhausted::Pause,
     };
     let Settlement { class, record, breaker: event, notice, .. } = settle::settle(attempted, exchange);
     context.metrics.delivery_attempted(class, duration);
@@ -351,6 +352,8 @@ mod tests {
             keys: EndpointKeys::new(None),
             headers,
             bearer_token: None,
+            ordered: false,
+            ordered_on_exhausted: Default::default(),
             created_at: now,
             updated_at: now,
         };
@@ -365,6 +368,7 @@ mod tests {
             created_at: now,
             deliver_at: None,
             payload_expires_at: now + chrono::Duration::days(1),
+            ordering_key: None,
         };
         context.store.insert_message(&message).await.unwrap();
         let lease = |at| LeaseRequest {

@@ -426,6 +426,8 @@ mod tests {
             keys: EndpointKeys::new(None),
             headers: BTreeMap::from([("x-custom".to_owned(), SecretString::new("yes"))]),
             bearer_token: None,
+            ordered: false,
+            ordered_on_exhausted: Default::default(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         }
