@@ -200,13 +200,20 @@ fn parse_bearer_token(v: &mut Validator, token: Option<Option<String>>) -> Optio
     })
 }
 
-/// Validates custom headers, reporting each bad one under `headers.<name>`.
+/// Validates custom headers, reporting each bad one under `headers.<name>`. Names keep the case
+/// the client sent (as in Svix: `X-Tenant` set is `X-Tenant` read); HTTP compares them without
+/// case, so two names that differ only in case are refused.
 pub fn parse_headers(v: &mut Validator, headers: BTreeMap<String, String>) -> BTreeMap<String, SecretString> {
     let mut out = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     for (name, value) in headers {
+        if !seen.insert(name.to_ascii_lowercase()) {
+            v.fail(&format!("headers.{name}"), format!("`{name}` is given twice (header names ignore case)"));
+            continue;
+        }
         match validate_header(&name, &value) {
             Ok(()) => {
-                out.insert(name.to_ascii_lowercase(), SecretString::new(value));
+                out.insert(name, SecretString::new(value));
             }
             Err(msg) => v.fail(&format!("headers.{name}"), msg),
         }
