@@ -28,6 +28,9 @@ use crate::service::{NewEndpoint, Resource, Upserted};
 const MAX_URL_LENGTH: usize = 65_536;
 /// Most channels one endpoint may subscribe to.
 const MAX_CHANNELS: usize = 10;
+/// The `version` every endpoint reports: Svix's endpoints carry one (always 1 in practice), and
+/// its SDKs 1.x require the field.
+const ENDPOINT_VERSION: u8 = 1;
 /// Longest bearer token accepted.
 const MAX_BEARER_TOKEN_LENGTH: usize = 4096;
 
@@ -113,10 +116,16 @@ pub struct EndpointOut {
     pub description: String,
     pub disabled: bool,
     pub event_types: Option<BTreeSet<String>>,
+    /// The same as `eventTypes`, under the name the Svix SDKs 1.x read.
+    #[schema(deprecated)]
+    pub filter_types: Option<BTreeSet<String>>,
     pub channels: Option<BTreeSet<String>>,
     pub throttle_rate: Option<u16>,
     pub rate_limit: Option<u16>,
     pub metadata: Metadata,
+    /// Always 1: the Svix SDKs 1.x refuse an endpoint without it.
+    #[schema(deprecated, example = 1)]
+    pub version: u8,
     /// Herald extension: whether deliveries carry a bearer token.
     pub has_bearer_token: bool,
     pub created_at: DateTime<Utc>,
@@ -125,18 +134,21 @@ pub struct EndpointOut {
 
 impl From<Endpoint> for EndpointOut {
     fn from(ep: Endpoint) -> Self {
-        let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect());
+        let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<BTreeSet<_>>());
+        let event_types = names(ep.event_types.map(|l| l.iter().map(ToString::to_string).collect()));
         Self {
             id: ep.id.to_string(),
             uid: ep.uid.map(|u| u.to_string()),
             url: ep.url.to_string(),
             description: ep.description,
             disabled: ep.disabled,
-            event_types: names(ep.event_types.map(|l| l.iter().map(ToString::to_string).collect())),
+            filter_types: event_types.clone(),
+            event_types,
             channels: names(ep.channels.map(|l| l.iter().map(ToString::to_string).collect())),
             throttle_rate: ep.throttle_rate,
             rate_limit: ep.throttle_rate,
             metadata: ep.metadata,
+            version: ENDPOINT_VERSION,
             has_bearer_token: ep.bearer_token.is_some(),
             created_at: ep.created_at,
             updated_at: ep.updated_at,

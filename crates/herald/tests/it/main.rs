@@ -8,6 +8,7 @@ mod bad_input;
 mod bench;
 mod cli;
 mod client;
+mod compat;
 mod concurrency;
 mod crash;
 mod delivery;
