@@ -38,7 +38,9 @@ const MAX_BEARER_TOKEN_LENGTH: usize = 4096;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointIn {
-    /// Where messages are POSTed: an `http` or `https` URL.
+    /// Where messages are POSTed: an `http` or `https` URL. Credentials in it (`user:pass@`
+    /// before the host) are sent as HTTP Basic authentication, sealed at rest and returned
+    /// masked (`user:****@`); a URL sent back with `****` in their place keeps them.
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -112,6 +114,7 @@ pub struct EndpointPatch {
 pub struct EndpointOut {
     pub id: String,
     pub uid: Option<String>,
+    /// The URL, its credentials (if any) masked: `user:****@`.
     pub url: String,
     pub description: String,
     pub disabled: bool,
@@ -139,7 +142,7 @@ impl From<Endpoint> for EndpointOut {
         Self {
             id: ep.id.to_string(),
             uid: ep.uid.map(|u| u.to_string()),
-            url: ep.url.to_string(),
+            url: herald_core::endpoint_url::masked(&ep.url),
             description: ep.description,
             disabled: ep.disabled,
             filter_types: event_types.clone(),

@@ -35,3 +35,4 @@ mod svix_sdk;
 mod tidy;
 mod tls;
 mod ui;
+mod url_credentials;
