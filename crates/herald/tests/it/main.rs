@@ -26,6 +26,7 @@ mod openapi;
 mod otlp;
 mod process;
 mod receiver;
+mod refusal_log;
 mod restart;
 mod retention;
 mod serving;
