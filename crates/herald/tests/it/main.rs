@@ -23,6 +23,7 @@ mod listen;
 mod logs;
 mod metrics;
 mod openapi;
+mod openapi_statuses;
 mod otlp;
 mod process;
 mod receiver;
