@@ -16,6 +16,7 @@ mod endpoints;
 mod event_types;
 #[cfg(unix)]
 mod files;
+mod first_run;
 mod health;
 mod helpers;
 mod idempotency;
