@@ -79,7 +79,10 @@ pub struct EndpointChange {
 impl EndpointChange {
     /// Applies the change to `endpoint` as it is now.
     pub fn apply(&self, endpoint: &mut Endpoint, now: DateTime<Utc>) {
-        set(&mut endpoint.url, &self.url);
+        if let Some(url) = &self.url {
+            // A URL read from the API (credentials masked) and written back keeps its credentials.
+            endpoint.url = crate::endpoint_url::unmask(url.clone(), &endpoint.url);
+        }
         set(&mut endpoint.description, &self.description);
         set(&mut endpoint.uid, &self.uid);
         set(&mut endpoint.disabled, &self.disabled);
@@ -173,6 +176,19 @@ mod tests {
             created_at: now,
             updated_at: now,
         }
+    }
+
+    #[test]
+    fn a_url_written_back_masked_keeps_its_credentials() {
+        let now = Utc::now();
+        let mut ep = endpoint(now);
+        ep.url = "https://user:hunter2@example.com/hook".parse().expect("url");
+        let masked = crate::endpoint_url::masked(&ep.url).parse().expect("url");
+        EndpointChange { url: Some(masked), ..Default::default() }.apply(&mut ep, now);
+        assert_eq!(ep.url.as_str(), "https://user:hunter2@example.com/hook");
+        let replaced = "https://user:new@example.com/hook".parse().expect("url");
+        EndpointChange { url: Some(replaced), ..Default::default() }.apply(&mut ep, now);
+        assert_eq!(ep.url.password(), Some("new"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod change;
 pub mod clock;
 pub mod delivery;
+pub mod endpoint_url;
 pub mod headers;
 pub mod id;
 pub mod model;

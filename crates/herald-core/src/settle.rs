@@ -147,7 +147,7 @@ pub struct Settlement {
 #[derive(Debug, Clone, Copy)]
 pub struct Attempted<'a> {
     pub delivery: &'a LeasedDelivery,
-    /// The URL the attempt went to, as recorded.
+    /// The URL the attempt went to; recorded with its credentials masked.
     pub url: &'a str,
     pub started_at: DateTime<Utc>,
     /// When the response (or its absence) was in.
@@ -205,7 +205,7 @@ pub fn settle(attempted: Attempted<'_>, exchange: Exchange) -> Settlement {
             msg_id: delivery.msg_id.clone(),
             app_id: delivery.app_id.clone(),
             endpoint_id: delivery.endpoint_id.clone(),
-            url: url.to_owned(),
+            url: crate::endpoint_url::masked_text(url),
             status,
             response_status_code: exchange.status_code,
             response: exchange.response,
@@ -220,7 +220,8 @@ pub fn settle(attempted: Attempted<'_>, exchange: Exchange) -> Settlement {
 }
 
 /// The record of a delivery that ends without a request (its endpoint is disabled, its
-/// payload expired): a failed attempt that says why, and no retry.
+/// payload expired): a failed attempt that says why, and no retry. Its URL is recorded with
+/// credentials masked.
 pub fn not_attempted(
     delivery: &LeasedDelivery,
     url: &str,
@@ -235,7 +236,7 @@ pub fn not_attempted(
             msg_id: delivery.msg_id.clone(),
             app_id: delivery.app_id.clone(),
             endpoint_id: delivery.endpoint_id.clone(),
-            url: url.to_owned(),
+            url: crate::endpoint_url::masked_text(url),
             status: DeliveryStatus::Failed,
             response_status_code: 0,
             response: reason.to_owned(),
@@ -337,6 +338,26 @@ mod tests {
         assert_eq!(settled.record.attempt.status, DeliveryStatus::Success);
         assert_eq!(settled.record.attempt.response_duration_ms, 12);
         assert_eq!(settled.notice, None);
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_masked_in_the_record() {
+        let now = Utc::now();
+        let schedule = RetrySchedule::default();
+        let leased = delivery(1, Trigger::Scheduled);
+        let url = "https://user:hunter2@example.com/hook";
+        let attempted = Attempted {
+            delivery: &leased,
+            url,
+            started_at: now,
+            finished_at: now,
+            schedule: &schedule,
+            random: 0.5,
+        };
+        let settled = settle(attempted, exchange(200, None));
+        assert_eq!(settled.record.attempt.url, "https://user:****@example.com/hook");
+        let skipped = not_attempted(&leased, url, "disabled", now);
+        assert_eq!(skipped.attempt.url, "https://user:****@example.com/hook");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use herald_core::change::EndpointChange;
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::{Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
-use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets};
+use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets, url_at_rest};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
 use sqlx::QueryBuilder;
 use sqlx::postgres::PgRow;
@@ -34,7 +34,7 @@ pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
-    .bind(endpoint.url.as_str())
+    .bind(url_at_rest(endpoint))
     .bind(&endpoint.description)
     .bind(endpoint.disabled)
     .bind(names_to_array(&endpoint.event_types))
@@ -114,7 +114,7 @@ pub(crate) async fn update(
          WHERE id = $11 AND app_id = $12",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
-    .bind(endpoint.url.as_str())
+    .bind(url_at_rest(&endpoint))
     .bind(&endpoint.description)
     .bind(endpoint.disabled)
     .bind(names_to_array(&endpoint.event_types))
@@ -156,7 +156,7 @@ pub(crate) fn from_row(store: &PostgresStore, row: &PgRow) -> Result<Endpoint, S
         id: parse(row, "id")?,
         app_id: parse(row, "app_id")?,
         uid: parse_optional_name(row, "uid", Uid::parse)?,
-        url: parse(row, "url")?,
+        url: secrets.full_url(parse(row, "url")?),
         description: get(row, "description")?,
         disabled: get(row, "disabled")?,
         event_types: parse_names(row, "event_types", EventTypeName::parse)?,

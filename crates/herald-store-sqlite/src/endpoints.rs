@@ -1,4 +1,5 @@
-//! Endpoints on SQLite. Their secrets are sealed into one encrypted column.
+//! Endpoints on SQLite. Their secrets (and the credentials of their URLs) are sealed into one
+//! encrypted column.
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
@@ -6,7 +7,7 @@ use herald_core::change::EndpointChange;
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::{Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
-use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets};
+use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets, url_at_rest};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
@@ -31,7 +32,7 @@ pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
-    .bind(endpoint.url.as_str())
+    .bind(url_at_rest(endpoint))
     .bind(&endpoint.description)
     .bind(endpoint.disabled)
     .bind(names_to_json(&endpoint.event_types))
@@ -119,7 +120,7 @@ pub(crate) async fn update(
          WHERE id = ? AND app_id = ?",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
-    .bind(endpoint.url.as_str())
+    .bind(url_at_rest(&endpoint))
     .bind(&endpoint.description)
     .bind(endpoint.disabled)
     .bind(names_to_json(&endpoint.event_types))
@@ -163,7 +164,7 @@ fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Endpoint, StoreError
         id: get_text("id")?.parse().map_err(|e| corrupt("id", e))?,
         app_id: get_text("app_id")?.parse().map_err(|e| corrupt("app_id", e))?,
         uid: opt_text("uid")?.map(|u| Uid::parse(&u)).transpose().map_err(|e| corrupt("uid", e))?,
-        url: get_text("url")?.parse().map_err(|e| corrupt("url", e))?,
+        url: secrets.full_url(get_text("url")?.parse().map_err(|e| corrupt("url", e))?),
         description: get_text("description")?,
         disabled: row.try_get("disabled").map_err(|e| corrupt("disabled", e))?,
         event_types: parse_names(opt_text("event_types")?, EventTypeName::parse)?,

@@ -243,7 +243,29 @@ impl App {
         // Trailing slashes are trimmed before routing, so `/api/v1/app/` is `/api/v1/app`.
         let service = axum::middleware::from_fn(api::ui::canonical_page_paths)
             .layer(NormalizePathLayer::trim_trailing_slash().layer(router));
-        tracing::info!(address = %bound, role = ?role, "Herald is serving");
+        if role.serves_api() {
+            // Where a newcomer goes next: the dashboard and the API reference. A wildcard
+            // address is reached locally through loopback.
+            let local = match bound.ip() {
+                ip if ip.is_unspecified() => {
+                    std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+                }
+                _ => bound,
+            };
+            let base = match &self.config.public_url {
+                Some(_) => self.config.public_base_url(bound),
+                None => format!("http://{local}"),
+            };
+            tracing::info!(
+                address = %bound,
+                role = ?role,
+                dashboard = %format!("{base}/ui"),
+                docs = %format!("{base}/docs"),
+                "Herald is serving"
+            );
+        } else {
+            tracing::info!(address = %bound, role = ?role, "Herald is serving");
+        }
         // Returns once every connection is closed: finished, or cut at the grace period's end.
         api::serve::serve(listener, service, serve_settings, shutdown).await?;
         if let Some(metrics_server) = metrics_server {

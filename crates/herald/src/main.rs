@@ -210,19 +210,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
+    // Bound before the app is built, so a start that can't listen (the port is taken) fails
+    // before it creates anything: the first start's token is made, and shown, by the start
+    // that serves.
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("could not listen on {listen}"))?;
     let app = App::build(config).await?;
+    let created_token = app.new_admin_token.is_some();
     if let Some(token) = &app.new_admin_token {
         println!("Created an organisation API token. It is shown only this once; keep it safe:");
         println!();
         println!("    {}", token.expose());
         println!();
+        println!("(`herald token create` makes another, with the same data directory and database.)");
+        println!();
     }
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("could not listen on {listen}"))?;
     let shutdown = CancellationToken::new();
     tokio::spawn(cancel_on_signal(shutdown.clone()));
-    app.serve(listener, shutdown).await.context("the server failed")
+    let served = app.serve(listener, shutdown).await.context("the server failed");
+    if served.is_err() && created_token {
+        eprintln!(
+            "The organisation API token printed above was created and stays valid; \
+             `herald token create` makes another."
+        );
+    }
+    served
 }
 
 /// Cancels `shutdown` on SIGINT (Ctrl-C) or SIGTERM.

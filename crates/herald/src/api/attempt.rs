@@ -31,6 +31,7 @@ pub struct MessageAttemptOut {
     pub id: String,
     pub msg_id: String,
     pub endpoint_id: String,
+    /// The URL the attempt went to, its credentials (if any) masked.
     pub url: String,
     /// The start of the response body, or why there was no response.
     pub response: String,
@@ -54,7 +55,8 @@ impl From<Attempt> for MessageAttemptOut {
             id: attempt.id.to_string(),
             msg_id: attempt.msg_id.to_string(),
             endpoint_id: attempt.endpoint_id.to_string(),
-            url: attempt.url,
+            // Records made before URLs were masked in them are masked here.
+            url: herald_core::endpoint_url::masked_text(&attempt.url),
             response: attempt.response,
             response_status_code: attempt.response_status_code,
             response_duration_ms: attempt.response_duration_ms,

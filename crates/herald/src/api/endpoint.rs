@@ -28,6 +28,9 @@ use crate::service::{NewEndpoint, Resource, Upserted};
 const MAX_URL_LENGTH: usize = 65_536;
 /// Most channels one endpoint may subscribe to.
 const MAX_CHANNELS: usize = 10;
+/// The `version` every endpoint reports: Svix's endpoints carry one (always 1 in practice), and
+/// its SDKs 1.x require the field.
+const ENDPOINT_VERSION: u8 = 1;
 /// Longest bearer token accepted.
 const MAX_BEARER_TOKEN_LENGTH: usize = 4096;
 
@@ -35,7 +38,9 @@ const MAX_BEARER_TOKEN_LENGTH: usize = 4096;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointIn {
-    /// Where messages are POSTed: an `http` or `https` URL.
+    /// Where messages are POSTed: an `http` or `https` URL. Credentials in it (`user:pass@`
+    /// before the host) are sent as HTTP Basic authentication, sealed at rest and returned
+    /// masked (`user:****@`); a URL sent back with `****` in their place keeps them.
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -125,14 +130,21 @@ pub struct EndpointPatch {
 pub struct EndpointOut {
     pub id: String,
     pub uid: Option<String>,
+    /// The URL, its credentials (if any) masked: `user:****@`.
     pub url: String,
     pub description: String,
     pub disabled: bool,
     pub event_types: Option<BTreeSet<String>>,
+    /// The same as `eventTypes`, under the name the Svix SDKs 1.x read.
+    #[schema(deprecated)]
+    pub filter_types: Option<BTreeSet<String>>,
     pub channels: Option<BTreeSet<String>>,
     pub throttle_rate: Option<u16>,
     pub rate_limit: Option<u16>,
     pub metadata: Metadata,
+    /// Always 1: the Svix SDKs 1.x refuse an endpoint without it.
+    #[schema(deprecated, example = 1)]
+    pub version: u8,
     /// Herald extension: whether deliveries carry a bearer token.
     pub has_bearer_token: bool,
     /// Herald extension: messages are delivered one at a time per ordering key, in the order
@@ -147,18 +159,21 @@ pub struct EndpointOut {
 
 impl From<Endpoint> for EndpointOut {
     fn from(ep: Endpoint) -> Self {
-        let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect());
+        let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<BTreeSet<_>>());
+        let event_types = names(ep.event_types.map(|l| l.iter().map(ToString::to_string).collect()));
         Self {
             id: ep.id.to_string(),
             uid: ep.uid.map(|u| u.to_string()),
-            url: ep.url.to_string(),
+            url: herald_core::endpoint_url::masked(&ep.url),
             description: ep.description,
             disabled: ep.disabled,
-            event_types: names(ep.event_types.map(|l| l.iter().map(ToString::to_string).collect())),
+            filter_types: event_types.clone(),
+            event_types,
             channels: names(ep.channels.map(|l| l.iter().map(ToString::to_string).collect())),
             throttle_rate: ep.throttle_rate,
             rate_limit: ep.throttle_rate,
             metadata: ep.metadata,
+            version: ENDPOINT_VERSION,
             has_bearer_token: ep.bearer_token.is_some(),
             ordered: ep.ordered,
             ordered_on_exhausted: ep.ordered_on_exhausted.name(),
@@ -224,17 +239,24 @@ fn parse_bearer_token(v: &mut Validator, token: Option<Option<String>>) -> Optio
     })
 }
 
-/// Validates custom headers, reporting each bad one under `headers.<name>`.
+/// Validates custom headers, reporting each bad one under `headers.<name>`. Names keep the case
+/// the client sent (as in Svix: `X-Tenant` set is `X-Tenant` read); HTTP compares them without
+/// case, so two names that differ only in case are refused.
 pub fn parse_headers(v: &mut Validator, headers: BTreeMap<String, String>) -> BTreeMap<String, SecretString> {
     if let Err(msg) = validate_header_set(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
         v.fail("headers", msg);
         return BTreeMap::new();
     }
     let mut out = BTreeMap::new();
+    let mut seen = BTreeSet::new();
     for (name, value) in headers {
+        if !seen.insert(name.to_ascii_lowercase()) {
+            v.fail(&format!("headers.{name}"), format!("`{name}` is given twice (header names ignore case)"));
+            continue;
+        }
         match validate_header(&name, &value) {
             Ok(()) => {
-                out.insert(name.to_ascii_lowercase(), SecretString::new(value));
+                out.insert(name, SecretString::new(value));
             }
             Err(msg) => v.fail(&format!("headers.{name}"), msg),
         }

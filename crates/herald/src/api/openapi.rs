@@ -2,7 +2,10 @@
 //! `/api/v1/openapi.json`. A test compares it with the committed `openapi.json`.
 
 use axum::Json;
+use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::schema::Type;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
@@ -39,7 +42,7 @@ use crate::api::{
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
         pagination::OrderParam,
     )),
-    modifiers(&BearerAuth, &ErrorCodes),
+    modifiers(&BearerAuth, &ErrorCodes, &EdgeStatuses),
     tags(
         (name = "Application", description = "One application per customer of yours."),
         (name = "Endpoint", description = "URLs an application's messages are delivered to."),
@@ -81,13 +84,15 @@ const EDGE_CODES: &[(&str, &str)] = &[
     ("invalid_idempotency_key", "400: the idempotency-key header is empty or too long"),
     ("method_not_allowed", "405: the route does not take this method"),
     ("payload_too_large", "413: the body is larger than the configured limit"),
+    ("invalid_request", "400: the request could not be parsed, e.g. a path segment that is not UTF-8"),
     ("unhealthy", "503: the server cannot serve requests now"),
+    ("overloaded", "503: more requests in flight than `max_concurrent_requests`; retry after `Retry-After`"),
 ];
 
 impl Modify for ErrorCodes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
         use utoipa::openapi::schema::Schema;
-        use utoipa::openapi::{RefOr, schema::Type};
         let Some(components) = openapi.components.as_mut() else { return };
         let Some(RefOr::T(Schema::Object(error))) = components.schemas.get_mut("HttpErrorOut") else {
             return;
@@ -102,6 +107,88 @@ impl Modify for ErrorCodes {
             utoipa::openapi::ObjectBuilder::new().schema_type(Type::String).description(Some(description));
         error.properties.insert("code".to_owned(), code.into());
     }
+}
+
+/// Documents the statuses the HTTP edge answers before (or around) a handler, on every
+/// operation they can happen on, so the document lists every status Herald really returns:
+/// 400 for a body that is not JSON, a bad path segment or a bad idempotency key; 409 for an
+/// idempotency key in use; 413 for a body over the limit; 422 for an invalid query string;
+/// 503 past `max_concurrent_requests` (health probes are exempt). Statuses an operation
+/// already documents are left as they are.
+struct EdgeStatuses;
+
+impl Modify for EdgeStatuses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut openapi.paths.paths {
+            let probe = path.starts_with("/health/") || path.starts_with("/api/v1/health");
+            let operations = [
+                (false, item.get.as_mut()),
+                (true, item.post.as_mut()),
+                (false, item.put.as_mut()),
+                (false, item.patch.as_mut()),
+                (false, item.delete.as_mut()),
+            ];
+            for (is_post, operation) in operations {
+                let Some(operation) = operation else { continue };
+                let takes = |place: ParameterIn| {
+                    operation.parameters.iter().flatten().any(|p| p.parameter_in == place)
+                };
+                let (in_path, in_query) = (takes(ParameterIn::Path), takes(ParameterIn::Query));
+                let has_body = operation.request_body.is_some();
+                let mut bad_request = Vec::new();
+                if has_body {
+                    bad_request.push("the body is not JSON");
+                }
+                if in_path {
+                    bad_request.push("a path segment is not valid (not UTF-8)");
+                }
+                if is_post {
+                    bad_request.push("the `idempotency-key` header is empty or too long");
+                }
+                let responses = &mut operation.responses.responses;
+                let mut add = |status: &str, description: String, schema: &str| {
+                    responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| error_response(description, schema).into());
+                };
+                if !bad_request.is_empty() {
+                    add("400", format!("Bad request: {}", bad_request.join("; ")), "HttpErrorOut");
+                }
+                if is_post {
+                    add(
+                        "409",
+                        "A request with this idempotency key is still in progress".to_owned(),
+                        "HttpErrorOut",
+                    );
+                }
+                if has_body {
+                    add("413", "The body is larger than `max_body_bytes`".to_owned(), "HttpErrorOut");
+                }
+                if in_query {
+                    add("422", "A query parameter is invalid".to_owned(), "HttpValidationError");
+                }
+                if !probe {
+                    let mut overloaded = error_response(
+                        "More requests in flight than `max_concurrent_requests`; retry after `Retry-After` seconds"
+                            .to_owned(),
+                        "HttpErrorOut",
+                    );
+                    let seconds = ObjectBuilder::new().schema_type(Type::Integer);
+                    let retry_after = HeaderBuilder::new()
+                        .schema(seconds)
+                        .description(Some("Seconds to wait before retrying"));
+                    overloaded.headers.insert("Retry-After".to_owned(), retry_after.build());
+                    responses.entry("503".to_owned()).or_insert_with(|| overloaded.into());
+                }
+            }
+        }
+    }
+}
+
+/// A response with a JSON body of the schema `schema` (a component's name).
+fn error_response(description: String, schema: &str) -> Response {
+    let content = ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build();
+    ResponseBuilder::new().description(description).content("application/json", content).build()
 }
 
 /// The OpenAPI document of this build.

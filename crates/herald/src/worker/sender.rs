@@ -26,7 +26,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::worker::ssrf::{AddressPolicy, ResolveError, resolve_checked};
+use crate::worker::ssrf::refusal_log::RefusalLog;
+use crate::worker::ssrf::{AddressPolicy, Refused, ResolveError, resolve_checked};
 
 /// How the sender behaves; from configuration.
 #[derive(Debug, Clone)]
@@ -67,6 +68,9 @@ type Connector = HttpsConnector<HttpConnector<CheckedResolver>>;
 pub struct Sender {
     client: Client<Connector, Full<Bytes>>,
     settings: Arc<SenderSettings>,
+    /// Refusals by the SSRF guard are logged (once per endpoint and address for a while) so
+    /// the operator sees them, not only the endpoint's owner in its attempts.
+    refusals: Arc<RefusalLog>,
 }
 
 /// Resolves host names through the SSRF guard, so connections go only to checked addresses.
@@ -138,7 +142,7 @@ impl Sender {
             // is kept. With hundreds of connections open this is megabytes (BENCHMARKS.md).
             .http1_read_buf_exact_size(2048)
             .build(connector);
-        Ok(Self { client, settings: Arc::new(settings) })
+        Ok(Self { client, settings: Arc::new(settings), refusals: Arc::new(RefusalLog::default()) })
     }
 
     /// The headers of an attempt: content type, user agent, signatures, the endpoint's custom
@@ -195,7 +199,7 @@ impl Sender {
         if let Some(ip) = literal_ip(&endpoint.url)
             && let Err(refused) = self.settings.address_policy.check(ip)
         {
-            return refused_attempt(refused.to_string(), started);
+            return self.refused(endpoint, &refused, started);
         }
         let exchange = self.exchange(&endpoint.url, headers, body);
         let outcome = match tokio::time::timeout(self.settings.request_timeout, exchange).await {
@@ -211,8 +215,17 @@ impl Sender {
                 refused: false,
                 timed_out: false,
             },
-            Err(failure) => self.failure(failure, started),
+            Err(failure) => match refusal(&failure) {
+                Some(refused) => self.refused(endpoint, &refused, started),
+                None => self.failure(failure, started),
+            },
         }
+    }
+
+    /// The attempt the SSRF guard refused, logged for the operator.
+    fn refused(&self, endpoint: &Endpoint, refused: &Refused, started: Instant) -> Sent {
+        self.refusals.note(endpoint, refused);
+        refused_attempt(refused.to_string(), started)
     }
 
     /// Sends the request and reads the status, `Retry-After` and the start of the body.
@@ -257,12 +270,6 @@ impl Sender {
     }
 
     fn failure(&self, failure: Failure, started: Instant) -> Sent {
-        if let Failure::Client(error) = &failure
-            && let Some(refused) = find_source::<ResolveError>(error)
-            && matches!(refused, ResolveError::Refused(_))
-        {
-            return refused_attempt(refused.to_string(), started);
-        }
         let (timed_out, response) = match &failure {
             Failure::TimedOut => {
                 (true, format!("no response within {} s", self.settings.request_timeout.as_secs_f64()))
@@ -325,6 +332,16 @@ fn percent_decode(text: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The SSRF guard's refusal behind a failure to connect (a host that resolved only to
+/// refused addresses), if that is what it was.
+fn refusal(failure: &Failure) -> Option<Refused> {
+    let Failure::Client(error) = failure else { return None };
+    match find_source::<ResolveError>(error) {
+        Some(ResolveError::Refused(refused)) => Some(*refused),
+        _ => None,
+    }
 }
 
 /// Whether a client error comes from running out of time (connecting, here).

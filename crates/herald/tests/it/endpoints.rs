@@ -160,16 +160,16 @@ async fn custom_headers_mask_sensitive_values_and_refuse_reserved_names() {
         )
         .await;
     let headers = server.get(&format!("{base}/a/headers")).await;
-    assert_eq!(headers.body, json!({"headers": {"x-tenant": "acme"}, "sensitive": ["x-api-key"]}));
+    assert_eq!(headers.body, json!({"headers": {"X-Tenant": "acme"}, "sensitive": ["X-Api-Key"]}));
 
     let put = server.put(&format!("{base}/a/headers"), json!({"headers": {"X-One": "1"}})).await;
     assert_eq!(put.status, StatusCode::NO_CONTENT);
-    assert_eq!(server.get(&format!("{base}/a/headers")).await.body["headers"], json!({"x-one": "1"}));
+    assert_eq!(server.get(&format!("{base}/a/headers")).await.body["headers"], json!({"X-One": "1"}));
 
     let patch =
         server.patch(&format!("{base}/a/headers"), json!({"headers": {"X-Two": "2", "x-one": null}})).await;
     assert_eq!(patch.status, StatusCode::NO_CONTENT);
-    assert_eq!(server.get(&format!("{base}/a/headers")).await.body["headers"], json!({"x-two": "2"}));
+    assert_eq!(server.get(&format!("{base}/a/headers")).await.body["headers"], json!({"X-Two": "2"}));
     let deleted =
         server.patch(&format!("{base}/a/headers"), json!({"headers": {}, "deleteHeaders": ["X-Two"]})).await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);

@@ -191,6 +191,40 @@ impl TestServer {
         }
     }
 
+    /// What the database holds, as text, to check that secrets are not stored in clear: on
+    /// SQLite the bytes of the database files (stop the server first so everything is written),
+    /// on PostgreSQL every row of every table in this server's schema.
+    pub async fn stored_text(&self) -> String {
+        let Some(schema) = &self.schema else {
+            let mut stored = Vec::new();
+            for entry in std::fs::read_dir(&self.data_dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.file_name().unwrap().to_string_lossy().starts_with("herald.db") {
+                    stored.extend(std::fs::read(path).unwrap());
+                }
+            }
+            return String::from_utf8_lossy(&stored).into_owned();
+        };
+        let mut admin = sqlx::postgres::PgConnection::connect(&postgres_url()).await.unwrap();
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1",
+        )
+        .bind(schema)
+        .fetch_all(&mut admin)
+        .await
+        .unwrap();
+        let mut text = String::new();
+        for table in tables {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {schema}.{table} t"))
+                .fetch_all(&mut admin)
+                .await
+                .unwrap();
+            text.extend(rows.into_iter().map(|row| row + "\n"));
+        }
+        admin.close().await.unwrap();
+        text
+    }
+
     /// Moves the test clock forward and lets the worker look at the queue again.
     pub fn advance(&self, by: chrono::Duration) {
         self.clock.as_ref().expect("the server was started with a manual clock").advance(by);

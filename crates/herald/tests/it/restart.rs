@@ -31,7 +31,7 @@ async fn applications_endpoints_event_types_and_secrets_survive_a_restart() {
     assert_eq!(server.get("/api/v1/app/acme/endpoint/a/secret").await.body, secret);
     assert_eq!(
         server.get("/api/v1/app/acme/endpoint/a/headers").await.body["headers"],
-        json!({"x-tenant": "acme"})
+        json!({"X-Tenant": "acme"})
     );
     assert_eq!(server.get("/api/v1/event-type/order.created").await.body, event_type);
     let token = portal.body["token"].as_str().unwrap();

@@ -1,7 +1,8 @@
 """Exercises Herald through the official Svix Python SDK (an independent client).
 
 Usage: sdk_check.py SERVER_URL TOKEN. Starts a receiver on 127.0.0.1 (the server must allow
-deliveries to loopback), prints "python svix sdk: ok" when every check passed.
+deliveries to loopback), prints "python svix sdk: ok" when every check passed. Runs with the
+SDK 2.x and 1.x, whose models and method names differ where noted.
 """
 import http.server
 import json
@@ -9,11 +10,12 @@ import sys
 import threading
 import time
 
+import svix as svix_package
 from svix.api import (
     ApplicationIn,
+    EndpointHeadersIn,
     EndpointIn,
     EndpointPatch,
-    EndpointUpsertIn,
     EventTypeIn,
     MessageAttemptListByMsgOptions,
     MessageIn,
@@ -23,6 +25,11 @@ from svix.api import (
 from svix.webhooks import Webhook
 
 url, token = sys.argv[1], sys.argv[2]
+sdk_major = int(svix_package.__version__.split(".")[0])
+if sdk_major >= 2:
+    from svix.api import EndpointUpsertIn as EndpointPut
+else:
+    from svix.api import EndpointUpdate as EndpointPut
 received = []
 
 
@@ -48,7 +55,16 @@ assert svix.application.get("py-app").id == app.id
 svix.event_type.create(EventTypeIn(name="order.created", description="An order"))
 ep = svix.endpoint.create(app.id, EndpointIn(url=hook, filter_types=["order.created"], description="py"))
 secret = svix.endpoint.get_secret(app.id, ep.id).key
-ep2 = svix.endpoint.upsert(app.id, ep.id, EndpointUpsertIn(url=hook, description="updated", filter_types=["order.created"]))
+put = EndpointPut(url=hook, description="updated", filter_types=["order.created"])
+# 2.x calls PUT `upsert`, 1.x `update`; both parse the answer into EndpointOut.
+ep2 = svix.endpoint.upsert(app.id, ep.id, put) if sdk_major >= 2 else svix.endpoint.update(app.id, ep.id, put)
+if sdk_major < 2:
+    # 1.x requires `version` and reads the event types as `filterTypes`.
+    assert ep.version == 1 and ep2.filter_types == ["order.created"], ep2
+# Header names keep the case they were given (lookups ignore it), as in Svix.
+headers_in = EndpointHeadersIn(headers={"X-Tenant": "acme"})
+(svix.endpoint.set_headers if sdk_major >= 2 else svix.endpoint.update_headers)(app.id, ep.id, headers_in)
+assert svix.endpoint.get_headers(app.id, ep.id).headers == {"X-Tenant": "acme"}
 ep3 = svix.endpoint.patch(app.id, ep.id, EndpointPatch(description="patched"))
 assert ep3.description == "patched" and ep3.url == hook, ep3
 stats = svix.endpoint.get_stats(app.id, ep.id)
@@ -63,11 +79,14 @@ headers, body = received[0]
 headers = {k.lower(): v for k, v in headers.items()}
 # The SDK's own verifier: raises when the signature or timestamp is wrong.
 Webhook(secret).verify(body, headers)
+assert headers.get("x-tenant") == "acme", headers
 assert json.loads(body) == {"n": 1}
 attempts = svix.message_attempt.list_by_msg(app.id, msg.id, MessageAttemptListByMsgOptions(with_content=True))
 assert attempts.data and attempts.data[0].response_status_code == 200, attempts
 assert attempts.data[0].response == "ok", attempts
 assert svix.message.get(app.id, "py-evt-1").id == msg.id
+destinations = svix.message_attempt.list_attempted_destinations(app.id, msg.id)
+assert [d.id for d in destinations.data] == [ep.id], destinations
 page = svix.endpoint.list(app.id)
 assert [e.id for e in page.data] == [ep.id]
 duplicate = None

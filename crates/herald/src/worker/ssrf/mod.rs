@@ -6,6 +6,8 @@
 //! resolve the host again, or an answer that changes between check and connect (DNS rebinding)
 //! would walk around the guard.
 
+pub mod refusal_log;
+
 use std::fmt;
 use std::io;
 use std::net::{AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
