@@ -126,6 +126,8 @@ mod tests {
             keys: EndpointKeys::new(None),
             headers: BTreeMap::new(),
             bearer_token: None,
+            ordered: false,
+            ordered_on_exhausted: Default::default(),
             created_at: now,
             updated_at: now,
         }

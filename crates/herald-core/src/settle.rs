@@ -353,6 +353,7 @@ mod tests {
             finished_at: now,
             schedule: &schedule,
             random: 0.5,
+            pause_lane_when_exhausted: false,
         };
         let settled = settle(attempted, exchange(200, None));
         assert_eq!(settled.record.attempt.url, "https://user:****@example.com/hook");
