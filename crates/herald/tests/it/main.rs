@@ -25,6 +25,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod openapi_statuses;
+mod ordered;
 mod otlp;
 mod process;
 mod receiver;

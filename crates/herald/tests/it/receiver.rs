@@ -45,6 +45,10 @@ struct Inner {
     /// Replies for the next requests, in order; afterwards `default`.
     script: VecDeque<Reply>,
     default: Option<Reply>,
+    /// Fail (500) the first attempt of every n-th new `webhook-id`.
+    fail_first_of_every: Option<usize>,
+    /// Attempts seen per `webhook-id` (its length: the distinct ids so far).
+    attempts_by_id: std::collections::HashMap<String, usize>,
 }
 
 /// A running receiver.
@@ -79,6 +83,12 @@ impl Receiver {
         self.inner.lock().unwrap().default = Some(reply);
     }
 
+    /// Answers 500 to the first attempt of every `n`-th new message (by `webhook-id`), and
+    /// as told otherwise: a receiver that fails some first attempts.
+    pub fn fail_first_attempt_of_every(&self, n: usize) {
+        self.inner.lock().unwrap().fail_first_of_every = Some(n.max(1));
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
     }
@@ -110,8 +120,20 @@ async fn handle(
 ) -> Response {
     let reply = {
         let mut inner = receiver.inner.lock().unwrap();
+        let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let distinct = inner.attempts_by_id.len();
+        let attempts = {
+            let count = inner.attempts_by_id.entry(id).or_insert(0);
+            *count += 1;
+            *count
+        };
+        let fail_first = inner.fail_first_of_every.is_some_and(|n| attempts == 1 && (distinct + 1) % n == 0);
         inner.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now() });
-        inner.script.pop_front().or_else(|| inner.default.clone()).unwrap_or(Reply::Status(200))
+        if fail_first {
+            Reply::Status(500)
+        } else {
+            inner.script.pop_front().or_else(|| inner.default.clone()).unwrap_or(Reply::Status(200))
+        }
     };
     receiver.arrived.notify_waiters();
     match reply {

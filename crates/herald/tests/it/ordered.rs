@@ -1,0 +1,133 @@
+//! Ordered endpoints over HTTP: messages with one ordering key arrive one at a time, in the
+//! order Herald accepted them, also when some first attempts fail; other keys go on meanwhile.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use herald_core::clock::ManualClock;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestServer, assert_validation};
+use crate::receiver::Receiver;
+
+#[tokio::test]
+async fn an_ordered_endpoint_delivers_each_key_in_order_while_first_attempts_fail() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let server =
+        TestServer::start_with(Options { clock: Some(clock), stepped: true, ..Options::default() }).await;
+    let receiver = Receiver::start().await;
+    receiver.fail_first_attempt_of_every(3);
+    server.create_app("Acme", Some("acme")).await;
+    let created = server
+        .post("/api/v1/app/acme/endpoint", json!({"url": receiver.url("/hooks"), "ordered": true}))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    assert_eq!(
+        (created.body["ordered"].clone(), created.body["orderedOnExhausted"].clone()),
+        (json!(true), json!("skip"))
+    );
+
+    const KEYS: usize = 5;
+    const MESSAGES: usize = 150;
+    let mut accepted: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for n in 0..MESSAGES {
+        let key = format!("customer-{}", n % KEYS);
+        let body = json!({"eventType": "order.updated", "orderingKey": key, "payload": {"n": n}});
+        let reply = server.post("/api/v1/app/acme/msg", body).await;
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
+        assert_eq!(reply.body["orderingKey"], key.as_str());
+        accepted.entry(key).or_default().push(reply.body["id"].as_str().unwrap().to_owned());
+    }
+
+    // Step the worker, moving the clock past each retry, until every message arrived.
+    let mut steps = 0;
+    while delivered(&receiver).len() < MESSAGES {
+        steps += 1;
+        assert!(steps <= 400, "not all delivered after {steps} steps: {}", delivered(&receiver).len());
+        if server.step().await.leased == 0 {
+            server.advance(chrono::Duration::seconds(10));
+        }
+    }
+
+    // Within each key: every request (failed ones too) for message i came before any request
+    // for message i+1, and each arrived once successfully, in the accepted order.
+    let order: BTreeMap<&str, (String, usize)> = accepted
+        .iter()
+        .flat_map(|(key, ids)| ids.iter().enumerate().map(move |(i, id)| (id.as_str(), (key.clone(), i))))
+        .collect();
+    let mut seen: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for request in receiver.received() {
+        let (key, i) = order[request.header("webhook-id")].clone();
+        seen.entry(key).or_default().push(i);
+    }
+    for (key, positions) in &seen {
+        assert!(positions.windows(2).all(|w| w[0] <= w[1]), "{key}: out of order: {positions:?}");
+        let mut distinct = positions.clone();
+        distinct.dedup();
+        assert_eq!(distinct, (0..accepted[key].len()).collect::<Vec<_>>(), "{key}: each message, in order");
+    }
+    let retried = receiver.received().len() - MESSAGES;
+    assert!(retried >= MESSAGES / 3 - 1, "a third of the first attempts failed and were retried: {retried}");
+}
+
+/// The `webhook-id`s of the requests answered 2xx (every request but first attempts the
+/// receiver failed).
+fn delivered(receiver: &Receiver) -> std::collections::HashSet<String> {
+    let mut attempts: BTreeMap<String, usize> = BTreeMap::new();
+    for request in receiver.received() {
+        *attempts.entry(request.header("webhook-id").to_owned()).or_default() += 1;
+    }
+    // A message failed on its first attempt has arrived successfully once it was tried twice;
+    // the others on their first attempt. Which ones failed is the receiver's rule: the first
+    // attempt of every third distinct id.
+    let mut ids_in_order: Vec<String> = Vec::new();
+    for request in receiver.received() {
+        let id = request.header("webhook-id").to_owned();
+        if !ids_in_order.contains(&id) {
+            ids_in_order.push(id);
+        }
+    }
+    ids_in_order
+        .iter()
+        .enumerate()
+        .filter(|(i, id)| attempts[*id] >= if (i + 1) % 3 == 0 { 2 } else { 1 })
+        .map(|(_, id)| id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn ordering_settings_are_validated_and_can_be_changed() {
+    let server = TestServer::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let bad = server
+        .post(
+            "/api/v1/app/acme/endpoint",
+            json!({"url": "https://example.com/a", "orderedOnExhausted": "later"}),
+        )
+        .await;
+    assert_eq!(assert_validation(&bad), vec!["body.orderedOnExhausted".to_owned()]);
+    let created = server.post("/api/v1/app/acme/endpoint", json!({"url": "https://example.com/a"})).await;
+    assert_eq!(created.body["ordered"], false, "unordered by default");
+    let id = created.body["id"].as_str().unwrap();
+    let patched = server
+        .patch(
+            &format!("/api/v1/app/acme/endpoint/{id}"),
+            json!({"ordered": true, "orderedOnExhausted": "pause"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{:?}", patched.body);
+    assert_eq!(
+        (patched.body["ordered"].clone(), patched.body["orderedOnExhausted"].clone()),
+        (json!(true), json!("pause"))
+    );
+    let key = "x".repeat(257);
+    let message = server
+        .post("/api/v1/app/acme/msg", json!({"eventType": "a.b", "orderingKey": key, "payload": {}}))
+        .await;
+    assert_eq!(assert_validation(&message), vec!["body.orderingKey".to_owned()]);
+    let plain = server.post("/api/v1/app/acme/msg", json!({"eventType": "a.b", "payload": {}})).await;
+    assert_eq!(plain.status, StatusCode::ACCEPTED);
+    assert_eq!(plain.body.get("orderingKey"), None::<&Value>, "absent unless given");
+}
