@@ -33,6 +33,29 @@ pub struct QueueStats {
     pub endpoints_failing: u64,
     /// Endpoints whose circuit breaker is open: nothing is sent to them until it closes.
     pub circuits_open: u64,
+    /// Ordered lanes held by an exhausted head (`orderedOnExhausted: pause`): nothing behind
+    /// it goes until it is resent or recovered.
+    pub lanes_held: u64,
+    /// When the oldest message still waiting in an ordered lane (its head, or behind it) was
+    /// accepted; `None` when no lane has work.
+    pub oldest_lane_message_at: Option<DateTime<Utc>>,
+}
+
+/// One ordered lane of an endpoint that has work: its head and what waits behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LaneState {
+    /// The lane's ordering key; `""` for messages sent without one.
+    pub key: String,
+    /// The message at the head: the next to be delivered (or being delivered, or held).
+    pub head_msg_id: crate::id::MessageId,
+    /// When the head's message was accepted: how long the lane has been on it at most.
+    pub head_since: DateTime<Utc>,
+    /// The head's delivery state.
+    pub head_status: crate::delivery::DeliveryStatus,
+    /// The head failed for good and holds the lane until a resend or recover.
+    pub held: bool,
+    /// Messages waiting behind the head.
+    pub waiting: u64,
 }
 
 /// What happened in one application over a window of time.

@@ -14,7 +14,7 @@ use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 use crate::model::{ApiToken, Application, Endpoint, EventType};
 use crate::name::EventId;
 use crate::name::{EventTypeName, Uid};
-use crate::stats::{ApplicationStats, QueueStats};
+use crate::stats::{ApplicationStats, LaneState, QueueStats};
 use crate::token::TokenHash;
 
 /// The largest page a list may return, as in the Svix API.
@@ -284,6 +284,10 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug + 'static {
 /// The attempt log and the delivery views read from it.
 #[async_trait::async_trait]
 pub trait AttemptStore: Send + Sync + std::fmt::Debug + 'static {
+    /// The endpoint's ordered lanes that have work (a head not yet delivered or given up, or
+    /// held), the longest-waiting first, at most `limit`.
+    async fn ordered_lanes(&self, endpoint: &EndpointId, limit: u32) -> Result<Vec<LaneState>, StoreError>;
+
     /// Counts the endpoint's deliveries by status, for messages created in `[since, until)`.
     async fn endpoint_stats(
         &self,

@@ -38,7 +38,7 @@ use herald_core::id::{ApplicationId, AttemptId, EndpointId, MessageId};
 use herald_core::model::{ApiToken, Application, Endpoint, EventType};
 use herald_core::name::EventTypeName;
 use herald_core::secret::Cipher;
-use herald_core::stats::{ApplicationStats, QueueStats};
+use herald_core::stats::{ApplicationStats, LaneState, QueueStats};
 use herald_core::store::{
     ApplicationKey, EndpointKey, EndpointMessage, IdempotencyClaim, IdempotencyKey, MessageDestination,
     MessageKey, Page, PageRequest, StoredResponse,
@@ -416,6 +416,9 @@ impl QueueStore for PostgresStore {
 
 #[async_trait::async_trait]
 impl AttemptStore for PostgresStore {
+    async fn ordered_lanes(&self, endpoint: &EndpointId, limit: u32) -> Result<Vec<LaneState>, StoreError> {
+        stats::lanes(self, endpoint, limit).await
+    }
     async fn endpoint_stats(
         &self,
         endpoint: &EndpointId,

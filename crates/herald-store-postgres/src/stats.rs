@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::DeliveryStatus;
-use herald_core::id::ApplicationId;
-use herald_core::stats::{ApplicationStats, QUEUE_COUNT_CAP, QueueStats};
+use herald_core::id::{ApplicationId, EndpointId};
+use herald_core::stats::{ApplicationStats, LaneState, QUEUE_COUNT_CAP, QueueStats};
 use sqlx::postgres::PgRow;
 
-use crate::rows::{corrupt, get};
+use crate::rows::{corrupt, get, parse};
 use crate::{PostgresStore, backend};
 
 /// Reads a `COUNT(*)` column as `u64`.
@@ -34,7 +34,11 @@ SELECT
     AS oldest_expiry,
   (SELECT COUNT(*) FROM endpoints WHERE disabled) AS disabled,
   (SELECT COUNT(*) FROM endpoints WHERE NOT disabled AND failing_since IS NOT NULL) AS failing,
-  (SELECT COUNT(*) FROM endpoints WHERE circuit_open_until > $1) AS circuits";
+  (SELECT COUNT(*) FROM endpoints WHERE circuit_open_until > $1) AS circuits,
+  (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries WHERE lane IS NOT NULL AND held LIMIT $2) AS q)
+    AS lanes_held,
+  (SELECT MIN(created_at) FROM deliveries WHERE lane IS NOT NULL AND (status IN (1, 3) OR held))
+    AS oldest_lane";
 
 pub(crate) async fn queue(store: &PostgresStore, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
     let cap = i64::try_from(QUEUE_COUNT_CAP).unwrap_or(i64::MAX);
@@ -49,7 +53,44 @@ pub(crate) async fn queue(store: &PostgresStore, now: DateTime<Utc>) -> Result<Q
         endpoints_disabled: count(&row, "disabled")?,
         endpoints_failing: count(&row, "failing")?,
         circuits_open: count(&row, "circuits")?,
+        lanes_held: count(&row, "lanes_held")?,
+        oldest_lane_message_at: get(&row, "oldest_lane")?,
     })
+}
+
+/// The endpoint's lanes with work, through `deliveries_lane_holders`.
+pub(crate) async fn lanes(
+    store: &PostgresStore,
+    endpoint: &EndpointId,
+    limit: u32,
+) -> Result<Vec<LaneState>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT h.lane, h.msg_id, h.created_at, h.status, h.held, g.n
+         FROM (SELECT lane, MIN(id) AS head_id, COUNT(*) AS n FROM deliveries
+               WHERE endpoint_id = $1 AND lane IS NOT NULL AND (status IN (1, 3) OR held)
+               GROUP BY lane) g
+         JOIN deliveries h ON h.id = g.head_id
+         ORDER BY h.id LIMIT $2",
+    )
+    .bind(endpoint.as_str())
+    .bind(i64::from(limit))
+    .fetch_all(&store.pool)
+    .await
+    .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            let status: i16 = get(row, "status")?;
+            Ok(LaneState {
+                key: get(row, "lane")?,
+                head_msg_id: parse(row, "msg_id")?,
+                head_since: get(row, "created_at")?,
+                head_status: DeliveryStatus::from_code(i64::from(status))
+                    .ok_or_else(|| corrupt("status", status))?,
+                held: get(row, "held")?,
+                waiting: count(row, "n")?.saturating_sub(1),
+            })
+        })
+        .collect()
 }
 
 const APPLICATION_SQL: &str = "

@@ -38,7 +38,7 @@ use herald_core::store::{EndpointMessage, MessageDestination, MessageKey};
 use herald_core::StoreError;
 use herald_core::change::{ApplicationChange, EndpointChange, EventTypeChange};
 use herald_core::secret::Cipher;
-use herald_core::stats::{ApplicationStats, CommitObserver, NoObserver, QueueStats};
+use herald_core::stats::{ApplicationStats, CommitObserver, LaneState, NoObserver, QueueStats};
 use herald_core::store::{
     ApplicationKey, EndpointKey, IdempotencyClaim, IdempotencyKey, Page, PageRequest, StoredResponse,
 };
@@ -382,6 +382,9 @@ impl QueueStore for SqliteStore {
 
 #[async_trait::async_trait]
 impl AttemptStore for SqliteStore {
+    async fn ordered_lanes(&self, endpoint: &EndpointId, limit: u32) -> Result<Vec<LaneState>, StoreError> {
+        stats::lanes(self, endpoint, limit).await
+    }
     async fn endpoint_stats(
         &self,
         endpoint: &EndpointId,

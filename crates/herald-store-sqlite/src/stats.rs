@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::DeliveryStatus;
-use herald_core::id::ApplicationId;
-use herald_core::stats::{ApplicationStats, QUEUE_COUNT_CAP, QueueStats};
+use herald_core::id::{ApplicationId, EndpointId};
+use herald_core::stats::{ApplicationStats, LaneState, QUEUE_COUNT_CAP, QueueStats};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -36,7 +36,11 @@ pub(crate) async fn queue(store: &SqliteStore, now: DateTime<Utc>) -> Result<Que
            (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS oldest_expiry,
            (SELECT COUNT(*) FROM endpoints WHERE disabled = 1) AS disabled,
            (SELECT COUNT(*) FROM endpoints WHERE disabled = 0 AND failing_since IS NOT NULL) AS failing,
-           (SELECT COUNT(*) FROM endpoints WHERE circuit_open_until > ?1) AS circuits",
+           (SELECT COUNT(*) FROM endpoints WHERE circuit_open_until > ?1) AS circuits,
+           (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+             WHERE lane IS NOT NULL AND held = 1 LIMIT ?2)) AS lanes_held,
+           (SELECT MIN(created_at) FROM deliveries
+             WHERE lane IS NOT NULL AND (status IN (1, 3) OR held = 1)) AS oldest_lane",
     )
     .bind(to_micros(now))
     .bind(i64::try_from(QUEUE_COUNT_CAP).unwrap_or(i64::MAX))
@@ -55,7 +59,51 @@ pub(crate) async fn queue(store: &SqliteStore, now: DateTime<Utc>) -> Result<Que
         endpoints_disabled: count(&row, "disabled")?,
         endpoints_failing: count(&row, "failing")?,
         circuits_open: count(&row, "circuits")?,
+        lanes_held: count(&row, "lanes_held")?,
+        oldest_lane_message_at: row
+            .try_get::<Option<i64>, _>("oldest_lane")
+            .map_err(|e| corrupt("oldest_lane", e))?
+            .map(from_micros)
+            .transpose()?,
     })
+}
+
+/// The endpoint's lanes with work, through `deliveries_lane_holders`.
+pub(crate) async fn lanes(
+    store: &SqliteStore,
+    endpoint: &EndpointId,
+    limit: u32,
+) -> Result<Vec<LaneState>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT h.lane, h.msg_id, h.created_at, h.status, h.held, g.n
+         FROM (SELECT lane, MIN(id) AS head_id, COUNT(*) AS n FROM deliveries
+               WHERE endpoint_id = ? AND lane IS NOT NULL AND (status IN (1, 3) OR held = 1)
+               GROUP BY lane) g
+         JOIN deliveries h ON h.id = g.head_id
+         ORDER BY h.id LIMIT ?",
+    )
+    .bind(endpoint.as_str())
+    .bind(i64::from(limit))
+    .fetch_all(&store.reader)
+    .await
+    .map_err(backend)?;
+    rows.iter()
+        .map(|row| {
+            let status: i64 = row.try_get("status").map_err(|e| corrupt("status", e))?;
+            Ok(LaneState {
+                key: row.try_get("lane").map_err(|e| corrupt("lane", e))?,
+                head_msg_id: row
+                    .try_get::<String, _>("msg_id")
+                    .map_err(|e| corrupt("msg_id", e))?
+                    .parse()
+                    .map_err(|e| corrupt("msg_id", e))?,
+                head_since: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
+                head_status: DeliveryStatus::from_code(status).ok_or_else(|| corrupt("status", status))?,
+                held: row.try_get("held").map_err(|e| corrupt("held", e))?,
+                waiting: count(row, "n")?.saturating_sub(1),
+            })
+        })
+        .collect()
 }
 
 pub(crate) async fn application(

@@ -189,6 +189,9 @@ export async function endpointDetail(ctx, endpointId, query) {
     ['Channels', endpoint.channels && endpoint.channels.length ? endpoint.channels.join(', ') : 'All channels'],
     ['Rate limit', endpoint.rateLimit ? `${endpoint.rateLimit} per second` : 'None'],
     ['Bearer token', endpoint.hasBearerToken ? 'Sent with every delivery' : 'None'],
+    ['Ordering', endpoint.ordered
+      ? `One at a time per ordering key; a message that fails for good ${endpoint.orderedOnExhausted === 'pause' ? 'pauses its lane until resent' : 'is skipped'}`
+      : 'None (concurrent)'],
     ['Created', time(endpoint.createdAt)],
     ['Updated', time(endpoint.updatedAt)],
   ]));
@@ -201,8 +204,26 @@ export async function endpointDetail(ctx, endpointId, query) {
     pageTitle(label(endpoint), enabledBadge(endpoint)),
     actions, testNote,
     h('div', { class: 'grid-2' }, info, h('div', null, counts, secretSection(ctx, id))),
+    lanesSection(ctx, stats),
     recoverSection(ctx, id),
     await attemptsSection(ctx, id, query));
+}
+
+/** An ordered endpoint's lanes that have work: the head, since when, and what waits behind it. */
+function lanesSection(ctx, stats) {
+  const lanes = stats && stats.orderedLanes;
+  if (!lanes) return null;
+  if (lanes.length === 0) {
+    return section('Ordered lanes', h('p', { class: 'hint' }, 'Every lane is caught up.'));
+  }
+  const state = (lane) => (lane.held ? 'held: resend or recover it' : lane.headStatus === 3 ? 'sending' : 'pending');
+  return section('Ordered lanes', table('Ordered lanes', [
+    { label: 'Ordering key', cell: (lane) => (lane.orderingKey === null ? '(none)' : h('span', { class: 'mono' }, lane.orderingKey)) },
+    { label: 'Head message', cell: (lane) => h('a', { class: 'mono', href: link(ctx.links.message(lane.headMsgId)) }, lane.headMsgId) },
+    { label: 'Since', cell: (lane) => time(lane.headSince) },
+    { label: 'State', cell: state },
+    { label: 'Waiting behind', cell: (lane) => String(lane.waiting) },
+  ], lanes, (lane) => ({ 'data-held': String(lane.held) })));
 }
 
 function tile(labelText, value, kind) {

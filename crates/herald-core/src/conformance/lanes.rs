@@ -177,3 +177,34 @@ pub async fn unordered_endpoints_are_not_held_by_lanes(store: &dyn Store) {
     assert_eq!(leased.len(), 3, "an unordered endpoint ignores ordering keys");
     assert!(leased.iter().all(|l| !l.in_lane));
 }
+
+pub async fn lane_states_show_heads_held_lanes_and_what_waits(store: &dyn Store) {
+    let (app, ep) = ordered_endpoint(store, OnExhausted::Pause).await;
+    let t0 = now();
+    assert!(store.ordered_lanes(&ep.id, 10).await.unwrap().is_empty(), "no work, no lanes");
+    let a1 = send(store, &app, "a", 1).await;
+    send(store, &app, "a", 2).await;
+    send(store, &app, "a", 3).await;
+    let none = send(store, &app, "", 4).await;
+    let lanes = store.ordered_lanes(&ep.id, 10).await.unwrap();
+    assert_eq!(lanes.len(), 2);
+    assert_eq!((lanes[0].key.as_str(), &lanes[0].head_msg_id, lanes[0].waiting), ("a", &a1.id, 2));
+    assert_eq!((lanes[1].key.as_str(), &lanes[1].head_msg_id, lanes[1].waiting), ("", &none.id, 0));
+    assert_eq!(lanes[0].head_status, DeliveryStatus::Pending);
+    assert!(!lanes[0].held);
+    assert_eq!(store.ordered_lanes(&ep.id, 1).await.unwrap().len(), 1, "at most the limit");
+
+    let t = t0 + Duration::seconds(1);
+    let heads = store.lease_deliveries(&lease_request(t)).await.unwrap();
+    let head = heads.iter().find(|h| h.msg_id == a1.id).unwrap();
+    store.record_attempt(&record(head, DeliveryStatus::Failed, 500, NextStep::Hold, t)).await.unwrap();
+    let other = heads.iter().find(|h| h.msg_id == none.id).unwrap();
+    store.record_attempt(&record(other, DeliveryStatus::Success, 200, NextStep::Delivered, t)).await.unwrap();
+    let lanes = store.ordered_lanes(&ep.id, 10).await.unwrap();
+    assert_eq!(lanes.len(), 1, "the lane without a key has no work left");
+    assert!(lanes[0].held);
+    assert_eq!((lanes[0].head_status, lanes[0].waiting), (DeliveryStatus::Failed, 2));
+    let queue = store.queue_stats(t).await.unwrap();
+    assert_eq!(queue.lanes_held, 1);
+    assert_eq!(queue.oldest_lane_message_at, Some(a1.created_at), "the held head is the oldest waiting");
+}

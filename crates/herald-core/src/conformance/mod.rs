@@ -62,7 +62,8 @@ macro_rules! store_conformance_tests {
             concurrent_event_type_changes_of_different_fields_all_land,
             concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone,
             ordered_lanes_deliver_one_at_a_time_in_order, a_paused_lane_waits_for_its_head_to_be_resent,
-            a_resend_outside_the_lane_does_not_wait_for_it, unordered_endpoints_are_not_held_by_lanes);
+            a_resend_outside_the_lane_does_not_wait_for_it, unordered_endpoints_are_not_held_by_lanes,
+            lane_states_show_heads_held_lanes_and_what_waits);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

@@ -45,6 +45,8 @@ pub async fn queue_stats_count_the_queue_and_endpoint_health(store: &dyn Store) 
             endpoints_disabled: 1,
             endpoints_failing: 0,
             circuits_open: 1,
+            lanes_held: 0,
+            oldest_lane_message_at: None,
         }
     );
 

@@ -72,6 +72,7 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         a_paused_lane_waits_for_its_head_to_be_resent,
         a_resend_outside_the_lane_does_not_wait_for_it,
         unordered_endpoints_are_not_held_by_lanes,
+        lane_states_show_heads_held_lanes_and_what_waits,
     )
 }
 

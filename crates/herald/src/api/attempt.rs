@@ -437,7 +437,32 @@ pub struct EndpointStats {
     pub fail: u64,
     /// Svix counts cancelled deliveries here; Herald never cancels one, so this is always 0.
     pub canceled: u64,
+    /// Herald extension, on ordered endpoints only: the lanes that have work, the
+    /// longest-waiting first (at most 100).
+    #[serde(rename = "orderedLanes", skip_serializing_if = "Option::is_none")]
+    pub ordered_lanes: Option<Vec<OrderedLaneOut>>,
 }
+
+/// An ordered lane with work: its head, and how many messages wait behind it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderedLaneOut {
+    /// The lane's ordering key; `null` for the lane of messages sent without one.
+    pub ordering_key: Option<String>,
+    /// The message at the head of the lane: the next to be delivered.
+    pub head_msg_id: String,
+    /// When the head's message was accepted.
+    pub head_since: DateTime<Utc>,
+    /// The head's delivery status (1 pending, 3 sending, 2 failed: held).
+    pub head_status: i64,
+    /// The head failed for good and holds the lane until it is resent or recovered.
+    pub held: bool,
+    /// Messages waiting behind the head.
+    pub waiting: u64,
+}
+
+/// The most ordered lanes the endpoint statistics list.
+const MAX_LANES_SHOWN: u32 = 100;
 
 /// Query of the endpoint statistics.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -468,11 +493,30 @@ pub async fn stats(
     let since = time_param("since", params.since.as_deref())?.unwrap_or(now - chrono::Duration::days(28));
     let until = time_param("until", params.until.as_deref())?.unwrap_or(now + chrono::Duration::seconds(1));
     let stats = state.store().endpoint_stats(&endpoint.id, since, until).await?;
+    let ordered_lanes = if endpoint.ordered {
+        let lanes = state.store().ordered_lanes(&endpoint.id, MAX_LANES_SHOWN).await?;
+        Some(
+            lanes
+                .into_iter()
+                .map(|lane| OrderedLaneOut {
+                    ordering_key: (!lane.key.is_empty()).then_some(lane.key),
+                    head_msg_id: lane.head_msg_id.to_string(),
+                    head_since: lane.head_since,
+                    head_status: lane.head_status.code(),
+                    held: lane.held,
+                    waiting: lane.waiting,
+                })
+                .collect(),
+        )
+    } else {
+        None
+    };
     Ok(Json(EndpointStats {
         success: stats.success,
         pending: stats.pending,
         sending: stats.sending,
         fail: stats.failed,
         canceled: 0,
+        ordered_lanes,
     }))
 }

@@ -26,9 +26,12 @@ pub async fn serve(State(state): State<ApiState>) -> impl IntoResponse {
     let now = state.clock().now();
     let queue = match state.store().queue_stats(now).await {
         Ok(stats) => {
-            let oldest_due_age =
-                stats.oldest_due_at.and_then(|at| (now - at).to_std().ok()).unwrap_or_default();
-            Some(QueueSnapshot { stats, oldest_due_age })
+            let age = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                at.and_then(|at| (now - at).to_std().ok()).unwrap_or_default()
+            };
+            let oldest_due_age = age(stats.oldest_due_at);
+            let oldest_lane_message_age = age(stats.oldest_lane_message_at);
+            Some(QueueSnapshot { stats, oldest_due_age, oldest_lane_message_age })
         }
         Err(error) => {
             tracing::warn!(error = %error, "metrics: could not read the queue from the store");

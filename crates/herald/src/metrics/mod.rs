@@ -82,6 +82,9 @@ pub struct QueueSnapshot {
     pub stats: QueueStats,
     /// How long the longest-waiting due delivery has been due; zero when nothing is due.
     pub oldest_due_age: Duration,
+    /// How long ago the oldest message still waiting in an ordered lane was accepted; zero
+    /// when no lane has work.
+    pub oldest_lane_message_age: Duration,
 }
 
 /// Herald's metrics. Cheap to update from any task; rendered on demand.
@@ -261,6 +264,16 @@ fn render_queue(out: &mut String, queue: Option<&QueueSnapshot>) {
             "Endpoints whose circuit breaker is open (nothing is sent to them for now).",
             stats.circuits_open as f64,
         ),
+        (
+            "herald_ordered_lanes_held",
+            "Ordered lanes held by an exhausted head (orderedOnExhausted: pause) until a resend or recover.",
+            stats.lanes_held as f64,
+        ),
+        (
+            "herald_ordered_lane_oldest_message_age_seconds",
+            "How long ago the oldest message still waiting in an ordered lane was accepted (0 when none waits).",
+            queue.oldest_lane_message_age.as_secs_f64(),
+        ),
     ];
     for (name, help, value) in gauges {
         header(out, name, "gauge", help);
@@ -316,8 +329,16 @@ mod tests {
         metrics.retention_deleted(RetentionKind::Attempts, 500);
         metrics.retention_deleted(RetentionKind::Attempts, 7);
         let queue = QueueSnapshot {
-            stats: QueueStats { due: 4, scheduled: 2, leased: 1, circuits_open: 1, ..QueueStats::default() },
+            stats: QueueStats {
+                due: 4,
+                scheduled: 2,
+                leased: 1,
+                circuits_open: 1,
+                lanes_held: 2,
+                ..QueueStats::default()
+            },
             oldest_due_age: Duration::from_millis(2500),
+            oldest_lane_message_age: Duration::from_secs(90),
         };
         let text = metrics.render(Some(&queue));
 
@@ -355,6 +376,8 @@ mod tests {
             "herald_queue_deliveries{state=\"scheduled\"} 2",
             "herald_queue_deliveries{state=\"leased\"} 1",
             "herald_queue_oldest_due_age_seconds 2.5",
+            "herald_ordered_lanes_held 2",
+            "herald_ordered_lane_oldest_message_age_seconds 90",
             "herald_endpoints_disabled 0",
             "herald_endpoints_circuit_open 1",
         ] {

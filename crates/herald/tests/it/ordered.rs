@@ -131,3 +131,55 @@ async fn ordering_settings_are_validated_and_can_be_changed() {
     assert_eq!(plain.status, StatusCode::ACCEPTED);
     assert_eq!(plain.body.get("orderingKey"), None::<&Value>, "absent unless given");
 }
+
+#[tokio::test]
+async fn a_paused_lane_is_visible_and_a_resend_lets_it_go_on_in_order() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let options = Options {
+        clock: Some(clock),
+        stepped: true,
+        env: vec![("HERALD_RETRY_SCHEDULE", "1s".to_owned())],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let receiver = Receiver::start().await;
+    receiver.always(crate::receiver::Reply::Status(500));
+    server.create_app("Acme", Some("acme")).await;
+    let body =
+        json!({"url": receiver.url("/hooks"), "uid": "main", "ordered": true, "orderedOnExhausted": "pause"});
+    assert_eq!(server.post("/api/v1/app/acme/endpoint", body).await.status, StatusCode::CREATED);
+    let mut sent = Vec::new();
+    for n in 0..2 {
+        let body = json!({"eventType": "a.b", "orderingKey": "k", "payload": {"n": n}});
+        sent.push(server.post("/api/v1/app/acme/msg", body).await.body["id"].as_str().unwrap().to_owned());
+    }
+    // Two failed attempts (one retry configured): the head is exhausted and holds the lane.
+    assert_eq!(server.step().await.leased, 1);
+    server.advance(chrono::Duration::seconds(2));
+    assert_eq!(server.step().await.leased, 1);
+    server.advance(chrono::Duration::hours(1));
+    assert_eq!(server.step().await.leased, 0, "nothing behind a held head");
+    let ids: Vec<String> = receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+    assert_eq!(ids, vec![sent[0].clone(), sent[0].clone()]);
+
+    let stats = server.get("/api/v1/app/acme/endpoint/main/stats").await;
+    let lanes = stats.body["orderedLanes"].as_array().unwrap_or_else(|| panic!("{:?}", stats.body));
+    assert_eq!(lanes.len(), 1, "{:?}", stats.body);
+    assert_eq!(lanes[0]["orderingKey"], "k");
+    assert_eq!(lanes[0]["headMsgId"], sent[0].as_str());
+    assert_eq!((lanes[0]["held"].clone(), lanes[0]["waiting"].clone()), (json!(true), json!(1)));
+    let metrics = reqwest::get(server.url("/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("herald_ordered_lanes_held 1"), "{metrics}");
+
+    // The receiver is fixed; a resend queues the held head again, then the lane goes on.
+    receiver.always(crate::receiver::Reply::Status(200));
+    let resend =
+        server.post(&format!("/api/v1/app/acme/msg/{}/endpoint/main/resend", sent[0]), json!({})).await;
+    assert_eq!(resend.status, StatusCode::ACCEPTED, "{:?}", resend.body);
+    assert_eq!(server.step().await.leased, 1);
+    assert_eq!(server.step().await.leased, 1);
+    let ids: Vec<String> = receiver.received().iter().map(|r| r.header("webhook-id").to_owned()).collect();
+    assert_eq!(ids, vec![sent[0].clone(), sent[0].clone(), sent[0].clone(), sent[1].clone()]);
+    let stats = server.get("/api/v1/app/acme/endpoint/main/stats").await;
+    assert_eq!(stats.body["orderedLanes"], json!([]), "no lane has work left");
+}
