@@ -10,14 +10,13 @@
 //! so an error fails alone too.
 
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryStatus, Message, Trigger};
+use herald_core::delivery::Message;
 use herald_core::id::EndpointId;
-use herald_core::name::EventId;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::rows::{names_to_array, status_code, trigger_code};
-use crate::{backend, messages};
+use crate::backend;
+use crate::messages::{self, bind_message, insert_ctes};
 
 /// The most messages written in one transaction.
 const MAX_BATCH: usize = 128;
@@ -107,47 +106,12 @@ async fn insert_in(
     conn: &mut PgConnection,
     message: &Message,
 ) -> Result<Result<Vec<EndpointId>, StoreError>, StoreError> {
-    let row = sqlx::query(
-        "WITH message AS (
-             INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                                   deliver_at, payload_expires_at, ordering_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13)
-             ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
-             RETURNING id
-         ), targets AS (
-             SELECT e.id, e.ordered FROM endpoints e
-             WHERE e.app_id = $2 AND NOT e.disabled
-               AND (e.event_types IS NULL OR $3 = ANY(e.event_types))
-               AND (e.channels IS NULL OR e.channels && $5::text[])
-             ORDER BY e.id
-             FOR KEY SHARE
-         ), queued AS (
-             INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
-                                     next_attempt_at, created_at, updated_at, lane)
-             SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7,
-                    CASE WHEN targets.ordered THEN COALESCE($13, '') END
-             FROM message, targets
-             RETURNING endpoint_id
-         )
-         SELECT (SELECT count(*) FROM message) AS inserted,
-                COALESCE((SELECT array_agg(endpoint_id ORDER BY endpoint_id) FROM queued), '{}') AS endpoints",
-    )
-    .bind(message.id.as_str())
-    .bind(message.app_id.as_str())
-    .bind(message.event_type.as_str())
-    .bind(message.event_id.as_ref().map(EventId::as_str))
-    .bind(names_to_array(&message.channels))
-    .bind(message.payload.as_deref())
-    .bind(message.created_at)
-    .bind(message.deliver_at)
-    .bind(message.payload_expires_at)
-    .bind(status_code(DeliveryStatus::Pending))
-    .bind(trigger_code(Trigger::Scheduled))
-    .bind(message.deliver_at.unwrap_or(message.created_at))
-    .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(backend)?;
+    let query = sqlx::query(concat!(
+        insert_ctes!("ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING"),
+        " SELECT (SELECT count(*) FROM message) AS inserted,
+                 COALESCE((SELECT array_agg(endpoint_id ORDER BY endpoint_id) FROM queued), '{}') AS endpoints"
+    ));
+    let row = bind_message(query, message).fetch_one(&mut *conn).await.map_err(backend)?;
     let inserted: i64 = sqlx::Row::try_get(&row, "inserted").map_err(backend)?;
     if inserted == 0 {
         return Ok(Err(StoreError::Conflict { what: "eventId" }));

@@ -35,47 +35,71 @@ pub(crate) async fn insert_one(
     pool: &sqlx::PgPool,
     message: &Message,
 ) -> Result<Vec<EndpointId>, StoreError> {
-    let rows = sqlx::query(
-        "WITH message AS (
-             INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                                   deliver_at, payload_expires_at, ordering_key)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $14)
-             RETURNING id
-         ), targets AS (
-             SELECT e.id, e.ordered FROM endpoints e
-             WHERE e.app_id = $2 AND NOT e.disabled
-               AND (e.event_types IS NULL OR $3 = ANY(e.event_types))
-               AND (e.channels IS NULL OR e.channels && $5::text[])
-             ORDER BY e.id
-             FOR KEY SHARE
-         ), queued AS (
-             INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
-                                     next_attempt_at, created_at, updated_at, lane)
-             SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7,
-                    CASE WHEN targets.ordered THEN COALESCE($14, '') END
-             FROM message, targets
-             RETURNING endpoint_id
-         )
-         SELECT endpoint_id, pg_notify($13, '') FROM queued ORDER BY endpoint_id",
-    )
-    .bind(message.id.as_str())
-    .bind(message.app_id.as_str())
-    .bind(message.event_type.as_str())
-    .bind(message.event_id.as_ref().map(EventId::as_str))
-    .bind(names_to_array(&message.channels))
-    .bind(message.payload.as_deref())
-    .bind(message.created_at)
-    .bind(message.deliver_at)
-    .bind(message.payload_expires_at)
-    .bind(status_code(DeliveryStatus::Pending))
-    .bind(trigger_code(Trigger::Scheduled))
-    .bind(message.deliver_at.unwrap_or(message.created_at))
-    .bind(NEW_WORK_CHANNEL)
-    .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
-    .fetch_all(pool)
-    .await
-    .map_err(|e| store_error(e, "eventId"))?;
+    let query = sqlx::query(concat!(
+        insert_ctes!(""),
+        " SELECT endpoint_id, pg_notify($14, '') FROM queued ORDER BY endpoint_id"
+    ));
+    let rows = bind_message(query, message)
+        .bind(NEW_WORK_CHANNEL)
+        .fetch_all(pool)
+        .await
+        .map_err(|e| store_error(e, "eventId"))?;
     rows.iter().map(|row| parse(row, "endpoint_id")).collect()
+}
+
+/// The statement that stores a message and queues its deliveries, up to its final `SELECT`:
+/// common table expressions `message` (the insert, with `$on_conflict` after its `VALUES`),
+/// `targets` (the matching enabled endpoints) and `queued` (the deliveries, in their ordered
+/// lanes where the endpoint is ordered). Parameters `$1` to `$13` are bound by
+/// [`bind_message`]. A macro, so that each full statement is one literal.
+macro_rules! insert_ctes {
+    ($on_conflict:literal) => {
+        concat!(
+            "WITH message AS (
+                 INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
+                                       deliver_at, payload_expires_at, ordering_key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13) ",
+            $on_conflict,
+            " RETURNING id
+             ), targets AS (
+                 SELECT e.id, e.ordered FROM endpoints e
+                 WHERE e.app_id = $2 AND NOT e.disabled
+                   AND (e.event_types IS NULL OR $3 = ANY(e.event_types))
+                   AND (e.channels IS NULL OR e.channels && $5::text[])
+                 ORDER BY e.id
+                 FOR KEY SHARE
+             ), queued AS (
+                 INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
+                                         next_attempt_at, created_at, updated_at, lane)
+                 SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7,
+                        CASE WHEN targets.ordered THEN COALESCE($13, '') END
+                 FROM message, targets
+                 RETURNING endpoint_id
+             )"
+        )
+    };
+}
+pub(crate) use insert_ctes;
+
+/// Binds `$1` to `$13` of [`insert_ctes`] for `message`.
+pub(crate) fn bind_message<'q>(
+    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    message: &'q Message,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(message.id.as_str())
+        .bind(message.app_id.as_str())
+        .bind(message.event_type.as_str())
+        .bind(message.event_id.as_ref().map(EventId::as_str))
+        .bind(names_to_array(&message.channels))
+        .bind(message.payload.as_deref())
+        .bind(message.created_at)
+        .bind(message.deliver_at)
+        .bind(message.payload_expires_at)
+        .bind(status_code(DeliveryStatus::Pending))
+        .bind(trigger_code(Trigger::Scheduled))
+        .bind(message.deliver_at.unwrap_or(message.created_at))
+        .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
 }
 
 /// Tells listening nodes that deliveries were queued; PostgreSQL sends it when (and only if)

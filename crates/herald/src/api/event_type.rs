@@ -203,6 +203,42 @@ pub async fn list(
     )))
 }
 
+impl From<EventTypeIn> for EventTypeUpdate {
+    fn from(body: EventTypeIn) -> Self {
+        Self {
+            description: body.description,
+            archived: body.archived,
+            deprecated: body.deprecated,
+            feature_flag: body.feature_flag,
+            feature_flags: body.feature_flags,
+            group_name: body.group_name,
+            schemas: body.schemas,
+        }
+    }
+}
+
+/// Parses what a create or a PUT carries besides the name (already checked into `v`);
+/// `no_name` is the error when the name was invalid.
+fn parse_new(
+    mut v: Validator,
+    name: Option<EventTypeName>,
+    body: EventTypeUpdate,
+    no_name: ApiError,
+) -> Result<NewEventType, ApiError> {
+    let feature_flags = parse_flags(&mut v, body.feature_flag, body.feature_flags);
+    let schemas = parse_schemas(&mut v, body.schemas);
+    v.finish()?;
+    Ok(NewEventType {
+        name: name.ok_or(no_name)?,
+        description: body.description,
+        archived: body.archived,
+        deprecated: body.deprecated,
+        feature_flags,
+        group_name: body.group_name,
+        schemas,
+    })
+}
+
 /// Create an event type (or unarchive an archived one of the same name).
 #[utoipa::path(post, path = "/api/v1/event-type", tag = "Event Type", request_body = EventTypeIn,
     responses((status = 201, body = EventTypeOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
@@ -216,19 +252,7 @@ pub async fn create(
     caller.require_organization()?;
     let mut v = Validator::default();
     let name = v.check("name", EventTypeName::parse(&body.name));
-    let feature_flags = parse_flags(&mut v, body.feature_flag, body.feature_flags);
-    let schemas = parse_schemas(&mut v, body.schemas);
-    v.finish()?;
-    let name = name.ok_or_else(|| ApiError::invalid_field("name", "invalid name"))?;
-    let new = NewEventType {
-        name,
-        description: body.description,
-        archived: body.archived,
-        deprecated: body.deprecated,
-        feature_flags,
-        group_name: body.group_name,
-        schemas,
-    };
+    let new = parse_new(v, name, body.into(), ApiError::invalid_field("name", "invalid name"))?;
     let event_type = state.service().create_event_type(new).await?;
     Ok((StatusCode::CREATED, Json(EventTypeOut::new(event_type, true))))
 }
@@ -268,19 +292,7 @@ pub async fn upsert(
     caller.require_organization()?;
     let mut v = Validator::default();
     let name = v.check("name", EventTypeName::parse(&name));
-    let feature_flags = parse_flags(&mut v, body.feature_flag, body.feature_flags);
-    let schemas = parse_schemas(&mut v, body.schemas);
-    v.finish()?;
-    let name = name.ok_or_else(|| ApiError::not_found(Resource::EventType))?;
-    let new = NewEventType {
-        name,
-        description: body.description,
-        archived: body.archived,
-        deprecated: body.deprecated,
-        feature_flags,
-        group_name: body.group_name,
-        schemas,
-    };
+    let new = parse_new(v, name, body, ApiError::not_found(Resource::EventType))?;
     let (event_type, upserted) = state.service().upsert_event_type(new).await?;
     let status = match upserted {
         Upserted::Created => StatusCode::CREATED,
