@@ -21,6 +21,7 @@ mod lease;
 mod messages;
 mod records;
 mod rows;
+pub mod scratch;
 mod stats;
 mod tokens;
 

@@ -62,6 +62,14 @@ pub struct BenchArgs {
     /// An organisation API token of the Herald given with --url.
     #[arg(long, requires = "url")]
     pub token: Option<String>,
+    /// Start the Herald nodes under test on this PostgreSQL database (loopback only), in a
+    /// fresh schema dropped afterwards, instead of the embedded SQLite.
+    #[arg(long, conflicts_with = "url")]
+    pub database_url: Option<String>,
+    /// How many Herald nodes to start on that database; the bench posts through the first,
+    /// every node delivers.
+    #[arg(long, default_value_t = 1, requires = "database_url", value_parser = clap::value_parser!(u32).range(1..=8))]
+    pub nodes: u32,
     /// Print the result as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -70,8 +78,9 @@ pub struct BenchArgs {
 /// Where the bench sends its load.
 #[derive(Debug)]
 enum TargetChoice {
-    /// Start a Herald with the default configuration as a child process.
-    Spawn,
+    /// Start a Herald with the default configuration as a child process, on SQLite, or
+    /// `nodes` of them on the PostgreSQL database at `database_url`.
+    Spawn { database_url: Option<Url>, nodes: u32 },
     /// Use the Herald running at this loopback URL.
     Running { url: Url, token: String },
 }
@@ -93,7 +102,20 @@ impl BenchArgs {
                 check_loopback(&url)?;
                 TargetChoice::Running { url, token }
             }
-            _ => TargetChoice::Spawn,
+            _ => {
+                let database_url = match self.database_url {
+                    Some(text) => {
+                        let url = Url::parse(&text).context("--database-url is not a URL")?;
+                        if !matches!(url.scheme(), "postgres" | "postgresql") {
+                            bail!("--database-url must be a postgres:// URL");
+                        }
+                        check_loopback_host(&url, "--database-url")?;
+                        Some(url)
+                    }
+                    None => None,
+                };
+                TargetChoice::Spawn { database_url, nodes: self.nodes }
+            }
         };
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)
@@ -119,16 +141,30 @@ fn check_loopback(url: &Url) -> anyhow::Result<()> {
     if !matches!(url.scheme(), "http" | "https") {
         bail!("--url must be an http:// or https:// URL, not {url}");
     }
+    check_loopback_host(url, "--url")
+}
+
+/// Refuses a URL (of `option`) whose host is not on this machine's loopback interface.
+fn check_loopback_host(url: &Url, option: &str) -> anyhow::Result<()> {
     let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        // URLs of schemes the url crate does not know (postgres://) keep IP hosts as text.
+        Some(url::Host::Domain(name)) => {
+            name.eq_ignore_ascii_case("localhost")
+                || name
+                    .trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
     if !loopback {
         bail!(
-            "refusing to benchmark {url}: `herald bench` only sends load to this machine's loopback \
-             addresses (127.0.0.0/8, ::1, localhost)"
+            "refusing {option} {}: `herald bench` only talks to this machine's loopback addresses \
+             (127.0.0.0/8, ::1, localhost)",
+            url.host_str().unwrap_or_default()
         );
     }
     Ok(())
@@ -206,7 +242,9 @@ async fn interrupted() {
 async fn measure(options: &Options) -> anyhow::Result<Report> {
     let clock = BenchClock::start();
     let target = match &options.target {
-        TargetChoice::Spawn => Target::spawn(options.plan.concurrency).await?,
+        TargetChoice::Spawn { database_url, nodes } => {
+            Target::spawn(options.plan.concurrency, database_url.as_ref(), *nodes).await?
+        }
         TargetChoice::Running { url, token } => Target::running(url, token),
     };
     let client = Arc::new(HeraldClient::new(target.base_url(), target.token(), options.plan.concurrency)?);
@@ -265,5 +303,24 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         client.delete_app(&app_id).await;
     }
     let measured = Measurements { outcome, tally, timed_out, peak_memory_mib, cpu };
-    Ok(Report::new(options, &target, measured))
+    let report = Report::new(options, &target, measured);
+    target.finish().await;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_databases_and_servers_are_accepted() {
+        let ok = |text: &str| check_loopback_host(&Url::parse(text).expect("url"), "--database-url").is_ok();
+        assert!(ok("postgres://postgres@127.0.0.1:5432/postgres"));
+        assert!(ok("postgres://postgres@localhost/postgres"));
+        assert!(ok("postgresql://u:p@[::1]:5432/db"));
+        assert!(ok("http://127.0.0.2:8040"));
+        assert!(!ok("postgres://postgres@10.0.0.5:5432/postgres"));
+        assert!(!ok("postgres://postgres@db.example.com/postgres"));
+        assert!(!ok("http://192.168.1.1:8040"));
+    }
 }

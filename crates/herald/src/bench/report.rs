@@ -19,6 +19,8 @@ use super::{BenchClock, Options};
 pub struct Report {
     /// "started" (a Herald started by the bench) or the URL given with --url.
     pub target: String,
+    /// What the started Herald runs on: "sqlite", or "postgres, N nodes"; "external" for --url.
+    pub backend: String,
     pub messages: u64,
     pub endpoints: u32,
     pub concurrency: u32,
@@ -140,6 +142,7 @@ impl Report {
         let end_to_end_seconds = seconds(outcome.started, tally.last_arrival);
         Self {
             target: if target.is_external() { target.base_url().to_owned() } else { "started".to_owned() },
+            backend: target.backend().to_owned(),
             messages: options.plan.messages,
             endpoints: options.endpoints,
             concurrency: options.plan.concurrency,
@@ -200,7 +203,7 @@ pub fn print_table(report: &Report) {
         None => format!("closed loop, {} senders", report.concurrency),
     };
     let target = if report.target == "started" {
-        "a Herald started by the bench (default configuration)".to_owned()
+        format!("a Herald started by the bench (default configuration, {})", report.backend)
     } else {
         format!("the Herald at {}", report.target)
     };

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
+use herald_core::secret::Cipher;
 use herald_core::token::{ORGANIZATION_TOKEN_PREFIX, generate_token_value};
 use url::Url;
 
@@ -23,8 +24,13 @@ const START_BOUND: Duration = Duration::from_secs(15);
 pub struct Target {
     base_url: String,
     token: String,
-    /// Present when the bench started this Herald itself.
-    child: Option<ChildHerald>,
+    /// The nodes the bench started itself (the first serves the bench's API calls); empty for
+    /// a Herald that was already running.
+    children: Vec<ChildHerald>,
+    /// The PostgreSQL schema the started nodes share, dropped by [`Target::finish`].
+    schema: Option<herald_store_postgres::scratch::ScratchSchema>,
+    /// What the started nodes run on, for the report: "sqlite" or "postgres, N nodes".
+    backend: String,
 }
 
 /// A `herald serve` started by the bench.
@@ -33,6 +39,7 @@ struct ChildHerald {
     process: Child,
     /// Holds the data directory and the log; removed on drop, after the process is gone.
     dir: tempfile::TempDir,
+    base_url: String,
 }
 
 impl Drop for ChildHerald {
@@ -46,20 +53,121 @@ impl Drop for ChildHerald {
 impl Target {
     /// A Herald already running at `url` (checked to be loopback by the caller).
     pub fn running(url: &Url, token: &str) -> Self {
-        Self { base_url: url.as_str().trim_end_matches('/').to_owned(), token: token.to_owned(), child: None }
+        Self {
+            base_url: url.as_str().trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            children: Vec::new(),
+            schema: None,
+            backend: "external".to_owned(),
+        }
     }
 
-    /// Starts `herald serve` (this very executable) with the default configuration, on a
-    /// free loopback port, with a fresh data directory, and waits until it is healthy.
-    /// `concurrency` is the bench's requests in flight: the caps on requests and connections
-    /// are raised to let them all in, so the run measures throughput, not refusals.
-    pub async fn spawn(concurrency: u32) -> anyhow::Result<Self> {
+    /// Starts `herald serve` (this very executable) with the default configuration, on free
+    /// loopback ports, with fresh data directories, and waits until each is healthy: one node
+    /// on the embedded SQLite, or `nodes` nodes sharing a fresh schema of the PostgreSQL
+    /// database at `database_url`. `concurrency` is the bench's requests in flight: the caps on
+    /// requests and connections are raised to let them all in, so the run measures
+    /// throughput, not refusals.
+    pub async fn spawn(concurrency: u32, database_url: Option<&Url>, nodes: u32) -> anyhow::Result<Self> {
+        let token = generate_token_value(ORGANIZATION_TOKEN_PREFIX).expose().to_owned();
+        let mut target = Self {
+            base_url: String::new(),
+            token,
+            children: Vec::new(),
+            schema: None,
+            backend: "sqlite".to_owned(),
+        };
+        let mut database = Vec::new();
+        if let Some(url) = database_url {
+            let schema = herald_store_postgres::scratch::ScratchSchema::create(url.as_str(), "herald_bench")
+                .await
+                .context("could not create a schema for the bench in the PostgreSQL database")?;
+            database.push(("HERALD_DATABASE_URL", schema.url()));
+            database.push(("HERALD_ENCRYPTION_KEY", Cipher::generate_key_base64()));
+            target.schema = Some(schema);
+            target.backend = format!("postgres, {nodes} node{}", if nodes == 1 { "" } else { "s" });
+        }
+        for _ in 0..nodes.max(1) {
+            // One after the other: the first applies the migrations the others then find done.
+            let child = ChildHerald::start(concurrency, &target.token, &database)?;
+            target.children.push(child);
+            let index = target.children.len() - 1;
+            target.wait_until_healthy(index).await?;
+        }
+        target.base_url = target.children[0].base_url.clone();
+        Ok(target)
+    }
+
+    /// Polls node `index`'s health check until it answers 204, it exits, or [`START_BOUND`].
+    async fn wait_until_healthy(&mut self, index: usize) -> anyhow::Result<()> {
+        let child = &mut self.children[index];
+        let client = HeraldClient::new(&child.base_url, &self.token, 1)?;
+        let deadline = Instant::now() + START_BOUND;
+        loop {
+            if client.healthy().await {
+                return Ok(());
+            }
+            if let Some(status) = child.process.try_wait()? {
+                bail!("`herald serve` exited ({status}) before it was healthy:\n{}", child.log_tail());
+            }
+            if Instant::now() >= deadline {
+                bail!("Herald was not healthy within {START_BOUND:?}:\n{}", child.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the started nodes and drops their PostgreSQL schema.
+    pub async fn finish(mut self) {
+        self.children.clear();
+        if let Some(schema) = self.schema.take() {
+            let name = schema.name().to_owned();
+            if let Err(error) = schema.drop_now().await {
+                eprintln!("could not drop the bench's schema {name}: {error:#}");
+            }
+        }
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// True when the bench did not start this Herald.
+    pub fn is_external(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    /// What the started nodes run on: "sqlite", "postgres, N nodes", or "external".
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// CPU seconds the started nodes used so far, together.
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        if self.children.is_empty() {
+            return None;
+        }
+        self.children.iter().map(|child| cpu_seconds(&child.process.id().to_string())).sum()
+    }
+
+    /// The largest peak resident memory of one started node so far (VmHWM), in MiB. `None`
+    /// for an external Herald, or where /proc is not available.
+    pub fn peak_memory_mib(&self) -> Option<f64> {
+        self.children.iter().filter_map(|child| child.peak_memory_mib()).reduce(f64::max)
+    }
+}
+
+impl ChildHerald {
+    fn start(concurrency: u32, token: &str, database: &[(&str, String)]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("herald-bench-")
             .tempdir()
             .context("could not create a temporary directory for the Herald under test")?;
         let port = free_loopback_port()?;
-        let token = generate_token_value(ORGANIZATION_TOKEN_PREFIX).expose().to_owned();
         let log_path = dir.path().join("herald.log");
         let log =
             File::create(&log_path).with_context(|| format!("could not create {}", log_path.display()))?;
@@ -78,72 +186,21 @@ impl Target {
             .current_dir(dir.path())
             .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
             .env("HERALD_DATA_DIR", dir.path().join("data"))
-            .env("HERALD_ADMIN_TOKEN", &token)
+            .env("HERALD_ADMIN_TOKEN", token)
             .env("HERALD_ALLOWED_CIDRS", "127.0.0.0/8")
             .env("HERALD_LOG_LEVEL", "warn")
             .env("HERALD_MAX_CONCURRENT_REQUESTS", concurrency.max(256).to_string())
             .env("HERALD_MAX_CONNECTIONS", concurrency.saturating_mul(2).max(1024).to_string())
+            .envs(database.iter().map(|(name, value)| (*name, value.as_str())))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
         let process = command.spawn().context("could not start `herald serve`")?;
-        let mut target = Self {
-            base_url: format!("http://127.0.0.1:{port}"),
-            token,
-            child: Some(ChildHerald { process, dir }),
-        };
-        target.wait_until_healthy().await?;
-        Ok(target)
+        Ok(Self { process, dir, base_url: format!("http://127.0.0.1:{port}") })
     }
 
-    /// Polls the health check until it answers 204, the child exits, or [`START_BOUND`].
-    async fn wait_until_healthy(&mut self) -> anyhow::Result<()> {
-        let client = HeraldClient::new(&self.base_url, &self.token, 1)?;
-        let deadline = Instant::now() + START_BOUND;
-        loop {
-            if client.healthy().await {
-                return Ok(());
-            }
-            if let Some(child) = &mut self.child
-                && let Some(status) = child.process.try_wait()?
-            {
-                bail!("`herald serve` exited ({status}) before it was healthy:\n{}", child.log_tail());
-            }
-            if Instant::now() >= deadline {
-                let log = self.child.as_ref().map(ChildHerald::log_tail).unwrap_or_default();
-                bail!("Herald was not healthy within {START_BOUND:?}:\n{log}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base_url
-    }
-
-    pub fn token(&self) -> &str {
-        &self.token
-    }
-
-    /// True when the bench did not start this Herald.
-    pub fn is_external(&self) -> bool {
-        self.child.is_none()
-    }
-
-    /// The started Herald's process id.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|child| child.process.id())
-    }
-
-    /// CPU seconds the started Herald used so far.
-    pub fn cpu_seconds(&self) -> Option<f64> {
-        cpu_seconds(&self.pid()?.to_string())
-    }
-
-    /// The started Herald's peak resident memory so far (VmHWM), in MiB. `None` for an
-    /// external Herald, or where /proc is not available.
-    pub fn peak_memory_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+    fn peak_memory_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.process.id())).ok()?;
         let line = status.lines().find_map(|line| line.strip_prefix("VmHWM:"))?;
         let kib: f64 = line.trim().trim_end_matches("kB").trim().parse().ok()?;
         Some(kib / 1024.0)
