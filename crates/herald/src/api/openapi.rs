@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     application, attempt, endpoint, endpoint_secret, error, event_type, health, message, pagination, portal,
-    stats,
+    stats, token,
 };
 
 #[derive(OpenApi)]
@@ -35,7 +35,7 @@ use crate::api::{
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::expunge_content,
         attempt::list_attempted_messages, attempt::list_attempted_destinations, attempt::resend,
         attempt::recover, attempt::stats, stats::app_stats,
-        portal::app_portal_access,
+        portal::app_portal_access, token::list, token::revoke,
         health::health, health::live, health::ready,
     ),
     components(schemas(
@@ -49,7 +49,7 @@ use crate::api::{
         (name = "Event Type", description = "The kinds of events your application emits."),
         (name = "Message", description = "Events sent to an application's endpoints."),
         (name = "Message Attempt", description = "Each delivery attempt, and resending."),
-        (name = "Authentication", description = "Tokens for the customer portal."),
+        (name = "Authentication", description = "Tokens for the customer portal; listing and revoking API tokens."),
         (name = "Health", description = "Whether the server can serve requests: Svix's check, \
                                            and Herald's liveness and readiness probes."),
     )
