@@ -3,9 +3,10 @@
 
 use axum::Json;
 use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::schema::Type;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, Response, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
@@ -42,7 +43,7 @@ use crate::api::{
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
         pagination::OrderParam,
     )),
-    modifiers(&BearerAuth, &ErrorCodes, &EdgeStatuses),
+    modifiers(&BearerAuth, &ErrorCodes, &EdgeStatuses, &SchemaNames),
     tags(
         (name = "Application", description = "One application per customer of yours."),
         (name = "Endpoint", description = "URLs an application's messages are delivered to."),
@@ -69,6 +70,58 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Names schemas for what they are, not after the Rust type behind them: `Metadata` is a
+/// `BTreeMap<String, String>` alias, which utoipa would publish as `BTreeMap`.
+struct SchemaNames;
+
+/// (the name utoipa gives, the name published, its description).
+const SCHEMA_NAMES: &[(&str, &str, &str)] =
+    &[("BTreeMap", "Metadata", "Your own key-value strings, stored and returned as given.")];
+
+impl Modify for SchemaNames {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else { return };
+        for (from, to, description) in SCHEMA_NAMES {
+            let Some(mut schema) = components.schemas.remove(*from) else { continue };
+            if let RefOr::T(Schema::Object(object)) = &mut schema {
+                object.description = Some((*description).to_owned());
+            }
+            components.schemas.insert((*to).to_owned(), schema);
+            let (from, to) = (format!("#/components/schemas/{from}"), format!("#/components/schemas/{to}"));
+            for schema in components.schemas.values_mut() {
+                rename_refs(schema, &from, &to);
+            }
+        }
+    }
+}
+
+/// Rewrites every reference to `from` into `to` within a schema (components refer to this
+/// one only from other components' properties, items and alternatives).
+fn rename_refs(schema: &mut RefOr<Schema>, from: &str, to: &str) {
+    match schema {
+        RefOr::Ref(reference) if reference.ref_location == from => reference.ref_location = to.to_owned(),
+        RefOr::Ref(_) => {}
+        RefOr::T(Schema::Object(object)) => {
+            object.properties.values_mut().for_each(|property| rename_refs(property, from, to));
+        }
+        RefOr::T(Schema::Array(array)) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items {
+                rename_refs(items, from, to);
+            }
+        }
+        RefOr::T(Schema::OneOf(one_of)) => {
+            one_of.items.iter_mut().for_each(|item| rename_refs(item, from, to))
+        }
+        RefOr::T(Schema::AllOf(all_of)) => {
+            all_of.items.iter_mut().for_each(|item| rename_refs(item, from, to))
+        }
+        RefOr::T(Schema::AnyOf(any_of)) => {
+            any_of.items.iter_mut().for_each(|item| rename_refs(item, from, to))
+        }
+        RefOr::T(_) => {}
+    }
+}
+
 /// Lists every error `code` in the error body's schema, with what each means, so clients can
 /// rely on them (they are stable: a code is never reused for another cause).
 struct ErrorCodes;
@@ -91,8 +144,6 @@ const EDGE_CODES: &[(&str, &str)] = &[
 
 impl Modify for ErrorCodes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::RefOr;
-        use utoipa::openapi::schema::Schema;
         let Some(components) = openapi.components.as_mut() else { return };
         let Some(RefOr::T(Schema::Object(error))) = components.schemas.get_mut("HttpErrorOut") else {
             return;
