@@ -10,7 +10,7 @@ use crate::delivery::{
     Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
     LeasedDelivery, Message, MessageFilter,
 };
-use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId};
+use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId, TokenId};
 use crate::model::{ApiToken, Application, Endpoint, EventType};
 use crate::name::EventId;
 use crate::name::{EventTypeName, Uid};
@@ -220,6 +220,12 @@ pub trait ResourceStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(), StoreError>;
     /// Releases a claim whose request did not succeed, so it can be retried.
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError>;
+
+    /// Every API token (organisation and application ones, expired ones until they are
+    /// purged), paged by id. Only hashes are stored, so no value can be listed.
+    async fn list_tokens(&self, page: &PageRequest) -> Result<Page<ApiToken>, StoreError>;
+    /// Deletes (revokes) a token; false if it did not exist.
+    async fn delete_token(&self, id: &TokenId) -> Result<bool, StoreError>;
 }
 
 /// Messages and the delivery queue: accepting a message with its deliveries, leasing what is
@@ -443,6 +449,10 @@ pub trait OperationsStore: Send + Sync + std::fmt::Debug + 'static {
     }
     /// Closes the store's connections, once, at shutdown.
     async fn close(&self) {}
+
+    /// Deletes up to `limit` tokens that expired by `now` (`expires_at <= now`); returns how
+    /// many. One short statement, so a backlog goes in batches.
+    async fn delete_expired_tokens(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// Everything Herald persists: the four parts, which each backend implements (one crate per

@@ -352,6 +352,12 @@ impl ResourceStore for PostgresStore {
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         tokens::release_idempotency_key(self, key).await
     }
+    async fn list_tokens(&self, page: &PageRequest) -> Result<Page<ApiToken>, StoreError> {
+        tokens::list(self, page).await
+    }
+    async fn delete_token(&self, id: &herald_core::id::TokenId) -> Result<bool, StoreError> {
+        tokens::delete(self, id).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -547,5 +553,8 @@ impl OperationsStore for PostgresStore {
     }
     async fn close(&self) {
         PostgresStore::close(self).await;
+    }
+    async fn delete_expired_tokens(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        tokens::delete_expired(self, now, limit).await
     }
 }

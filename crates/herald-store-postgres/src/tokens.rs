@@ -1,12 +1,15 @@
-//! API tokens (stored as SHA-256 hashes) and idempotency keys on PostgreSQL.
+//! API tokens (stored as SHA-256 hashes: found, listed, revoked, purged once expired) and idempotency keys on PostgreSQL.
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::id::TokenId;
 use herald_core::model::{ApiToken, TokenScope};
-use herald_core::store::{IdempotencyClaim, IdempotencyKey, StoredResponse};
+use herald_core::store::{IdempotencyClaim, IdempotencyKey, Page, PageRequest, StoredResponse};
 use herald_core::token::TokenHash;
+use sqlx::QueryBuilder;
+use sqlx::postgres::PgRow;
 
-use crate::rows::{corrupt, get, parse};
+use crate::rows::{PagePlan, corrupt, get, parse};
 use crate::{PostgresStore, backend, store_error};
 
 /// Expired idempotency keys deleted by each claim, so the table never grows unbounded.
@@ -33,28 +36,67 @@ pub(crate) async fn insert(store: &PostgresStore, token: &ApiToken) -> Result<()
     Ok(())
 }
 
+/// The columns [`from_row`] reads.
+const COLUMNS: &str = "id, hash, app_id, description, created_at, expires_at";
+
 pub(crate) async fn find(store: &PostgresStore, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, hash, app_id, description, created_at, expires_at FROM api_tokens WHERE hash = $1",
-    )
-    .bind(&hash.0[..])
-    .fetch_optional(&store.pool)
-    .await
-    .map_err(backend)?;
-    let Some(row) = row else { return Ok(None) };
-    let stored: Vec<u8> = get(&row, "hash")?;
-    let app_id: Option<String> = get(&row, "app_id")?;
-    Ok(Some(ApiToken {
-        id: parse(&row, "id")?,
+    let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE hash = $1");
+    let row = sqlx::query(&sql).bind(&hash.0[..]).fetch_optional(&store.pool).await.map_err(backend)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+fn from_row(row: &PgRow) -> Result<ApiToken, StoreError> {
+    let stored: Vec<u8> = get(row, "hash")?;
+    let app_id: Option<String> = get(row, "app_id")?;
+    Ok(ApiToken {
+        id: parse(row, "id")?,
         hash: TokenHash(stored.try_into().map_err(|_| corrupt("hash", "not 32 bytes"))?),
         scope: match app_id {
             None => TokenScope::Organization,
             Some(app) => TokenScope::Application(app.parse().map_err(|e| corrupt("app_id", e))?),
         },
-        description: get(&row, "description")?,
-        created_at: get(&row, "created_at")?,
-        expires_at: get(&row, "expires_at")?,
-    }))
+        description: get(row, "description")?,
+        created_at: get(row, "created_at")?,
+        expires_at: get(row, "expires_at")?,
+    })
+}
+
+pub(crate) async fn list(store: &PostgresStore, page: &PageRequest) -> Result<Page<ApiToken>, StoreError> {
+    let plan = PagePlan::new(page);
+    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM api_tokens WHERE TRUE"));
+    plan.push_cursor(&mut query, "id");
+    plan.push_order_and_limit(&mut query, "id");
+    let rows = query.build().fetch_all(&store.pool).await.map_err(backend)?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(plan.finish(items))
+}
+
+pub(crate) async fn delete(store: &PostgresStore, id: &TokenId) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM api_tokens WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&store.pool)
+        .await
+        .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Deletes up to `limit` expired tokens in one statement; rows another node is deleting at
+/// that moment are passed over, not waited for.
+pub(crate) async fn delete_expired(
+    store: &PostgresStore,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "DELETE FROM api_tokens WHERE id IN
+           (SELECT id FROM api_tokens WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(now)
+    .bind(i64::from(limit))
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected())
 }
 
 pub(crate) async fn count_organization(store: &PostgresStore) -> Result<u64, StoreError> {

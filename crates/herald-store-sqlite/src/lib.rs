@@ -317,6 +317,12 @@ impl ResourceStore for SqliteStore {
     async fn release_idempotency_key(&self, key: &IdempotencyKey) -> Result<(), StoreError> {
         self.batcher.release_key(key.clone()).await
     }
+    async fn list_tokens(&self, page: &PageRequest) -> Result<Page<ApiToken>, StoreError> {
+        tokens::list(self, page).await
+    }
+    async fn delete_token(&self, id: &herald_core::id::TokenId) -> Result<bool, StoreError> {
+        tokens::delete(self, id).await
+    }
 }
 
 #[async_trait::async_trait]
@@ -516,5 +522,8 @@ impl OperationsStore for SqliteStore {
     }
     async fn close(&self) {
         SqliteStore::close(self).await;
+    }
+    async fn delete_expired_tokens(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError> {
+        tokens::delete_expired(self, now, limit).await
     }
 }

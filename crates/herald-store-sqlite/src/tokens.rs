@@ -1,12 +1,16 @@
-//! API tokens (stored as hashes) on SQLite; idempotency keys are the writer thread's
+//! API tokens (stored as hashes: found, listed, revoked, purged once expired) on SQLite; idempotency keys are the writer thread's
 //! (`writer::keys`).
 
+use chrono::{DateTime, Utc};
 use herald_core::StoreError;
+use herald_core::id::TokenId;
 use herald_core::model::{ApiToken, TokenScope};
+use herald_core::store::{Page, PageRequest};
 use herald_core::token::TokenHash;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
-use crate::rows::{corrupt, from_micros, to_micros};
+use crate::rows::{PagePlan, corrupt, from_micros, to_micros};
 use crate::{SqliteStore, backend, store_error};
 
 pub(crate) async fn insert(store: &SqliteStore, token: &ApiToken) -> Result<(), StoreError> {
@@ -30,20 +34,21 @@ pub(crate) async fn insert(store: &SqliteStore, token: &ApiToken) -> Result<(), 
     Ok(())
 }
 
+/// The columns [`from_row`] reads.
+const COLUMNS: &str = "id, hash, app_id, description, created_at, expires_at";
+
 pub(crate) async fn find(store: &SqliteStore, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
-    let row = sqlx::query(
-        "SELECT id, hash, app_id, description, created_at, expires_at FROM api_tokens WHERE hash = ?",
-    )
-    .bind(hash.to_hex())
-    .fetch_optional(&store.reader)
-    .await
-    .map_err(backend)?;
-    let Some(row) = row else { return Ok(None) };
+    let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE hash = ?");
+    let row = sqlx::query(&sql).bind(hash.to_hex()).fetch_optional(&store.reader).await.map_err(backend)?;
+    row.as_ref().map(from_row).transpose()
+}
+
+fn from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
     let app_id: Option<String> = row.try_get("app_id").map_err(|e| corrupt("app_id", e))?;
     let hash_text: String = row.try_get("hash").map_err(|e| corrupt("hash", e))?;
     let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
     let expires_at: Option<i64> = row.try_get("expires_at").map_err(|e| corrupt("expires_at", e))?;
-    Ok(Some(ApiToken {
+    Ok(ApiToken {
         id: id.parse().map_err(|e| corrupt("id", e))?,
         hash: TokenHash::from_hex(&hash_text).ok_or_else(|| corrupt("hash", "not hex"))?,
         scope: match app_id {
@@ -53,7 +58,50 @@ pub(crate) async fn find(store: &SqliteStore, hash: &TokenHash) -> Result<Option
         description: row.try_get("description").map_err(|e| corrupt("description", e))?,
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         expires_at: expires_at.map(from_micros).transpose()?,
-    }))
+    })
+}
+
+pub(crate) async fn list(store: &SqliteStore, page: &PageRequest) -> Result<Page<ApiToken>, StoreError> {
+    let plan = PagePlan::new(page);
+    let filter = match &plan.cursor {
+        Some((cmp, _)) => format!("WHERE id {cmp} ?"),
+        None => String::new(),
+    };
+    let sql = format!("SELECT {COLUMNS} FROM api_tokens {filter} ORDER BY id {} LIMIT ?", plan.direction);
+    let mut query = sqlx::query(&sql);
+    if let Some((_, key)) = &plan.cursor {
+        query = query.bind(key);
+    }
+    let rows = query.bind(plan.fetch).fetch_all(&store.reader).await.map_err(backend)?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    Ok(plan.finish(items))
+}
+
+pub(crate) async fn delete(store: &SqliteStore, id: &TokenId) -> Result<bool, StoreError> {
+    let result = sqlx::query("DELETE FROM api_tokens WHERE id = ?")
+        .bind(id.as_str())
+        .execute(&store.writer)
+        .await
+        .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Deletes up to `limit` expired tokens in one statement.
+pub(crate) async fn delete_expired(
+    store: &SqliteStore,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "DELETE FROM api_tokens WHERE id IN
+           (SELECT id FROM api_tokens WHERE expires_at <= ? LIMIT ?)",
+    )
+    .bind(to_micros(now))
+    .bind(i64::from(limit))
+    .execute(&store.writer)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected())
 }
 
 pub(crate) async fn count_organization(store: &SqliteStore) -> Result<u64, StoreError> {

@@ -58,7 +58,8 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum TokenCommand {
-    /// Create an organisation token (full access) and print it once.
+    /// Create an organisation token (full access) and print it once. Works on the database
+    /// directly (the server's configuration), so it needs no token.
     Create {
         #[command(flatten)]
         config: ConfigArgs,
@@ -66,6 +67,11 @@ enum TokenCommand {
         #[arg(long, default_value = "created with `herald token create`")]
         description: String,
     },
+    /// List API tokens on a running server (ids, scopes, expiry; never their values).
+    List(herald::client::token::TokenListArgs),
+    /// Revoke an API token (organisation or portal) on a running server; it stops working at
+    /// once on that server, within 5 seconds on the others sharing its database.
+    Revoke(herald::client::token::TokenRevokeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -183,6 +189,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", token.expose());
             Ok(())
         }
+        Command::Token(TokenCommand::List(args)) => herald::client::token::list(args).await,
+        Command::Token(TokenCommand::Revoke(args)) => herald::client::token::revoke(args).await,
         Command::Config(ConfigCommand::Default) => {
             print!("{}", config::DEFAULT_FILE);
             Ok(())

@@ -254,6 +254,65 @@ pub async fn tokens_are_found_by_hash_only(store: &dyn Store) {
     assert_eq!(store.find_token(&TokenHash::of("appsk_portal")).await.unwrap(), None);
 }
 
+pub async fn tokens_are_listed_revoked_and_purged_once_expired(store: &dyn Store) {
+    let app = application("portal", None);
+    store.insert_application(&app).await.unwrap();
+    let t = now();
+    let token =
+        |value: &str, scope: TokenScope, at: DateTime<Utc>, expires_at: Option<DateTime<Utc>>| ApiToken {
+            id: TokenId::generate_at(at),
+            hash: TokenHash::of(value),
+            scope,
+            description: value.to_owned(),
+            created_at: at,
+            expires_at,
+        };
+    let org = token("sk_org", TokenScope::Organization, t, None);
+    let portal = |value: &str, i: i64, expires_at| {
+        token(value, TokenScope::Application(app.id.clone()), t + Duration::seconds(i), Some(expires_at))
+    };
+    let expired: Vec<ApiToken> =
+        (1..=3).map(|i| portal(&format!("appsk_old{i}"), i, t + Duration::minutes(i))).collect();
+    // Expiring exactly at the purge's `now`: expired, so purged.
+    let at_the_edge = portal("appsk_edge", 4, t + Duration::hours(1));
+    let live = portal("appsk_live", 5, t + Duration::hours(2));
+    let mut all = vec![org.clone()];
+    all.extend(expired.iter().cloned());
+    all.extend([at_the_edge.clone(), live.clone()]);
+    for token in &all {
+        store.insert_token(token).await.unwrap();
+    }
+
+    // Listed by id, in pages, both ways.
+    let first = PageRequest { limit: 4, ..PageRequest::default() };
+    let page = store.list_tokens(&first).await.unwrap();
+    assert_eq!(page.items, all[..4].to_vec());
+    assert!(page.has_more);
+    let next = PageRequest { after: Some(all[3].id.to_string()), ..first.clone() };
+    let page = store.list_tokens(&next).await.unwrap();
+    assert_eq!(page.items, all[4..].to_vec());
+    assert!(!page.has_more);
+    let newest_first = PageRequest { order: Ordering::Descending, ..PageRequest::default() };
+    let page = store.list_tokens(&newest_first).await.unwrap();
+    assert_eq!(page.items.first(), Some(&live));
+
+    // Revoked: gone for good, and a second revocation finds nothing.
+    assert!(store.delete_token(&org.id).await.unwrap());
+    assert_eq!(store.find_token(&TokenHash::of("sk_org")).await.unwrap(), None);
+    assert!(!store.delete_token(&org.id).await.unwrap());
+    assert_eq!(store.count_organization_tokens().await.unwrap(), 0);
+
+    // Expired ones are purged in batches; unexpired ones stay.
+    let purge_at = t + Duration::hours(1);
+    assert_eq!(store.delete_expired_tokens(purge_at, 3).await.unwrap(), 3, "the limit is kept");
+    assert_eq!(store.delete_expired_tokens(purge_at, 3).await.unwrap(), 1);
+    assert_eq!(store.delete_expired_tokens(purge_at, 3).await.unwrap(), 0);
+    let left = store.list_tokens(&PageRequest::default()).await.unwrap();
+    assert_eq!(left.items, vec![live.clone()]);
+    assert_eq!(store.find_token(&TokenHash::of("appsk_live")).await.unwrap(), Some(live));
+    assert_eq!(store.find_token(&TokenHash::of("appsk_old1")).await.unwrap(), None);
+}
+
 pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {
     let key = IdempotencyKey("k1".to_owned());
     let t0 = now();

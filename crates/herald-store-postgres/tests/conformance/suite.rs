@@ -36,6 +36,7 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         event_types_archive_list_and_expunge,
         unknown_event_types_are_reported,
         tokens_are_found_by_hash_only,
+        tokens_are_listed_revoked_and_purged_once_expired,
         idempotency_keys_claim_complete_and_expire,
         updates_of_missing_rows_report_not_found,
         messages_get_one_delivery_per_matching_enabled_endpoint,

@@ -7,7 +7,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use herald_core::id::ApplicationId;
+use herald_core::id::{ApplicationId, TokenId};
 use herald_core::model::{Application, TokenScope};
 use herald_core::name::Uid;
 use herald_core::store::{ApplicationKey, Key};
@@ -98,12 +98,22 @@ impl Caller {
 
 /// Tokens recently found in the store, so a busy client does not cost a database read per
 /// request. An entry lives [`TOKEN_CACHE_TTL`]: a token removed from the store (its
-/// application deleted) stops working within that time. Only found tokens are cached.
+/// application deleted, or revoked through another node) stops working within that time. A
+/// token revoked through this node stops working here at once ([`TokenCache::forget`]). Only
+/// found tokens are cached.
 #[derive(Debug, Default)]
 pub struct TokenCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<TokenHash, (herald_core::model::ApiToken, std::time::Instant)>,
-    >,
+    entries: std::sync::Mutex<CacheEntries>,
+}
+
+/// What [`TokenCache`] guards with its lock.
+#[derive(Debug, Default)]
+struct CacheEntries {
+    /// Found tokens by hash, with when they were read from the store.
+    tokens: std::collections::HashMap<TokenHash, (herald_core::model::ApiToken, std::time::Instant)>,
+    /// Tokens revoked here within the last [`TOKEN_CACHE_TTL`], with when: a request that read
+    /// one from the store just before it was deleted must not cache it afterwards.
+    revoked: std::collections::HashMap<TokenId, std::time::Instant>,
 }
 
 /// How long a cached token is trusted without asking the store again.
@@ -112,17 +122,38 @@ const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 const TOKEN_CACHE_CAPACITY: usize = 10_000;
 
 impl TokenCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheEntries> {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     fn get(&self, hash: &TokenHash) -> Option<herald_core::model::ApiToken> {
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        entries.get(hash).filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL).map(|(token, _)| token.clone())
+        let entries = self.lock();
+        entries
+            .tokens
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < TOKEN_CACHE_TTL)
+            .map(|(token, _)| token.clone())
     }
 
     fn insert(&self, hash: TokenHash, token: herald_core::model::ApiToken) {
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= TOKEN_CACHE_CAPACITY {
-            entries.clear();
+        let mut entries = self.lock();
+        if entries.revoked.contains_key(&token.id) {
+            return;
         }
-        entries.insert(hash, (token, std::time::Instant::now()));
+        if entries.tokens.len() >= TOKEN_CACHE_CAPACITY {
+            entries.tokens.clear();
+        }
+        entries.tokens.insert(hash, (token, std::time::Instant::now()));
+    }
+
+    /// Drops a token this node just revoked, so it stops working here at once.
+    pub fn forget(&self, id: &TokenId) {
+        let mut entries = self.lock();
+        entries.tokens.retain(|_, (token, _)| token.id != *id);
+        entries.revoked.retain(|_, at| at.elapsed() < TOKEN_CACHE_TTL);
+        if entries.revoked.len() < TOKEN_CACHE_CAPACITY {
+            entries.revoked.insert(id.clone(), std::time::Instant::now());
+        }
     }
 }
 

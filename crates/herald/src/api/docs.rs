@@ -19,6 +19,25 @@ fn esc(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
+/// Renders a description: escaped for HTML, with Markdown's inline `code` as `<code>` and line
+/// breaks kept. An unpaired backtick stays as it is.
+fn prose(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    let mut out = String::new();
+    for (i, part) in parts.iter().enumerate() {
+        let is_code = i % 2 == 1 && i + 1 < parts.len();
+        if is_code {
+            let _ = write!(out, "<code>{}</code>", esc(part));
+        } else {
+            if i % 2 == 1 {
+                out.push('`');
+            }
+            out.push_str(&esc(part).replace('\n', "<br>"));
+        }
+    }
+    out
+}
+
 /// A short type description of a schema, linking to named schemas.
 fn type_of(schema: &Value) -> String {
     if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
@@ -57,7 +76,7 @@ pub fn render(document: &utoipa::openapi::OpenApi) -> Arc<str> {
          <h1>{t}</h1><p>{d}</p><p>Machine-readable: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>. \
          Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>.</p>",
         t = esc(title),
-        d = esc(description)
+        d = prose(description)
     );
 
     if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
@@ -89,7 +108,7 @@ fn render_operation(html: &mut String, method: &str, path: &str, operation: &Val
         m = esc(method),
         M = esc(&method.to_uppercase()),
         p = esc(path),
-        s = esc(summary)
+        s = prose(summary)
     );
     if let Some(params) = operation.get("parameters").and_then(Value::as_array) {
         html.push_str("<table><tr><th>Parameter</th><th>In</th><th>Type</th><th>Description</th></tr>");
@@ -102,7 +121,7 @@ fn render_operation(html: &mut String, method: &str, path: &str, operation: &Val
                 if param.get("required").and_then(Value::as_bool) == Some(true) { " *" } else { "" },
                 esc(text("in")),
                 param.get("schema").map(type_of).unwrap_or_default(),
-                esc(text("description"))
+                prose(text("description"))
             );
         }
         html.push_str("</table>");
@@ -118,7 +137,7 @@ fn render_operation(html: &mut String, method: &str, path: &str, operation: &Val
                 .pointer("/content/application~1json/schema")
                 .map(|schema| format!(": {}", type_of(schema)))
                 .unwrap_or_default();
-            let _ = write!(html, "<li><b>{}</b> {}{}</li>", esc(status), esc(description), body);
+            let _ = write!(html, "<li><b>{}</b> {}{}</li>", esc(status), prose(description), body);
         }
         html.push_str("</ul>");
     }
@@ -128,7 +147,7 @@ fn render_operation(html: &mut String, method: &str, path: &str, operation: &Val
 fn render_schema(html: &mut String, name: &str, schema: &Value) {
     let _ = write!(html, "<section class=\"schema\" id=\"schema-{0}\"><h3>{0}</h3>", esc(name));
     if let Some(description) = schema.get("description").and_then(Value::as_str) {
-        let _ = write!(html, "<p>{}</p>", esc(description));
+        let _ = write!(html, "<p>{}</p>", prose(description));
     }
     let required: Vec<&str> = schema
         .get("required")
@@ -146,7 +165,7 @@ fn render_schema(html: &mut String, name: &str, schema: &Value) {
                     esc(field),
                     if required.contains(&field.as_str()) { " *" } else { "" },
                     type_of(property),
-                    esc(description)
+                    prose(description)
                 );
             }
             html.push_str("</table>");
@@ -168,3 +187,16 @@ td,th{border-bottom:1px solid #eee;text-align:left;padding:.25rem .5rem;vertical
 .get{background:#1f6feb}.post{background:#1a7f37}.put{background:#9a6700}.patch{background:#8250df}\
 .delete{background:#cf222e}.head{background:#57606a}\
 @media (max-width:600px){td,th{display:block;border:0}}";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_code_is_rendered_as_code_and_escaped() {
+        assert_eq!(prose("set `bearerToken` <here>"), "set <code>bearerToken</code> &lt;here&gt;");
+        assert_eq!(prose("`<b>` & `a`"), "<code>&lt;b&gt;</code> &amp; <code>a</code>");
+        assert_eq!(prose("one ` alone"), "one ` alone", "an unpaired backtick stays");
+        assert_eq!(prose("a\nb"), "a<br>b");
+    }
+}

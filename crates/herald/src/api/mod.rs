@@ -24,6 +24,7 @@ pub mod pagination;
 pub mod portal;
 pub mod serve;
 pub mod stats;
+pub mod token;
 pub mod ui;
 
 use std::sync::Arc;
@@ -229,6 +230,8 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
         .nest("/api/v1/app", app_routes)
         .nest("/api/v1/event-type", event_type_routes)
         .route("/api/v1/auth/app-portal-access/{app_id}", post(portal::app_portal_access))
+        .route("/api/v1/token", get(token::list))
+        .route("/api/v1/token/{token_id}", delete(token::revoke))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/docs", get(move || docs::serve(docs_page.clone())))
         // The dashboard and the portal: static pages that call the API above like any client.

@@ -3,14 +3,15 @@
 
 use axum::Json;
 use utoipa::openapi::path::ParameterIn;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::schema::Type;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, Response, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
     application, attempt, endpoint, endpoint_secret, error, event_type, health, message, pagination, portal,
-    stats,
+    stats, token,
 };
 
 #[derive(OpenApi)]
@@ -35,21 +36,21 @@ use crate::api::{
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::expunge_content,
         attempt::list_attempted_messages, attempt::list_attempted_destinations, attempt::resend,
         attempt::recover, attempt::stats, stats::app_stats,
-        portal::app_portal_access,
+        portal::app_portal_access, token::list, token::revoke,
         health::health, health::live, health::ready,
     ),
     components(schemas(
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
         pagination::OrderParam,
     )),
-    modifiers(&BearerAuth, &ErrorCodes, &EdgeStatuses),
+    modifiers(&BearerAuth, &ErrorCodes, &EdgeStatuses, &SchemaNames),
     tags(
         (name = "Application", description = "One application per customer of yours."),
         (name = "Endpoint", description = "URLs an application's messages are delivered to."),
         (name = "Event Type", description = "The kinds of events your application emits."),
         (name = "Message", description = "Events sent to an application's endpoints."),
         (name = "Message Attempt", description = "Each delivery attempt, and resending."),
-        (name = "Authentication", description = "Tokens for the customer portal."),
+        (name = "Authentication", description = "Tokens for the customer portal; listing and revoking API tokens."),
         (name = "Health", description = "Whether the server can serve requests: Svix's check, \
                                            and Herald's liveness and readiness probes."),
     )
@@ -66,6 +67,58 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// Names schemas for what they are, not after the Rust type behind them: `Metadata` is a
+/// `BTreeMap<String, String>` alias, which utoipa would publish as `BTreeMap`.
+struct SchemaNames;
+
+/// (the name utoipa gives, the name published, its description).
+const SCHEMA_NAMES: &[(&str, &str, &str)] =
+    &[("BTreeMap", "Metadata", "Your own key-value strings, stored and returned as given.")];
+
+impl Modify for SchemaNames {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else { return };
+        for (from, to, description) in SCHEMA_NAMES {
+            let Some(mut schema) = components.schemas.remove(*from) else { continue };
+            if let RefOr::T(Schema::Object(object)) = &mut schema {
+                object.description = Some((*description).to_owned());
+            }
+            components.schemas.insert((*to).to_owned(), schema);
+            let (from, to) = (format!("#/components/schemas/{from}"), format!("#/components/schemas/{to}"));
+            for schema in components.schemas.values_mut() {
+                rename_refs(schema, &from, &to);
+            }
+        }
+    }
+}
+
+/// Rewrites every reference to `from` into `to` within a schema (components refer to this
+/// one only from other components' properties, items and alternatives).
+fn rename_refs(schema: &mut RefOr<Schema>, from: &str, to: &str) {
+    match schema {
+        RefOr::Ref(reference) if reference.ref_location == from => reference.ref_location = to.to_owned(),
+        RefOr::Ref(_) => {}
+        RefOr::T(Schema::Object(object)) => {
+            object.properties.values_mut().for_each(|property| rename_refs(property, from, to));
+        }
+        RefOr::T(Schema::Array(array)) => {
+            if let utoipa::openapi::schema::ArrayItems::RefOrSchema(items) = &mut array.items {
+                rename_refs(items, from, to);
+            }
+        }
+        RefOr::T(Schema::OneOf(one_of)) => {
+            one_of.items.iter_mut().for_each(|item| rename_refs(item, from, to))
+        }
+        RefOr::T(Schema::AllOf(all_of)) => {
+            all_of.items.iter_mut().for_each(|item| rename_refs(item, from, to))
+        }
+        RefOr::T(Schema::AnyOf(any_of)) => {
+            any_of.items.iter_mut().for_each(|item| rename_refs(item, from, to))
+        }
+        RefOr::T(_) => {}
     }
 }
 
@@ -91,8 +144,6 @@ const EDGE_CODES: &[(&str, &str)] = &[
 
 impl Modify for ErrorCodes {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::RefOr;
-        use utoipa::openapi::schema::Schema;
         let Some(components) = openapi.components.as_mut() else { return };
         let Some(RefOr::T(Schema::Object(error))) = components.schemas.get_mut("HttpErrorOut") else {
             return;

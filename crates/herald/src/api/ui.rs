@@ -158,6 +158,17 @@ mod tests {
     }
 
     #[test]
+    fn the_hidden_attribute_wins_over_every_class_display() {
+        // `.button { display: inline-flex }` once showed the dashboard's hidden "Sign out"
+        // button on the sign-in screen: a class's `display` beats the browser's own
+        // `[hidden] { display: none }`, unless the stylesheet says otherwise, importantly.
+        let css = ASSETS.iter().find(|a| a.name == "herald.css").map(|a| a.body).unwrap_or_default();
+        let rule = css.lines().find(|line| line.starts_with("[hidden]")).unwrap_or_default();
+        assert!(rule.contains("display: none !important"), "no `[hidden]` rule that wins: {rule:?}");
+        assert!(DASHBOARD_HTML.contains(r#"id="sign-out" class="button secondary" hidden"#));
+    }
+
+    #[test]
     fn scripts_never_assign_html_strings() {
         for asset in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
             for sink in ["innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("] {

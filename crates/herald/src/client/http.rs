@@ -97,9 +97,17 @@ impl ApiError {
 impl ApiClient {
     /// A client for the server at `base_url` (`http://` or `https://`).
     pub fn new(base_url: &str, token: Option<String>) -> anyhow::Result<Self> {
-        let parsed = url::Url::parse(base_url).with_context(|| format!("--url {base_url:?} is not a URL"))?;
+        // `127.0.0.1:8040` fails to parse, `localhost:8040` parses with the scheme `localhost`:
+        // both lack `http://`, which is what to say.
+        let hint = if base_url.contains("://") {
+            String::new()
+        } else {
+            format!(" (did you mean http://{base_url}?)")
+        };
+        let parsed =
+            url::Url::parse(base_url).with_context(|| format!("--url {base_url:?} is not a URL{hint}"))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            anyhow::bail!("--url {base_url:?} must start with http:// or https://");
+            anyhow::bail!("--url {base_url:?} must start with http:// or https://{hint}");
         }
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
@@ -111,11 +119,29 @@ impl ApiClient {
     /// Sends a request and returns the JSON answer (`Null` for an empty body, e.g. 204).
     /// Server errors come back as an [`ApiError`] inside the `anyhow::Error`.
     pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> anyhow::Result<Value> {
+        let body = body.map(Value::to_string);
+        self.request_text(method, path, body).await
+    }
+
+    /// Like [`Self::request`], with a body already written as JSON text (sent as it is).
+    async fn request_text(&self, method: Method, path: &str, body: Option<String>) -> anyhow::Result<Value> {
         let (status, bytes) = self.send(method, path, body).await?;
         if !status.is_success() {
-            return Err(ApiError::from_body(status.as_u16(), &bytes).into());
+            let mut error = ApiError::from_body(status.as_u16(), &bytes);
+            if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+                error.detail.push_str(
+                    "; no API token was given: set HERALD_TOKEN, pass --token, or put `token` in \
+                     ~/.config/herald/client.toml (`herald token create` makes one)",
+                );
+            }
+            return Err(error.into());
         }
         parse_json(&bytes, path)
+    }
+
+    /// POSTs a body that is already JSON text, byte for byte.
+    pub async fn post_text(&self, path: &str, body: String) -> anyhow::Result<Value> {
+        self.request_text(Method::POST, path, Some(body)).await
     }
 
     /// GETs `path` and returns its status and JSON body whatever the status (a readiness
@@ -139,7 +165,7 @@ impl ApiClient {
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<String>,
     ) -> anyhow::Result<(reqwest::StatusCode, Vec<u8>)> {
         let url = format!("{}{}", self.base_url, path);
         let mut request = self.http.request(method, &url);
@@ -147,8 +173,7 @@ impl ApiClient {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
-            request =
-                request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_string());
+            request = request.header(reqwest::header::CONTENT_TYPE, "application/json").body(body);
         }
         let response = request.send().await.map_err(|error| {
             if error.is_connect() {

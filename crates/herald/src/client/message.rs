@@ -4,7 +4,7 @@ use std::io::Read as _;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::http::segment;
 use super::{Connection, output, page_query, print_list, print_object};
@@ -41,12 +41,14 @@ pub struct SendArgs {
     pub connection: Connection,
     /// The application (id or uid).
     pub app: String,
+    /// The message's event type (registered with `herald event-type create`).
     #[arg(long)]
     pub event_type: String,
-    /// The JSON payload; read from stdin when absent or `-`.
+    /// The JSON payload, sent byte for byte as given; read from stdin when absent or `-`.
     #[arg(long)]
     pub payload: Option<String>,
-    /// Your id for the event; the server ignores a second message with the same one.
+    /// Your id for the event, unique per application: a second message with the same one is
+    /// refused (409 `event_id_taken`), so a retried send never delivers twice.
     #[arg(long)]
     pub event_id: Option<String>,
 }
@@ -84,11 +86,24 @@ pub async fn send(args: SendArgs) -> anyhow::Result<()> {
         }
         Some(text) => text.to_owned(),
     };
-    let payload: Value = serde_json::from_str(&text).context("the payload is not valid JSON")?;
-    let body = json!({ "eventType": args.event_type, "payload": payload, "eventId": args.event_id });
-    let answer = client.post(&format!("/api/v1/app/{}/msg", segment(&args.app)), &body).await?;
+    // The payload goes out as the caller wrote it (the server keeps its bytes, and receivers
+    // see them): checked to be JSON, never parsed and written again.
+    let payload: &serde_json::value::RawValue =
+        serde_json::from_str(text.trim()).context("the payload is not valid JSON")?;
+    let body = MessageBody { event_type: &args.event_type, event_id: args.event_id.as_deref(), payload };
+    let body = serde_json::to_string(&body).context("could not write the request")?;
+    let answer = client.post_text(&format!("/api/v1/app/{}/msg", segment(&args.app)), body).await?;
     output(&args.connection, &answer, print_message);
     Ok(())
+}
+
+/// The body of `POST /api/v1/app/{app}/msg`, with the payload as raw JSON text.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MessageBody<'a> {
+    event_type: &'a str,
+    event_id: Option<&'a str>,
+    payload: &'a serde_json::value::RawValue,
 }
 
 fn print_message(value: &Value) {

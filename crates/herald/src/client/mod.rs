@@ -1,4 +1,4 @@
-//! `herald app|endpoint|event-type|message|send|attempt|status|verify`: a command-line client of
+//! `herald app|endpoint|event-type|message|send|attempt|status|verify|token list|token revoke`: a command-line client of
 //! Herald's HTTP API for operators and scripts.
 //!
 //! This module owns the connection settings shared by every client subcommand. It talks to
@@ -13,6 +13,7 @@ mod http;
 pub mod message;
 pub mod status;
 mod table;
+pub mod token;
 pub mod verify;
 
 use clap::Args;

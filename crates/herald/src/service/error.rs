@@ -11,6 +11,7 @@ pub enum Resource {
     EventType,
     Message,
     Attempt,
+    Token,
 }
 
 impl Resource {
@@ -22,6 +23,7 @@ impl Resource {
             Self::EventType => "event type",
             Self::Message => "message",
             Self::Attempt => "attempt",
+            Self::Token => "token",
         }
     }
 }
@@ -61,6 +63,7 @@ impl ServiceError {
             Self::NotFound(Resource::EventType) => "event_type_not_found",
             Self::NotFound(Resource::Message) => "message_not_found",
             Self::NotFound(Resource::Attempt) => "attempt_not_found",
+            Self::NotFound(Resource::Token) => "token_not_found",
             Self::UidTaken(_) => "uid_taken",
             Self::EventIdTaken => "event_id_taken",
             Self::EventTypeExists(_) => "event_type_exists",
@@ -93,6 +96,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("event_type_not_found", "404: no event type with this name"),
     ("message_not_found", "404: no message with this id or eventId in the application"),
     ("attempt_not_found", "404: no such attempt of the message"),
+    ("token_not_found", "404: no API token with this id (revoked, purged after expiring, or never made)"),
     ("uid_taken", "409: another resource of this kind already has the uid"),
     ("event_id_taken", "409: the application already has a message with this eventId"),
     ("event_type_exists", "409: an event type with this name exists and is not archived"),

@@ -1,5 +1,5 @@
 //! The application layer: Herald's use cases (send a message, create, change and delete
-//! endpoints, rotate secrets, resend, recover, hand out portal access, …) as plain async
+//! endpoints, rotate secrets, resend, recover, hand out portal access, list and revoke tokens, …) as plain async
 //! methods over the store, the clock, the worker's handle and the app's task tracker.
 //!
 //! Every way into Herald calls this layer: the HTTP handlers in `api/` (which only extract,
@@ -15,6 +15,7 @@ mod error;
 mod event_types;
 mod messages;
 mod portal;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;

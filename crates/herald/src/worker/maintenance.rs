@@ -1,6 +1,6 @@
-//! Background upkeep: disables endpoints that have failed for too long, and enforces retention
-//! (whole messages, attempts, payloads), a small batch at a time so no write holds the
-//! database long. What retention removed is counted in the metrics.
+//! Background upkeep: disables endpoints that have failed for too long, enforces retention
+//! (whole messages, attempts, payloads) and purges expired API tokens, a small batch at a
+//! time so no write holds the database long. What retention removed is counted in the metrics.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -86,6 +86,22 @@ pub async fn run_once(
     })
     .await;
     in_batches(metrics, RetentionKind::Payloads, || store.expire_payloads(now, EXPIRE_BATCH)).await;
+    purge_expired_tokens(store, now).await;
+}
+
+/// Deletes tokens that expired by `now` (portal sessions, mostly), a batch at a time: an
+/// expired token authenticates nothing, and without this they would pile up for ever.
+async fn purge_expired_tokens(store: &dyn Store, now: chrono::DateTime<chrono::Utc>) {
+    loop {
+        match store.delete_expired_tokens(now, EXPIRE_BATCH).await {
+            Ok(removed) if removed < u64::from(EXPIRE_BATCH) => return,
+            Ok(_) => tokio::task::yield_now().await,
+            Err(error) => {
+                tracing::warn!(error = %error, "could not purge expired API tokens");
+                return;
+            }
+        }
+    }
 }
 
 /// Runs `batch` (one short statement removing at most [`EXPIRE_BATCH`] rows) until it removes

@@ -58,6 +58,10 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     // Signing in: a customer's token and a wrong one are refused with the reason.
     browser.goto(&world.server.url("/ui")).await;
     browser.wait_for("h1", "Sign in").await;
+    // Nobody is signed in yet: no "Sign out" (its `hidden` once lost to `.button`'s display).
+    let sign_out =
+        browser.run("return getComputedStyle(document.getElementById('sign-out')).display", json!([])).await;
+    assert_eq!(sign_out, "none", "Sign out is shown on the sign-in screen");
     let token = browser.wait_for("#token", "").await;
     token.type_text(&customer_token).await;
     browser.wait_for("button[type=submit]", "Sign in").await.click().await;

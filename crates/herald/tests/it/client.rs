@@ -308,11 +308,13 @@ async fn server_errors_are_shown_with_their_code_and_a_failing_exit_status() {
     let no_token = herald_with(Some(&server), None, &["app", "list"], None).await;
     assert_eq!(no_token.code(), 1);
     assert!(no_token.stderr.starts_with("error: authentication_failed: "), "{}", no_token.stderr);
+    assert!(no_token.stderr.contains("set HERALD_TOKEN"), "says how to give one: {}", no_token.stderr);
     let flags =
         herald_with(None, None, &["app", "list", "--url", &server.url(""), "--token", "sk_wrong"], None)
             .await;
     assert_eq!(flags.code(), 1);
     assert!(flags.stderr.starts_with("error: authentication_failed: "), "{}", flags.stderr);
+    assert!(!flags.stderr.contains("HERALD_TOKEN"), "a wrong token is not a missing one: {}", flags.stderr);
 
     let bad_json = herald(&server, &["send", "shop", "--event-type", "x", "--payload", "{nope"]).await;
     assert_eq!(bad_json.code(), 1);
@@ -333,6 +335,44 @@ async fn an_unreachable_server_is_named() {
     let down = herald_with(None, Some(ADMIN_TOKEN), &["app", "list", "--url", &url], None).await;
     assert_eq!(down.code(), 1);
     assert!(down.stderr.contains(&format!("could not reach the Herald server at {url}")), "{}", down.stderr);
+}
+
+#[tokio::test]
+async fn a_url_without_a_scheme_suggests_http() {
+    for url in ["127.0.0.1:8040", "localhost:8040"] {
+        let bad = herald_with(None, Some(ADMIN_TOKEN), &["app", "list", "--url", url], None).await;
+        assert_eq!(bad.code(), 1);
+        assert!(bad.stderr.contains(&format!("did you mean http://{url}?")), "{}", bad.stderr);
+    }
+}
+
+#[tokio::test]
+async fn send_posts_the_payload_bytes_as_given() {
+    let server = TestServer::start().await;
+    server.create_app("Shop", Some("shop")).await;
+    server.create_event_type("invoice.paid").await;
+    // Key order, spacing and number spelling a re-serialisation would change.
+    let payload = r#"{"z": 1, "a": 2.50, "big": 12345678901234567890}"#;
+    let sent = herald_with(
+        Some(&server),
+        Some(ADMIN_TOKEN),
+        &["send", "shop", "--event-type", "invoice.paid", "--json"],
+        Some(&format!("{payload}\n")),
+    )
+    .await
+    .json();
+    let id = sent["id"].as_str().expect("an id");
+    let stored = server
+        .client
+        .get(server.url(&format!("/api/v1/app/shop/msg/{id}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("GET the message")
+        .text()
+        .await
+        .expect("a body");
+    assert!(stored.contains(&format!(r#""payload":{payload}"#)), "{stored}");
 }
 
 #[tokio::test]

@@ -38,5 +38,6 @@ mod status;
 mod svix_sdk;
 mod tidy;
 mod tls;
+mod tokens;
 mod ui;
 mod url_credentials;

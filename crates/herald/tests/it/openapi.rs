@@ -50,6 +50,8 @@ async fn the_document_is_served_and_covers_every_route() {
         ("/api/v1/event-type", &["get", "post"]),
         ("/api/v1/event-type/{event_type_name}", &["get", "put", "patch", "delete"]),
         ("/api/v1/auth/app-portal-access/{app_id}", &["post"]),
+        ("/api/v1/token", &["get"]),
+        ("/api/v1/token/{token_id}", &["delete"]),
         ("/api/v1/app/{app_id}/stats", &["get"]),
         ("/api/v1/health", &["get"]),
         ("/health/live", &["get"]),
@@ -75,4 +77,19 @@ async fn the_docs_page_renders_offline() {
     assert!(html.contains("id=\"schema-EndpointIn\""));
     assert!(!html.contains("<script"), "no scripts");
     assert!(!html.contains("https://"), "no external resources");
+    // Markdown's inline code reads as code, not as backticks.
+    assert!(html.contains("<code>bearerToken</code>"), "inline code rendered");
+    assert!(!html.contains('`'), "no literal backticks left");
+    // Schemas are named for what they are, not after a Rust type.
+    assert!(html.contains("id=\"schema-Metadata\""));
+    assert!(!html.contains("BTreeMap"));
+}
+
+#[tokio::test]
+async fn schemas_are_not_named_after_rust_types() {
+    let document: serde_json::Value = serde_json::from_str(&herald::api::openapi::document_json()).unwrap();
+    let schemas = document["components"]["schemas"].as_object().unwrap();
+    assert!(schemas.contains_key("Metadata") && !schemas.contains_key("BTreeMap"), "{:?}", schemas.keys());
+    let metadata = &document["components"]["schemas"]["ApplicationOut"]["properties"]["metadata"];
+    assert_eq!(metadata["$ref"], "#/components/schemas/Metadata");
 }
