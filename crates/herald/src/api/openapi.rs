@@ -9,8 +9,8 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, Respons
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    application, attempt, endpoint, endpoint_secret, error, event_type, health, message, pagination, portal,
-    stats,
+    application, attempt, consent, endpoint, endpoint_secret, error, event_type, health, message, pagination,
+    portal, stats,
 };
 
 #[derive(OpenApi)]
@@ -37,6 +37,7 @@ use crate::api::{
         attempt::recover, attempt::stats, stats::app_stats,
         portal::app_portal_access,
         health::health, health::live, health::ready,
+        consent::grant,
     ),
     components(schemas(
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
@@ -50,6 +51,8 @@ use crate::api::{
         (name = "Message", description = "Events sent to an application's endpoints."),
         (name = "Message Attempt", description = "Each delivery attempt, and resending."),
         (name = "Authentication", description = "Tokens for the customer portal."),
+        (name = "Consent", description = "Herald extension: the callback an endpoint calls to \
+                                            consent to deliveries (CloudEvents webhook handshake)."),
         (name = "Health", description = "Whether the server can serve requests: Svix's check, \
                                            and Herald's liveness and readiness probes."),
     )
