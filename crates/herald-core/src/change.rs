@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use crate::consent::ConsentMode;
 use crate::model::{Application, Endpoint, EventType, OnExhausted};
 use crate::name::{ChannelName, EventTypeName, FeatureFlag, Metadata, Uid};
 use crate::secret::{SecretString, SigningSecret};
@@ -74,6 +75,8 @@ pub struct EndpointChange {
     pub rotate_key: Option<KeyRotation>,
     pub ordered: Option<bool>,
     pub ordered_on_exhausted: Option<OnExhausted>,
+    /// `Some(None)`: follow the organisation's setting.
+    pub consent: Option<Option<ConsentMode>>,
 }
 
 impl EndpointChange {
@@ -93,6 +96,7 @@ impl EndpointChange {
         set(&mut endpoint.bearer_token, &self.bearer_token);
         set(&mut endpoint.ordered, &self.ordered);
         set(&mut endpoint.ordered_on_exhausted, &self.ordered_on_exhausted);
+        set(&mut endpoint.consent, &self.consent);
         match &self.headers {
             None => {}
             Some(HeadersChange::Replace(headers)) => endpoint.headers = headers.clone(),
@@ -173,6 +177,8 @@ mod tests {
             bearer_token: None,
             ordered: false,
             ordered_on_exhausted: OnExhausted::Skip,
+            consent: None,
+            consent_state: None,
             created_at: now,
             updated_at: now,
         }

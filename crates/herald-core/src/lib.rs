@@ -5,6 +5,7 @@
 
 pub mod change;
 pub mod clock;
+pub mod consent;
 pub mod delivery;
 pub mod endpoint_url;
 pub mod headers;

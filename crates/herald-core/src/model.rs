@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use crate::consent::{ConsentMode, ConsentState};
 use crate::id::{ApplicationId, EndpointId, TokenId};
 use crate::name::{ChannelName, EventTypeName, FeatureFlag, Metadata, Uid};
 use crate::secret::{SecretString, SigningSecret};
@@ -51,6 +52,12 @@ pub struct Endpoint {
     pub ordered: bool,
     /// What an ordered lane does when its head is exhausted.
     pub ordered_on_exhausted: OnExhausted,
+    /// Whether the endpoint must consent before it receives anything; `None` follows the
+    /// organisation's setting (`consent`).
+    pub consent: Option<ConsentMode>,
+    /// What the endpoint answered when asked for consent. Read-only here: written only by the
+    /// store's narrow consent commands (the worker's handshake, the callback), never by a change.
+    pub consent_state: Option<ConsentState>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

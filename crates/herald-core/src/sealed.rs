@@ -128,6 +128,8 @@ mod tests {
             bearer_token: None,
             ordered: false,
             ordered_on_exhausted: Default::default(),
+            consent: None,
+            consent_state: None,
             created_at: now,
             updated_at: now,
         }

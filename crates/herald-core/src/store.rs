@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::change::{ApplicationChange, EndpointChange, EventTypeChange};
+use crate::consent::ConsentState;
 use crate::delivery::{
     Attempt, AttemptFilter, AttemptRecord, DeliveryId, DeliveryStats, DeliveryStatus, LeaseRequest,
     LeasedDelivery, Message, MessageFilter,
@@ -179,6 +180,25 @@ pub trait ResourceStore: Send + Sync + std::fmt::Debug + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<Endpoint>, StoreError>;
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError>;
+    /// Records what the endpoint answered when asked for consent (one statement writing only
+    /// the consent columns): `callback` is the hash of the token that can still grant a pending
+    /// consent (`None` removes any earlier one). False if the endpoint does not exist.
+    async fn set_endpoint_consent(
+        &self,
+        app: &ApplicationId,
+        id: &EndpointId,
+        state: &ConsentState,
+        callback: Option<&TokenHash>,
+    ) -> Result<bool, StoreError>;
+    /// Grants the pending consent whose callback token hashes to `callback`, if it has not
+    /// expired at `now`, allowing `per_minute` requests a minute (`None`: no limit of its own);
+    /// the token is spent. Returns the endpoint, or `None` when no pending consent has that token.
+    async fn grant_endpoint_consent(
+        &self,
+        callback: &TokenHash,
+        per_minute: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ApplicationId, EndpointId)>, StoreError>;
 
     /// Fails with `Conflict { what: "name" }` when the name exists (archived or not).
     async fn insert_event_type(&self, event_type: &EventType) -> Result<(), StoreError>;

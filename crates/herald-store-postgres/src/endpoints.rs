@@ -4,11 +4,13 @@
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::change::EndpointChange;
+use herald_core::consent::{ConsentDecision, ConsentMode, ConsentState};
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::{Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
 use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets, url_at_rest};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
+use herald_core::token::TokenHash;
 use sqlx::QueryBuilder;
 use sqlx::postgres::PgRow;
 
@@ -22,14 +24,16 @@ use crate::{PostgresStore, backend, store_error};
 pub(crate) const COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e.disabled, e.event_types, \
                                   e.channels, e.throttle_rate, e.metadata::text AS metadata, \
                                   e.sealed_secrets, e.created_at, e.updated_at, e.ordered, \
-                                  e.ordered_on_exhausted";
+                                  e.ordered_on_exhausted, e.consent, e.consent_origin, \
+                                  e.consent_status, e.consent_rate, e.consent_reason, e.consent_at, \
+                                  e.consent_expires_at";
 
 pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
                                throttle_rate, metadata, sealed_secrets, created_at, updated_at,
-                               ordered, ordered_on_exhausted)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15)",
+                               ordered, ordered_on_exhausted, consent)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16)",
     )
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
@@ -46,6 +50,7 @@ pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result
     .bind(endpoint.updated_at)
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
+    .bind(endpoint.consent.map(ConsentMode::code))
     .execute(&store.pool)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -110,7 +115,7 @@ pub(crate) async fn update(
     sqlx::query(
         "UPDATE endpoints SET uid = $1, url = $2, description = $3, disabled = $4, event_types = $5,
                 channels = $6, throttle_rate = $7, metadata = $8::jsonb, sealed_secrets = $9,
-                updated_at = $10, ordered = $13, ordered_on_exhausted = $14
+                updated_at = $10, ordered = $13, ordered_on_exhausted = $14, consent = $15
          WHERE id = $11 AND app_id = $12",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
@@ -127,6 +132,7 @@ pub(crate) async fn update(
     .bind(endpoint.app_id.as_str())
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
+    .bind(endpoint.consent.map(ConsentMode::code))
     .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -171,7 +177,91 @@ pub(crate) fn from_row(store: &PostgresStore, row: &PgRow) -> Result<Endpoint, S
             let code: i16 = get(row, "ordered_on_exhausted")?;
             OnExhausted::from_code(i64::from(code)).ok_or_else(|| corrupt("ordered_on_exhausted", code))?
         },
+        consent: {
+            let code: Option<i16> = get(row, "consent")?;
+            code.map(|c| ConsentMode::from_code(i64::from(c)).ok_or_else(|| corrupt("consent", c)))
+                .transpose()?
+        },
+        consent_state: consent_from_row(row)?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })
+}
+
+/// The consent columns as a state; `None` when the endpoint was never asked.
+fn consent_from_row(row: &PgRow) -> Result<Option<ConsentState>, StoreError> {
+    let status: Option<i16> = get(row, "consent_status")?;
+    let Some(status) = status else { return Ok(None) };
+    let decision = match status {
+        1 => ConsentDecision::Pending { expires_at: get(row, "consent_expires_at")? },
+        2 => {
+            let rate: Option<i64> = get(row, "consent_rate")?;
+            let per_minute = rate.map(u32::try_from).transpose().map_err(|e| corrupt("consent_rate", e))?;
+            ConsentDecision::Granted { per_minute }
+        }
+        3 => ConsentDecision::Refused { reason: get(row, "consent_reason")? },
+        other => return Err(corrupt("consent_status", other)),
+    };
+    Ok(Some(ConsentState {
+        origin: get(row, "consent_origin")?,
+        decision,
+        decided_at: get(row, "consent_at")?,
+    }))
+}
+
+/// Writes only the consent columns, in one statement.
+pub(crate) async fn set_consent(
+    store: &PostgresStore,
+    app: &ApplicationId,
+    id: &EndpointId,
+    state: &ConsentState,
+    callback: Option<&TokenHash>,
+) -> Result<bool, StoreError> {
+    let (status, rate, reason, expires): (i16, Option<i64>, Option<&str>, Option<DateTime<Utc>>) =
+        match &state.decision {
+            ConsentDecision::Pending { expires_at } => (1, None, None, Some(*expires_at)),
+            ConsentDecision::Granted { per_minute } => (2, per_minute.map(i64::from), None, None),
+            ConsentDecision::Refused { reason } => (3, None, Some(reason), None),
+        };
+    let result = sqlx::query(
+        "UPDATE endpoints SET consent_origin = $1, consent_status = $2, consent_rate = $3,
+                consent_reason = $4, consent_at = $5, consent_expires_at = $6, consent_callback = $7
+         WHERE id = $8 AND app_id = $9",
+    )
+    .bind(&state.origin)
+    .bind(status)
+    .bind(rate)
+    .bind(reason)
+    .bind(state.decided_at)
+    .bind(expires)
+    .bind(callback.map(TokenHash::to_hex))
+    .bind(id.as_str())
+    .bind(app.as_str())
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Grants a pending consent by its callback token, in one statement; the token is spent.
+pub(crate) async fn grant_consent(
+    store: &PostgresStore,
+    callback: &TokenHash,
+    per_minute: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<Option<(ApplicationId, EndpointId)>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE endpoints SET consent_status = 2, consent_rate = $1, consent_reason = NULL,
+                consent_at = $2, consent_expires_at = NULL, consent_callback = NULL
+         WHERE consent_callback = $3 AND consent_status = 1 AND consent_expires_at > $2
+         RETURNING app_id, id",
+    )
+    .bind(per_minute.map(i64::from))
+    .bind(now)
+    .bind(callback.to_hex())
+    .fetch_optional(&store.pool)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some((parse(&row, "app_id")?, parse(&row, "id")?)))
 }

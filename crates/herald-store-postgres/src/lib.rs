@@ -304,6 +304,23 @@ impl ResourceStore for PostgresStore {
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
         retry_transient(|| endpoints::delete(self, app, id)).await
     }
+    async fn set_endpoint_consent(
+        &self,
+        app: &ApplicationId,
+        id: &EndpointId,
+        state: &herald_core::consent::ConsentState,
+        callback: Option<&herald_core::token::TokenHash>,
+    ) -> Result<bool, StoreError> {
+        endpoints::set_consent(self, app, id, state, callback).await
+    }
+    async fn grant_endpoint_consent(
+        &self,
+        callback: &herald_core::token::TokenHash,
+        per_minute: Option<u32>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ApplicationId, EndpointId)>, StoreError> {
+        endpoints::grant_consent(self, callback, per_minute, now).await
+    }
 
     async fn insert_event_type(&self, event_type: &EventType) -> Result<(), StoreError> {
         event_types::insert(self, event_type).await

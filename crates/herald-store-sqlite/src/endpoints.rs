@@ -4,11 +4,13 @@
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::change::EndpointChange;
+use herald_core::consent::{ConsentDecision, ConsentMode, ConsentState};
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::{Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
 use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets, url_at_rest};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
+use herald_core::token::TokenHash;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -20,14 +22,15 @@ use crate::{SqliteStore, backend, store_error};
 
 const COLUMNS: &str = "id, app_id, uid, url, description, disabled, event_types, channels, \
                        throttle_rate, metadata, sealed_secrets, created_at, updated_at, ordered, \
-                       ordered_on_exhausted";
+                       ordered_on_exhausted, consent, consent_origin, consent_status, consent_rate, \
+                       consent_reason, consent_at, consent_expires_at";
 
 pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
                                throttle_rate, metadata, sealed_secrets, created_at, updated_at,
-                               ordered, ordered_on_exhausted)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               ordered, ordered_on_exhausted, consent)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
@@ -44,6 +47,7 @@ pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(
     .bind(to_micros(endpoint.updated_at))
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
+    .bind(endpoint.consent.map(ConsentMode::code))
     .execute(&store.writer)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -116,7 +120,7 @@ pub(crate) async fn update(
     sqlx::query(
         "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, event_types = ?,
                 channels = ?, throttle_rate = ?, metadata = ?, sealed_secrets = ?, updated_at = ?,
-                ordered = ?, ordered_on_exhausted = ?
+                ordered = ?, ordered_on_exhausted = ?, consent = ?
          WHERE id = ? AND app_id = ?",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
@@ -131,6 +135,7 @@ pub(crate) async fn update(
     .bind(to_micros(endpoint.updated_at))
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
+    .bind(endpoint.consent.map(ConsentMode::code))
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
     .execute(&mut *tx)
@@ -180,7 +185,101 @@ fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Endpoint, StoreError
                 row.try_get("ordered_on_exhausted").map_err(|e| corrupt("ordered_on_exhausted", e))?;
             OnExhausted::from_code(code).ok_or_else(|| corrupt("ordered_on_exhausted", code))?
         },
+        consent: {
+            let code: Option<i64> = row.try_get("consent").map_err(|e| corrupt("consent", e))?;
+            code.map(|c| ConsentMode::from_code(c).ok_or_else(|| corrupt("consent", c))).transpose()?
+        },
+        consent_state: consent_from_row(row)?,
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,
     })
+}
+
+/// The consent columns as a state; `None` when the endpoint was never asked.
+fn consent_from_row(row: &SqliteRow) -> Result<Option<ConsentState>, StoreError> {
+    let status: Option<i64> = row.try_get("consent_status").map_err(|e| corrupt("consent_status", e))?;
+    let Some(status) = status else { return Ok(None) };
+    let origin: String = row.try_get("consent_origin").map_err(|e| corrupt("consent_origin", e))?;
+    let decided_at = from_micros(row.try_get("consent_at").map_err(|e| corrupt("consent_at", e))?)?;
+    let decision = match status {
+        1 => {
+            let expires: i64 =
+                row.try_get("consent_expires_at").map_err(|e| corrupt("consent_expires_at", e))?;
+            ConsentDecision::Pending { expires_at: from_micros(expires)? }
+        }
+        2 => {
+            let rate: Option<i64> = row.try_get("consent_rate").map_err(|e| corrupt("consent_rate", e))?;
+            let per_minute = rate.map(u32::try_from).transpose().map_err(|e| corrupt("consent_rate", e))?;
+            ConsentDecision::Granted { per_minute }
+        }
+        3 => ConsentDecision::Refused {
+            reason: row.try_get("consent_reason").map_err(|e| corrupt("consent_reason", e))?,
+        },
+        other => return Err(corrupt("consent_status", other)),
+    };
+    Ok(Some(ConsentState { origin, decision, decided_at }))
+}
+
+/// The stored form of a decision: status code, rate, reason, expiry.
+fn consent_columns(decision: &ConsentDecision) -> (i64, Option<i64>, Option<&str>, Option<i64>) {
+    match decision {
+        ConsentDecision::Pending { expires_at } => (1, None, None, Some(to_micros(*expires_at))),
+        ConsentDecision::Granted { per_minute } => (2, per_minute.map(i64::from), None, None),
+        ConsentDecision::Refused { reason } => (3, None, Some(reason), None),
+    }
+}
+
+/// Writes only the consent columns, in one statement.
+pub(crate) async fn set_consent(
+    store: &SqliteStore,
+    app: &ApplicationId,
+    id: &EndpointId,
+    state: &ConsentState,
+    callback: Option<&TokenHash>,
+) -> Result<bool, StoreError> {
+    let (status, rate, reason, expires) = consent_columns(&state.decision);
+    let result = sqlx::query(
+        "UPDATE endpoints SET consent_origin = ?, consent_status = ?, consent_rate = ?,
+                consent_reason = ?, consent_at = ?, consent_expires_at = ?, consent_callback = ?
+         WHERE id = ? AND app_id = ?",
+    )
+    .bind(&state.origin)
+    .bind(status)
+    .bind(rate)
+    .bind(reason)
+    .bind(to_micros(state.decided_at))
+    .bind(expires)
+    .bind(callback.map(TokenHash::to_hex))
+    .bind(id.as_str())
+    .bind(app.as_str())
+    .execute(&store.writer)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Grants a pending consent by its callback token, in one statement; the token is spent.
+pub(crate) async fn grant_consent(
+    store: &SqliteStore,
+    callback: &TokenHash,
+    per_minute: Option<u32>,
+    now: DateTime<Utc>,
+) -> Result<Option<(ApplicationId, EndpointId)>, StoreError> {
+    let row = sqlx::query(
+        "UPDATE endpoints SET consent_status = 2, consent_rate = ?, consent_reason = NULL,
+                consent_at = ?, consent_expires_at = NULL, consent_callback = NULL
+         WHERE consent_callback = ? AND consent_status = 1 AND consent_expires_at > ?
+         RETURNING app_id, id",
+    )
+    .bind(per_minute.map(i64::from))
+    .bind(to_micros(now))
+    .bind(callback.to_hex())
+    .bind(to_micros(now))
+    .fetch_optional(&store.writer)
+    .await
+    .map_err(backend)?;
+    let Some(row) = row else { return Ok(None) };
+    let app: String = row.try_get("app_id").map_err(|e| corrupt("app_id", e))?;
+    let id: String = row.try_get("id").map_err(|e| corrupt("id", e))?;
+    Ok(Some((app.parse().map_err(|e| corrupt("app_id", e))?, id.parse().map_err(|e| corrupt("id", e))?)))
 }

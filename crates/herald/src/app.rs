@@ -28,6 +28,7 @@ use crate::api::serve::ServeSettings;
 use crate::api::{self, ApiShared, ApiState, RouterSettings};
 use crate::config::{Config, DatabaseConfig};
 use crate::metrics::Metrics;
+use crate::worker::consent::ConsentSettings;
 use crate::worker::operational::{OperationalTarget, OperationalWebhooks};
 use crate::worker::sender::SenderSettings;
 use crate::worker::ssrf::AddressPolicy;
@@ -178,7 +179,7 @@ impl App {
                 &self.worker,
                 store.clone(),
                 self.clock.clone(),
-                WorkerSettings { stepped: self.stepped_worker, ..worker_settings(&self.config) },
+                WorkerSettings { stepped: self.stepped_worker, ..worker_settings(&self.config, bound) },
                 operational,
                 self.metrics.clone(),
                 shutdown.clone(),
@@ -197,6 +198,7 @@ impl App {
             clock: self.clock.clone(),
             worker: self.worker.clone(),
             public_url: self.config.public_base_url(bound),
+            consent: delivery.consent,
             portal_token_ttl: self.config.portal_token_ttl,
             portal_frame_ancestors: self.config.portal_frame_ancestors.clone(),
             payload_retention: delivery.payload_retention,
@@ -286,7 +288,7 @@ impl App {
 }
 
 /// The worker's settings from the configuration.
-fn worker_settings(config: &Config) -> WorkerSettings {
+fn worker_settings(config: &Config, bound: std::net::SocketAddr) -> WorkerSettings {
     let delivery = &config.delivery;
     let to_chrono = |d: std::time::Duration| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
     WorkerSettings {
@@ -307,6 +309,11 @@ fn worker_settings(config: &Config) -> WorkerSettings {
             svix_headers: delivery.svix_headers,
             address_policy: AddressPolicy::new(delivery.allowed_cidrs.clone()),
             extra_roots: delivery.extra_roots.clone(),
+        },
+        consent: ConsentSettings {
+            mode: delivery.consent,
+            origin: config.consent_origin(bound),
+            callback_base: config.public_base_url(bound),
         },
         stepped: false,
     }

@@ -158,6 +158,12 @@ pub struct DeliveryConfig {
     pub lease_duration: Duration,
     pub shutdown_grace: Duration,
     pub operational_webhook: Option<(Url, herald_core::secret::SigningSecret)>,
+    /// Whether endpoints must consent before they receive anything, unless an endpoint says
+    /// otherwise (`consent`).
+    pub consent: herald_core::consent::ConsentMode,
+    /// The name Herald announces in `WebHook-Request-Origin` (`consent_origin`); `None`: the
+    /// host of the public URL.
+    pub consent_origin: Option<String>,
 }
 
 /// Values given on the command line; `None` where the flag was not used.
@@ -215,6 +221,8 @@ const KEYS: &[&str] = &[
     "shutdown_grace",
     "operational_webhook_url",
     "operational_webhook_secret",
+    "consent",
+    "consent_origin",
 ];
 
 /// Raw values with their sources, before parsing.
@@ -254,6 +262,18 @@ impl Config {
             raw.insert((*key).to_owned(), (value.clone(), Source::Flag((*flag).to_owned())));
         }
         parse(&raw)
+    }
+
+    /// The name announced in the consent handshake's `WebHook-Request-Origin`: `consent_origin`,
+    /// or the host of the public URL.
+    pub fn consent_origin(&self, bound: SocketAddr) -> String {
+        if let Some(origin) = &self.delivery.consent_origin {
+            return origin.clone();
+        }
+        Url::parse(&self.public_base_url(bound))
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_else(|| bound.ip().to_string())
     }
 
     /// The base URL used in links Herald hands out.
@@ -465,6 +485,18 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         lease_duration,
         shutdown_grace: field(raw, "shutdown_grace", parse_duration)?,
         operational_webhook,
+        consent: field(raw, "consent", herald_core::consent::ConsentMode::parse)?,
+        consent_origin: field(raw, "consent_origin", |v| {
+            if v.is_empty() {
+                return Ok(None);
+            }
+            // A DNS name (or an address), as the handshake's header carries it.
+            if v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')) {
+                Ok(Some(v.to_owned()))
+            } else {
+                Err(format!("`{v}` is not a host name such as webhooks.example.com"))
+            }
+        })?,
     })
 }
 
@@ -588,6 +620,8 @@ mod tests {
             }
         );
         assert!(config.admin_token.is_none());
+        assert_eq!(config.delivery.consent, herald_core::consent::ConsentMode::Off);
+        assert_eq!(config.delivery.consent_origin, None);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 mod cluster;
 mod concurrency;
+mod consent;
 mod delivery;
 mod lanes;
 mod operations;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 pub use cluster::*;
 pub use concurrency::*;
+pub use consent::*;
 pub use delivery::*;
 pub use lanes::*;
 pub use operations::*;
@@ -64,7 +66,9 @@ macro_rules! store_conformance_tests {
             concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone,
             ordered_lanes_deliver_one_at_a_time_in_order, a_paused_lane_waits_for_its_head_to_be_resent,
             a_resend_outside_the_lane_does_not_wait_for_it, unordered_endpoints_are_not_held_by_lanes,
-            lane_states_show_heads_held_lanes_and_what_waits);
+            lane_states_show_heads_held_lanes_and_what_waits,
+            consent_is_written_narrowly_and_granted_once_by_its_callback,
+            expired_or_replaced_callbacks_grant_nothing);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(
@@ -113,6 +117,8 @@ fn endpoint(app: &ApplicationId, uid: Option<&str>) -> Endpoint {
         bearer_token: Some(SecretString::new("r32j4hu32ji3j24ipj324ioj234oi2j432io3j4")),
         ordered: false,
         ordered_on_exhausted: Default::default(),
+        consent: None,
+        consent_state: None,
         created_at: at,
         updated_at: at,
     }

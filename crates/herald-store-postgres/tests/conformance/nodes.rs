@@ -95,6 +95,8 @@ pub(crate) async fn endpoint(store: &PostgresStore, app: &ApplicationId) -> Endp
         bearer_token: None,
         ordered: false,
         ordered_on_exhausted: Default::default(),
+        consent: None,
+        consent_state: None,
         created_at: at,
         updated_at: at,
     };

@@ -74,6 +74,8 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         a_resend_outside_the_lane_does_not_wait_for_it,
         unordered_endpoints_are_not_held_by_lanes,
         lane_states_show_heads_held_lanes_and_what_waits,
+        consent_is_written_narrowly_and_granted_once_by_its_callback,
+        expired_or_replaced_callbacks_grant_nothing,
     )
 }
 

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_core::change::EndpointChange;
+use herald_core::consent::{self, ConsentDecision, ConsentMode, ConsentStatus};
 use herald_core::headers::{validate_header, validate_header_set};
 use herald_core::id::EndpointId;
 use herald_core::model::{Application, Endpoint, OnExhausted};
@@ -81,6 +82,11 @@ pub struct EndpointIn {
     /// or `pause` (the lane waits until the head is resent or recovered).
     #[serde(default)]
     pub ordered_on_exhausted: Option<String>,
+    /// Herald extension: `cloudevents` (the endpoint must consent through the CloudEvents
+    /// webhook handshake before it receives anything) or `off`; absent or `null`: the
+    /// organisation's setting.
+    #[serde(default)]
+    pub consent: Option<String>,
 }
 
 /// Changes to an endpoint; absent fields stay as they are, `null` clears.
@@ -121,6 +127,10 @@ pub struct EndpointPatch {
     /// or `pause` (the lane waits until the head is resent or recovered).
     #[serde(default)]
     pub ordered_on_exhausted: Option<String>,
+    /// Herald extension: `cloudevents` or `off`; `null`: the organisation's setting.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub consent: Option<Option<String>>,
 }
 
 /// An endpoint as the API returns it. Secrets, header values and the bearer token are not
@@ -153,12 +163,49 @@ pub struct EndpointOut {
     /// Herald extension: what an ordered lane does when its head fails for good: `skip` (move
     /// on) or `pause` (wait for a resend or recover).
     pub ordered_on_exhausted: &'static str,
+    /// Herald extension: the endpoint's own consent setting (`cloudevents` or `off`); `null`:
+    /// the organisation's.
+    pub consent: Option<&'static str>,
+    /// Herald extension: `notRequired`, `pending` (not asked yet, or awaiting a grant through
+    /// the callback: deliveries wait), `granted` or `refused` (deliveries are not attempted).
+    pub consent_status: &'static str,
+    /// Herald extension: requests a minute the endpoint consented to; absent: no limit of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_rate: Option<u32>,
+    /// Herald extension: why consent was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent_reason: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
+impl EndpointOut {
+    /// The endpoint as shown, with its consent status under the organisation's setting `mode`.
+    pub fn with_consent(ep: Endpoint, mode: ConsentMode, now: DateTime<Utc>) -> Self {
+        let required = ep.consent.unwrap_or(mode) == ConsentMode::CloudEvents;
+        let (status, reason) = consent::status(required, &ep.url, ep.consent_state.as_ref(), now);
+        let rate = match ep.consent_state.as_ref().map(|s| &s.decision) {
+            Some(ConsentDecision::Granted { per_minute }) if status == ConsentStatus::Granted => *per_minute,
+            _ => None,
+        };
+        let mut out = Self::from(ep);
+        out.consent_status = status.name();
+        out.consent_rate = rate;
+        out.consent_reason = reason;
+        out
+    }
+}
+
+/// The endpoint as shown where the organisation's consent setting is not at hand: its status
+/// is what its own setting and state say.
 impl From<Endpoint> for EndpointOut {
     fn from(ep: Endpoint) -> Self {
+        let (consent_status, consent_reason) = consent::status(
+            ep.consent == Some(ConsentMode::CloudEvents),
+            &ep.url,
+            ep.consent_state.as_ref(),
+            herald_core::clock::system_now(),
+        );
         let names = |list: Option<Vec<String>>| list.map(|l| l.into_iter().collect::<BTreeSet<_>>());
         let event_types = names(ep.event_types.map(|l| l.iter().map(ToString::to_string).collect()));
         Self {
@@ -177,10 +224,19 @@ impl From<Endpoint> for EndpointOut {
             has_bearer_token: ep.bearer_token.is_some(),
             ordered: ep.ordered,
             ordered_on_exhausted: ep.ordered_on_exhausted.name(),
+            consent: ep.consent.map(ConsentMode::name),
+            consent_status: consent_status.name(),
+            consent_rate: None,
+            consent_reason,
             created_at: ep.created_at,
             updated_at: ep.updated_at,
         }
     }
+}
+
+/// The endpoint as this node shows it: consent status under the organisation's setting.
+fn shown(state: &ApiState, endpoint: Endpoint) -> EndpointOut {
+    EndpointOut::with_consent(endpoint, state.service().consent_mode(), state.service().clock().now())
 }
 
 /// Parses an endpoint URL: absolute, `http` or `https`, with a host.
@@ -297,6 +353,7 @@ fn parse_in(body: EndpointIn) -> Result<NewEndpoint, ApiError> {
         Some(text) => v.check("orderedOnExhausted", OnExhausted::parse(text)),
         None => Some(OnExhausted::default()),
     };
+    let consent = body.consent.as_deref().and_then(|c| v.check("consent", ConsentMode::parse(c)));
     v.finish()?;
     Ok(NewEndpoint {
         url: url.ok_or_else(|| ApiError::invalid_field("url", "invalid URL"))?,
@@ -312,6 +369,7 @@ fn parse_in(body: EndpointIn) -> Result<NewEndpoint, ApiError> {
         bearer_token,
         ordered: body.ordered.unwrap_or(false),
         ordered_on_exhausted: ordered_on_exhausted.unwrap_or_default(),
+        consent,
     })
 }
 
@@ -335,6 +393,11 @@ fn parse_patch(body: EndpointPatch) -> Result<EndpointChange, ApiError> {
         .ordered_on_exhausted
         .as_deref()
         .and_then(|o| v.check("orderedOnExhausted", OnExhausted::parse(o)));
+    let consent = match body.consent {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(text)) => v.check("consent", ConsentMode::parse(&text)).map(Some),
+    };
     v.finish()?;
     Ok(EndpointChange {
         url,
@@ -348,6 +411,7 @@ fn parse_patch(body: EndpointPatch) -> Result<EndpointChange, ApiError> {
         bearer_token,
         ordered: body.ordered,
         ordered_on_exhausted,
+        consent,
         ..EndpointChange::default()
     })
 }
@@ -380,7 +444,13 @@ pub async fn list(
     let app = caller.application(&state, &app_id).await?;
     let request = params.page_request(Ordering::Ascending)?;
     let page = state.store().list_endpoints(&app.id, &request).await?;
-    Ok(Json(ListResponse::from_page(page, &request, |e| e.id.to_string(), EndpointOut::from)))
+    let (mode, now) = (state.service().consent_mode(), state.service().clock().now());
+    Ok(Json(ListResponse::from_page(
+        page,
+        &request,
+        |e| e.id.to_string(),
+        |e| EndpointOut::with_consent(e, mode, now),
+    )))
 }
 
 /// Create an endpoint.
@@ -398,7 +468,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = state.service().create_endpoint(&app.id, parse_in(body)?).await?;
-    Ok((StatusCode::CREATED, Json(endpoint.into())))
+    Ok((StatusCode::CREATED, Json(shown(&state, endpoint))))
 }
 
 /// Get an endpoint.
@@ -413,7 +483,7 @@ pub async fn get(
     Path((app_id, endpoint_id)): Path<(String, String)>,
 ) -> Result<Json<EndpointOut>, ApiError> {
     let app = caller.application(&state, &app_id).await?;
-    Ok(Json(load(&state, &app, &endpoint_id).await?.into()))
+    Ok(Json(shown(&state, load(&state, &app, &endpoint_id).await?)))
 }
 
 /// Replace an endpoint, creating it (with the path as its uid) when it does not exist.
@@ -437,7 +507,7 @@ pub async fn upsert(
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated => StatusCode::OK,
     };
-    Ok((status, Json(endpoint.into())))
+    Ok((status, Json(shown(&state, endpoint))))
 }
 
 /// Change some fields of an endpoint.
@@ -457,7 +527,7 @@ pub async fn patch(
     let app = caller.application(&state, &app_id).await?;
     let change = parse_patch(body)?;
     let endpoint = state.service().change_endpoint(&app.id, &endpoint_key(&endpoint_id)?, &change).await?;
-    Ok(Json(endpoint.into()))
+    Ok(Json(shown(&state, endpoint)))
 }
 
 /// Delete an endpoint.

@@ -146,7 +146,7 @@ impl IntoResponse for ApiError {
 /// The response for a use case's failure: its status, and its code in the body.
 fn service_error_response(error: &ServiceError) -> Response {
     let status = match error {
-        ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
+        ServiceError::NotFound(_) | ServiceError::ConsentCallbackUnknown => StatusCode::NOT_FOUND,
         ServiceError::UidTaken(_) | ServiceError::EventIdTaken | ServiceError::EventTypeExists(_) => {
             StatusCode::CONFLICT
         }

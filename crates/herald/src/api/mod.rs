@@ -7,6 +7,7 @@
 pub mod application;
 pub mod attempt;
 pub mod auth;
+pub mod consent;
 pub mod docs;
 pub mod endpoint;
 pub mod endpoint_secret;
@@ -63,6 +64,8 @@ pub struct ApiShared {
     pub worker: WorkerHandle,
     /// Base URL for links handed out (portal URLs), without a trailing slash.
     pub public_url: String,
+    /// The organisation's consent setting (`consent`).
+    pub consent: herald_core::consent::ConsentMode,
     /// Lifetime of customer-portal tokens.
     pub portal_token_ttl: Duration,
     /// Who may frame the portal page (CSP `frame-ancestors` sources).
@@ -87,6 +90,7 @@ impl ApiState {
             payload_retention: shared.payload_retention,
             tasks: shared.tasks.clone(),
             shutdown: shared.shutdown.clone(),
+            consent: shared.consent,
         });
         Self { inner: Arc::new(shared), tokens: Arc::default(), service }
     }
@@ -233,6 +237,7 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
         .route("/api/v1/token", get(token::list))
         .route("/api/v1/token/{token_id}", delete(token::revoke))
         .route("/api/v1/openapi.json", get(openapi::serve))
+        .route("/api/v1/consent/{token}", get(consent::grant).post(consent::grant))
         .route("/docs", get(move || docs::serve(docs_page.clone())))
         // The dashboard and the portal: static pages that call the API above like any client.
         .route("/", get(ui::root))

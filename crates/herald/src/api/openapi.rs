@@ -10,8 +10,8 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, 
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    application, attempt, endpoint, endpoint_secret, error, event_type, health, message, pagination, portal,
-    stats, token,
+    application, attempt, consent, endpoint, endpoint_secret, error, event_type, health, message, pagination,
+    portal, stats, token,
 };
 
 #[derive(OpenApi)]
@@ -38,6 +38,7 @@ use crate::api::{
         attempt::recover, attempt::stats, stats::app_stats,
         portal::app_portal_access, token::list, token::revoke,
         health::health, health::live, health::ready,
+        consent::grant,
     ),
     components(schemas(
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
@@ -51,6 +52,8 @@ use crate::api::{
         (name = "Message", description = "Events sent to an application's endpoints."),
         (name = "Message Attempt", description = "Each delivery attempt, and resending."),
         (name = "Authentication", description = "Tokens for the customer portal; listing and revoking API tokens."),
+        (name = "Consent", description = "Herald extension: the callback an endpoint calls to \
+                                            consent to deliveries (CloudEvents webhook handshake)."),
         (name = "Health", description = "Whether the server can serve requests: Svix's check, \
                                            and Herald's liveness and readiness probes."),
     )

@@ -162,7 +162,7 @@ fn check_loopback_host(url: &Url, option: &str) -> anyhow::Result<()> {
     };
     if !loopback {
         bail!(
-            "refusing {option} {}: `herald bench` only talks to this machine's loopback addresses \
+            "refusing to benchmark with {option} {}: `herald bench` only talks to this machine's loopback addresses \
              (127.0.0.0/8, ::1, localhost)",
             url.host_str().unwrap_or_default()
         );

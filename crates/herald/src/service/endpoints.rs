@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use herald_core::change::EndpointChange;
+use herald_core::consent::ConsentMode;
 use herald_core::headers::validate_header_set;
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::model::{Endpoint, EndpointKeys, OnExhausted};
@@ -35,6 +36,8 @@ pub struct NewEndpoint {
     /// Deliver in ordered lanes (an extension).
     pub ordered: bool,
     pub ordered_on_exhausted: OnExhausted,
+    /// Whether it must consent first; `None`: the organisation's setting (an extension).
+    pub consent: Option<ConsentMode>,
 }
 
 impl NewEndpoint {
@@ -55,6 +58,7 @@ impl NewEndpoint {
             rotate_key: None,
             ordered: Some(self.ordered),
             ordered_on_exhausted: Some(self.ordered_on_exhausted),
+            consent: Some(self.consent),
         }
     }
 }
@@ -71,6 +75,23 @@ pub enum Upserted {
 const UPSERT_TRIES: usize = 4;
 
 impl Service {
+    /// Grants the pending consent a handshake's callback token stands for (the endpoint's
+    /// asynchronous answer), allowing `per_minute` requests a minute (`None`: no limit of its
+    /// own); the endpoint's lane on this node hears about it at once.
+    pub async fn grant_consent(
+        &self,
+        token: &str,
+        per_minute: Option<u32>,
+    ) -> Result<(ApplicationId, EndpointId), ServiceError> {
+        let hash = herald_core::token::TokenHash::of(token);
+        let granted = self.store().grant_endpoint_consent(&hash, per_minute, self.clock().now()).await?;
+        let (app, endpoint) = granted.ok_or(ServiceError::ConsentCallbackUnknown)?;
+        tracing::info!(app = %app, endpoint = %endpoint, "consent granted through the callback");
+        self.worker().endpoint_changed(&endpoint);
+        self.worker().wake();
+        Ok((app, endpoint))
+    }
+
     /// An endpoint of `app`, by id or uid.
     pub async fn endpoint(&self, app: &ApplicationId, key: &EndpointKey) -> Result<Endpoint, ServiceError> {
         self.store().find_endpoint(app, key).await?.ok_or(ServiceError::NotFound(Resource::Endpoint))
@@ -104,6 +125,8 @@ impl Service {
             bearer_token: new.bearer_token.flatten(),
             ordered: new.ordered,
             ordered_on_exhausted: new.ordered_on_exhausted,
+            consent: new.consent,
+            consent_state: None,
             created_at: now,
             updated_at: now,
         };

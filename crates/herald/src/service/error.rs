@@ -41,6 +41,9 @@ pub enum ServiceError {
     EventTypeExists(EventTypeName),
     #[error("unknown event types: {} (create them first)", names(.0))]
     UnknownEventTypes(Vec<EventTypeName>),
+    /// A consent callback that grants nothing: unknown, already used, replaced or expired.
+    #[error("no pending consent has this callback (it was used, replaced or has expired)")]
+    ConsentCallbackUnknown,
     /// A value that parsed but is not acceptable here; `field` names it in the request.
     #[error("{reason}")]
     Invalid { field: &'static str, reason: String },
@@ -68,6 +71,7 @@ impl ServiceError {
             Self::EventIdTaken => "event_id_taken",
             Self::EventTypeExists(_) => "event_type_exists",
             Self::UnknownEventTypes(_) => "unknown_event_types",
+            Self::ConsentCallbackUnknown => "consent_callback_not_found",
             Self::Invalid { .. } => "invalid_value",
             Self::Store(_) => "internal_error",
         }
@@ -97,6 +101,7 @@ pub const CODES: &[(&str, &str)] = &[
     ("message_not_found", "404: no message with this id or eventId in the application"),
     ("attempt_not_found", "404: no such attempt of the message"),
     ("token_not_found", "404: no API token with this id (revoked, purged after expiring, or never made)"),
+    ("consent_callback_not_found", "404: the consent callback is unknown, used, replaced or expired"),
     ("uid_taken", "409: another resource of this kind already has the uid"),
     ("event_id_taken", "409: the application already has a message with this eventId"),
     ("event_type_exists", "409: an event type with this name exists and is not archived"),

@@ -59,6 +59,8 @@ pub struct Shared {
     pub tasks: TaskTracker,
     /// Cancelled at shutdown; background work stops early when it fires.
     pub shutdown: CancellationToken,
+    /// The organisation's consent setting, for endpoints without their own (`consent`).
+    pub consent: herald_core::consent::ConsentMode,
 }
 
 impl Service {
@@ -76,6 +78,11 @@ impl Service {
 
     pub fn worker(&self) -> &WorkerHandle {
         &self.inner.worker
+    }
+
+    /// The organisation's consent setting.
+    pub fn consent_mode(&self) -> herald_core::consent::ConsentMode {
+        self.inner.consent
     }
 
     fn metrics(&self) -> &Metrics {

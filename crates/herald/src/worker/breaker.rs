@@ -70,22 +70,28 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    pub fn new(per_second: u16, now: DateTime<Utc>) -> Self {
-        let per_second = f64::from(per_second.max(1));
-        Self { per_second, tokens: per_second, updated: now }
+    /// A bucket of `per_second` tokens a second (fractions too: a consent of 30 requests a
+    /// minute is 0.5), holding at least one token.
+    pub fn new(per_second: f64, now: DateTime<Utc>) -> Self {
+        let per_second = per_second.max(1e-6);
+        Self { per_second, tokens: per_second.max(1.0), updated: now }
     }
 
     /// Changes the rate (the endpoint was updated), keeping the tokens earned so far.
-    pub fn set_rate(&mut self, per_second: u16) {
-        self.per_second = f64::from(per_second.max(1));
-        self.tokens = self.tokens.min(self.per_second);
+    pub fn set_rate(&mut self, per_second: f64) {
+        self.per_second = per_second.max(1e-6);
+        self.tokens = self.tokens.min(self.capacity());
+    }
+
+    fn capacity(&self) -> f64 {
+        self.per_second.max(1.0)
     }
 
     /// Takes a token; if none is available, returns when one will be.
     pub fn take(&mut self, now: DateTime<Utc>) -> Result<(), DateTime<Utc>> {
         let elapsed = (now - self.updated).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
         if elapsed > 0.0 {
-            self.tokens = (self.tokens + elapsed * self.per_second).min(self.per_second);
+            self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity());
             self.updated = now;
         }
         if self.tokens >= 1.0 {
@@ -122,11 +128,16 @@ mod tests {
     #[test]
     fn the_rate_limiter_allows_the_rate_and_says_when_to_come_back() {
         let now = Utc::now();
-        let mut limiter = RateLimiter::new(2, now);
+        let mut limiter = RateLimiter::new(2.0, now);
         assert!(limiter.take(now).is_ok());
         assert!(limiter.take(now).is_ok());
         let next = limiter.take(now).expect_err("bucket empty");
         assert_eq!(next, now + Duration::milliseconds(500));
         assert!(limiter.take(next).is_ok());
+
+        // 30 requests a minute: one now, the next two seconds later.
+        let mut limiter = RateLimiter::new(0.5, now);
+        assert!(limiter.take(now).is_ok());
+        assert_eq!(limiter.take(now), Err(now + Duration::seconds(2)));
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::worker::breaker::{Breaker, RateLimiter};
-use crate::worker::{Context, WorkerSettings, pipeline};
+use crate::worker::{Context, WorkerSettings, consent, pipeline};
 
 /// How long an idle lane lives before it retires.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -105,6 +105,17 @@ impl Lane {
     /// Stops the lane: what it has not started goes back to the queue.
     pub(super) fn close(&self) {
         self.stop.cancel();
+    }
+}
+
+/// Requests a second this node may send to an endpoint: the lower of its rate limit (a second)
+/// and the rate it consented to (a minute), each split between `nodes` live nodes.
+fn limit_per_second(rate: Option<u16>, consented_per_minute: Option<u32>, nodes: usize) -> Option<f64> {
+    let own = rate.map(|rate| share(usize::from(rate), nodes) as f64);
+    let consented = consented_per_minute.map(|per_minute| f64::from(per_minute) / 60.0 / nodes.max(1) as f64);
+    match (own, consented) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -221,15 +232,14 @@ async fn run(
                 }
             }
         }
-        let Some(current) = target.as_ref() else { continue };
-        let endpoint = current.endpoint.clone();
+        let Some(current) = target.as_mut() else { continue };
 
         let now = context.clock.now();
-        if endpoint.disabled {
+        if current.endpoint.disabled {
             pipeline::record_not_attempted(
                 &context,
                 &delivery,
-                &endpoint,
+                &current.endpoint,
                 "the endpoint is disabled; not attempted",
                 now,
             )
@@ -244,12 +254,21 @@ async fn run(
             continue;
         }
 
-        // The endpoint's rate limit (its own, or its application's), split between live nodes.
+        // An endpoint that must consent is asked first; until it has, nothing is sent to it.
+        let consented =
+            match consent::check(&context, &shared.breaker, &mut current.endpoint, &delivery).await {
+                consent::Verdict::Deliver { per_minute } => per_minute,
+                consent::Verdict::Handled => {
+                    finish(&context, &shared);
+                    continue;
+                }
+            };
+        let endpoint = current.endpoint.clone();
+
+        // The endpoint's rate limit (its own, or its application's, and what it consented to),
+        // split between live nodes.
         let nodes = context.live_nodes();
-        let rate = current
-            .rate
-            .map(|rate| share(usize::from(rate), nodes))
-            .map(|r| u16::try_from(r).unwrap_or(u16::MAX));
+        let rate = limit_per_second(current.rate, consented, nodes);
         match (rate, limiter.as_mut()) {
             (None, _) => limiter = None,
             (Some(rate), Some(existing)) => existing.set_rate(rate),
@@ -355,6 +374,15 @@ mod tests {
         assert_eq!(share(32, 3), 11);
         assert_eq!(share(1, 4), 1, "every node may still send one");
         assert_eq!(share(0, 0), 1);
+    }
+
+    #[test]
+    fn a_consented_rate_limits_too_per_minute() {
+        assert_eq!(limit_per_second(None, None, 1), None);
+        assert_eq!(limit_per_second(Some(10), None, 2), Some(5.0));
+        assert_eq!(limit_per_second(None, Some(120), 1), Some(2.0));
+        assert_eq!(limit_per_second(Some(1), Some(120), 1), Some(1.0));
+        assert_eq!(limit_per_second(Some(10), Some(30), 1), Some(0.5));
     }
 
     #[tokio::test]

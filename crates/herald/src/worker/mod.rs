@@ -7,6 +7,7 @@
 //! dead or rate-limited endpoint only ever slows its own lane.
 
 pub mod breaker;
+pub mod consent;
 mod dispatcher;
 mod lane;
 pub mod maintenance;
@@ -55,6 +56,8 @@ pub struct WorkerSettings {
     /// Time in-flight attempts get to finish at shutdown.
     pub shutdown_grace: Duration,
     pub sender: SenderSettings,
+    /// Endpoint consent (the CloudEvents webhook handshake).
+    pub consent: consent::ConsentSettings,
     /// The dispatcher runs only when [`WorkerHandle::step`] is called (tests step it with a
     /// manual clock); the maintenance jobs and the lanes run as usual.
     pub stepped: bool,

@@ -1,5 +1,6 @@
 //! Operational webhooks: events about delivery itself (`endpoint.disabled`,
-//! `message.attempt.exhausted`, `message.attempt.failing`), POSTed signed to the operator's URL.
+//! `message.attempt.exhausted`, `message.attempt.failing`, and Herald's
+//! `endpoint.consent.pending|granted|refused`), POSTed signed to the operator's URL.
 //!
 //! They are the way to alert on delivery trouble. Best effort by design: events wait in a
 //! bounded in-memory queue and are tried a few times; they are not stored. The operator's URL
@@ -43,6 +44,15 @@ pub enum Event {
         endpoint_id: EndpointId,
         last_attempt: Attempt,
     },
+    /// The consent handshake with an endpoint ended (a Herald extension): deliveries wait
+    /// (`pending`), go (`granted`) or are not attempted (`refused`, with the reason).
+    EndpointConsent {
+        app_id: ApplicationId,
+        endpoint_id: EndpointId,
+        status: herald_core::consent::ConsentStatus,
+        reason: Option<String>,
+        at: DateTime<Utc>,
+    },
 }
 
 impl Event {
@@ -52,6 +62,11 @@ impl Event {
             Self::EndpointDisabled { .. } => "endpoint.disabled",
             Self::AttemptExhausted { .. } => "message.attempt.exhausted",
             Self::AttemptFailing { .. } => "message.attempt.failing",
+            Self::EndpointConsent { status, .. } => match status {
+                herald_core::consent::ConsentStatus::Granted => "endpoint.consent.granted",
+                herald_core::consent::ConsentStatus::Refused => "endpoint.consent.refused",
+                _ => "endpoint.consent.pending",
+            },
         }
     }
 
@@ -65,6 +80,9 @@ impl Event {
             Self::AttemptExhausted { app_id, msg_id, endpoint_id, last_attempt }
             | Self::AttemptFailing { app_id, msg_id, endpoint_id, last_attempt } => {
                 json!({"appId": app_id, "msgId": msg_id, "endpointId": endpoint_id, "lastAttempt": attempt(last_attempt)})
+            }
+            Self::EndpointConsent { app_id, endpoint_id, status, reason, at } => {
+                json!({"appId": app_id, "endpointId": endpoint_id, "consentStatus": status.name(), "reason": reason, "timestamp": at})
             }
         };
         json!({"type": self.event_type(), "data": data})

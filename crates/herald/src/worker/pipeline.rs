@@ -78,7 +78,13 @@ fn prepare(
         return Err("the message payload expired or was expunged before delivery; not attempted");
     };
     let outgoing = Outgoing { msg_id: delivery.msg_id.as_str(), timestamp: at.timestamp(), payload };
-    let headers = context.sender.headers(endpoint, outgoing, at);
+    let mut headers = context.sender.headers(endpoint, outgoing, at);
+    // After the consent handshake every delivery names the origin the endpoint consented to.
+    if crate::worker::consent::required(context, endpoint)
+        && let Ok(origin) = http::HeaderValue::from_str(&context.settings.consent.origin)
+    {
+        headers.insert(http::header::ORIGIN, origin);
+    }
     Ok(Prepared { body: payload.to_vec(), headers })
 }
 
@@ -115,7 +121,7 @@ async fn send(
 
 /// Carries out what [`settle::settle`] decided: metrics, the breaker, the record, the
 /// operational webhook.
-async fn settle_attempt(
+pub(super) async fn settle_attempt(
     context: &Context,
     breaker: &Mutex<Breaker>,
     endpoint: &Endpoint,
@@ -299,6 +305,11 @@ mod tests {
             attempt_retention: chrono::Duration::days(90),
             shutdown_grace: std::time::Duration::from_secs(1),
             sender: sender_settings.clone(),
+            consent: crate::worker::consent::ConsentSettings {
+                mode: herald_core::consent::ConsentMode::Off,
+                origin: "herald.test".to_owned(),
+                callback_base: "http://127.0.0.1:9".to_owned(),
+            },
             stepped: true,
         };
         Arc::new(Context {
@@ -354,6 +365,8 @@ mod tests {
             bearer_token: None,
             ordered: false,
             ordered_on_exhausted: Default::default(),
+            consent: None,
+            consent_state: None,
             created_at: now,
             updated_at: now,
         };

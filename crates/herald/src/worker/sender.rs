@@ -201,14 +201,17 @@ impl Sender {
         {
             return self.refused(endpoint, &refused, started);
         }
-        let exchange = self.exchange(&endpoint.url, headers, body);
+        let exchange = self.exchange(http::Method::POST, &endpoint.url, headers, body);
         let outcome = match tokio::time::timeout(self.settings.request_timeout, exchange).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::TimedOut),
         };
         match outcome {
-            Ok((status, retry_after, body)) => Sent {
-                result: AttemptResult::Response { status, retry_after },
+            Ok((status, answer_headers, body)) => Sent {
+                result: AttemptResult::Response {
+                    status,
+                    retry_after: answer_headers.get(RETRY_AFTER).and_then(parse_retry_after),
+                },
                 status_code: status,
                 response: String::from_utf8_lossy(&body).into_owned(),
                 duration: started.elapsed(),
@@ -222,19 +225,40 @@ impl Sender {
         }
     }
 
+    /// Sends the consent handshake's `OPTIONS` (no body) through the same guard, within the same
+    /// timeouts; the answer's status and headers, or `Err` describing why there was none.
+    pub async fn options(&self, endpoint: &Endpoint, headers: HeaderMap) -> Result<(u16, HeaderMap), Sent> {
+        let started = Instant::now();
+        if let Some(ip) = literal_ip(&endpoint.url)
+            && let Err(refused) = self.settings.address_policy.check(ip)
+        {
+            return Err(self.refused(endpoint, &refused, started));
+        }
+        let exchange = self.exchange(http::Method::OPTIONS, &endpoint.url, headers, Vec::new());
+        match tokio::time::timeout(self.settings.request_timeout, exchange).await {
+            Ok(Ok((status, answer_headers, _))) => Ok((status, answer_headers)),
+            Ok(Err(failure)) => Err(match refusal(&failure) {
+                Some(refused) => self.refused(endpoint, &refused, started),
+                None => self.failure(failure, started),
+            }),
+            Err(_) => Err(self.failure(Failure::TimedOut, started)),
+        }
+    }
+
     /// The attempt the SSRF guard refused, logged for the operator.
     fn refused(&self, endpoint: &Endpoint, refused: &Refused, started: Instant) -> Sent {
         self.refusals.note(endpoint, refused);
         refused_attempt(refused.to_string(), started)
     }
 
-    /// Sends the request and reads the status, `Retry-After` and the start of the body.
+    /// Sends the request and reads the status, the headers and the start of the body.
     async fn exchange(
         &self,
+        method: http::Method,
         url: &url::Url,
         mut headers: HeaderMap,
         body: Vec<u8>,
-    ) -> Result<(u16, Option<Duration>, Vec<u8>), Failure> {
+    ) -> Result<(u16, HeaderMap, Vec<u8>), Failure> {
         let uri = request_uri(url).ok_or_else(|| Failure::InvalidUrl(url.scheme().to_owned()))?;
         // Credentials in the URL are sent as Basic authentication, as browsers and curl do;
         // a bearer token takes precedence.
@@ -244,15 +268,13 @@ impl Sender {
             headers.insert(AUTHORIZATION, value);
         }
         let mut request = http::Request::new(Full::new(Bytes::from(body)));
-        *request.method_mut() = http::Method::POST;
+        *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let response = self.client.request(request).await.map_err(Failure::Client)?;
-        let status = response.status().as_u16();
-        let retry_after = response.headers().get(RETRY_AFTER).and_then(parse_retry_after);
+        let (parts, mut body) = response.into_parts();
         let limit = self.settings.response_body_limit;
         let mut kept = Vec::new();
-        let mut body = response.into_body();
         // Read at most `limit` bytes; the rest of a large body is not waited for.
         while kept.len() < limit {
             match body.frame().await {
@@ -266,7 +288,7 @@ impl Sender {
                 Some(Err(_)) => break,
             }
         }
-        Ok((status, retry_after, kept))
+        Ok((parts.status.as_u16(), parts.headers, kept))
     }
 
     fn failure(&self, failure: Failure, started: Instant) -> Sent {
@@ -445,6 +467,8 @@ mod tests {
             bearer_token: None,
             ordered: false,
             ordered_on_exhausted: Default::default(),
+            consent: None,
+            consent_state: None,
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         }

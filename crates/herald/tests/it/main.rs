@@ -10,6 +10,7 @@ mod cli;
 mod client;
 mod compat;
 mod concurrency;
+mod consent;
 mod crash;
 mod delivery;
 mod endpoints;

@@ -53,6 +53,7 @@ async fn the_document_is_served_and_covers_every_route() {
         ("/api/v1/token", &["get"]),
         ("/api/v1/token/{token_id}", &["delete"]),
         ("/api/v1/app/{app_id}/stats", &["get"]),
+        ("/api/v1/consent/{token}", &["get", "post"]),
         ("/api/v1/health", &["get"]),
         ("/health/live", &["get"]),
         ("/health/ready", &["get"]),

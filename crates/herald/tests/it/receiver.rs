@@ -49,6 +49,10 @@ struct Inner {
     fail_first_of_every: Option<usize>,
     /// Attempts seen per `webhook-id` (its length: the distinct ids so far).
     attempts_by_id: std::collections::HashMap<String, usize>,
+    /// `OPTIONS` requests (consent handshakes), kept apart from deliveries.
+    handshakes: Vec<Received>,
+    /// How `OPTIONS` is answered; 200 without headers when not told.
+    options: Option<Reply>,
 }
 
 /// A running receiver.
@@ -89,6 +93,17 @@ impl Receiver {
         self.inner.lock().unwrap().fail_first_of_every = Some(n.max(1));
     }
 
+    /// Answers `OPTIONS` (the consent handshake) with `reply`.
+    pub fn answer_options(&self, reply: Reply) {
+        self.inner.lock().unwrap().options = Some(reply);
+    }
+
+    /// The `OPTIONS` requests so far.
+    pub fn handshakes(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().handshakes.clone()
+    }
+
+    /// Deliveries (every request but `OPTIONS`) so far.
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
     }
@@ -114,10 +129,25 @@ impl Receiver {
 
 async fn handle(
     State(receiver): State<Receiver>,
+    method: axum::http::Method,
     uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if method == axum::http::Method::OPTIONS {
+        let reply = {
+            let mut inner = receiver.inner.lock().unwrap();
+            inner.handshakes.push(Received {
+                path: uri.path().to_owned(),
+                headers,
+                body,
+                at: Instant::now(),
+            });
+            inner.options.clone().unwrap_or(Reply::Status(200))
+        };
+        receiver.arrived.notify_waiters();
+        return answer(reply).await;
+    }
     let reply = {
         let mut inner = receiver.inner.lock().unwrap();
         let id = headers.get("webhook-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
@@ -136,6 +166,10 @@ async fn handle(
         }
     };
     receiver.arrived.notify_waiters();
+    answer(reply).await
+}
+
+async fn answer(reply: Reply) -> Response {
     match reply {
         Reply::Status(code) => StatusCode::from_u16(code).unwrap().into_response(),
         Reply::WithHeaders(code, headers) => {
