@@ -189,6 +189,7 @@ export async function endpointDetail(ctx, endpointId, query) {
     ['Channels', endpoint.channels && endpoint.channels.length ? endpoint.channels.join(', ') : 'All channels'],
     ['Rate limit', endpoint.rateLimit ? `${endpoint.rateLimit} per second` : 'None'],
     ['Bearer token', endpoint.hasBearerToken ? 'Sent with every delivery' : 'None'],
+    ['Consent', consentText(endpoint)],
     ['Ordering', endpoint.ordered
       ? `One at a time per ordering key; a message that fails for good ${endpoint.orderedOnExhausted === 'pause' ? 'pauses its lane until resent' : 'is skipped'}`
       : 'None (concurrent)'],
@@ -207,6 +208,16 @@ export async function endpointDetail(ctx, endpointId, query) {
     lanesSection(ctx, stats),
     recoverSection(ctx, id),
     await attemptsSection(ctx, id, query));
+}
+
+/** Whether deliveries wait for the endpoint's consent (CloudEvents handshake), and its answer. */
+function consentText(endpoint) {
+  switch (endpoint.consentStatus) {
+    case 'pending': return 'Awaiting consent: deliveries wait until the endpoint grants it';
+    case 'granted': return endpoint.consentRate ? `Granted, at most ${endpoint.consentRate} per minute` : 'Granted';
+    case 'refused': return `Refused${endpoint.consentReason ? `: ${endpoint.consentReason}` : ''}`;
+    default: return 'Not required';
+  }
 }
 
 /** An ordered endpoint's lanes that have work: the head, since when, and what waits behind it. */

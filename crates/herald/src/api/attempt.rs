@@ -349,12 +349,13 @@ pub async fn list_attempted_destinations(
     let message = message::load(&state, &app, &msg_id).await?;
     let request = page.page_request(Ordering::Ascending)?;
     let found = state.store().list_message_destinations(&app.id, &message.id, &request).await?;
+    let (mode, now) = (state.service().consent_mode(), state.clock().now());
     Ok(Json(ListResponse::from_page(
         found,
         &request,
         |d| d.endpoint.id.to_string(),
         |d| MessageEndpointOut {
-            endpoint: d.endpoint.into(),
+            endpoint: endpoint::EndpointOut::with_consent(d.endpoint, mode, now),
             status: d.status.code(),
             status_text: status_text(d.status),
             next_attempt: d.next_attempt_at,

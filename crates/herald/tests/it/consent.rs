@@ -169,6 +169,9 @@ async fn a_200_without_the_header_is_not_consent() {
     assert_eq!((receiver.handshakes().len(), receiver.count()), (1, 0));
     assert_eq!(shown(&server, &id).await["consentStatus"], "pending", "it may still grant by the callback");
     assert!(attempts(&server, &msg).await.is_empty(), "waiting, not failed");
+    // The message's destinations show the same status, under the organisation's setting.
+    let destinations = server.get(&format!("/api/v1/app/acme/msg/{msg}/endpoint")).await;
+    assert_eq!(destinations.body["data"][0]["consentStatus"], "pending", "{:?}", destinations.body);
 
     // The delivery waits (given back a minute at a time) without asking again...
     server.advance(chrono::Duration::seconds(61));
