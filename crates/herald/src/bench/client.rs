@@ -73,8 +73,9 @@ impl HeraldClient {
         app_id: &str,
         url: &str,
         secret: &SigningSecret,
+        ordered: bool,
     ) -> anyhow::Result<String> {
-        let body = json!({ "url": url, "secret": secret.expose(), "description": "herald bench" });
+        let body = json!({ "url": url, "secret": secret.expose(), "description": "herald bench", "ordered": ordered });
         let path = format!("/api/v1/app/{app_id}/endpoint");
         let created: Created = self.setup_call(&path, &body, StatusCode::CREATED).await?;
         Ok(created.id)

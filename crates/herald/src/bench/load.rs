@@ -22,6 +22,8 @@ pub struct LoadPlan {
     /// Messages per second (open loop); `None`: as fast as the senders go (closed loop).
     pub rate: Option<f64>,
     pub payload_bytes: usize,
+    /// Messages carry ordering key `k<seq mod n>` (for ordered endpoints); `None`: no key.
+    pub ordering_keys: Option<u32>,
 }
 
 /// Counters the progress line reads while the load runs.
@@ -111,7 +113,7 @@ impl Sender {
                 }
                 None => self.clock.now(),
             };
-            let body = message_body(seq, send_time, self.plan.payload_bytes);
+            let body = message_body(seq, send_time, self.plan.payload_bytes, self.plan.ordering_keys);
             self.counters.sent.fetch_add(1, Ordering::Relaxed);
             match self.client.send_message(&self.app_id, body).await {
                 Ok(id) => {
@@ -130,11 +132,15 @@ impl Sender {
 }
 
 /// The request body of message `seq`: its payload is `{"seq":…,"t":…,"pad":"…"}`, padded
-/// to `payload_bytes` where that is longer than the payload without padding.
-fn message_body(seq: u64, send_time: u64, payload_bytes: usize) -> Vec<u8> {
+/// to `payload_bytes` where that is longer than the payload without padding; with
+/// `ordering_keys`, the message's `orderingKey` is `k<seq mod keys>`.
+fn message_body(seq: u64, send_time: u64, payload_bytes: usize, ordering_keys: Option<u32>) -> Vec<u8> {
     let bare = format!(r#"{{"seq":{seq},"t":{send_time},"pad":""}}"#);
     let pad = "x".repeat(payload_bytes.saturating_sub(bare.len()));
-    format!(r#"{{"eventType":"bench.message","payload":{{"seq":{seq},"t":{send_time},"pad":"{pad}"}}}}"#)
+    let key = ordering_keys
+        .map(|keys| format!(r#","orderingKey":"k{}""#, seq % u64::from(keys.max(1))))
+        .unwrap_or_default();
+    format!(r#"{{"eventType":"bench.message"{key},"payload":{{"seq":{seq},"t":{send_time},"pad":"{pad}"}}}}"#)
         .into_bytes()
 }
 
@@ -144,13 +150,21 @@ mod tests {
 
     #[test]
     fn payloads_are_padded_to_the_requested_size() {
-        let body = message_body(7, 123_456_789, 100);
+        let body = message_body(7, 123_456_789, 100, None);
         let value: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
         let payload = serde_json::to_string(&value["payload"]).expect("serialise");
         assert_eq!(payload.len(), 100);
         assert_eq!(value["payload"]["t"], 123_456_789);
         // A size below the bare payload is a minimum, not an error.
-        let small: serde_json::Value = serde_json::from_slice(&message_body(7, 1, 5)).expect("JSON");
+        let small: serde_json::Value = serde_json::from_slice(&message_body(7, 1, 5, None)).expect("JSON");
         assert_eq!(small["payload"]["pad"], "");
+        assert!(small.get("orderingKey").is_none());
+    }
+
+    #[test]
+    fn ordered_runs_spread_messages_over_their_keys() {
+        let keyed: serde_json::Value =
+            serde_json::from_slice(&message_body(23, 1, 5, Some(20))).expect("JSON");
+        assert_eq!(keyed["orderingKey"], "k3");
     }
 }

@@ -62,6 +62,10 @@ pub struct BenchArgs {
     /// An organisation API token of the Herald given with --url.
     #[arg(long, requires = "url")]
     pub token: Option<String>,
+    /// Make the endpoints ordered (one delivery at a time per ordering key, in order) and
+    /// spread the messages over this many ordering keys.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub ordered_keys: Option<u32>,
     /// Start the Herald nodes under test on this PostgreSQL database (loopback only), in a
     /// fresh schema dropped afterwards, instead of the embedded SQLite.
     #[arg(long, conflicts_with = "url")]
@@ -130,6 +134,7 @@ impl BenchArgs {
                 concurrency: self.concurrency,
                 rate: self.rate,
                 payload_bytes: self.payload_bytes,
+                ordering_keys: self.ordered_keys,
             },
             timeout: self.timeout,
         })
@@ -260,7 +265,9 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
     let mut secrets = Vec::new();
     for index in 0..options.endpoints {
         let url = format!("http://{receiver_address}/e/{index}");
-        let endpoint_id = client.create_endpoint(&app_id, &url, &SigningSecret::generate_hmac()).await?;
+        let ordered = options.plan.ordering_keys.is_some();
+        let endpoint_id =
+            client.create_endpoint(&app_id, &url, &SigningSecret::generate_hmac(), ordered).await?;
         let key = client.endpoint_secret(&app_id, &endpoint_id).await?;
         secrets.push(SigningSecret::parse(&key).context("Herald returned a malformed endpoint secret")?);
     }

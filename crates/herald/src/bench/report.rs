@@ -27,6 +27,8 @@ pub struct Report {
     /// Messages per second of the open loop; null for the closed loop.
     pub rate: Option<f64>,
     pub payload_bytes: usize,
+    /// Ordered endpoints, with messages spread over this many ordering keys.
+    pub ordered_keys: Option<u32>,
     /// Messages Herald answered 202 for.
     pub accepted: u64,
     /// Sends answered with anything but 202, or not answered.
@@ -148,6 +150,7 @@ impl Report {
             concurrency: options.plan.concurrency,
             rate: options.plan.rate,
             payload_bytes: options.plan.payload_bytes,
+            ordered_keys: options.plan.ordering_keys,
             accepted,
             api_errors: outcome.api_errors,
             first_api_error: outcome.first_error,
@@ -208,6 +211,10 @@ pub fn print_table(report: &Report) {
         format!("the Herald at {}", report.target)
     };
     let plural = if report.endpoints == 1 { "" } else { "s" };
+    let plural = match report.ordered_keys {
+        Some(keys) => format!("{plural} (ordered, {keys} ordering key{})", if keys == 1 { "" } else { "s" }),
+        None => plural.to_owned(),
+    };
     println!(
         "herald bench: {} messages × {} endpoint{plural}, {load}, {}-byte payloads, against {target}",
         report.messages, report.endpoints, report.payload_bytes
