@@ -149,7 +149,13 @@ pub(super) async fn settle_attempt(
         }
     }
     match context.store.record_attempt(&record).await {
-        Ok(true) => {}
+        Ok(true) => {
+            if delivery.in_lane && !record.holds_lane() {
+                // The next message of its ordered lane is due now: lease it at once instead of
+                // at the next poll.
+                context.wake.notify_one();
+            }
+        }
         Ok(false) => {
             tracing::warn!(msg = %delivery.msg_id, endpoint = %delivery.endpoint_id, "lease lost before the attempt was recorded; another worker owns the delivery");
             return;
@@ -220,8 +226,12 @@ pub(super) async fn record_not_attempted(
     now: DateTime<Utc>,
 ) {
     let record = settle::not_attempted(delivery, endpoint.url.as_str(), reason, now);
-    if let Err(error) = context.store.record_attempt(&record).await {
-        tracing::error!(error = %error, msg = %delivery.msg_id, "could not record a skipped delivery");
+    match context.store.record_attempt(&record).await {
+        Ok(true) if delivery.in_lane => context.wake.notify_one(),
+        Ok(_) => {}
+        Err(error) => {
+            tracing::error!(error = %error, msg = %delivery.msg_id, "could not record a skipped delivery")
+        }
     }
 }
 
