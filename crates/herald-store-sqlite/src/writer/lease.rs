@@ -62,19 +62,24 @@ pub(super) fn lease(
         Value::Integer(i64::from(request.per_endpoint)),
         Value::Integer(i64::from(request.limit)),
     ]);
+    // The lane check runs after the bounded scan, on the first scanned delivery of each lane
+    // only (a later one of the same lane is behind it anyway): a lane with a deep backlog
+    // costs one probe per lease, not one per queued message.
     let sql = format!(
         "UPDATE deliveries SET status = 3, lease_id = ?, lease_expires_at = ?, updated_at = ?
          WHERE id IN (
            SELECT id FROM (
              SELECT id, next_attempt_at,
                     ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-             FROM (SELECT id, endpoint_id, next_attempt_at FROM deliveries d
-                   WHERE status = 1 AND next_attempt_at <= ? {exclude}
-                     AND (lane IS NULL OR NOT EXISTS (
-                       SELECT 1 FROM deliveries p
-                       WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
-                         AND (p.status IN (1, 3) OR p.held = 1)))
-                   ORDER BY next_attempt_at LIMIT ?))
+             FROM (SELECT id, endpoint_id, next_attempt_at, lane,
+                          ROW_NUMBER() OVER (PARTITION BY endpoint_id, lane ORDER BY id) AS lane_nth
+                   FROM (SELECT id, endpoint_id, next_attempt_at, lane FROM deliveries
+                         WHERE status = 1 AND next_attempt_at <= ? {exclude}
+                         ORDER BY next_attempt_at LIMIT ?)) d
+             WHERE lane IS NULL OR (lane_nth = 1 AND NOT EXISTS (
+                     SELECT 1 FROM deliveries p
+                     WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
+                       AND (p.status IN (1, 3) OR p.held = 1))))
            WHERE nth <= ? ORDER BY next_attempt_at, id LIMIT ?)
          RETURNING id, msg_id, app_id, endpoint_id, attempts, trigger, lane IS NOT NULL"
     );
