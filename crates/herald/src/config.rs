@@ -122,6 +122,9 @@ pub struct Config {
     /// Connections this node opens to PostgreSQL at most.
     pub database_max_connections: u32,
     pub delivery: DeliveryConfig,
+    /// Things worth telling the operator once logging is set up: `HERALD_*` variables that
+    /// name no setting (a typo leaves the setting at its default without this).
+    pub warnings: Vec<String>,
 }
 
 /// The API listener's bounds. Each exists because a client that misbehaves (or many at once)
@@ -266,7 +269,9 @@ impl Config {
         for (key, flag, value) in &overrides.values {
             raw.insert((*key).to_owned(), (value.clone(), Source::Flag((*flag).to_owned())));
         }
-        parse(&raw)
+        let mut config = parse(&raw)?;
+        config.warnings = unknown_variables(env);
+        Ok(config)
     }
 
     /// The name announced in the consent handshake's `WebHook-Request-Origin`: `consent_origin`,
@@ -290,9 +295,52 @@ impl Config {
     }
 }
 
+/// `HERALD_*` variables in `env` that are neither a setting nor one of the other variables
+/// Herald's commands read, each as a warning naming it.
+fn unknown_variables(env: &[(String, String)]) -> Vec<String> {
+    /// Read by the CLI client and the test harnesses, not by `herald serve`'s settings.
+    const OTHER: &[&str] = &[
+        "HERALD_CONFIG",
+        "HERALD_URL",
+        "HERALD_TOKEN",
+        "HERALD_CLIENT_CONFIG",
+        "HERALD_BIN",
+        "HERALD_BLESS",
+    ];
+    const OTHER_PREFIXES: &[&str] = &["HERALD_TEST_", "HERALD_REQUIRE_", "HERALD_PYTHON_", "HERALD_CHROM"];
+    let mut unknown: Vec<String> = env
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| name.starts_with("HERALD_"))
+        .filter(|name| !KEYS.iter().any(|key| name[7..].eq_ignore_ascii_case(key)))
+        .filter(|name| !OTHER.contains(&name.as_str()) && !OTHER_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .map(|name| {
+            format!(
+                "the environment variable {name} names no setting and is ignored (the settings are listed by \
+                 `herald config default`; as variables they are HERALD_ and the name in capitals)"
+            )
+        })
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+/// `line L, column C: message` for a TOML error in `text`.
+fn toml_error(text: &str, error: &toml::de::Error) -> String {
+    match error.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", error.message())
+        }
+        None => error.message().to_owned(),
+    }
+}
+
 fn merge_file(raw: &mut Raw, text: &str, source: Source) -> Result<(), ConfigError> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| match &source {
-        Source::File(path) => ConfigError::File { path: path.clone(), reason: e.message().to_owned() },
+        Source::File(path) => ConfigError::File { path: path.clone(), reason: toml_error(text, &e) },
         _ => ConfigError::File { path: PathBuf::from("<built-in defaults>"), reason: e.to_string() },
     })?;
     for (key, value) in table {
@@ -395,6 +443,7 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
         })?,
         database,
         delivery: parse_delivery(raw)?,
+        warnings: Vec::new(),
     })
 }
 

@@ -119,6 +119,9 @@ impl ConfigArgs {
         overrides.set("role", "--role", self.role);
         let config = Config::load(&overrides)?;
         init_logging(&config);
+        for warning in &config.warnings {
+            tracing::warn!("{warning}");
+        }
         Ok(config)
     }
 }

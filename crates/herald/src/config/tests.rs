@@ -105,3 +105,25 @@ fn portal_frame_ancestors_take_csp_sources_and_nothing_that_could_end_the_direct
         "{error}"
     );
 }
+
+#[test]
+fn an_unknown_herald_variable_is_warned_about_and_known_ones_are_not() {
+    let config = Config::load_from(
+        &Overrides::default(),
+        &env(&[("HERALD_LISTNE", "127.0.0.1:9"), ("HERALD_LOG_LEVEL", "debug"), ("HERALD_TOKEN", "sk_x")]),
+    )
+    .expect("loads");
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(config.warnings[0].contains("HERALD_LISTNE"), "{:?}", config.warnings);
+    assert_eq!(config.log_level, "debug");
+}
+
+#[test]
+fn a_toml_error_names_its_line_and_column() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("herald.toml");
+    std::fs::write(&path, "listen = \"127.0.0.1:8040\"\nlog_level = = \"debug\"\n").expect("write");
+    let overrides = Overrides { config_file: Some(path), ..Overrides::default() };
+    let error = Config::load_from(&overrides, &[]).expect_err("invalid TOML").to_string();
+    assert!(error.contains("line 2, column"), "{error}");
+}
