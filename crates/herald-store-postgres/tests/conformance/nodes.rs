@@ -28,6 +28,11 @@ pub(crate) fn checks() -> Vec<Check> {
             run: |server| Box::pin(async move { two_nodes_never_lease_the_same_delivery(&server).await }),
         },
         Check {
+            name: "two_nodes_deliver_an_ordered_lane_one_at_a_time_in_order",
+            exclusive: false,
+            run: |server| Box::pin(async move { two_nodes_keep_ordered_lanes(&server).await }),
+        },
+        Check {
             name: "a_stale_node_cannot_record_after_another_node_re_leased",
             exclusive: false,
             run: |server| Box::pin(async move { stale_node_cannot_record(&server).await }),
@@ -180,6 +185,78 @@ fn check_calls(calls: &[Vec<LeasedDelivery>], request: &LeaseRequest) -> HashSet
         assert!(lease_ids.insert(call[0].lease_id), "a lease id was handed out twice");
     }
     seen
+}
+
+/// Four workers on two nodes lease and settle an ordered endpoint's three lanes as fast as
+/// they can: at any moment at most one delivery of a lane is leased, and each lane's messages
+/// are settled in the order they were accepted.
+async fn two_nodes_keep_ordered_lanes(server: &crate::server::Server) {
+    const KEYS: usize = 3;
+    const PER_KEY: usize = 15;
+    let schema = server.schema().await;
+    let cipher = test_cipher();
+    let nodes = [schema.store_with(cipher.clone()).await, schema.store_with(cipher).await];
+    let app = application(&nodes[0]).await;
+    let endpoint_id = endpoint(&nodes[0], &app).await;
+    let ordered = herald_core::change::EndpointChange { ordered: Some(true), ..Default::default() };
+    nodes[0].update_endpoint(&app, &endpoint_id, &ordered, now()).await.unwrap().unwrap();
+    let mut accepted: HashMap<String, Vec<MessageId>> = HashMap::new();
+    for n in 0..KEYS * PER_KEY {
+        let key = format!("k{}", n % KEYS);
+        let mut m = message(&app);
+        m.ordering_key = Some(herald_core::name::OrderingKey::parse(&key).unwrap());
+        nodes[n % 2].insert_message(&m).await.unwrap();
+        accepted.entry(key).or_default().push(m.id);
+    }
+    let lane_of: HashMap<MessageId, String> =
+        accepted.iter().flat_map(|(key, ids)| ids.iter().map(move |id| (id.clone(), key.clone()))).collect();
+
+    // Shared log of (lane, message) in the order deliveries were leased, and the lanes leased now.
+    let in_flight = std::sync::Arc::new(std::sync::Mutex::new(HashSet::<String>::new()));
+    let settled = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, MessageId)>::new()));
+    let mut workers = Vec::new();
+    for worker in 0..4 {
+        let (store, in_flight, settled, lane_of) =
+            (nodes[worker % 2].clone(), in_flight.clone(), settled.clone(), lane_of.clone());
+        workers.push(tokio::spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                let at = now() + Duration::seconds(1);
+                let leased =
+                    store.lease_deliveries(&lease_request(at, 10, 10, Duration::minutes(5))).await.unwrap();
+                if leased.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(StdDuration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                for lease in &leased {
+                    let lane = lane_of[&lease.msg_id].clone();
+                    assert!(lease.in_lane);
+                    assert!(
+                        in_flight.lock().unwrap().insert(lane.clone()),
+                        "two deliveries of lane {lane} leased at once"
+                    );
+                }
+                for lease in leased {
+                    let lane = lane_of[&lease.msg_id].clone();
+                    settled.lock().unwrap().push((lane.clone(), lease.msg_id.clone()));
+                    in_flight.lock().unwrap().remove(&lane);
+                    assert!(store.record_attempt(&delivered(&lease, now())).await.unwrap());
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let settled = settled.lock().unwrap().clone();
+    assert_eq!(settled.len(), KEYS * PER_KEY, "every message delivered once");
+    for (key, ids) in &accepted {
+        let order: Vec<MessageId> =
+            settled.iter().filter(|(lane, _)| lane == key).map(|(_, id)| id.clone()).collect();
+        assert_eq!(&order, ids, "lane {key} delivered in the order accepted");
+    }
 }
 
 async fn two_nodes_never_lease_the_same_delivery(server: &crate::server::Server) {
