@@ -17,6 +17,7 @@ use crate::model::{Application, Endpoint, EventType, OnExhausted};
 use crate::name::{ChannelName, EventTypeName, FeatureFlag, Metadata, Uid};
 use crate::secret::{SecretString, SigningSecret};
 use crate::store::StoreError;
+use crate::version::PayloadVersion;
 
 /// Fields of an application to change; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -77,6 +78,15 @@ pub struct EndpointChange {
     pub ordered_on_exhausted: Option<OnExhausted>,
     /// `Some(None)`: follow the organisation's setting.
     pub consent: Option<Option<ConsentMode>>,
+    pub payload_version: Option<Option<PayloadVersion>>,
+    pub transformation: Option<TransformationChange>,
+}
+
+/// A change of an endpoint's transformation (`PATCH …/transformation`): absent fields stay.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TransformationChange {
+    pub code: Option<Option<String>>,
+    pub enabled: Option<bool>,
 }
 
 impl EndpointChange {
@@ -97,6 +107,12 @@ impl EndpointChange {
         set(&mut endpoint.ordered, &self.ordered);
         set(&mut endpoint.ordered_on_exhausted, &self.ordered_on_exhausted);
         set(&mut endpoint.consent, &self.consent);
+        set(&mut endpoint.payload_version, &self.payload_version);
+        if let Some(change) = &self.transformation {
+            set(&mut endpoint.transformation.code, &change.code);
+            set(&mut endpoint.transformation.enabled, &change.enabled);
+            endpoint.transformation.updated_at = Some(now);
+        }
         match &self.headers {
             None => {}
             Some(HeadersChange::Replace(headers)) => endpoint.headers = headers.clone(),
@@ -126,6 +142,7 @@ pub struct EventTypeChange {
     pub feature_flags: Option<Vec<FeatureFlag>>,
     pub group_name: Option<Option<String>>,
     pub schemas: Option<Option<serde_json::Map<String, serde_json::Value>>>,
+    pub converters: Option<BTreeMap<PayloadVersion, String>>,
     /// Change it only if it is archived now (creating an event type over an archived one of
     /// the same name); otherwise the change is refused with `Conflict { what: "name" }`.
     pub only_if_archived: bool,
@@ -143,6 +160,7 @@ impl EventTypeChange {
         set(&mut event_type.feature_flags, &self.feature_flags);
         set(&mut event_type.group_name, &self.group_name);
         set(&mut event_type.schemas, &self.schemas);
+        set(&mut event_type.converters, &self.converters);
         event_type.updated_at = now;
         Ok(())
     }
@@ -179,6 +197,8 @@ mod tests {
             ordered_on_exhausted: OnExhausted::Skip,
             consent: None,
             consent_state: None,
+            payload_version: None,
+            transformation: Default::default(),
             created_at: now,
             updated_at: now,
         }
@@ -248,6 +268,7 @@ mod tests {
             feature_flags: vec![],
             group_name: None,
             schemas: None,
+            converters: BTreeMap::new(),
             created_at: now,
             updated_at: now,
         };

@@ -26,6 +26,8 @@ pub struct Message {
     /// The lane of an ordered endpoint this message takes (`orderingKey`); messages without
     /// one share a lane. Unordered endpoints ignore it.
     pub ordering_key: Option<crate::name::OrderingKey>,
+    /// The version of its event type's payload the message holds (`payloadVersion`).
+    pub payload_version: crate::version::PayloadVersion,
 }
 
 /// The parts of an endpoint that decide whether a message goes to it.
@@ -136,6 +138,8 @@ pub struct LeasedDelivery {
     pub trigger: Trigger,
     /// Whether the delivery is the head of an ordered lane (its successors wait for it).
     pub in_lane: bool,
+    /// The payload version the message holds.
+    pub payload_version: crate::version::PayloadVersion,
 }
 
 /// Which due deliveries to lease.

@@ -20,6 +20,7 @@ pub mod signature;
 pub mod stats;
 pub mod store;
 pub mod token;
+pub mod version;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -58,8 +58,29 @@ pub struct Endpoint {
     /// What the endpoint answered when asked for consent. Read-only here: written only by the
     /// store's narrow consent commands (the worker's handshake, the callback), never by a change.
     pub consent_state: Option<ConsentState>,
+    /// The payload version the endpoint is pinned to (`payloadVersion`): it receives every
+    /// message converted down to the highest version at or below it. `None`: as published.
+    pub payload_version: Option<crate::version::PayloadVersion>,
+    /// The endpoint's transformation (`…/transformation`).
+    pub transformation: Transformation,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// JavaScript defining `function handler(webhook)`, run before each delivery to the endpoint
+/// when enabled: it may change the payload, the URL and the method, or cancel the delivery.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transformation {
+    pub code: Option<String>,
+    pub enabled: bool,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl Transformation {
+    /// The code to run, when there is code and it is enabled.
+    pub fn active(&self) -> Option<&str> {
+        self.code.as_deref().filter(|_| self.enabled)
+    }
 }
 
 /// What an ordered lane does when its head fails for good (`orderedOnExhausted`).
@@ -157,6 +178,9 @@ pub struct EventType {
     pub group_name: Option<String>,
     /// JSON schemas by version, e.g. `{"1": {...}}`.
     pub schemas: Option<serde_json::Map<String, serde_json::Value>>,
+    /// JavaScript by version N (> 1) defining `function convert(payload)`, which turns a
+    /// version-N payload into a version N−1 payload (`converters`).
+    pub converters: BTreeMap<crate::version::PayloadVersion, String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -130,6 +130,8 @@ mod tests {
             ordered_on_exhausted: Default::default(),
             consent: None,
             consent_state: None,
+            payload_version: None,
+            transformation: Default::default(),
             created_at: now,
             updated_at: now,
         }

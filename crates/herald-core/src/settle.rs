@@ -249,6 +249,16 @@ pub fn not_attempted(
     }
 }
 
+/// The record of a delivery the endpoint's transformation cancelled: settled as done (it is
+/// not a failure), with nothing sent and a response that says so.
+pub fn cancelled(delivery: &LeasedDelivery, url: &str, now: DateTime<Utc>) -> AttemptRecord {
+    let mut record =
+        not_attempted(delivery, url, "not sent: the endpoint's transformation cancelled it", now);
+    record.attempt.status = DeliveryStatus::Success;
+    record.next = NextStep::Delivered;
+    record
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +276,7 @@ mod tests {
             trigger,
             payload: Some(b"{}".to_vec()),
             in_lane: false,
+            payload_version: crate::version::PayloadVersion::FIRST,
         }
     }
 

@@ -34,7 +34,7 @@ impl Default for Limits {
 }
 
 /// The largest script source accepted, in bytes.
-pub const MAX_SOURCE_BYTES: usize = 64 * 1024;
+pub const MAX_SOURCE_BYTES: usize = 51_200;
 
 /// A script and the function in it that is called.
 #[derive(Debug, Clone)]
@@ -88,7 +88,7 @@ pub enum RunError {
     TimedOut(Duration),
     #[error("the script went past its memory limit of {} KiB", .0 / 1024)]
     OutOfMemory(usize),
-    #[error("the script returned {0}, not a JSON value")]
+    #[error("the script's return value is unusable: {0}")]
     BadReturn(&'static str),
     #[error("the input is not JSON the script can read")]
     BadInput,

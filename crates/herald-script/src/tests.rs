@@ -1,3 +1,5 @@
+//! The sandbox's guarantees, each as a user of a converter or transformation meets it.
+
 #![allow(clippy::unwrap_used)]
 
 use super::*;

@@ -6,11 +6,12 @@ use herald_core::StoreError;
 use herald_core::change::EndpointChange;
 use herald_core::consent::{ConsentDecision, ConsentMode, ConsentState};
 use herald_core::id::{ApplicationId, EndpointId};
-use herald_core::model::{Endpoint, OnExhausted};
+use herald_core::model::{Endpoint, OnExhausted, Transformation};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
 use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets, url_at_rest};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
 use herald_core::token::TokenHash;
+use herald_core::version::PayloadVersion;
 use sqlx::QueryBuilder;
 use sqlx::postgres::PgRow;
 
@@ -26,14 +27,17 @@ pub(crate) const COLUMNS: &str = "e.id, e.app_id, e.uid, e.url, e.description, e
                                   e.sealed_secrets, e.created_at, e.updated_at, e.ordered, \
                                   e.ordered_on_exhausted, e.consent, e.consent_origin, \
                                   e.consent_status, e.consent_rate, e.consent_reason, e.consent_at, \
-                                  e.consent_expires_at";
+                                  e.consent_expires_at, e.payload_version, e.transformation_code, \
+                                  e.transformation_enabled, e.transformation_updated_at";
 
 pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
                                throttle_rate, metadata, sealed_secrets, created_at, updated_at,
-                               ordered, ordered_on_exhausted, consent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16)",
+                               ordered, ordered_on_exhausted, consent, payload_version,
+                               transformation_code, transformation_enabled, transformation_updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, $13, $14, $15, $16,
+                 $17, $18, $19, $20)",
     )
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
@@ -51,6 +55,10 @@ pub(crate) async fn insert(store: &PostgresStore, endpoint: &Endpoint) -> Result
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
     .bind(endpoint.consent.map(ConsentMode::code))
+    .bind(endpoint.payload_version.map(|v| v.number() as i32))
+    .bind(endpoint.transformation.code.as_deref())
+    .bind(endpoint.transformation.enabled)
+    .bind(endpoint.transformation.updated_at)
     .execute(&store.pool)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -115,7 +123,9 @@ pub(crate) async fn update(
     sqlx::query(
         "UPDATE endpoints SET uid = $1, url = $2, description = $3, disabled = $4, event_types = $5,
                 channels = $6, throttle_rate = $7, metadata = $8::jsonb, sealed_secrets = $9,
-                updated_at = $10, ordered = $13, ordered_on_exhausted = $14, consent = $15
+                updated_at = $10, ordered = $13, ordered_on_exhausted = $14, consent = $15,
+                payload_version = $16, transformation_code = $17, transformation_enabled = $18,
+                transformation_updated_at = $19
          WHERE id = $11 AND app_id = $12",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
@@ -133,6 +143,10 @@ pub(crate) async fn update(
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
     .bind(endpoint.consent.map(ConsentMode::code))
+    .bind(endpoint.payload_version.map(|v| v.number() as i32))
+    .bind(endpoint.transformation.code.as_deref())
+    .bind(endpoint.transformation.enabled)
+    .bind(endpoint.transformation.updated_at)
     .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -183,6 +197,19 @@ pub(crate) fn from_row(store: &PostgresStore, row: &PgRow) -> Result<Endpoint, S
                 .transpose()?
         },
         consent_state: consent_from_row(row)?,
+        payload_version: {
+            let number: Option<i32> = get(row, "payload_version")?;
+            number
+                .map(|n| {
+                    PayloadVersion::from_stored(i64::from(n)).ok_or_else(|| corrupt("payload_version", n))
+                })
+                .transpose()?
+        },
+        transformation: Transformation {
+            code: get(row, "transformation_code")?,
+            enabled: get(row, "transformation_enabled")?,
+            updated_at: get(row, "transformation_updated_at")?,
+        },
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

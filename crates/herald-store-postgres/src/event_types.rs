@@ -6,6 +6,7 @@ use herald_core::change::EventTypeChange;
 use herald_core::model::EventType;
 use herald_core::name::EventTypeName;
 use herald_core::store::{Page, PageRequest};
+use herald_core::version::{converters_from_json, converters_to_json};
 use sqlx::QueryBuilder;
 use sqlx::postgres::PgRow;
 
@@ -13,7 +14,7 @@ use crate::rows::{PagePlan, corrupt, get, names_to_array, parse_names};
 use crate::{PostgresStore, backend, store_error};
 
 const COLUMNS: &str = "name, description, archived, deprecated, feature_flags, group_name, schemas::text AS schemas, \
-                       created_at, updated_at";
+                       converters, created_at, updated_at";
 
 fn flags(event_type: &EventType) -> Option<Vec<String>> {
     let flags = (!event_type.feature_flags.is_empty()).then(|| event_type.feature_flags.clone());
@@ -27,8 +28,8 @@ fn schemas_to_json(event_type: &EventType) -> Option<String> {
 pub(crate) async fn insert(store: &PostgresStore, event_type: &EventType) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, schemas,
-                                  created_at, updated_at, feature_flags, group_name)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)",
+                                  created_at, updated_at, feature_flags, group_name, converters)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)",
     )
     .bind(event_type.name.as_str())
     .bind(&event_type.description)
@@ -40,6 +41,7 @@ pub(crate) async fn insert(store: &PostgresStore, event_type: &EventType) -> Res
     .bind(event_type.updated_at)
     .bind(flags(event_type))
     .bind(event_type.group_name.as_deref())
+    .bind(converters_to_json(&event_type.converters))
     .execute(&store.pool)
     .await
     .map_err(|e| store_error(e, "name"))?;
@@ -85,7 +87,8 @@ pub(crate) async fn update(
     change.apply(&mut event_type, now)?;
     sqlx::query(
         "UPDATE event_types SET description = $1, archived = $2, deprecated = $3, feature_flag = $4,
-                schemas = $5::jsonb, updated_at = $6, feature_flags = $8, group_name = $9
+                schemas = $5::jsonb, updated_at = $6, feature_flags = $8, group_name = $9,
+                converters = $10
          WHERE name = $7",
     )
     .bind(&event_type.description)
@@ -97,6 +100,7 @@ pub(crate) async fn update(
     .bind(event_type.name.as_str())
     .bind(flags(&event_type))
     .bind(event_type.group_name.as_deref())
+    .bind(converters_to_json(&event_type.converters))
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
@@ -145,6 +149,8 @@ fn from_row(row: &PgRow) -> Result<EventType, StoreError> {
         feature_flags: parse_names(row, "feature_flags", EventTypeName::parse)?.unwrap_or_default(),
         group_name: get(row, "group_name")?,
         schemas,
+        converters: converters_from_json(get::<Option<String>>(row, "converters")?.as_deref())
+            .map_err(|e| corrupt("converters", e))?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

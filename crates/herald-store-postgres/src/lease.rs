@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use herald_core::StoreError;
 use herald_core::delivery::{DeliveryId, LeaseRequest, LeasedDelivery};
 use herald_core::name::EventTypeName;
+use herald_core::version::PayloadVersion;
 
 use crate::rows::{corrupt, get, parse, parse_trigger};
 use crate::{PostgresStore, backend};
@@ -67,7 +68,7 @@ leased AS (
               d.next_attempt_at, d.lane IS NOT NULL AS in_lane
 )
 SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
-       m.event_type, m.payload
+       m.event_type, m.payload, m.payload_version
 FROM leased l JOIN messages m ON m.id = l.msg_id
 ORDER BY l.next_attempt_at, l.id";
 
@@ -104,6 +105,11 @@ pub(crate) async fn lease(
                 attempt: u32::try_from(attempts).map_err(|e| corrupt("attempts", e))?.saturating_add(1),
                 trigger: parse_trigger(row, "trigger")?,
                 in_lane: get(row, "in_lane")?,
+                payload_version: {
+                    let number: i32 = get(row, "payload_version")?;
+                    PayloadVersion::from_stored(i64::from(number))
+                        .ok_or_else(|| corrupt("payload_version", number))?
+                },
             })
         })
         .collect()

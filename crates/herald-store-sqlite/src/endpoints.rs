@@ -6,11 +6,12 @@ use herald_core::StoreError;
 use herald_core::change::EndpointChange;
 use herald_core::consent::{ConsentDecision, ConsentMode, ConsentState};
 use herald_core::id::{ApplicationId, EndpointId};
-use herald_core::model::{Endpoint, OnExhausted};
+use herald_core::model::{Endpoint, OnExhausted, Transformation};
 use herald_core::name::{ChannelName, EventTypeName, Uid};
 use herald_core::sealed::{open_endpoint_secrets, seal_endpoint_secrets, url_at_rest};
 use herald_core::store::{EndpointKey, Key, Page, PageRequest};
 use herald_core::token::TokenHash;
+use herald_core::version::PayloadVersion;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -23,14 +24,16 @@ use crate::{SqliteStore, backend, store_error};
 const COLUMNS: &str = "id, app_id, uid, url, description, disabled, event_types, channels, \
                        throttle_rate, metadata, sealed_secrets, created_at, updated_at, ordered, \
                        ordered_on_exhausted, consent, consent_origin, consent_status, consent_rate, \
-                       consent_reason, consent_at, consent_expires_at";
+                       consent_reason, consent_at, consent_expires_at, payload_version, \
+                       transformation_code, transformation_enabled, transformation_updated_at";
 
 pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO endpoints (id, app_id, uid, url, description, disabled, event_types, channels,
                                throttle_rate, metadata, sealed_secrets, created_at, updated_at,
-                               ordered, ordered_on_exhausted, consent)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               ordered, ordered_on_exhausted, consent, payload_version,
+                               transformation_code, transformation_enabled, transformation_updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
@@ -48,6 +51,10 @@ pub(crate) async fn insert(store: &SqliteStore, endpoint: &Endpoint) -> Result<(
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
     .bind(endpoint.consent.map(ConsentMode::code))
+    .bind(endpoint.payload_version.map(PayloadVersion::number))
+    .bind(endpoint.transformation.code.as_deref())
+    .bind(endpoint.transformation.enabled)
+    .bind(endpoint.transformation.updated_at.map(to_micros))
     .execute(&store.writer)
     .await
     .map_err(|e| store_error(e, "uid"))?;
@@ -120,7 +127,8 @@ pub(crate) async fn update(
     sqlx::query(
         "UPDATE endpoints SET uid = ?, url = ?, description = ?, disabled = ?, event_types = ?,
                 channels = ?, throttle_rate = ?, metadata = ?, sealed_secrets = ?, updated_at = ?,
-                ordered = ?, ordered_on_exhausted = ?, consent = ?
+                ordered = ?, ordered_on_exhausted = ?, consent = ?, payload_version = ?,
+                transformation_code = ?, transformation_enabled = ?, transformation_updated_at = ?
          WHERE id = ? AND app_id = ?",
     )
     .bind(endpoint.uid.as_ref().map(Uid::as_str))
@@ -136,6 +144,10 @@ pub(crate) async fn update(
     .bind(endpoint.ordered)
     .bind(endpoint.ordered_on_exhausted.code())
     .bind(endpoint.consent.map(ConsentMode::code))
+    .bind(endpoint.payload_version.map(PayloadVersion::number))
+    .bind(endpoint.transformation.code.as_deref())
+    .bind(endpoint.transformation.enabled)
+    .bind(endpoint.transformation.updated_at.map(to_micros))
     .bind(endpoint.id.as_str())
     .bind(endpoint.app_id.as_str())
     .execute(&mut *tx)
@@ -190,6 +202,24 @@ fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Endpoint, StoreError
             code.map(|c| ConsentMode::from_code(c).ok_or_else(|| corrupt("consent", c))).transpose()?
         },
         consent_state: consent_from_row(row)?,
+        payload_version: {
+            let number: Option<i64> =
+                row.try_get("payload_version").map_err(|e| corrupt("payload_version", e))?;
+            number
+                .map(|n| PayloadVersion::from_stored(n).ok_or_else(|| corrupt("payload_version", n)))
+                .transpose()?
+        },
+        transformation: Transformation {
+            code: opt_text("transformation_code")?,
+            enabled: row
+                .try_get("transformation_enabled")
+                .map_err(|e| corrupt("transformation_enabled", e))?,
+            updated_at: row
+                .try_get::<Option<i64>, _>("transformation_updated_at")
+                .map_err(|e| corrupt("transformation_updated_at", e))?
+                .map(from_micros)
+                .transpose()?,
+        },
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,
     })

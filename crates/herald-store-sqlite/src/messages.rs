@@ -7,6 +7,7 @@ use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Page, PageRequest};
+use herald_core::version::PayloadVersion;
 use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::{Arguments, Row};
 
@@ -15,7 +16,8 @@ use crate::{SqliteStore, backend};
 
 /// The columns `from_row` reads, prefixed for joins.
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
-                                  m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key";
+                                  m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key, \
+                                  m.payload_version";
 
 /// Queues a delivery of `message` to `endpoint`, due at `due`.
 pub(crate) async fn insert_delivery(
@@ -192,5 +194,9 @@ pub(crate) fn from_row(row: &SqliteRow) -> Result<Message, StoreError> {
             .map(|k| OrderingKey::parse(&k))
             .transpose()
             .map_err(|e| corrupt("ordering_key", e))?,
+        payload_version: {
+            let number: i64 = row.try_get("payload_version").map_err(|e| corrupt("payload_version", e))?;
+            PayloadVersion::from_stored(number).ok_or_else(|| corrupt("payload_version", number))?
+        },
     })
 }

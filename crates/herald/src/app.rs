@@ -174,10 +174,17 @@ impl App {
             ),
             None => OperationalWebhooks::disabled(),
         };
+        // Converters and transformations run on threads of their own, for the API (checks,
+        // simulations) and the worker alike.
+        let scripts = crate::scripts::Scripts::new(
+            herald_script::Engine::start(delivery.script_threads, delivery.script_limits)?,
+            store.clone(),
+        );
         let worker_tasks = if role.delivers() {
             let tasks = worker::start(
                 &self.worker,
                 store.clone(),
+                scripts.clone(),
                 self.clock.clone(),
                 WorkerSettings { stepped: self.stepped_worker, ..worker_settings(&self.config, bound) },
                 operational,
@@ -205,6 +212,7 @@ impl App {
             metrics: self.metrics.clone(),
             shutdown: shutdown.clone(),
             tasks: service_tasks.clone(),
+            scripts,
         });
         // Prometheus on a listener of its own when configured, bound before the API answers.
         let metrics_listener = match (metrics_listener, self.config.metrics_listen) {
@@ -315,6 +323,7 @@ fn worker_settings(config: &Config, bound: std::net::SocketAddr) -> WorkerSettin
             origin: config.consent_origin(bound),
             callback_base: config.public_base_url(bound),
         },
+        payload_version_header: delivery.payload_version_header.clone(),
         stepped: false,
     }
 }

@@ -172,6 +172,13 @@ pub struct DeliveryConfig {
     /// The name Herald announces in `WebHook-Request-Origin` (`consent_origin`); `None`: the
     /// host of the public URL.
     pub consent_origin: Option<String>,
+    /// Limits of one run of a converter or transformation (`script_time_limit`,
+    /// `script_memory_limit`).
+    pub script_limits: herald_script::Limits,
+    /// Threads running scripts (`script_threads`).
+    pub script_threads: usize,
+    /// The header naming the payload version a delivery holds (`payload_version_header`).
+    pub payload_version_header: http::HeaderName,
 }
 
 /// Values given on the command line; `None` where the flag was not used.
@@ -231,6 +238,10 @@ const KEYS: &[&str] = &[
     "operational_webhook_secret",
     "consent",
     "consent_origin",
+    "script_time_limit",
+    "script_memory_limit",
+    "script_threads",
+    "payload_version_header",
 ];
 
 /// Raw values with their sources, before parsing.
@@ -550,6 +561,29 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
             } else {
                 Err(format!("`{v}` is not a host name such as webhooks.example.com"))
             }
+        })?,
+        script_limits: herald_script::Limits {
+            time: field(raw, "script_time_limit", |v| {
+                let limit = parse_positive_duration(v)?;
+                if limit > Duration::from_secs(10) {
+                    return Err(format!("`{v}` is longer than the most, 10s"));
+                }
+                Ok(limit)
+            })?,
+            memory_bytes: field(raw, "script_memory_limit", |v| match v.parse::<usize>() {
+                Ok(bytes) if (1 << 20..=1 << 30).contains(&bytes) => Ok(bytes),
+                _ => {
+                    Err(format!("`{v}` is not a number of bytes from 1048576 (1 MiB) to 1073741824 (1 GiB)"))
+                }
+            })?,
+        },
+        script_threads: field(raw, "script_threads", |v| match v.parse::<usize>() {
+            Ok(n) if (1..=64).contains(&n) => Ok(n),
+            _ => Err(format!("`{v}` is not a number of threads from 1 to 64")),
+        })?,
+        payload_version_header: field(raw, "payload_version_header", |v| {
+            herald_core::headers::validate_header(v, "1")?;
+            http::HeaderName::try_from(v).map_err(|_| format!("`{v}` is not a header name"))
         })?,
     })
 }

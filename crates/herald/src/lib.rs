@@ -12,5 +12,6 @@ pub mod listen;
 pub mod metrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
+pub mod scripts;
 pub mod service;
 pub mod worker;

@@ -119,6 +119,12 @@ fn endpoint(app: &ApplicationId, uid: Option<&str>) -> Endpoint {
         ordered_on_exhausted: Default::default(),
         consent: None,
         consent_state: None,
+        payload_version: crate::version::PayloadVersion::new(3),
+        transformation: crate::model::Transformation {
+            code: Some("function handler(w) { return w; }".to_owned()),
+            enabled: true,
+            updated_at: Some(at),
+        },
         created_at: at,
         updated_at: at,
     }
@@ -134,6 +140,11 @@ fn event_type(name: &str) -> EventType {
         feature_flags: vec![EventTypeName::parse("beta").unwrap(), EventTypeName::parse("early").unwrap()],
         group_name: Some("orders".to_owned()),
         schemas: Some(serde_json::from_str(r#"{"1": {"type": "object"}}"#).unwrap()),
+        converters: [(
+            crate::version::PayloadVersion::new(2).unwrap(),
+            "function convert(p) {\n  return p;\n}".to_owned(),
+        )]
+        .into(),
         created_at: at,
         updated_at: at,
     }

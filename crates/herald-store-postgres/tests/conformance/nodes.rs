@@ -102,6 +102,8 @@ pub(crate) async fn endpoint(store: &PostgresStore, app: &ApplicationId) -> Endp
         ordered_on_exhausted: Default::default(),
         consent: None,
         consent_state: None,
+        payload_version: None,
+        transformation: Default::default(),
         created_at: at,
         updated_at: at,
     };
@@ -122,6 +124,7 @@ pub(crate) fn message(app: &ApplicationId) -> Message {
         deliver_at: None,
         payload_expires_at: at + Duration::days(1),
         ordering_key: None,
+        payload_version: herald_core::version::PayloadVersion::FIRST,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Leasing due deliveries and releasing leases, inside the writer's transaction.
 
+use herald_core::version::PayloadVersion;
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use crate::rows::{corrupt, to_micros};
 const LEASE_SCAN: i64 = 4096;
 
 /// A message's event type and payload; `None` when the message is gone.
-type MessageParts = Option<(String, Option<Vec<u8>>)>;
+type MessageParts = Option<(String, Option<Vec<u8>>, i64)>;
 
 /// A leased row, before its message is read.
 struct Row {
@@ -105,19 +106,20 @@ pub(super) fn lease(
 
     // The messages' event types and payloads, read once per message.
     let mut messages: HashMap<String, MessageParts> = HashMap::new();
-    let mut select =
-        conn.prepare_cached("SELECT event_type, payload FROM messages WHERE id = ?").map_err(sql_error)?;
+    let mut select = conn
+        .prepare_cached("SELECT event_type, payload, payload_version FROM messages WHERE id = ?")
+        .map_err(sql_error)?;
     let mut leased = Vec::with_capacity(rows.len());
     for row in rows {
         if !messages.contains_key(&row.msg_id) {
             let message = select
-                .query_row([&row.msg_id], |found| Ok((found.get(0)?, found.get(1)?)))
+                .query_row([&row.msg_id], |found| Ok((found.get(0)?, found.get(1)?, found.get(2)?)))
                 .optional()
                 .map_err(sql_error)?;
             messages.insert(row.msg_id.clone(), message);
         }
         // A message deleted with its application: its deliveries went too.
-        let Some((event_type, payload)) = &messages[&row.msg_id] else {
+        let Some((event_type, payload, version)) = &messages[&row.msg_id] else {
             continue;
         };
         leased.push(LeasedDelivery {
@@ -131,6 +133,8 @@ pub(super) fn lease(
             attempt: u32::try_from(row.attempts + 1).map_err(|e| corrupt("attempts", e))?,
             trigger: Trigger::from_code(row.trigger).ok_or_else(|| corrupt("trigger", row.trigger))?,
             in_lane: row.in_lane,
+            payload_version: PayloadVersion::from_stored(*version)
+                .ok_or_else(|| corrupt("payload_version", version))?,
         });
     }
     Ok(leased)

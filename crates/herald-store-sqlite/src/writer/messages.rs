@@ -19,8 +19,8 @@ pub(super) fn insert(
 ) -> Result<Vec<EndpointId>, StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                               deliver_at, payload_expires_at, ordering_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               deliver_at, payload_expires_at, ordering_key, payload_version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -34,6 +34,7 @@ pub(super) fn insert(
             message.deliver_at.map(to_micros),
             to_micros(message.payload_expires_at),
             message.ordering_key.as_ref().map(|key| key.as_str()),
+            message.payload_version.number(),
         ])
     })
     .map_err(|e| conflict_or(e, "eventId"))?;

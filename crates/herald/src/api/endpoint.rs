@@ -14,6 +14,7 @@ use herald_core::model::{Application, Endpoint, OnExhausted};
 use herald_core::name::{ChannelName, EventTypeName, Metadata, Uid};
 use herald_core::secret::{SecretString, SigningSecret};
 use herald_core::store::{EndpointKey, Key, Ordering};
+use herald_core::version::PayloadVersion;
 use serde::{Deserialize, Serialize};
 use url::Url;
 use utoipa::ToSchema;
@@ -87,6 +88,11 @@ pub struct EndpointIn {
     /// organisation's setting.
     #[serde(default)]
     pub consent: Option<String>,
+    /// Herald extension: the payload version the endpoint receives (e.g. `"1"`): every
+    /// message is converted down to the highest version at or below it. Absent or `null`: as
+    /// published.
+    #[serde(default)]
+    pub payload_version: Option<String>,
 }
 
 /// Changes to an endpoint; absent fields stay as they are, `null` clears.
@@ -131,6 +137,10 @@ pub struct EndpointPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub consent: Option<Option<String>>,
+    /// Herald extension: the payload version the endpoint receives; `null`: as published.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub payload_version: Option<Option<String>>,
 }
 
 /// An endpoint as the API returns it. Secrets, header values and the bearer token are not
@@ -175,6 +185,9 @@ pub struct EndpointOut {
     /// Herald extension: why consent was refused.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consent_reason: Option<String>,
+    /// Herald extension: the payload version the endpoint is pinned to; `null`: it receives
+    /// each message at the version it was published at.
+    pub payload_version: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -228,6 +241,7 @@ impl From<Endpoint> for EndpointOut {
             consent_status: consent_status.name(),
             consent_rate: None,
             consent_reason,
+            payload_version: ep.payload_version.map(|v| v.to_string()),
             created_at: ep.created_at,
             updated_at: ep.updated_at,
         }
@@ -354,6 +368,8 @@ fn parse_in(body: EndpointIn) -> Result<NewEndpoint, ApiError> {
         None => Some(OnExhausted::default()),
     };
     let consent = body.consent.as_deref().and_then(|c| v.check("consent", ConsentMode::parse(c)));
+    let payload_version =
+        body.payload_version.as_deref().and_then(|p| v.check("payloadVersion", PayloadVersion::parse(p)));
     v.finish()?;
     Ok(NewEndpoint {
         url: url.ok_or_else(|| ApiError::invalid_field("url", "invalid URL"))?,
@@ -370,6 +386,7 @@ fn parse_in(body: EndpointIn) -> Result<NewEndpoint, ApiError> {
         ordered: body.ordered.unwrap_or(false),
         ordered_on_exhausted: ordered_on_exhausted.unwrap_or_default(),
         consent,
+        payload_version,
     })
 }
 
@@ -398,6 +415,11 @@ fn parse_patch(body: EndpointPatch) -> Result<EndpointChange, ApiError> {
         Some(None) => Some(None),
         Some(Some(text)) => v.check("consent", ConsentMode::parse(&text)).map(Some),
     };
+    let payload_version = match body.payload_version {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(text)) => v.check("payloadVersion", PayloadVersion::parse(&text)).map(Some),
+    };
     v.finish()?;
     Ok(EndpointChange {
         url,
@@ -412,6 +434,7 @@ fn parse_patch(body: EndpointPatch) -> Result<EndpointChange, ApiError> {
         ordered: body.ordered,
         ordered_on_exhausted,
         consent,
+        payload_version,
         ..EndpointChange::default()
     })
 }

@@ -150,14 +150,18 @@ fn service_error_response(error: &ServiceError) -> Response {
         ServiceError::UidTaken(_) | ServiceError::EventIdTaken | ServiceError::EventTypeExists(_) => {
             StatusCode::CONFLICT
         }
-        ServiceError::UnknownEventTypes(_) | ServiceError::Invalid { .. } => {
+        ServiceError::ScriptFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::UnknownEventTypes(_)
+        | ServiceError::Invalid { .. }
+        | ServiceError::ScriptDoesNotCompile { .. } => {
             let field = match error {
-                ServiceError::Invalid { field, .. } => field,
-                _ => "eventTypes",
+                ServiceError::Invalid { field, .. } => (*field).to_owned(),
+                ServiceError::ScriptDoesNotCompile { field, .. } => field.clone(),
+                _ => "eventTypes".to_owned(),
             };
             let body = HttpValidationError {
                 detail: vec![ValidationErrorItem {
-                    loc: vec!["body".to_owned(), (*field).to_owned()],
+                    loc: vec!["body".to_owned(), field],
                     msg: error.to_string(),
                     kind: error.code().to_owned(),
                 }],

@@ -1,5 +1,7 @@
 //! `/api/v1/event-type`: the kinds of events the operator's application emits.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,6 +10,7 @@ use herald_core::change::EventTypeChange;
 use herald_core::model::EventType;
 use herald_core::name::EventTypeName;
 use herald_core::store::Ordering;
+use herald_core::version::PayloadVersion;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -43,6 +46,11 @@ pub struct EventTypeIn {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
+    /// Herald extension: JavaScript by version N (2 and up) defining
+    /// `function convert(payload)`, which turns a version-N payload into a version N−1 one.
+    /// Endpoints pinned to an older version receive each message converted step by step.
+    #[serde(default)]
+    pub converters: Option<BTreeMap<String, String>>,
 }
 
 /// The full new state of an event type (PUT).
@@ -63,6 +71,11 @@ pub struct EventTypeUpdate {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Value>,
+    /// Herald extension: JavaScript by version N (2 and up) defining
+    /// `function convert(payload)`, which turns a version-N payload into a version N−1 one.
+    /// Endpoints pinned to an older version receive each message converted step by step.
+    #[serde(default)]
+    pub converters: Option<BTreeMap<String, String>>,
 }
 
 /// Changes to an event type; absent fields stay as they are, `null` clears.
@@ -87,6 +100,10 @@ pub struct EventTypePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Option<Value>>,
+    /// Herald extension: the converters by version; `null` removes them all.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<BTreeMap<String, String>>)]
+    pub converters: Option<Option<BTreeMap<String, String>>>,
 }
 
 /// An event type as the API returns it.
@@ -103,6 +120,9 @@ pub struct EventTypeOut {
     pub group_name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub schemas: Option<Map<String, Value>>,
+    /// Herald extension: the converters by version (with the schemas).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub converters: Option<BTreeMap<String, String>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -119,6 +139,9 @@ impl EventTypeOut {
                 .then(|| event_type.feature_flags.iter().map(ToString::to_string).collect()),
             group_name: event_type.group_name,
             schemas: if with_content { event_type.schemas } else { None },
+            converters: (with_content && !event_type.converters.is_empty()).then(|| {
+                event_type.converters.iter().map(|(v, code)| (v.to_string(), code.clone())).collect()
+            }),
             created_at: event_type.created_at,
             updated_at: event_type.updated_at,
         }
@@ -163,6 +186,42 @@ fn parse_schemas(v: &mut Validator, schemas: Option<Value>) -> Option<Map<String
         }
     }
 }
+
+/// Converters by version: each key a version from 2 up, each source within the size limit
+/// (whether it compiles is the use case's check).
+fn parse_converters(
+    v: &mut Validator,
+    converters: BTreeMap<String, String>,
+) -> BTreeMap<PayloadVersion, String> {
+    let mut parsed = BTreeMap::new();
+    for (version, code) in converters {
+        match PayloadVersion::parse(&version) {
+            Ok(number) if number > PayloadVersion::FIRST => {
+                if code.len() > herald_script::MAX_SOURCE_BYTES {
+                    v.fail(
+                        "converters",
+                        format!(
+                            "the converter from version {version} is longer than {} bytes",
+                            herald_script::MAX_SOURCE_BYTES
+                        ),
+                    );
+                }
+                parsed.insert(number, code);
+            }
+            Ok(_) => {
+                v.fail("converters", "a converter turns version N into N-1: its version must be 2 or more")
+            }
+            Err(reason) => v.fail("converters", format!("converter key: {reason}")),
+        }
+    }
+    if parsed.len() > MAX_CONVERTERS {
+        v.fail("converters", format!("at most {MAX_CONVERTERS} converters"));
+    }
+    parsed
+}
+
+/// The most converters one event type may have.
+const MAX_CONVERTERS: usize = 32;
 
 /// The flags from `featureFlags`, or the single `featureFlag`, validated and deduplicated.
 fn parse_flags(v: &mut Validator, single: Option<String>, many: Option<Vec<String>>) -> Vec<EventTypeName> {
@@ -213,6 +272,7 @@ impl From<EventTypeIn> for EventTypeUpdate {
             feature_flags: body.feature_flags,
             group_name: body.group_name,
             schemas: body.schemas,
+            converters: body.converters,
         }
     }
 }
@@ -227,6 +287,7 @@ fn parse_new(
 ) -> Result<NewEventType, ApiError> {
     let feature_flags = parse_flags(&mut v, body.feature_flag, body.feature_flags);
     let schemas = parse_schemas(&mut v, body.schemas);
+    let converters = parse_converters(&mut v, body.converters.unwrap_or_default());
     v.finish()?;
     Ok(NewEventType {
         name: name.ok_or(no_name)?,
@@ -236,6 +297,7 @@ fn parse_new(
         feature_flags,
         group_name: body.group_name,
         schemas,
+        converters,
     })
 }
 
@@ -323,6 +385,7 @@ pub async fn patch(
         (None, None) => None,
     };
     let schemas = body.schemas.map(|schemas| parse_schemas(&mut v, schemas));
+    let converters = body.converters.map(|c| parse_converters(&mut v, c.unwrap_or_default()));
     v.finish()?;
     let change = EventTypeChange {
         description: body.description,
@@ -331,6 +394,7 @@ pub async fn patch(
         feature_flags,
         group_name: body.group_name,
         schemas,
+        converters,
         only_if_archived: false,
     };
     let event_type = state.service().change_event_type(&name, &change).await?;

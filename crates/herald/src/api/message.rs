@@ -12,6 +12,7 @@ use herald_core::id::MessageId;
 use herald_core::model::Application;
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Ordering};
+use herald_core::version::PayloadVersion;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
@@ -62,6 +63,12 @@ pub struct MessageIn {
     /// one at a time, in the order Herald accepted them; messages without one share a lane.
     #[serde(default)]
     pub ordering_key: Option<String>,
+    /// Herald extension: the version of the event type's payload this payload is (e.g.
+    /// `"2"`). Default: the highest version among the event type's `schemas`, or `"1"`.
+    /// Endpoints pinned to an older version receive it converted (the event type's
+    /// `converters`).
+    #[serde(default)]
+    pub payload_version: Option<String>,
 }
 
 /// A message as the API returns it.
@@ -80,6 +87,8 @@ pub struct MessageOut {
     /// Herald extension: the message's ordering key, when it has one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ordering_key: Option<String>,
+    /// Herald extension: the version of the event type's payload it was published at.
+    pub payload_version: String,
 }
 
 /// The body sent in place of a payload that was removed.
@@ -104,6 +113,7 @@ impl MessageOut {
             timestamp: message.created_at,
             deliver_at: message.deliver_at,
             ordering_key: message.ordering_key.map(|key| key.to_string()),
+            payload_version: message.payload_version.to_string(),
         }
     }
 }
@@ -151,6 +161,8 @@ pub async fn create(
     let event_id = body.event_id.as_deref().and_then(|e| v.check("eventId", EventId::parse(e)));
     let ordering_key =
         body.ordering_key.as_deref().and_then(|k| v.check("orderingKey", OrderingKey::parse(k)));
+    let payload_version =
+        body.payload_version.as_deref().and_then(|p| v.check("payloadVersion", PayloadVersion::parse(p)));
     if !body.payload.get().trim_start().starts_with('{') {
         v.fail("payload", "the payload must be a JSON object");
     }
@@ -195,6 +207,7 @@ pub async fn create(
         deliver_at: body.deliver_at,
         payload_retention: retention,
         ordering_key,
+        payload_version,
     };
     let message = state.service().send_message(&app.id, new).await?;
     // Ties the request's trace to the message's deliveries (builds with the `otlp` feature).

@@ -26,6 +26,7 @@ pub mod portal;
 pub mod serve;
 pub mod stats;
 pub mod token;
+pub mod transformation;
 pub mod ui;
 
 use std::sync::Arc;
@@ -78,6 +79,8 @@ pub struct ApiShared {
     pub shutdown: tokio_util::sync::CancellationToken,
     /// Background work the use cases start (recover); the app waits for it at shutdown.
     pub tasks: tokio_util::task::TaskTracker,
+    /// The script sandbox and the event types' versions (shared with the worker).
+    pub scripts: crate::scripts::Scripts,
 }
 
 impl ApiState {
@@ -91,6 +94,7 @@ impl ApiState {
             tasks: shared.tasks.clone(),
             shutdown: shared.shutdown.clone(),
             consent: shared.consent,
+            scripts: shared.scripts.clone(),
         });
         Self { inner: Arc::new(shared), tokens: Arc::default(), service }
     }
@@ -202,6 +206,11 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
         .route("/{app_id}/endpoint/{endpoint_id}/secret", get(endpoint_secret::get_secret))
         .route("/{app_id}/endpoint/{endpoint_id}/secret/rotate", post(endpoint_secret::rotate_secret))
         .route("/{app_id}/endpoint/{endpoint_id}/recover", post(attempt::recover))
+        .route(
+            "/{app_id}/endpoint/{endpoint_id}/transformation",
+            get(transformation::get).patch(transformation::patch),
+        )
+        .route("/{app_id}/endpoint/{endpoint_id}/transformation/simulate", post(transformation::simulate))
         .route("/{app_id}/endpoint/{endpoint_id}/stats", get(attempt::stats))
         .route("/{app_id}/endpoint/{endpoint_id}/msg", get(attempt::list_attempted_messages))
         .route("/{app_id}/stats", get(stats::app_stats))

@@ -38,6 +38,8 @@ pub struct NewEndpoint {
     pub ordered_on_exhausted: OnExhausted,
     /// Whether it must consent first; `None`: the organisation's setting (an extension).
     pub consent: Option<ConsentMode>,
+    /// The payload version it receives; `None`: as published (an extension).
+    pub payload_version: Option<herald_core::version::PayloadVersion>,
 }
 
 impl NewEndpoint {
@@ -59,6 +61,8 @@ impl NewEndpoint {
             ordered: Some(self.ordered),
             ordered_on_exhausted: Some(self.ordered_on_exhausted),
             consent: Some(self.consent),
+            payload_version: Some(self.payload_version),
+            transformation: None,
         }
     }
 }
@@ -127,6 +131,8 @@ impl Service {
             ordered_on_exhausted: new.ordered_on_exhausted,
             consent: new.consent,
             consent_state: None,
+            payload_version: new.payload_version,
+            transformation: Default::default(),
             created_at: now,
             updated_at: now,
         };

@@ -47,6 +47,10 @@ pub enum ServiceError {
     /// A value that parsed but is not acceptable here; `field` names it in the request.
     #[error("{reason}")]
     Invalid { field: &'static str, reason: String },
+    #[error("{reason}")]
+    ScriptDoesNotCompile { field: String, reason: String },
+    #[error("{reason}")]
+    ScriptFailed { reason: String },
     /// The store failed; the details go to the log, never to a client.
     #[error("storage failed")]
     Store(#[source] StoreError),
@@ -73,6 +77,8 @@ impl ServiceError {
             Self::UnknownEventTypes(_) => "unknown_event_types",
             Self::ConsentCallbackUnknown => "consent_callback_not_found",
             Self::Invalid { .. } => "invalid_value",
+            Self::ScriptDoesNotCompile { .. } => "script_does_not_compile",
+            Self::ScriptFailed { .. } => "script_failed",
             Self::Store(_) => "internal_error",
         }
     }
@@ -107,5 +113,13 @@ pub const CODES: &[(&str, &str)] = &[
     ("event_type_exists", "409: an event type with this name exists and is not archived"),
     ("unknown_event_types", "422: an endpoint names event types that are not registered"),
     ("invalid_value", "422: a value that is well-formed but not acceptable"),
+    (
+        "script_does_not_compile",
+        "422: a converter or transformation does not compile or lacks its function (the message names the line)",
+    ),
+    (
+        "script_failed",
+        "422: a simulated transformation threw, ran past its limits or returned something unusable",
+    ),
     ("internal_error", "500: the server failed; the cause is in its log"),
 ];

@@ -5,6 +5,8 @@ use herald_core::StoreError;
 use herald_core::change::EventTypeChange;
 use herald_core::model::EventType;
 use herald_core::name::{EventTypeName, FeatureFlag};
+use herald_core::version::PayloadVersion;
+use std::collections::BTreeMap;
 
 use super::{Resource, Service, ServiceError, Upserted};
 
@@ -18,6 +20,8 @@ pub struct NewEventType {
     pub feature_flags: Vec<FeatureFlag>,
     pub group_name: Option<String>,
     pub schemas: Option<serde_json::Map<String, serde_json::Value>>,
+    /// JavaScript by the version it converts from (> 1) to the version before it.
+    pub converters: BTreeMap<PayloadVersion, String>,
 }
 
 impl NewEventType {
@@ -29,6 +33,7 @@ impl NewEventType {
             feature_flags: Some(self.feature_flags.clone()),
             group_name: Some(self.group_name.clone()),
             schemas: Some(self.schemas.clone()),
+            converters: Some(self.converters.clone()),
             only_if_archived,
         }
     }
@@ -46,6 +51,9 @@ impl Service {
     /// Creates an event type. An archived one of the same name is replaced (and unarchived
     /// unless `new` says otherwise); an active one is a conflict.
     pub async fn create_event_type(&self, new: NewEventType) -> Result<EventType, ServiceError> {
+        self.check_converters(&new.converters).await?;
+        let name = new.name.clone();
+        let _forget = Forget(self, &name);
         match self.insert_event_type(&new).await {
             Err(ServiceError::EventTypeExists(_)) => {
                 match self
@@ -74,6 +82,7 @@ impl Service {
             feature_flags: new.feature_flags.clone(),
             group_name: new.group_name.clone(),
             schemas: new.schemas.clone(),
+            converters: new.converters.clone(),
             created_at: now,
             updated_at: now,
         };
@@ -86,6 +95,9 @@ impl Service {
 
     /// Replaces the event type, or creates it. Two PUTs at once both succeed.
     pub async fn upsert_event_type(&self, new: NewEventType) -> Result<(EventType, Upserted), ServiceError> {
+        self.check_converters(&new.converters).await?;
+        let name = new.name.clone();
+        let _forget = Forget(self, &name);
         let replacement = new.replacement(false);
         for _ in 0..UPSERT_TRIES {
             if let Some(updated) =
@@ -108,6 +120,10 @@ impl Service {
         name: &EventTypeName,
         change: &EventTypeChange,
     ) -> Result<EventType, ServiceError> {
+        if let Some(converters) = &change.converters {
+            self.check_converters(converters).await?;
+        }
+        let _forget = Forget(self, name);
         self.store()
             .update_event_type(name, change, self.clock().now())
             .await?
@@ -116,10 +132,39 @@ impl Service {
 
     /// Removes an event type for good (archiving is a change: `archived: true`).
     pub async fn expunge_event_type(&self, name: &EventTypeName) -> Result<(), ServiceError> {
+        let _forget = Forget(self, name);
         if self.store().expunge_event_type(name).await? {
             Ok(())
         } else {
             Err(ServiceError::NotFound(Resource::EventType))
         }
+    }
+
+    /// Compiles each converter: one that does not compile, or lacks `function convert`, is
+    /// refused with the version and the line.
+    async fn check_converters(
+        &self,
+        converters: &BTreeMap<PayloadVersion, String>,
+    ) -> Result<(), ServiceError> {
+        for (version, code) in converters {
+            let script = herald_script::Script::new(code.as_str(), "convert");
+            if let Err(error) = self.scripts().engine().check(&script).await {
+                return Err(ServiceError::ScriptDoesNotCompile {
+                    field: format!("converters.{version}"),
+                    reason: format!("the converter from version {version} does not compile: {error}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Drops the cached versions of an event type when a write of it ends, whatever its outcome,
+/// so the next message and delivery read what the store holds.
+struct Forget<'a>(&'a Service, &'a EventTypeName);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.scripts().forget(self.1);
     }
 }

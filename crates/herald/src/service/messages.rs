@@ -7,6 +7,7 @@ use herald_core::delivery::Message;
 use herald_core::id::{ApplicationId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::MessageKey;
+use herald_core::version::PayloadVersion;
 
 use super::{Resource, Service, ServiceError};
 
@@ -24,11 +25,17 @@ pub struct NewMessage {
     pub payload_retention: Option<chrono::Duration>,
     /// The ordered lane it takes on ordered endpoints.
     pub ordering_key: Option<OrderingKey>,
+    /// The version of its event type's payload; `None`: the event type's latest.
+    pub payload_version: Option<PayloadVersion>,
 }
 
 impl Service {
     /// Stores the message with its deliveries (one transaction) and wakes the worker.
     pub async fn send_message(&self, app: &ApplicationId, new: NewMessage) -> Result<Message, ServiceError> {
+        let payload_version = match new.payload_version {
+            Some(version) => version,
+            None => self.scripts().latest_version(&new.event_type).await?,
+        };
         let now = self.clock().now();
         let retention = new.payload_retention.unwrap_or_else(|| {
             chrono::Duration::from_std(self.inner.payload_retention).unwrap_or(chrono::Duration::days(90))
@@ -44,6 +51,7 @@ impl Service {
             deliver_at: new.deliver_at.filter(|at| *at > now),
             payload_expires_at: now + retention,
             ordering_key: new.ordering_key,
+            payload_version,
         };
         self.store().insert_message(&message).await.map_err(ServiceError::store(Resource::Message))?;
         self.metrics().message_accepted();

@@ -16,6 +16,7 @@ mod event_types;
 mod messages;
 mod portal;
 mod tokens;
+mod transformations;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// The organisation's consent setting, for endpoints without their own (`consent`).
     pub consent: herald_core::consent::ConsentMode,
+    /// The script sandbox and the event types' versions (shared with the worker).
+    pub scripts: crate::scripts::Scripts,
 }
 
 impl Service {
@@ -83,6 +86,11 @@ impl Service {
     /// The organisation's consent setting.
     pub fn consent_mode(&self) -> herald_core::consent::ConsentMode {
         self.inner.consent
+    }
+
+    /// Converters and transformations, and the event types' versions.
+    pub fn scripts(&self) -> &crate::scripts::Scripts {
+        &self.inner.scripts
     }
 
     fn metrics(&self) -> &Metrics {

@@ -103,7 +103,16 @@ async fn ask(
             // No answer at all (unreachable, timed out, refused by the SSRF guard): an ordinary
             // failed attempt, retried on the schedule, which asks again.
             exchange.response = format!("consent handshake (OPTIONS): {}", exchange.response);
-            pipeline::settle_attempt(context, breaker, endpoint, delivery, started_at, exchange).await;
+            pipeline::settle_attempt(
+                context,
+                breaker,
+                endpoint,
+                delivery,
+                &endpoint.url,
+                started_at,
+                exchange,
+            )
+            .await;
             return Verdict::Handled;
         }
     };

@@ -58,6 +58,8 @@ pub struct WorkerSettings {
     pub sender: SenderSettings,
     /// Endpoint consent (the CloudEvents webhook handshake).
     pub consent: consent::ConsentSettings,
+    /// The header naming the payload version a delivery holds (`payload_version_header`).
+    pub payload_version_header: http::HeaderName,
     /// The dispatcher runs only when [`WorkerHandle::step`] is called (tests step it with a
     /// manual clock); the maintenance jobs and the lanes run as usual.
     pub stepped: bool,
@@ -67,6 +69,8 @@ pub struct WorkerSettings {
 #[derive(Debug)]
 struct Context {
     store: Arc<dyn Store>,
+    /// Converters and transformations (the pipeline's prepare stage).
+    scripts: crate::scripts::Scripts,
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     sender: Sender,
@@ -258,9 +262,11 @@ impl Drop for RunningGuard {
 
 /// Starts the worker: the dispatcher and the maintenance jobs. They stop when `shutdown` is
 /// cancelled; the returned tracker finishes when they (and in-flight attempts) are done.
+#[allow(clippy::too_many_arguments)]
 pub fn start(
     handle: &WorkerHandle,
     store: Arc<dyn Store>,
+    scripts: crate::scripts::Scripts,
     clock: Arc<dyn Clock>,
     settings: WorkerSettings,
     operational: OperationalWebhooks,
@@ -273,6 +279,7 @@ pub fn start(
     let context_clock_now = clock.now();
     let context = Arc::new(Context {
         store,
+        scripts,
         clock,
         settings,
         sender,

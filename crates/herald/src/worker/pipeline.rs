@@ -1,7 +1,12 @@
-//! One attempt, in three stages: **prepare** (pick the payload to send and sign it; where a
-//! payload will be converted or transformed before signing), **send** (the HTTP request, in
-//! `sender.rs`), and **settle** (`herald_core::settle` decides the record, the breaker event,
-//! the metrics class and the operational webhook; this module carries them out).
+//! One attempt, in three stages: **prepare** (the payload converted down to the endpoint's
+//! pinned version, then the endpoint's transformation, then the signature), **send** (the HTTP
+//! request, in `sender.rs`), and **settle** (`herald_core::settle` decides the record, the
+//! breaker event, the metrics class and the operational webhook; this module carries them out).
+//!
+//! A converter or transformation that fails (throws, runs past its limits, returns something
+//! unusable) ends the delivery as failed without a request: running it again would fail the
+//! same way. The operator hears of it as of an exhausted delivery. A transformation that
+//! cancels ends it as done, nothing sent.
 //!
 //! A panic while preparing or sending is caught here and settled as a failed attempt that
 //! says so, retried on the schedule: it never leaves a delivery stuck in `sending`, and the
@@ -20,16 +25,33 @@ use herald_core::settle::{self, Attempted, BreakerEvent, Exchange, Notice, Settl
 use http::HeaderMap;
 use rand::Rng as _;
 
+use crate::scripts::{ConvertError, Webhook};
 use crate::worker::Context;
 use crate::worker::breaker::Breaker;
 use crate::worker::lane::InFlightSlot;
 use crate::worker::operational::Event;
 use crate::worker::sender::Outgoing;
+use herald_script::RunError;
 
-/// A delivery ready to send: the exact bytes and the signed headers.
+/// A delivery ready to send: where, how, the exact bytes and the signed headers.
 struct Prepared {
+    url: url::Url,
+    method: http::Method,
     body: Vec<u8>,
     headers: HeaderMap,
+}
+
+/// Why a delivery is not sent this time.
+#[derive(Debug)]
+enum NotSent {
+    /// Failed for good without a request (the payload is gone).
+    Skipped(&'static str),
+    /// The endpoint's transformation cancelled it: done, nothing sent.
+    Cancelled,
+    /// A converter or the transformation failed; running it again would fail the same way.
+    ScriptFailed(String),
+    /// Something passing went wrong (the store could not be read): retried on the schedule.
+    Retry(String),
 }
 
 /// Makes one attempt and records it. The endpoint's in-flight `slot` is given back as soon as
@@ -44,48 +66,111 @@ pub(super) async fn attempt(
 ) {
     let started_at = context.clock.now();
     let exchange = CatchUnwind::new(async {
-        let prepared = match prepare(context, endpoint, &delivery, started_at) {
-            Ok(prepared) => prepared,
-            Err(reason) => return Err(reason),
-        };
-        Ok(send(context, endpoint, &delivery, prepared).await)
+        let prepared = prepare(context, endpoint, &delivery, started_at).await?;
+        let url = prepared.url.clone();
+        Ok((send(context, endpoint, &delivery, prepared).await, url))
     })
     .await;
     drop(slot);
-    let exchange = match exchange {
-        Ok(Ok(exchange)) => exchange,
-        Ok(Err(reason)) => {
+    let (exchange, url) = match exchange {
+        Ok(Ok(sent)) => sent,
+        Ok(Err(NotSent::Skipped(reason))) => {
             record_not_attempted(context, &delivery, endpoint, reason, started_at).await;
             return;
         }
+        Ok(Err(NotSent::Cancelled)) => {
+            record_cancelled(context, &delivery, endpoint, started_at).await;
+            return;
+        }
+        Ok(Err(NotSent::ScriptFailed(reason))) => {
+            tracing::warn!(msg = %delivery.msg_id, endpoint = %delivery.endpoint_id, reason = %reason,
+                "a script failed; the delivery is not attempted");
+            if let Some(attempt) =
+                record_not_attempted(context, &delivery, endpoint, &reason, started_at).await
+            {
+                context.operational.send(operational_event(Notice::Exhausted, &delivery, &attempt));
+            }
+            return;
+        }
+        Ok(Err(NotSent::Retry(reason))) => (Exchange::internal_failure(&reason), endpoint.url.clone()),
         Err(panic) => {
             tracing::error!(msg = %delivery.msg_id, endpoint = %delivery.endpoint_id, panic = %panic,
                 "an attempt panicked; it is recorded as failed and retried");
-            Exchange::internal_failure("an internal error while preparing or sending it")
+            (
+                Exchange::internal_failure("an internal error while preparing or sending it"),
+                endpoint.url.clone(),
+            )
         }
     };
-    settle_attempt(context, breaker, endpoint, &delivery, started_at, exchange).await;
+    settle_attempt(context, breaker, endpoint, &delivery, &url, started_at, exchange).await;
 }
 
-/// Picks the bytes to send and signs them. `Err` is why the delivery ends without a request.
-fn prepare(
+/// Converts the payload to the endpoint's version, runs its transformation, and signs what
+/// is to be sent. `Err` is why nothing is sent this time.
+async fn prepare(
     context: &Context,
     endpoint: &Endpoint,
     delivery: &LeasedDelivery,
     at: DateTime<Utc>,
-) -> Result<Prepared, &'static str> {
+) -> Result<Prepared, NotSent> {
     let Some(payload) = delivery.payload.as_deref() else {
-        return Err("the message payload expired or was expunged before delivery; not attempted");
+        return Err(NotSent::Skipped(
+            "the message payload expired or was expunged before delivery; not attempted",
+        ));
     };
-    let outgoing = Outgoing { msg_id: delivery.msg_id.as_str(), timestamp: at.timestamp(), payload };
+    let converted = context
+        .scripts
+        .convert(&delivery.event_type, payload, delivery.payload_version, endpoint.payload_version)
+        .await
+        .map_err(|error| match error {
+            ConvertError::Store(error) => {
+                NotSent::Retry(format!("reading the event type's converters: {error}"))
+            }
+            ConvertError::Failed { error: RunError::Unavailable, .. } => {
+                NotSent::Retry("the script engine is not running".to_owned())
+            }
+            other => NotSent::ScriptFailed(format!("not attempted: {other}")),
+        })?;
+    let (mut url, mut method, mut body) = (endpoint.url.clone(), http::Method::POST, converted.payload);
+    if let Some(code) = endpoint.transformation.active() {
+        let shown_url = herald_core::endpoint_url::masked(&endpoint.url);
+        let webhook = Webhook {
+            event_type: delivery.event_type.as_str(),
+            payload: &body,
+            url: &shown_url,
+            method: "POST",
+        };
+        match context.scripts.transform(code, webhook).await {
+            Ok(transformed) if transformed.cancel => return Err(NotSent::Cancelled),
+            Ok(transformed) => {
+                // A URL given back masked keeps the endpoint's credentials.
+                url = herald_core::endpoint_url::unmask(transformed.url, &endpoint.url);
+                method = transformed.method;
+                body = transformed.payload;
+            }
+            Err(RunError::Unavailable) => {
+                return Err(NotSent::Retry("the script engine is not running".to_owned()));
+            }
+            Err(error) => {
+                return Err(NotSent::ScriptFailed(format!(
+                    "not attempted: the endpoint's transformation failed: {error}"
+                )));
+            }
+        }
+    }
+    let outgoing = Outgoing { msg_id: delivery.msg_id.as_str(), timestamp: at.timestamp(), payload: &body };
     let mut headers = context.sender.headers(endpoint, outgoing, at);
+    headers.insert(
+        context.settings.payload_version_header.clone(),
+        http::HeaderValue::from(converted.version.number()),
+    );
     // After the consent handshake every delivery names the origin the endpoint consented to.
     if crate::worker::consent::required(context, endpoint)
         && let Ok(origin) = http::HeaderValue::from_str(&context.settings.consent.origin)
     {
         headers.insert(http::header::ORIGIN, origin);
     }
-    Ok(Prepared { body: payload.to_vec(), headers })
+    Ok(Prepared { url, method, body, headers })
 }
 
 async fn send(
@@ -102,8 +187,11 @@ async fn send(
             msg_id = delivery.msg_id.as_str(), endpoint_id = delivery.endpoint_id.as_str(),
             attempt = delivery.attempt, http.status_code = tracing::field::Empty,
             outcome = tracing::field::Empty, error = tracing::field::Empty);
-        let sent =
-            context.sender.send(endpoint, prepared.headers, prepared.body).instrument(span.clone()).await;
+        let sent = context
+            .sender
+            .send(endpoint, &prepared.url, prepared.method, prepared.headers, prepared.body)
+            .instrument(span.clone())
+            .await;
         let class = settle::AttemptClass::classify(sent.status_code, sent.refused, sent.timed_out);
         span.record("http.status_code", sent.status_code);
         span.record("outcome", class.label());
@@ -115,7 +203,7 @@ async fn send(
     #[cfg(not(feature = "otlp"))]
     {
         let _ = delivery;
-        context.sender.send(endpoint, prepared.headers, prepared.body).await
+        context.sender.send(endpoint, &prepared.url, prepared.method, prepared.headers, prepared.body).await
     }
 }
 
@@ -126,6 +214,7 @@ pub(super) async fn settle_attempt(
     breaker: &Mutex<Breaker>,
     endpoint: &Endpoint,
     delivery: &LeasedDelivery,
+    url: &url::Url,
     started_at: DateTime<Utc>,
     exchange: Exchange,
 ) {
@@ -133,7 +222,7 @@ pub(super) async fn settle_attempt(
     let duration = exchange.duration;
     let attempted = Attempted {
         delivery,
-        url: endpoint.url.as_str(),
+        url: url.as_str(),
         started_at,
         finished_at: now,
         schedule: &context.settings.retry,
@@ -217,20 +306,46 @@ fn operational_event(
     }
 }
 
-/// Records a delivery that ends without a request (disabled endpoint, expired payload).
+/// Records a delivery that ends without a request (disabled endpoint, expired payload, a
+/// failed script); the attempt recorded, if the lease still held.
 pub(super) async fn record_not_attempted(
     context: &Context,
     delivery: &LeasedDelivery,
     endpoint: &Endpoint,
     reason: &str,
     now: DateTime<Utc>,
-) {
+) -> Option<herald_core::delivery::Attempt> {
     let record = settle::not_attempted(delivery, endpoint.url.as_str(), reason, now);
+    record_final(context, delivery, record).await
+}
+
+/// Records a delivery the endpoint's transformation cancelled: done, nothing sent.
+async fn record_cancelled(
+    context: &Context,
+    delivery: &LeasedDelivery,
+    endpoint: &Endpoint,
+    now: DateTime<Utc>,
+) {
+    let record = settle::cancelled(delivery, endpoint.url.as_str(), now);
+    record_final(context, delivery, record).await;
+}
+
+async fn record_final(
+    context: &Context,
+    delivery: &LeasedDelivery,
+    record: herald_core::delivery::AttemptRecord,
+) -> Option<herald_core::delivery::Attempt> {
     match context.store.record_attempt(&record).await {
-        Ok(true) if delivery.in_lane => context.wake.notify_one(),
-        Ok(_) => {}
+        Ok(true) => {
+            if delivery.in_lane {
+                context.wake.notify_one();
+            }
+            Some(record.attempt)
+        }
+        Ok(false) => None,
         Err(error) => {
-            tracing::error!(error = %error, msg = %delivery.msg_id, "could not record a skipped delivery")
+            tracing::error!(error = %error, msg = %delivery.msg_id, "could not record a delivery that was not sent");
+            None
         }
     }
 }
@@ -320,9 +435,12 @@ mod tests {
                 origin: "herald.test".to_owned(),
                 callback_base: "http://127.0.0.1:9".to_owned(),
             },
+            payload_version_header: http::HeaderName::from_static("herald-payload-version"),
             stepped: true,
         };
+        let engine = herald_script::Engine::start(1, herald_script::Limits::default()).unwrap();
         Arc::new(Context {
+            scripts: crate::scripts::Scripts::new(engine, store.clone()),
             store,
             clock,
             sender: Sender::new(sender_settings).unwrap(),
@@ -377,6 +495,8 @@ mod tests {
             ordered_on_exhausted: Default::default(),
             consent: None,
             consent_state: None,
+            payload_version: None,
+            transformation: Default::default(),
             created_at: now,
             updated_at: now,
         };
@@ -392,6 +512,7 @@ mod tests {
             deliver_at: None,
             payload_expires_at: now + chrono::Duration::days(1),
             ordering_key: None,
+            payload_version: herald_core::version::PayloadVersion::FIRST,
         };
         context.store.insert_message(&message).await.unwrap();
         let lease = |at| LeaseRequest {

@@ -193,15 +193,22 @@ impl Sender {
     }
 
     /// Makes one attempt.
-    pub async fn send(&self, endpoint: &Endpoint, headers: HeaderMap, body: Vec<u8>) -> Sent {
+    pub async fn send(
+        &self,
+        endpoint: &Endpoint,
+        url: &url::Url,
+        method: http::Method,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Sent {
         let started = Instant::now();
         // The connector does not resolve IP literals, so they are checked here.
-        if let Some(ip) = literal_ip(&endpoint.url)
+        if let Some(ip) = literal_ip(url)
             && let Err(refused) = self.settings.address_policy.check(ip)
         {
             return self.refused(endpoint, &refused, started);
         }
-        let exchange = self.exchange(http::Method::POST, &endpoint.url, headers, body);
+        let exchange = self.exchange(method, url, headers, body);
         let outcome = match tokio::time::timeout(self.settings.request_timeout, exchange).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::TimedOut),
@@ -469,6 +476,8 @@ mod tests {
             ordered_on_exhausted: Default::default(),
             consent: None,
             consent_state: None,
+            payload_version: None,
+            transformation: Default::default(),
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         }
@@ -530,7 +539,7 @@ mod tests {
         let sender = Sender::new(settings(true, Duration::from_secs(5))).unwrap();
         let endpoint = endpoint(&format!("{url}/hook?k=v"));
         let headers = sender.headers(&endpoint, outgoing(), chrono::Utc::now());
-        let sent = sender.send(&endpoint, headers, b"{}".to_vec()).await;
+        let sent = sender.send(&endpoint, &endpoint.url, http::Method::POST, headers, b"{}".to_vec()).await;
         assert_eq!(sent.status_code, 202);
         assert_eq!(
             sent.result,
@@ -557,7 +566,7 @@ mod tests {
         let (url, _served) = one_shot(None).await;
         let sender = Sender::new(settings(true, Duration::from_millis(300))).unwrap();
         let silent = endpoint(&url);
-        let sent = sender.send(&silent, HeaderMap::new(), Vec::new()).await;
+        let sent = sender.send(&silent, &silent.url, http::Method::POST, HeaderMap::new(), Vec::new()).await;
         assert_eq!((sent.status_code, sent.timed_out, sent.refused), (0, true, false));
         assert_eq!(sent.result, AttemptResult::NoResponse);
         assert_eq!(sent.response, "no response within 0.3 s");
@@ -565,7 +574,8 @@ mod tests {
         let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = closed.local_addr().unwrap();
         drop(closed);
-        let sent = sender.send(&endpoint(&format!("http://{address}/")), HeaderMap::new(), Vec::new()).await;
+        let target = endpoint(&format!("http://{address}/"));
+        let sent = sender.send(&target, &target.url, http::Method::POST, HeaderMap::new(), Vec::new()).await;
         assert_eq!((sent.status_code, sent.timed_out, sent.refused), (0, false, false));
         assert!(sent.response.starts_with("connection failed: "), "{}", sent.response);
     }
@@ -574,7 +584,9 @@ mod tests {
     async fn loopback_is_refused_by_literal_and_by_name_without_an_exception() {
         let sender = Sender::new(settings(false, Duration::from_secs(2))).unwrap();
         for url in ["http://127.0.0.1:9/", "http://localhost:9/"] {
-            let sent = sender.send(&endpoint(url), HeaderMap::new(), Vec::new()).await;
+            let target = endpoint(url);
+            let sent =
+                sender.send(&target, &target.url, http::Method::POST, HeaderMap::new(), Vec::new()).await;
             assert!(sent.refused, "{url}: {}", sent.response);
             assert!(sent.response.starts_with("refused by the SSRF guard: "), "{}", sent.response);
         }

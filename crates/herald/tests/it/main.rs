@@ -42,3 +42,4 @@ mod tls;
 mod tokens;
 mod ui;
 mod url_credentials;
+mod versions;

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Received {
+    pub method: axum::http::Method,
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -138,6 +139,7 @@ async fn handle(
         let reply = {
             let mut inner = receiver.inner.lock().unwrap();
             inner.handshakes.push(Received {
+                method: method.clone(),
                 path: uri.path().to_owned(),
                 headers,
                 body,
@@ -158,7 +160,13 @@ async fn handle(
             *count
         };
         let fail_first = inner.fail_first_of_every.is_some_and(|n| attempts == 1 && (distinct + 1) % n == 0);
-        inner.received.push(Received { path: uri.path().to_owned(), headers, body, at: Instant::now() });
+        inner.received.push(Received {
+            method,
+            path: uri.path().to_owned(),
+            headers,
+            body,
+            at: Instant::now(),
+        });
         if fail_first {
             Reply::Status(500)
         } else {
