@@ -8,6 +8,7 @@ pub mod clock;
 pub mod consent;
 pub mod delivery;
 pub mod endpoint_url;
+pub mod example;
 pub mod headers;
 pub mod id;
 pub mod model;

@@ -257,6 +257,14 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug + 'static {
     /// `Conflict { what: "eventId" }` when the application already has a message with the
     /// same `event_id`.
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError>;
+    /// Stores the message with one pending delivery, to `endpoint` only (an example sent to
+    /// test one receiver), in one transaction, whatever the endpoint's filters say. Fails with
+    /// `NotFound` (storing nothing) when the application has no such endpoint.
+    async fn insert_message_for_endpoint(
+        &self,
+        message: &Message,
+        endpoint: &EndpointId,
+    ) -> Result<(), StoreError>;
     async fn find_message(
         &self,
         app: &ApplicationId,

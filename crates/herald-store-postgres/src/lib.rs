@@ -382,6 +382,13 @@ impl QueueStore for PostgresStore {
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
         self.intake.insert(message.clone()).await
     }
+    async fn insert_message_for_endpoint(
+        &self,
+        message: &Message,
+        endpoint: &EndpointId,
+    ) -> Result<(), StoreError> {
+        messages::insert_for_endpoint(&self.pool, message, endpoint).await
+    }
     async fn find_message(
         &self,
         app: &ApplicationId,

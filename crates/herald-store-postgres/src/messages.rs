@@ -83,6 +83,56 @@ macro_rules! insert_ctes {
 }
 pub(crate) use insert_ctes;
 
+/// Stores a message with one delivery, to `endpoint` only, in one transaction.
+pub(crate) async fn insert_for_endpoint(
+    pool: &sqlx::PgPool,
+    message: &Message,
+    endpoint: &EndpointId,
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::query(
+        "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
+                               deliver_at, payload_expires_at, ordering_key, payload_version)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(message.id.as_str())
+    .bind(message.app_id.as_str())
+    .bind(message.event_type.as_str())
+    .bind(message.event_id.as_ref().map(EventId::as_str))
+    .bind(names_to_array(&message.channels))
+    .bind(message.payload.as_deref())
+    .bind(message.created_at)
+    .bind(message.deliver_at)
+    .bind(message.payload_expires_at)
+    .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
+    .bind(message.payload_version.number() as i32)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| store_error(e, "eventId"))?;
+    let queued = sqlx::query(
+        "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
+                                 created_at, updated_at)
+         SELECT $1, e.app_id, e.id, $2, $3, 0, $4, $5, $5
+         FROM endpoints e WHERE e.id = $6 AND e.app_id = $7
+         FOR KEY SHARE",
+    )
+    .bind(message.id.as_str())
+    .bind(status_code(DeliveryStatus::Pending))
+    .bind(trigger_code(Trigger::Scheduled))
+    .bind(message.deliver_at.unwrap_or(message.created_at))
+    .bind(message.created_at)
+    .bind(endpoint.as_str())
+    .bind(message.app_id.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(backend)?;
+    if queued.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    notify_new_work(&mut tx).await?;
+    tx.commit().await.map_err(backend)
+}
+
 /// Binds `$1` to `$14` of [`insert_ctes`] for `message`.
 pub(crate) fn bind_message<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,

@@ -347,6 +347,13 @@ impl QueueStore for SqliteStore {
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError> {
         self.batcher.insert_message(message.clone()).await
     }
+    async fn insert_message_for_endpoint(
+        &self,
+        message: &Message,
+        endpoint: &EndpointId,
+    ) -> Result<(), StoreError> {
+        messages::insert_for_endpoint(self, message, endpoint).await
+    }
     async fn find_message(
         &self,
         app: &ApplicationId,

@@ -46,6 +46,46 @@ pub(crate) async fn insert_delivery(
     Ok(())
 }
 
+/// Stores a message with one delivery, to `endpoint` only, in one transaction.
+pub(crate) async fn insert_for_endpoint(
+    store: &SqliteStore,
+    message: &Message,
+    endpoint: &EndpointId,
+) -> Result<(), StoreError> {
+    let mut tx = store.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT 1 FROM endpoints WHERE id = ? AND app_id = ?")
+        .bind(endpoint.as_str())
+        .bind(message.app_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+    if exists.is_none() {
+        return Err(StoreError::NotFound);
+    }
+    sqlx::query(
+        "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
+                               deliver_at, payload_expires_at, ordering_key, payload_version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(message.id.as_str())
+    .bind(message.app_id.as_str())
+    .bind(message.event_type.as_str())
+    .bind(message.event_id.as_ref().map(EventId::as_str))
+    .bind(crate::rows::names_to_json(&message.channels))
+    .bind(message.payload.as_deref())
+    .bind(to_micros(message.created_at))
+    .bind(message.deliver_at.map(to_micros))
+    .bind(to_micros(message.payload_expires_at))
+    .bind(message.ordering_key.as_ref().map(OrderingKey::as_str))
+    .bind(message.payload_version.number())
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| crate::store_error(e, "eventId"))?;
+    let due = message.deliver_at.unwrap_or(message.created_at);
+    insert_delivery(&mut tx, message, endpoint, Trigger::Scheduled, due).await?;
+    tx.commit().await.map_err(backend)
+}
+
 pub(crate) async fn find(
     store: &SqliteStore,
     app: &ApplicationId,

@@ -76,6 +76,7 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         lane_states_show_heads_held_lanes_and_what_waits,
         consent_is_written_narrowly_and_granted_once_by_its_callback,
         expired_or_replaced_callbacks_grant_nothing,
+        a_message_for_one_endpoint_reaches_it_alone,
     )
 }
 

@@ -13,6 +13,7 @@ pub mod endpoint;
 pub mod endpoint_secret;
 pub mod error;
 pub mod event_type;
+pub mod example;
 pub mod extract;
 pub mod filters;
 pub mod health;
@@ -211,6 +212,7 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
             get(transformation::get).patch(transformation::patch),
         )
         .route("/{app_id}/endpoint/{endpoint_id}/transformation/simulate", post(transformation::simulate))
+        .route("/{app_id}/endpoint/{endpoint_id}/send-example", post(example::send_example))
         .route("/{app_id}/endpoint/{endpoint_id}/stats", get(attempt::stats))
         .route("/{app_id}/endpoint/{endpoint_id}/msg", get(attempt::list_attempted_messages))
         .route("/{app_id}/stats", get(stats::app_stats))

@@ -13,6 +13,7 @@ mod attempts;
 mod endpoints;
 mod error;
 mod event_types;
+mod examples;
 mod messages;
 mod portal;
 mod tokens;

@@ -15,6 +15,7 @@ mod crash;
 mod delivery;
 mod endpoints;
 mod event_types;
+mod examples;
 #[cfg(unix)]
 mod files;
 mod first_run;

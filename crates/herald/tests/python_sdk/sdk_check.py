@@ -95,6 +95,27 @@ try:
 except Exception as error:  # the SDK's HTTP error carries the status
     duplicate = error
 assert getattr(duplicate, "status_code", None) == 409, f"a duplicate eventId: {duplicate!r}"
+if sdk_major >= 2:
+    # Transformations and example events (routes of Svix's hosted API, which 2.x calls).
+    from svix.api import EndpointTransformationIn, EndpointTransformationPatch, EventExampleIn
+
+    code = "function handler(webhook) { webhook.payload.via = 'transformation'; return webhook; }"
+    svix.endpoint.transformation.patch(app.id, ep.id, EndpointTransformationPatch(code=code, enabled=True))
+    got = svix.endpoint.transformation.get(app.id, ep.id)
+    assert got.code == code and got.enabled is True, got
+    svix.endpoint.transformation_partial_update(app.id, ep.id, EndpointTransformationIn(enabled=False))
+    assert svix.endpoint.transformation.get(app.id, ep.id).enabled is False
+    svix.endpoint.transformation.patch(app.id, ep.id, EndpointTransformationPatch(enabled=True))
+    before = len(received)
+    example = svix.endpoint.send_example(app.id, ep.id, EventExampleIn(event_type="order.created"))
+    assert example.event_type == "order.created" and example.payload == {}, example
+    deadline = time.time() + 10
+    while len(received) == before and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(received) == before + 1, "the example was delivered"
+    headers, body = received[-1]
+    Webhook(secret).verify(body, {k.lower(): v for k, v in headers.items()})
+    assert json.loads(body) == {"via": "transformation"}, body
 svix.endpoint.delete(app.id, ep.id)
 svix.application.delete(app.id)
 print("python svix sdk: ok")
