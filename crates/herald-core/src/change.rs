@@ -143,6 +143,7 @@ pub struct EventTypeChange {
     pub group_name: Option<Option<String>>,
     pub schemas: Option<Option<serde_json::Map<String, serde_json::Value>>>,
     pub converters: Option<BTreeMap<PayloadVersion, String>>,
+    pub validate_payloads: Option<bool>,
     /// Change it only if it is archived now (creating an event type over an archived one of
     /// the same name); otherwise the change is refused with `Conflict { what: "name" }`.
     pub only_if_archived: bool,
@@ -161,6 +162,7 @@ impl EventTypeChange {
         set(&mut event_type.group_name, &self.group_name);
         set(&mut event_type.schemas, &self.schemas);
         set(&mut event_type.converters, &self.converters);
+        set(&mut event_type.validate_payloads, &self.validate_payloads);
         event_type.updated_at = now;
         Ok(())
     }
@@ -269,6 +271,7 @@ mod tests {
             group_name: None,
             schemas: None,
             converters: BTreeMap::new(),
+            validate_payloads: false,
             created_at: now,
             updated_at: now,
         };

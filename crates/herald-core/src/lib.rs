@@ -13,6 +13,7 @@ pub mod headers;
 pub mod id;
 pub mod model;
 pub mod name;
+pub mod payload_schema;
 pub mod retry;
 pub mod sealed;
 pub mod secret;

@@ -181,6 +181,9 @@ pub struct EventType {
     /// JavaScript by version N (> 1) defining `function convert(payload)`, which turns a
     /// version-N payload into a version N−1 payload (`converters`).
     pub converters: BTreeMap<crate::version::PayloadVersion, String>,
+    /// Messages whose payload does not match their version's schema are refused
+    /// (`validatePayloads`).
+    pub validate_payloads: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

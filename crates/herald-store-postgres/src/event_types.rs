@@ -14,7 +14,7 @@ use crate::rows::{PagePlan, corrupt, get, names_to_array, parse_names};
 use crate::{PostgresStore, backend, store_error};
 
 const COLUMNS: &str = "name, description, archived, deprecated, feature_flags, group_name, schemas::text AS schemas, \
-                       converters, created_at, updated_at";
+                       converters, validate_payloads, created_at, updated_at";
 
 fn flags(event_type: &EventType) -> Option<Vec<String>> {
     let flags = (!event_type.feature_flags.is_empty()).then(|| event_type.feature_flags.clone());
@@ -28,8 +28,9 @@ fn schemas_to_json(event_type: &EventType) -> Option<String> {
 pub(crate) async fn insert(store: &PostgresStore, event_type: &EventType) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, schemas,
-                                  created_at, updated_at, feature_flags, group_name, converters)
-         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11)",
+                                  created_at, updated_at, feature_flags, group_name, converters,
+                                  validate_payloads)
+         VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10, $11, $12)",
     )
     .bind(event_type.name.as_str())
     .bind(&event_type.description)
@@ -42,6 +43,7 @@ pub(crate) async fn insert(store: &PostgresStore, event_type: &EventType) -> Res
     .bind(flags(event_type))
     .bind(event_type.group_name.as_deref())
     .bind(converters_to_json(&event_type.converters))
+    .bind(event_type.validate_payloads)
     .execute(&store.pool)
     .await
     .map_err(|e| store_error(e, "name"))?;
@@ -88,7 +90,7 @@ pub(crate) async fn update(
     sqlx::query(
         "UPDATE event_types SET description = $1, archived = $2, deprecated = $3, feature_flag = $4,
                 schemas = $5::jsonb, updated_at = $6, feature_flags = $8, group_name = $9,
-                converters = $10
+                converters = $10, validate_payloads = $11
          WHERE name = $7",
     )
     .bind(&event_type.description)
@@ -101,6 +103,7 @@ pub(crate) async fn update(
     .bind(flags(&event_type))
     .bind(event_type.group_name.as_deref())
     .bind(converters_to_json(&event_type.converters))
+    .bind(event_type.validate_payloads)
     .execute(&mut *tx)
     .await
     .map_err(backend)?;
@@ -151,6 +154,7 @@ fn from_row(row: &PgRow) -> Result<EventType, StoreError> {
         schemas,
         converters: converters_from_json(get::<Option<String>>(row, "converters")?.as_deref())
             .map_err(|e| corrupt("converters", e))?,
+        validate_payloads: get(row, "validate_payloads")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
     })

@@ -13,7 +13,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::rows::{PagePlan, corrupt, from_micros, names_to_json, parse_names, to_micros};
 use crate::{SqliteStore, backend, store_error};
 
-const COLUMNS: &str = "name, description, archived, deprecated, feature_flags, group_name, schemas, converters, created_at, updated_at";
+const COLUMNS: &str = "name, description, archived, deprecated, feature_flags, group_name, schemas, converters, validate_payloads, created_at, updated_at";
 
 fn flags_to_json(event_type: &EventType) -> Option<String> {
     let flags = (!event_type.feature_flags.is_empty()).then(|| event_type.feature_flags.clone());
@@ -27,8 +27,8 @@ fn schemas_to_json(event_type: &EventType) -> Option<String> {
 pub(crate) async fn insert(store: &SqliteStore, event_type: &EventType) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO event_types (name, description, archived, deprecated, feature_flag, feature_flags,
-                                  group_name, schemas, converters, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                  group_name, schemas, converters, validate_payloads, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(event_type.name.as_str())
     .bind(&event_type.description)
@@ -39,6 +39,7 @@ pub(crate) async fn insert(store: &SqliteStore, event_type: &EventType) -> Resul
     .bind(event_type.group_name.as_deref())
     .bind(schemas_to_json(event_type))
     .bind(converters_to_json(&event_type.converters))
+    .bind(event_type.validate_payloads)
     .bind(to_micros(event_type.created_at))
     .bind(to_micros(event_type.updated_at))
     .execute(&store.writer)
@@ -94,7 +95,7 @@ pub(crate) async fn update(
     sqlx::query(
         "UPDATE event_types SET description = ?, archived = ?, deprecated = ?, feature_flag = ?,
                 feature_flags = ?, group_name = ?,
-                schemas = ?, converters = ?, updated_at = ?
+                schemas = ?, converters = ?, validate_payloads = ?, updated_at = ?
          WHERE name = ?",
     )
     .bind(&event_type.description)
@@ -105,6 +106,7 @@ pub(crate) async fn update(
     .bind(event_type.group_name.as_deref())
     .bind(schemas_to_json(&event_type))
     .bind(converters_to_json(&event_type.converters))
+    .bind(event_type.validate_payloads)
     .bind(to_micros(event_type.updated_at))
     .bind(event_type.name.as_str())
     .execute(&mut *tx)
@@ -160,6 +162,7 @@ fn from_row(row: &SqliteRow) -> Result<EventType, StoreError> {
         schemas,
         converters: converters_from_json(opt_text("converters")?.as_deref())
             .map_err(|e| corrupt("converters", e))?,
+        validate_payloads: row.try_get("validate_payloads").map_err(|e| corrupt("validate_payloads", e))?,
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,
     })

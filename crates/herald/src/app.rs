@@ -213,6 +213,7 @@ impl App {
             shutdown: shutdown.clone(),
             tasks: service_tasks.clone(),
             scripts,
+            validate_payloads: delivery.validate_payloads,
         });
         // Prometheus on a listener of its own when configured, bound before the API answers.
         let metrics_listener = match (metrics_listener, self.config.metrics_listen) {

@@ -179,6 +179,9 @@ pub struct DeliveryConfig {
     pub script_threads: usize,
     /// The header naming the payload version a delivery holds (`payload_version_header`).
     pub payload_version_header: http::HeaderName,
+    /// Check every message's payload against its version's schema, whatever the event type
+    /// says (`validate_payloads`).
+    pub validate_payloads: bool,
 }
 
 /// Values given on the command line; `None` where the flag was not used.
@@ -242,6 +245,7 @@ const KEYS: &[&str] = &[
     "script_memory_limit",
     "script_threads",
     "payload_version_header",
+    "validate_payloads",
 ];
 
 /// Raw values with their sources, before parsing.
@@ -584,6 +588,11 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         payload_version_header: field(raw, "payload_version_header", |v| {
             herald_core::headers::validate_header(v, "1")?;
             http::HeaderName::try_from(v).map_err(|_| format!("`{v}` is not a header name"))
+        })?,
+        validate_payloads: field(raw, "validate_payloads", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("`{other}` is not true or false")),
         })?,
     })
 }

@@ -27,6 +27,10 @@ pub struct Versions {
     pub latest: PayloadVersion,
     /// By the version each converts from.
     pub converters: BTreeMap<PayloadVersion, Script>,
+    /// The JSON Schema of each version.
+    pub schemas: BTreeMap<PayloadVersion, serde_json::Value>,
+    /// Payloads are checked against their version's schema (`validatePayloads`).
+    pub validate: bool,
 }
 
 #[derive(Debug)]
@@ -116,6 +120,13 @@ impl Scripts {
         let versions = self.store.find_event_type(name).await?.map(|event_type| {
             Arc::new(Versions {
                 latest: PayloadVersion::latest_in(event_type.schemas.as_ref()),
+                schemas: event_type
+                    .schemas
+                    .iter()
+                    .flatten()
+                    .filter_map(|(v, schema)| Some((PayloadVersion::parse(v).ok()?, schema.clone())))
+                    .collect(),
+                validate: event_type.validate_payloads,
                 converters: event_type
                     .converters
                     .into_iter()
@@ -129,11 +140,6 @@ impl Scripts {
         }
         cache.insert(name.clone(), Cached { read_at, versions: versions.clone() });
         Ok(versions)
-    }
-
-    /// The version a message of this event type is published at when it names none.
-    pub async fn latest_version(&self, name: &EventTypeName) -> Result<PayloadVersion, StoreError> {
-        Ok(self.versions(name).await?.map_or(PayloadVersion::FIRST, |v| v.latest))
     }
 
     /// The payload for an endpoint pinned to `pin`: converted down step by step from

@@ -147,6 +147,7 @@ fn event_type(name: &str) -> EventType {
             "function convert(p) {\n  return p;\n}".to_owned(),
         )]
         .into(),
+        validate_payloads: true,
         created_at: at,
         updated_at: at,
     }

@@ -151,6 +151,29 @@ fn service_error_response(error: &ServiceError) -> Response {
             StatusCode::CONFLICT
         }
         ServiceError::ScriptFailed { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        ServiceError::PayloadDoesNotMatch { version, violations } => {
+            let body = HttpValidationError {
+                detail: violations
+                    .iter()
+                    .map(|violation| ValidationErrorItem {
+                        loc: ["body", "payload"]
+                            .into_iter()
+                            .map(str::to_owned)
+                            .chain(
+                                violation
+                                    .path
+                                    .split('/')
+                                    .skip(1)
+                                    .map(|s| s.replace("~1", "/").replace("~0", "~")),
+                            )
+                            .collect(),
+                        msg: format!("{} (the schema of version {version})", violation.reason),
+                        kind: error.code().to_owned(),
+                    })
+                    .collect(),
+            };
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        }
         ServiceError::UnknownEventTypes(_)
         | ServiceError::Invalid { .. }
         | ServiceError::ScriptDoesNotCompile { .. } => {

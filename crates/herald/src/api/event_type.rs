@@ -51,6 +51,10 @@ pub struct EventTypeIn {
     /// Endpoints pinned to an older version receive each message converted step by step.
     #[serde(default)]
     pub converters: Option<BTreeMap<String, String>>,
+    /// Herald extension: refuse (422, each violation listed) a message whose payload does not
+    /// match the JSON Schema of its version. Default false.
+    #[serde(default)]
+    pub validate_payloads: bool,
 }
 
 /// The full new state of an event type (PUT).
@@ -76,6 +80,10 @@ pub struct EventTypeUpdate {
     /// Endpoints pinned to an older version receive each message converted step by step.
     #[serde(default)]
     pub converters: Option<BTreeMap<String, String>>,
+    /// Herald extension: refuse (422, each violation listed) a message whose payload does not
+    /// match the JSON Schema of its version. Default false.
+    #[serde(default)]
+    pub validate_payloads: bool,
 }
 
 /// Changes to an event type; absent fields stay as they are, `null` clears.
@@ -104,6 +112,9 @@ pub struct EventTypePatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<BTreeMap<String, String>>)]
     pub converters: Option<Option<BTreeMap<String, String>>>,
+    /// Herald extension: refuse messages whose payload does not match their version's schema.
+    #[serde(default)]
+    pub validate_payloads: Option<bool>,
 }
 
 /// An event type as the API returns it.
@@ -123,6 +134,9 @@ pub struct EventTypeOut {
     /// Herald extension: the converters by version (with the schemas).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub converters: Option<BTreeMap<String, String>>,
+    /// Herald extension: messages whose payload does not match their version's schema are
+    /// refused.
+    pub validate_payloads: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -142,6 +156,7 @@ impl EventTypeOut {
             converters: (with_content && !event_type.converters.is_empty()).then(|| {
                 event_type.converters.iter().map(|(v, code)| (v.to_string(), code.clone())).collect()
             }),
+            validate_payloads: event_type.validate_payloads,
             created_at: event_type.created_at,
             updated_at: event_type.updated_at,
         }
@@ -273,6 +288,7 @@ impl From<EventTypeIn> for EventTypeUpdate {
             group_name: body.group_name,
             schemas: body.schemas,
             converters: body.converters,
+            validate_payloads: body.validate_payloads,
         }
     }
 }
@@ -298,6 +314,7 @@ fn parse_new(
         group_name: body.group_name,
         schemas,
         converters,
+        validate_payloads: body.validate_payloads,
     })
 }
 
@@ -395,6 +412,7 @@ pub async fn patch(
         group_name: body.group_name,
         schemas,
         converters,
+        validate_payloads: body.validate_payloads,
         only_if_archived: false,
     };
     let event_type = state.service().change_event_type(&name, &change).await?;

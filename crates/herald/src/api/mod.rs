@@ -82,6 +82,8 @@ pub struct ApiShared {
     pub tasks: tokio_util::task::TaskTracker,
     /// The script sandbox and the event types' versions (shared with the worker).
     pub scripts: crate::scripts::Scripts,
+    /// Check every payload against its schema (`validate_payloads`).
+    pub validate_payloads: bool,
 }
 
 impl ApiState {
@@ -96,6 +98,7 @@ impl ApiState {
             shutdown: shared.shutdown.clone(),
             consent: shared.consent,
             scripts: shared.scripts.clone(),
+            validate_payloads: shared.validate_payloads,
         });
         Self { inner: Arc::new(shared), tokens: Arc::default(), service }
     }

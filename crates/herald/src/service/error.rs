@@ -51,6 +51,11 @@ pub enum ServiceError {
     ScriptDoesNotCompile { field: String, reason: String },
     #[error("{reason}")]
     ScriptFailed { reason: String },
+    #[error("the payload does not match the schema of version {version}")]
+    PayloadDoesNotMatch {
+        version: herald_core::version::PayloadVersion,
+        violations: Vec<herald_core::payload_schema::Violation>,
+    },
     /// The store failed; the details go to the log, never to a client.
     #[error("storage failed")]
     Store(#[source] StoreError),
@@ -79,6 +84,7 @@ impl ServiceError {
             Self::Invalid { .. } => "invalid_value",
             Self::ScriptDoesNotCompile { .. } => "script_does_not_compile",
             Self::ScriptFailed { .. } => "script_failed",
+            Self::PayloadDoesNotMatch { .. } => "payload_does_not_match_schema",
             Self::Store(_) => "internal_error",
         }
     }
@@ -116,6 +122,10 @@ pub const CODES: &[(&str, &str)] = &[
     (
         "script_does_not_compile",
         "422: a converter or transformation does not compile or lacks its function (the message names the line)",
+    ),
+    (
+        "payload_does_not_match_schema",
+        "422: with validation on, the payload breaks its version's JSON Schema (each violation listed, with its path)",
     ),
     (
         "script_failed",

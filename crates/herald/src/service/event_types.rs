@@ -22,6 +22,8 @@ pub struct NewEventType {
     pub schemas: Option<serde_json::Map<String, serde_json::Value>>,
     /// JavaScript by the version it converts from (> 1) to the version before it.
     pub converters: BTreeMap<PayloadVersion, String>,
+    /// Refuse messages whose payload does not match their version's schema.
+    pub validate_payloads: bool,
 }
 
 impl NewEventType {
@@ -34,6 +36,7 @@ impl NewEventType {
             group_name: Some(self.group_name.clone()),
             schemas: Some(self.schemas.clone()),
             converters: Some(self.converters.clone()),
+            validate_payloads: Some(self.validate_payloads),
             only_if_archived,
         }
     }
@@ -83,6 +86,7 @@ impl Service {
             group_name: new.group_name.clone(),
             schemas: new.schemas.clone(),
             converters: new.converters.clone(),
+            validate_payloads: new.validate_payloads,
             created_at: now,
             updated_at: now,
         };

@@ -32,10 +32,13 @@ pub struct NewMessage {
 impl Service {
     /// Stores the message with its deliveries (one transaction) and wakes the worker.
     pub async fn send_message(&self, app: &ApplicationId, new: NewMessage) -> Result<Message, ServiceError> {
-        let payload_version = match new.payload_version {
-            Some(version) => version,
-            None => self.scripts().latest_version(&new.event_type).await?,
-        };
+        let versions = self.scripts().versions(&new.event_type).await?;
+        let payload_version = new
+            .payload_version
+            .unwrap_or_else(|| versions.as_ref().map_or(PayloadVersion::FIRST, |v| v.latest));
+        if self.inner.validate_payloads || versions.as_ref().is_some_and(|v| v.validate) {
+            self.check_payload(versions.as_deref(), payload_version, &new.payload)?;
+        }
         let now = self.clock().now();
         let retention = new.payload_retention.unwrap_or_else(|| {
             chrono::Duration::from_std(self.inner.payload_retention).unwrap_or(chrono::Duration::days(90))
@@ -74,6 +77,32 @@ impl Service {
             Ok(())
         } else {
             Err(ServiceError::NotFound(Resource::Message))
+        }
+    }
+
+    /// Checks a payload against its version's schema; a version without one is refused.
+    fn check_payload(
+        &self,
+        versions: Option<&crate::scripts::Versions>,
+        version: PayloadVersion,
+        payload: &[u8],
+    ) -> Result<(), ServiceError> {
+        let Some(schema) = versions.and_then(|v| v.schemas.get(&version)) else {
+            return Err(ServiceError::Invalid {
+                field: "payloadVersion",
+                reason: format!(
+                    "payloads are checked, and the event type has no schema for version {version}"
+                ),
+            });
+        };
+        let payload: serde_json::Value = serde_json::from_slice(payload).map_err(|_| {
+            ServiceError::Invalid { field: "payload", reason: "the payload is not JSON".to_owned() }
+        })?;
+        let violations = herald_core::payload_schema::violations(schema, &payload);
+        if violations.is_empty() {
+            Ok(())
+        } else {
+            Err(ServiceError::PayloadDoesNotMatch { version, violations })
         }
     }
 }

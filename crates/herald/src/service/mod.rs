@@ -65,6 +65,9 @@ pub struct Shared {
     pub consent: herald_core::consent::ConsentMode,
     /// The script sandbox and the event types' versions (shared with the worker).
     pub scripts: crate::scripts::Scripts,
+    /// Check every payload against its schema (`validate_payloads`), not only those of event
+    /// types that ask for it.
+    pub validate_payloads: bool,
 }
 
 impl Service {

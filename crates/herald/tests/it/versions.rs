@@ -367,3 +367,81 @@ async fn transformation_code_is_checked_before_it_is_kept() {
         server.patch("/api/v1/app/acme/endpoint/ep_missing/transformation", json!({"enabled": true})).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn with_validation_a_payload_that_breaks_its_versions_schema_is_refused_with_each_violation() {
+    let server = TestServer::start().await;
+    let schemas = json!({
+        "1": {"type": "object", "required": ["amount"], "properties": {"amount": {"type": "integer"}}},
+        "2": {"type": "object", "required": ["total"], "additionalProperties": false,
+              "properties": {"total": {"type": "integer", "minimum": 0},
+                             "lines": {"type": "array", "items": {"type": "object", "required": ["sku"]}}}}
+    });
+    let created = server
+        .post(
+            "/api/v1/event-type",
+            json!({"name": "order.paid", "description": "x", "schemas": schemas, "validatePayloads": true}),
+        )
+        .await;
+    assert_eq!(created.body["validatePayloads"], true, "{:?}", created.body);
+    server.create_app("Acme", Some("acme")).await;
+
+    let bad = server
+        .post(
+            "/api/v1/app/acme/msg",
+            json!({"eventType": "order.paid", "payload": {"total": -1, "lines": [{}], "x": 1}}),
+        )
+        .await;
+    let mut paths = assert_validation(&bad);
+    paths.sort();
+    assert_eq!(paths, vec!["body.payload.lines.0", "body.payload.total", "body.payload.x"]);
+    assert!(
+        bad.body["detail"].as_array().unwrap().iter().all(|d| d["type"] == "payload_does_not_match_schema")
+    );
+    // Each payload is checked against its own version's schema.
+    let old = server
+        .post(
+            "/api/v1/app/acme/msg",
+            json!({"eventType": "order.paid", "payloadVersion": "1", "payload": {"amount": 3}}),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::ACCEPTED, "{:?}", old.body);
+    let good = server
+        .post("/api/v1/app/acme/msg", json!({"eventType": "order.paid", "payload": {"total": 3}}))
+        .await;
+    assert_eq!(good.status, StatusCode::ACCEPTED, "{:?}", good.body);
+    let unknown = server
+        .post(
+            "/api/v1/app/acme/msg",
+            json!({"eventType": "order.paid", "payloadVersion": "7", "payload": {}}),
+        )
+        .await;
+    assert_eq!(assert_validation(&unknown), vec!["body.payloadVersion"]);
+
+    // Turned off: accepted as before (a change through this node is seen at once).
+    server.patch("/api/v1/event-type/order.paid", json!({"validatePayloads": false})).await;
+    let accepted = server
+        .post("/api/v1/app/acme/msg", json!({"eventType": "order.paid", "payload": {"total": -1}}))
+        .await;
+    assert_eq!(accepted.status, StatusCode::ACCEPTED, "{:?}", accepted.body);
+}
+
+#[tokio::test]
+async fn the_organisation_can_check_every_event_types_payloads() {
+    let server = TestServer::start_with(Options {
+        env: vec![("HERALD_VALIDATE_PAYLOADS", "true".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    server
+        .post("/api/v1/event-type", json!({"name": "a.b", "description": "x", "schemas": {"1": {"type": "object", "required": ["id"]}}}))
+        .await;
+    server.create_app("Acme", Some("acme")).await;
+    let bad = server.post("/api/v1/app/acme/msg", json!({"eventType": "a.b", "payload": {}})).await;
+    assert_eq!(assert_validation(&bad), vec!["body.payload"]);
+    assert!(
+        bad.body["detail"][0]["msg"].as_str().unwrap().contains("required property \"id\""),
+        "{:?}",
+        bad.body
+    );
+}
