@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::worker::ssrf::{AddressPolicy, Cidr};
 
-mod values;
+pub(crate) mod values;
 
 pub use self::values::parse_duration;
 use self::values::{parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file};

@@ -1,5 +1,5 @@
 //! `herald endpoint …`: list, show, create, update and delete endpoints, show and rotate
-//! their signing secrets, and recover failed deliveries.
+//! their signing secrets, recover failed deliveries, and test a receiver (`endpoint_test.rs`).
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -73,6 +73,17 @@ pub enum EndpointCommand {
     Secret { app: String, endpoint: String },
     /// Replace the endpoint's signing secret with a new random one.
     RotateSecret { app: String, endpoint: String },
+    /// Send one example of every event type the endpoint subscribes to (to it alone), wait for
+    /// the attempts and print what each got back; fails when any did not succeed.
+    Test {
+        /// The application's id or uid.
+        app: String,
+        /// The endpoint's id or uid.
+        endpoint: String,
+        /// How long to wait for the attempts, e.g. 30s.
+        #[arg(long, default_value = "30s", value_parser = super::parse_wait)]
+        wait: std::time::Duration,
+    },
     /// Send again every message that failed to reach the endpoint since a time.
     Recover {
         app: String,
@@ -165,6 +176,9 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
             client.post(&format!("{}/secret/rotate", path(&app, &endpoint)), &json!({})).await?;
             let answer = client.get(&format!("{}/secret", path(&app, &endpoint))).await?;
             output(connection, &answer, |value| println!("{}", value["key"].as_str().unwrap_or_default()));
+        }
+        EndpointCommand::Test { app, endpoint, wait } => {
+            super::endpoint_test::run(&client, connection, &app, &endpoint, wait).await?;
         }
         EndpointCommand::Recover { app, endpoint, since } => {
             let answer = client

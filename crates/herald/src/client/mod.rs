@@ -8,6 +8,7 @@
 pub mod application;
 pub mod attempt;
 pub mod endpoint;
+mod endpoint_test;
 pub mod event_type;
 mod http;
 pub mod message;
@@ -147,4 +148,9 @@ fn page_query(limit: Option<u32>, iterator: Option<&str>) -> String {
     }
     let query = query.finish();
     if query.is_empty() { query } else { format!("?{query}") }
+}
+
+/// Parses a wait such as `30s`, `2m` or `500ms`.
+fn parse_wait(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::values::parse_duration(text)
 }

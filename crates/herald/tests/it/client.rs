@@ -458,3 +458,53 @@ async fn a_client_configuration_file_supplies_the_server_and_token() {
     assert!(broken.stderr.contains("not a valid client configuration"), "{}", broken.stderr);
     assert!(!broken.stderr.contains("sk_secret_value"), "the token never appears in an error");
 }
+
+#[tokio::test]
+async fn endpoint_test_sends_every_subscribed_event_type_and_reports_the_one_that_fails() {
+    let server = TestServer::start().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    for name in ["order.paid", "order.refunded", "not.subscribed"] {
+        server.create_event_type(name).await;
+    }
+    server.create_app("Shop", Some("shop")).await;
+    let endpoint = server
+        .post(
+            "/api/v1/app/shop/endpoint",
+            serde_json::json!({"url": receiver.url("/hooks"), "uid": "main", "eventTypes": ["order.paid", "order.refunded"]}),
+        )
+        .await;
+    assert_eq!(endpoint.status, reqwest::StatusCode::CREATED, "{:?}", endpoint.body);
+    // Refunds go to a path the receiver fails.
+    let code = "function handler(w) { if (w.eventType === 'order.refunded') { w.url = w.url + '/refunds'; } return w; }";
+    server
+        .patch(
+            "/api/v1/app/shop/endpoint/main/transformation",
+            serde_json::json!({"code": code, "enabled": true}),
+        )
+        .await;
+    receiver.fail_at("/hooks/refunds", "refunds are not handled here");
+
+    let finished = herald(&server, &["endpoint", "test", "shop", "main", "--wait", "10s"]).await;
+    assert_eq!(finished.code(), 1, "stdout: {} stderr: {}", finished.stdout, finished.stderr);
+    let rows: Vec<&str> = finished.stdout.lines().collect();
+    assert!(rows[0].starts_with("EVENT TYPE"), "{}", finished.stdout);
+    let paid = rows.iter().find(|r| r.starts_with("order.paid")).expect("a row for order.paid");
+    let refunded = rows.iter().find(|r| r.starts_with("order.refunded")).expect("a row for order.refunded");
+    assert!(paid.contains(" ok ") && paid.contains("200"), "{paid}");
+    assert!(
+        refunded.contains("failed")
+            && refunded.contains("500")
+            && refunded.contains("refunds are not handled"),
+        "{refunded}"
+    );
+    assert!(!finished.stdout.contains("not.subscribed"));
+    assert!(finished.stderr.contains("1 of 2 event types"), "{}", finished.stderr);
+    assert_eq!(receiver.count(), 2, "one example per subscribed event type");
+
+    // Fixed: the same command passes.
+    server
+        .patch("/api/v1/app/shop/endpoint/main/transformation", serde_json::json!({"enabled": false}))
+        .await;
+    let report = herald(&server, &["endpoint", "test", "shop", "main", "--json"]).await.json();
+    assert_eq!(report.as_array().unwrap().iter().filter(|r| r["ok"] == true).count(), 2, "{report}");
+}

@@ -54,6 +54,8 @@ struct Inner {
     handshakes: Vec<Received>,
     /// How `OPTIONS` is answered; 200 without headers when not told.
     options: Option<Reply>,
+    /// Paths answered with this body and status 500, whatever else is told.
+    failing_paths: Vec<(String, String)>,
 }
 
 /// A running receiver.
@@ -92,6 +94,11 @@ impl Receiver {
     /// as told otherwise: a receiver that fails some first attempts.
     pub fn fail_first_attempt_of_every(&self, n: usize) {
         self.inner.lock().unwrap().fail_first_of_every = Some(n.max(1));
+    }
+
+    /// Answers every request to `path` with 500 and `body`.
+    pub fn fail_at(&self, path: &str, body: &str) {
+        self.inner.lock().unwrap().failing_paths.push((path.to_owned(), body.to_owned()));
     }
 
     /// Answers `OPTIONS` (the consent handshake) with `reply`.
@@ -167,7 +174,9 @@ async fn handle(
             body,
             at: Instant::now(),
         });
-        if fail_first {
+        if let Some((_, body)) = inner.failing_paths.iter().find(|(path, _)| path == uri.path()) {
+            Reply::Body(500, body.clone())
+        } else if fail_first {
             Reply::Status(500)
         } else {
             inner.script.pop_front().or_else(|| inner.default.clone()).unwrap_or(Reply::Status(200))
