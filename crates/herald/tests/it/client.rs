@@ -506,5 +506,5 @@ async fn endpoint_test_sends_every_subscribed_event_type_and_reports_the_one_tha
         .patch("/api/v1/app/shop/endpoint/main/transformation", serde_json::json!({"enabled": false}))
         .await;
     let report = herald(&server, &["endpoint", "test", "shop", "main", "--json"]).await.json();
-    assert_eq!(report.as_array().unwrap().iter().filter(|r| r["ok"] == true).count(), 2, "{report}");
+    assert_eq!(report.as_array().expect("a list").iter().filter(|r| r["ok"] == true).count(), 2, "{report}");
 }
