@@ -74,11 +74,65 @@ impl HeraldClient {
         url: &str,
         secret: &SigningSecret,
         ordered: bool,
+        pinned: bool,
     ) -> anyhow::Result<String> {
-        let body = json!({ "url": url, "secret": secret.expose(), "description": "herald bench", "ordered": ordered });
+        let mut body = json!({ "url": url, "secret": secret.expose(), "description": "herald bench", "ordered": ordered });
+        if pinned {
+            body["payloadVersion"] = json!("1");
+        }
         let path = format!("/api/v1/app/{app_id}/endpoint");
         let created: Created = self.setup_call(&path, &body, StatusCode::CREATED).await?;
         Ok(created.id)
+    }
+
+    /// Sets and enables an endpoint's transformation.
+    pub async fn set_transformation(
+        &self,
+        app_id: &str,
+        endpoint_id: &str,
+        code: &str,
+    ) -> anyhow::Result<()> {
+        let url = format!("{}/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", self.base);
+        let response = self
+            .http
+            .patch(url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(serde_json::to_vec(&json!({ "code": code, "enabled": true }))?)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status() == StatusCode::NO_CONTENT,
+            "setting a transformation: {}",
+            response.status()
+        );
+        Ok(())
+    }
+
+    /// Registers (or replaces) the bench's event type with versions 1 to `steps + 1` and a
+    /// converter for each step, so messages are published at the last version.
+    pub async fn create_versioned_event_type(&self, steps: u32) -> anyhow::Result<()> {
+        let schemas: serde_json::Map<String, serde_json::Value> =
+            (1..=steps + 1).map(|v| (v.to_string(), json!({"type": "object"}))).collect();
+        let converters: serde_json::Map<String, serde_json::Value> = (2..=steps + 1)
+            .map(|v| (v.to_string(), json!(format!("function convert(p) {{ p.v = {}; return p; }}", v - 1))))
+            .collect();
+        let body = json!({"description": "herald bench", "schemas": schemas, "converters": converters});
+        let url = format!("{}/api/v1/event-type/bench.message", self.base);
+        let response = self
+            .http
+            .put(url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(serde_json::to_vec(&body)?)
+            .send()
+            .await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "registering the bench's event type: {}",
+            response.status()
+        );
+        Ok(())
     }
 
     /// The endpoint's signing secret, as Herald has stored it.

@@ -74,10 +74,27 @@ pub struct BenchArgs {
     /// every node delivers.
     #[arg(long, default_value_t = 1, requires = "database_url", value_parser = clap::value_parser!(u32).range(1..=8))]
     pub nodes: u32,
+    /// Give every endpoint a small transformation (renames one payload field).
+    #[arg(long)]
+    pub transformation: bool,
+    /// Publish at version N+1 of an event type with a converter per version, and pin every
+    /// endpoint to version 1: each delivery runs N conversion steps.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub convert_steps: Option<u32>,
     /// Print the result as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
 }
+
+/// What the bench's endpoints do to payloads before sending them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Shaping {
+    pub transformation: bool,
+    pub convert_steps: Option<u32>,
+}
+
+/// The transformation `--transformation` gives every endpoint.
+const BENCH_TRANSFORMATION: &str = "function handler(webhook) { webhook.payload.padding = webhook.payload.pad; delete webhook.payload.pad; return webhook; }";
 
 /// Where the bench sends its load.
 #[derive(Debug)]
@@ -94,6 +111,7 @@ enum TargetChoice {
 struct Options {
     target: TargetChoice,
     endpoints: u32,
+    shaping: Shaping,
     plan: LoadPlan,
     timeout: Duration,
 }
@@ -129,6 +147,7 @@ impl BenchArgs {
         Ok(Options {
             target,
             endpoints: self.endpoints,
+            shaping: Shaping { transformation: self.transformation, convert_steps: self.convert_steps },
             plan: LoadPlan {
                 messages: self.messages,
                 concurrency: self.concurrency,
@@ -262,12 +281,19 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         .context("could not start the receiver on 127.0.0.1")?;
     let receiver_address = listener.local_addr()?;
     let app_id = client.create_app().await?;
+    if let Some(steps) = options.shaping.convert_steps {
+        client.create_versioned_event_type(steps).await?;
+    }
     let mut secrets = Vec::new();
     for index in 0..options.endpoints {
         let url = format!("http://{receiver_address}/e/{index}");
         let ordered = options.plan.ordering_keys.is_some();
+        let pinned = options.shaping.convert_steps.is_some();
         let endpoint_id =
-            client.create_endpoint(&app_id, &url, &SigningSecret::generate_hmac(), ordered).await?;
+            client.create_endpoint(&app_id, &url, &SigningSecret::generate_hmac(), ordered, pinned).await?;
+        if options.shaping.transformation {
+            client.set_transformation(&app_id, &endpoint_id, BENCH_TRANSFORMATION).await?;
+        }
         let key = client.endpoint_secret(&app_id, &endpoint_id).await?;
         secrets.push(SigningSecret::parse(&key).context("Herald returned a malformed endpoint secret")?);
     }

@@ -29,6 +29,10 @@ pub struct Report {
     pub payload_bytes: usize,
     /// Ordered endpoints, with messages spread over this many ordering keys.
     pub ordered_keys: Option<u32>,
+    /// Every endpoint ran a small transformation.
+    pub transformation: bool,
+    /// Conversion steps each delivery ran (endpoints pinned to version 1).
+    pub convert_steps: Option<u32>,
     /// Messages Herald answered 202 for.
     pub accepted: u64,
     /// Sends answered with anything but 202, or not answered.
@@ -151,6 +155,8 @@ impl Report {
             rate: options.plan.rate,
             payload_bytes: options.plan.payload_bytes,
             ordered_keys: options.plan.ordering_keys,
+            transformation: options.shaping.transformation,
+            convert_steps: options.shaping.convert_steps,
             accepted,
             api_errors: outcome.api_errors,
             first_api_error: outcome.first_error,
@@ -215,6 +221,13 @@ pub fn print_table(report: &Report) {
         Some(keys) => format!("{plural} (ordered, {keys} ordering key{})", if keys == 1 { "" } else { "s" }),
         None => plural.to_owned(),
     };
+    let mut plural = plural;
+    if report.transformation {
+        plural.push_str(" with a transformation");
+    }
+    if let Some(steps) = report.convert_steps {
+        plural.push_str(&format!(", {steps} conversion step{} each", if steps == 1 { "" } else { "s" }));
+    }
     println!(
         "herald bench: {} messages × {} endpoint{plural}, {load}, {}-byte payloads, against {target}",
         report.messages, report.endpoints, report.payload_bytes
