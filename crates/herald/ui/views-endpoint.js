@@ -190,6 +190,7 @@ export async function endpointDetail(ctx, endpointId, query) {
     ['Rate limit', endpoint.rateLimit ? `${endpoint.rateLimit} per second` : 'None'],
     ['Bearer token', endpoint.hasBearerToken ? 'Sent with every delivery' : 'None'],
     ['Consent', consentText(endpoint)],
+    ['Payload version', endpoint.payloadVersion ? `Pinned to version ${endpoint.payloadVersion}` : 'As published'],
     ['Ordering', endpoint.ordered
       ? `One at a time per ordering key; a message that fails for good ${endpoint.orderedOnExhausted === 'pause' ? 'pauses its lane until resent' : 'is skipped'}`
       : 'None (concurrent)'],
@@ -206,6 +207,8 @@ export async function endpointDetail(ctx, endpointId, query) {
     actions, testNote,
     h('div', { class: 'grid-2' }, info, h('div', null, counts, secretSection(ctx, id))),
     lanesSection(ctx, stats),
+    versionSection(ctx, endpoint),
+    testAllSection(ctx, endpoint),
     recoverSection(ctx, id),
     await attemptsSection(ctx, id, query));
 }
@@ -279,6 +282,53 @@ function secretSection(ctx, endpointId) {
       ' header with this secret (Standard Webhooks).'),
     h('div', { class: 'secret-row' }, value),
     h('div', { class: 'buttons' }, show, copy, rotate), status);
+}
+
+/**
+ * The payload version the endpoint receives: when pinned, a preview of the next version of its
+ * most recent message, and the move to it.
+ */
+function versionSection(ctx, endpoint) {
+  if (!endpoint.payloadVersion) return null;
+  const next = String(Number(endpoint.payloadVersion) + 1);
+  const base = ctx.paths.endpoint(endpoint.id);
+  const shown = h('pre', { class: 'payload mono', id: 'version-preview', hidden: true });
+  const preview = actionButton(`Preview version ${next}`, async () => {
+    const answer = await ctx.api.get(`${base}/payload-preview`, { version: next });
+    shown.textContent = answer.version === next
+      ? JSON.stringify(answer.payload, null, 2)
+      : `The most recent message was published at version ${answer.publishedVersion}: nothing newer to move to.`;
+    shown.hidden = false;
+  }, { data: { action: 'preview-version' } });
+  const upgrade = actionButton(`Upgrade to version ${next}`, async () => {
+    await ctx.api.patch(base, { payloadVersion: next });
+    announce(`Now receiving version ${next}.`);
+    ctx.refresh();
+  }, { kind: 'primary', confirm: `Receive version ${next} of every payload from now on?`, data: { action: 'upgrade-version' } });
+  return section('Payload version',
+    h('p', { class: 'hint' }, `Messages reach this endpoint converted to version ${endpoint.payloadVersion}. `,
+      'Preview how the most recent one looks at the next version, and move when your receiver reads it.'),
+    h('div', { class: 'buttons' }, preview, upgrade), shown);
+}
+
+/** Sends an example of every event type the endpoint subscribes to, to it alone. */
+function testAllSection(ctx, endpoint) {
+  const run = actionButton('Test every event type', async () => {
+    let names = endpoint.eventTypes;
+    if (!names || !names.length) {
+      const page = await ctx.api.get('/api/v1/event-type', { limit: 250 });
+      names = page.data.map((eventType) => eventType.name);
+    }
+    if (!names.length) throw new Error('No event type is registered yet.');
+    for (const eventType of names) {
+      await ctx.api.post(`${ctx.paths.endpoint(endpoint.id)}/send-example`, { eventType });
+    }
+    announce(`${names.length} example events sent; their attempts appear below.`);
+    ctx.refresh();
+  }, { data: { action: 'test-all' } });
+  return section('Test the receiver',
+    h('p', { class: 'hint' }, 'Sends one example of every event type this endpoint receives (from each type’s schema), to this endpoint only.'),
+    run);
 }
 
 /** Re-send every message whose delivery here failed since a time. */

@@ -216,6 +216,7 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
         )
         .route("/{app_id}/endpoint/{endpoint_id}/transformation/simulate", post(transformation::simulate))
         .route("/{app_id}/endpoint/{endpoint_id}/send-example", post(example::send_example))
+        .route("/{app_id}/endpoint/{endpoint_id}/payload-preview", get(example::payload_preview))
         .route("/{app_id}/endpoint/{endpoint_id}/stats", get(attempt::stats))
         .route("/{app_id}/endpoint/{endpoint_id}/msg", get(attempt::list_attempted_messages))
         .route("/{app_id}/stats", get(stats::app_stats))

@@ -30,7 +30,7 @@ use crate::api::{
         endpoint::delete,
         endpoint_secret::get_secret, endpoint_secret::rotate_secret, endpoint_secret::get_headers,
         endpoint_secret::put_headers, endpoint_secret::patch_headers,
-        transformation::get, transformation::patch, transformation::simulate, example::send_example,
+        transformation::get, transformation::patch, transformation::simulate, example::send_example, example::payload_preview,
         event_type::list, event_type::create, event_type::get, event_type::upsert,
         event_type::patch, event_type::delete,
         message::create, message::list, message::get, message::expunge_content,

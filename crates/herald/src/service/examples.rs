@@ -1,10 +1,11 @@
 //! Example events: one message, built from an event type's schema (its `examples`, or one
-//! generated from it), sent to one endpoint only, to test a receiver.
+//! generated from it), sent to one endpoint only, to test a receiver; and a preview of what a
+//! recent message would look like at another payload version, before moving a pin.
 
-use herald_core::delivery::Message;
+use herald_core::delivery::{Message, MessageFilter};
 use herald_core::id::{ApplicationId, MessageId};
 use herald_core::name::EventTypeName;
-use herald_core::store::EndpointKey;
+use herald_core::store::{EndpointKey, Ordering, PageRequest};
 use herald_core::version::PayloadVersion;
 
 use super::{Resource, Service, ServiceError};
@@ -65,4 +66,44 @@ impl Service {
         self.worker().wake();
         Ok(message)
     }
+
+    /// The endpoint's most recent message as an endpoint pinned to `version` would receive it
+    /// (converted down from the version it was published at; unchanged when at or below it).
+    pub async fn preview_payload(
+        &self,
+        app: &ApplicationId,
+        key: &EndpointKey,
+        version: PayloadVersion,
+    ) -> Result<Preview, ServiceError> {
+        let endpoint = self.endpoint(app, key).await?;
+        let page = PageRequest { limit: 1, order: Ordering::Descending, ..PageRequest::default() };
+        let recent = self
+            .store()
+            .list_endpoint_messages(app, &endpoint.id, &MessageFilter::default(), None, &page)
+            .await?;
+        let message = recent
+            .items
+            .into_iter()
+            .map(|item| item.message)
+            .find(|message| message.payload.is_some())
+            .ok_or(ServiceError::NotFound(Resource::Message))?;
+        let payload = message.payload.as_deref().unwrap_or_default();
+        let converted = self
+            .scripts()
+            .convert(&message.event_type, payload, message.payload_version, Some(version))
+            .await
+            .map_err(|error| ServiceError::ScriptFailed {
+                reason: format!("the preview could not be made: {error}"),
+            })?;
+        Ok(Preview { message, version: converted.version, payload: converted.payload })
+    }
+}
+
+/// A recent message at another payload version.
+#[derive(Debug)]
+pub struct Preview {
+    pub message: Message,
+    /// The version the payload is at (the asked one, or what was published when lower).
+    pub version: PayloadVersion,
+    pub payload: Vec<u8>,
 }

@@ -34,6 +34,7 @@ pub use applications::NewApplication;
 pub use endpoints::{NewEndpoint, Upserted};
 pub use error::{CODES, Resource, ServiceError};
 pub use event_types::NewEventType;
+pub use examples::Preview;
 pub use messages::NewMessage;
 
 /// What the use cases work with. Cheap to clone.

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::Setup;
 use crate::helpers::ADMIN_TOKEN;
@@ -119,6 +119,53 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     browser.wait_for("dd", "order.created, order.shipped").await;
     let saved = world.server.get(&format!("/api/v1/app/acme/endpoint/{endpoint}")).await;
     assert_eq!(saved.body["eventTypes"], json!(["order.created", "order.shipped"]));
+
+    // Versions: order.created gains version 2 (a converter back to 1); pinned to 1, the
+    // customer previews version 2 of the latest message, then moves to it.
+    let converter = "function convert(p) { p.legacy = true; delete p.v2; return p; }";
+    let registered = world
+        .server
+        .put(
+            "/api/v1/event-type/order.created",
+            json!({"description": "An order", "schemas": {"1": {}, "2": {}}, "converters": {"2": converter}}),
+        )
+        .await;
+    assert!(registered.status.is_success(), "{:?}", registered.body);
+    world
+        .server
+        .patch(&format!("/api/v1/app/acme/endpoint/{endpoint}"), json!({"payloadVersion": "1"}))
+        .await;
+    let before = receiver.received().len();
+    world
+        .server
+        .post("/api/v1/app/acme/msg", json!({"eventType": "order.created", "payload": {"v2": true}}))
+        .await;
+    let arrived = receiver.wait_for(before + 1, Duration::from_secs(10)).await;
+    assert_eq!(arrived[before].header("herald-payload-version"), "1");
+    // Away and back, so the endpoint's page is read again.
+    go(&browser, "#/").await;
+    browser.wait_for("h1", "Endpoints").await;
+    go(&browser, &format!("#/endpoints/{endpoint}")).await;
+    browser.wait_for("dd", "Pinned to version 1").await;
+    browser.wait_for("button[data-action=preview-version]", "Preview version 2").await.click().await;
+    browser.wait_for("#version-preview", r#""v2": true"#).await;
+    browser.run("window.confirm = () => true", json!([])).await;
+    browser.wait_for("button[data-action=upgrade-version]", "Upgrade to version 2").await.click().await;
+    browser.wait_for("dd", "Pinned to version 2").await;
+    let moved = world.server.get(&format!("/api/v1/app/acme/endpoint/{endpoint}")).await;
+    assert_eq!(moved.body["payloadVersion"], "2");
+    // Testing the receiver: one example per subscribed event type, to this endpoint alone.
+    let before = receiver.received().len();
+    browser.wait_for("button[data-action=test-all]", "Test every event type").await.click().await;
+    let arrived = receiver.wait_for(before + 2, Duration::from_secs(10)).await;
+    let mut tested: Vec<String> = arrived[before..]
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.body).map(|_| r.path.clone()).unwrap_or_default())
+        .collect();
+    tested.dedup();
+    assert_eq!(tested, vec!["/hooks".to_owned()]);
+    assert_clean(&browser, "portal versions").await;
+    browser.screenshot(&setup.screenshot("portal-versions")).await;
 
     // Another customer's data is out of reach, through the page and through the API.
     go(&browser, &format!("#/endpoints/{other}")).await;

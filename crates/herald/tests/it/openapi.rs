@@ -41,6 +41,7 @@ async fn the_document_is_served_and_covers_every_route() {
         ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", &["get", "patch"]),
         ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation/simulate", &["post"]),
         ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", &["post"]),
+        ("/api/v1/app/{app_id}/endpoint/{endpoint_id}/payload-preview", &["get"]),
         ("/api/v1/app/{app_id}/msg", &["get", "post"]),
         ("/api/v1/app/{app_id}/msg/{msg_id}", &["get"]),
         ("/api/v1/app/{app_id}/msg/{msg_id}/content", &["delete"]),

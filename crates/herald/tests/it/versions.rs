@@ -445,3 +445,65 @@ async fn the_organisation_can_check_every_event_types_payloads() {
         bad.body
     );
 }
+
+#[tokio::test]
+async fn a_pinned_endpoint_previews_the_next_version_then_moves_its_pin() {
+    let server = stepped_server().await;
+    let receiver = Receiver::start().await;
+    server
+        .post(
+            "/api/v1/event-type",
+            json!({"name": "order.paid", "description": "x", "schemas": {"1": {}, "2": {}, "3": {}},
+                   "converters": {"2": TWO_TO_ONE, "3": THREE_TO_TWO}}),
+        )
+        .await;
+    server.create_app("Acme", Some("acme")).await;
+    let id = endpoint(&server, &receiver, "/v1", json!({"payloadVersion": "1"})).await;
+    let preview = format!("/api/v1/app/acme/endpoint/{id}/payload-preview");
+    let none = server.get(&format!("{preview}?version=2")).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "no message yet: {:?}", none.body);
+
+    // An older message first: the preview is of the most recent one.
+    server
+        .post(
+            "/api/v1/app/acme/msg",
+            json!({"eventType": "order.paid", "payloadVersion": "1", "payload": {"amount": 1}}),
+        )
+        .await;
+    server.advance(chrono::Duration::seconds(1));
+    let sent = server
+        .post(
+            "/api/v1/app/acme/msg",
+            json!({"eventType": "order.paid", "payload": {"name": "A B", "total": 5}}),
+        )
+        .await;
+    server.step().await;
+    let next = server.get(&format!("{preview}?version=2")).await;
+    assert_eq!(next.status, StatusCode::OK, "{:?}", next.body);
+    assert_eq!(
+        next.body,
+        json!({"msgId": sent.body["id"], "eventType": "order.paid", "publishedVersion": "3", "version": "2",
+               "payload": {"total": 5, "first": "A", "last": "B"}})
+    );
+    assert_eq!(
+        server.get(&format!("{preview}?version=9")).await.body["version"],
+        "3",
+        "nothing above what was published"
+    );
+    assert_eq!(assert_validation(&server.get(&format!("{preview}?version=x")).await), vec!["query.version"]);
+
+    // The customer upgrades with their portal token.
+    let portal = server.post("/api/v1/auth/app-portal-access/acme", json!({})).await;
+    let token = portal.body["token"].as_str().unwrap();
+    let moved = server
+        .call_as(
+            token,
+            reqwest::Method::PATCH,
+            &format!("/api/v1/app/acme/endpoint/{id}"),
+            Some(json!({"payloadVersion": "2"})),
+        )
+        .await;
+    assert_eq!(moved.body["payloadVersion"], "2", "{:?}", moved.body);
+    let seen = server.call_as(token, reqwest::Method::GET, &format!("{preview}?version=2"), None).await;
+    assert_eq!(seen.status, StatusCode::OK);
+}
