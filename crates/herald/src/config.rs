@@ -17,7 +17,7 @@ use crate::worker::ssrf::{AddressPolicy, Cidr};
 mod values;
 
 pub use self::values::parse_duration;
-use self::values::{parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file};
+use self::values::{parse_bool, parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file};
 
 /// The commented default configuration file, printed by `herald config default`.
 pub const DEFAULT_FILE: &str = include_str!("default-config.toml");
@@ -149,6 +149,9 @@ pub struct HttpConfig {
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     pub allowed_cidrs: Vec<Cidr>,
+    /// Refuse (422) an endpoint URL the SSRF guard would refuse, instead of warning
+    /// (`refuse_unroutable_endpoints`).
+    pub refuse_unroutable_endpoints: bool,
     /// Certificate authorities trusted for deliveries besides the built-in roots (`extra_ca_file`).
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub request_timeout: Duration,
@@ -213,6 +216,7 @@ const KEYS: &[&str] = &[
     "role",
     "database_max_connections",
     "allowed_cidrs",
+    "refuse_unroutable_endpoints",
     "extra_ca_file",
     "request_timeout",
     "connect_timeout",
@@ -516,6 +520,7 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         allowed_cidrs: field(raw, "allowed_cidrs", |v| {
             AddressPolicy::parse_list(v).map_err(|e| e.to_string())
         })?,
+        refuse_unroutable_endpoints: field(raw, "refuse_unroutable_endpoints", parse_bool)?,
         extra_roots: field(raw, "extra_ca_file", read_ca_file)?,
         request_timeout,
         connect_timeout: field(raw, "connect_timeout", parse_positive_duration)?,
@@ -528,11 +533,7 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
             v.split(',').map(str::trim).filter(|d| !d.is_empty()).map(parse_duration).collect()
         })?,
         disable_endpoint_after: field(raw, "disable_endpoint_after", parse_positive_duration)?,
-        svix_headers: field(raw, "svix_headers", |v| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(format!("`{other}` is not true or false")),
-        })?,
+        svix_headers: field(raw, "svix_headers", parse_bool)?,
         payload_retention: field(raw, "payload_retention", parse_positive_duration)?,
         message_retention: field(raw, "message_retention", parse_positive_duration)?,
         attempt_retention: field(raw, "attempt_retention", parse_positive_duration)?,

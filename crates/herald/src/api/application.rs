@@ -186,11 +186,13 @@ pub async fn get(
 }
 
 /// Replace an application, creating it (with the path as its uid) when it does not exist.
+/// An id that names no application, or a path that is not a valid uid, answers 404.
 #[utoipa::path(put, path = "/api/v1/app/{app_id}", tag = "Application",
     params(("app_id" = String, Path, description = "The application's id or uid")),
     request_body = ApplicationIn,
     responses((status = 200, body = ApplicationOut), (status = 201, body = ApplicationOut),
-              (status = 401, body = HttpErrorOut), (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+              (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut), (status = 404, body = HttpErrorOut),
+              (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn upsert(
     State(state): State<ApiState>,

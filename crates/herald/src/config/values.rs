@@ -84,6 +84,15 @@ pub(super) fn parse_database_url(value: &str, data_dir: &Path) -> Result<Databas
     Err("expected an empty value (embedded SQLite), a sqlite:// URL or a postgres:// URL".to_owned())
 }
 
+/// Parses `true` or `false`.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("`{other}` is not true or false")),
+    }
+}
+
 /// Parses durations such as `250ms`, `90s`, `5m`, `24h`, `7d` (a bare number means seconds).
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());

@@ -61,6 +61,12 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// The organisation's consent setting, for endpoints without their own (`consent`).
     pub consent: herald_core::consent::ConsentMode,
+    /// The SSRF guard's policy (`allowed_cidrs`), to warn about endpoint URLs it will refuse.
+    pub address_policy: crate::worker::ssrf::AddressPolicy,
+    /// Refuse such URLs instead of warning (`refuse_unroutable_endpoints`).
+    pub refuse_unroutable_endpoints: bool,
+    /// Operational webhooks for what a use case learns (a consent granted through its callback).
+    pub operational: crate::worker::operational::OperationalWebhooks,
 }
 
 impl Service {
