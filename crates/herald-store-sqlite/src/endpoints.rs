@@ -171,7 +171,8 @@ pub(crate) async fn seal_clear_url_credentials(store: &SqliteStore) -> Result<u6
         let step = async {
             let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
             let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = ? AND url = ?");
-            let row = sqlx::query(&sql).bind(&id).bind(&url).fetch_optional(&mut *tx).await.map_err(backend)?;
+            let row =
+                sqlx::query(&sql).bind(&id).bind(&url).fetch_optional(&mut *tx).await.map_err(backend)?;
             let Some(row) = row else { return Ok(false) };
             let endpoint = from_row(store, &row)?;
             sqlx::query("UPDATE endpoints SET url = ?, sealed_secrets = ? WHERE id = ? AND url = ?")

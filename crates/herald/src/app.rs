@@ -124,7 +124,10 @@ impl App {
         // the URL column: seal them now, so no credential stays in clear in the database.
         let sealed = store.seal_clear_url_credentials().await.map_err(StartError::Prepare)?;
         if sealed > 0 {
-            tracing::info!(endpoints = sealed, "sealed endpoint URL credentials an earlier version stored in clear");
+            tracing::info!(
+                endpoints = sealed,
+                "sealed endpoint URL credentials an earlier version stored in clear"
+            );
         }
         let new_admin_token =
             ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Prepare)?;

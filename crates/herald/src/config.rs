@@ -17,7 +17,9 @@ use crate::worker::ssrf::{AddressPolicy, Cidr};
 mod values;
 
 pub use self::values::parse_duration;
-use self::values::{parse_bool, parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file};
+use self::values::{
+    parse_bool, parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file,
+};
 
 /// The commented default configuration file, printed by `herald config default`.
 pub const DEFAULT_FILE: &str = include_str!("default-config.toml");

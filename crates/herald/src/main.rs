@@ -314,8 +314,13 @@ mod tests {
         ] {
             let cli = Cli::try_parse_from(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
             let super::Command::Attempt(args) = cli.command else { panic!("{line:?}: not attempt") };
-            let herald::client::attempt::AttemptCommand::Resend { message, message_arg, endpoint, endpoint_arg, .. } =
-                args.command
+            let herald::client::attempt::AttemptCommand::Resend {
+                message,
+                message_arg,
+                endpoint,
+                endpoint_arg,
+                ..
+            } = args.command
             else {
                 panic!("{line:?}: not resend")
             };

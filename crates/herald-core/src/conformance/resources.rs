@@ -343,8 +343,8 @@ pub async fn application_tokens_expire_at_once_or_by_session(store: &dyn Store) 
     store.insert_application(&app).await.unwrap();
     store.insert_application(&other_app).await.unwrap();
     let t = now();
-    let token = |value: &str, scope: TokenScope, session: Option<&str>, expires_at: Option<DateTime<Utc>>| {
-        ApiToken {
+    let token =
+        |value: &str, scope: TokenScope, session: Option<&str>, expires_at: Option<DateTime<Utc>>| ApiToken {
             id: TokenId::generate(),
             hash: TokenHash::of(value),
             scope,
@@ -352,8 +352,7 @@ pub async fn application_tokens_expire_at_once_or_by_session(store: &dyn Store) 
             created_at: t,
             expires_at,
             session_id: session.map(str::to_owned),
-        }
-    };
+        };
     let portal = TokenScope::Application(app.id.clone());
     let in_a_day = Some(t + Duration::days(1));
     let all = [
@@ -397,7 +396,11 @@ pub async fn application_tokens_expire_at_once_or_by_session(store: &dyn Store) 
     assert_eq!(expiry("appsk_other").await, in_a_day);
     assert_eq!(expiry("sk_org").await, None);
     assert!(store.find_token(&TokenHash::of("sk_org")).await.unwrap().is_some());
-    assert_eq!(store.expire_application_tokens(&app.id, None, t).await.unwrap(), 0, "nothing left to shorten");
+    assert_eq!(
+        store.expire_application_tokens(&app.id, None, t).await.unwrap(),
+        0,
+        "nothing left to shorten"
+    );
 }
 
 pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {

@@ -150,7 +150,9 @@ fn service_error_response(error: &ServiceError) -> Response {
         ServiceError::UidTaken(_) | ServiceError::EventIdTaken | ServiceError::EventTypeExists(_) => {
             StatusCode::CONFLICT
         }
-        ServiceError::UnknownEventTypes(_) | ServiceError::Invalid { .. } | ServiceError::UnroutableUrl(_) => {
+        ServiceError::UnknownEventTypes(_)
+        | ServiceError::Invalid { .. }
+        | ServiceError::UnroutableUrl(_) => {
             let field = match error {
                 ServiceError::Invalid { field, .. } => field,
                 ServiceError::UnroutableUrl(_) => "url",

@@ -130,12 +130,18 @@ pub async fn expire_all(
         None => 0,
         Some(seconds) if seconds <= MAX_EXPIRY_SECONDS => seconds,
         Some(_) => {
-            return Err(ApiError::invalid_field("expiry", format!("must be 0 to {MAX_EXPIRY_SECONDS} seconds")));
+            return Err(ApiError::invalid_field(
+                "expiry",
+                format!("must be 0 to {MAX_EXPIRY_SECONDS} seconds"),
+            ));
         }
     };
     if let Some(sessions) = &body.session_ids {
         if sessions.len() > MAX_SESSION_IDS {
-            return Err(ApiError::invalid_field("sessionIds", format!("at most {MAX_SESSION_IDS} session ids")));
+            return Err(ApiError::invalid_field(
+                "sessionIds",
+                format!("at most {MAX_SESSION_IDS} session ids"),
+            ));
         }
         if !sessions.iter().all(|id| valid_session_id(id)) {
             return Err(ApiError::invalid_field(

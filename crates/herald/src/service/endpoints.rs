@@ -103,7 +103,10 @@ impl Service {
     /// DNS (an IP literal outside `allowed_cidrs`, `localhost`): advice shown with the endpoint.
     pub fn url_warnings(&self, url: &Url) -> Vec<String> {
         let refusal = crate::worker::ssrf::refusal_known_now(&self.inner.address_policy, url);
-        refusal.map(|refused| format!("deliveries to this URL will be refused: {refused}")).into_iter().collect()
+        refusal
+            .map(|refused| format!("deliveries to this URL will be refused: {refused}"))
+            .into_iter()
+            .collect()
     }
 
     /// Refuses a URL the guard will refuse, when the operator asked for that.

@@ -110,7 +110,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("event_id_taken", "409: the application already has a message with this eventId"),
     ("event_type_exists", "409: an event type with this name exists and is not archived"),
     ("unknown_event_types", "422: an endpoint names event types that are not registered"),
-    ("unroutable_url", "422: the endpoint URL's address is one the SSRF guard refuses (with refuse_unroutable_endpoints)"),
+    (
+        "unroutable_url",
+        "422: the endpoint URL's address is one the SSRF guard refuses (with refuse_unroutable_endpoints)",
+    ),
     ("invalid_value", "422: a value that is well-formed but not acceptable"),
     ("internal_error", "500: the server failed; the cause is in its log"),
 ];

@@ -226,7 +226,10 @@ async fn an_endpoint_can_grant_later_through_the_callback() {
     let events: Vec<Value> = events.iter().map(|e| serde_json::from_slice(&e.body).unwrap()).collect();
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["endpoint.consent.pending", "endpoint.consent.granted"], "{events:#?}");
-    assert_eq!((events[1]["data"]["endpointId"].clone(), events[1]["data"]["consentStatus"].clone()), (json!(id), json!("granted")));
+    assert_eq!(
+        (events[1]["data"]["endpointId"].clone(), events[1]["data"]["consentStatus"].clone()),
+        (json!(id), json!("granted"))
+    );
 
     // The waiting delivery goes when it is next due, without another handshake.
     server.advance(chrono::Duration::seconds(61));

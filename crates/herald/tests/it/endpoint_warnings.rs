@@ -38,7 +38,11 @@ async fn creating_or_changing_an_endpoint_warns_about_an_address_the_guard_will_
         let warned = warnings(&created.body);
         assert_eq!(warned.len(), 1, "{url}: {:?}", created.body);
         assert_eq!(warned[0].0, "unroutable_url");
-        assert!(warned[0].1.contains(class) && warned[0].1.contains("allowed_cidrs"), "{url}: {}", warned[0].1);
+        assert!(
+            warned[0].1.contains(class) && warned[0].1.contains("allowed_cidrs"),
+            "{url}: {}",
+            warned[0].1
+        );
         // Only the answers of writes carry warnings.
         let read = server.get(&format!("/api/v1/app/acme/endpoint/ep-{i}")).await;
         assert!(read.body.get("warnings").is_none(), "{:?}", read.body);
@@ -46,7 +50,9 @@ async fn creating_or_changing_an_endpoint_warns_about_an_address_the_guard_will_
 
     // Addresses the guard lets through: public ones, names (resolved at delivery only), and
     // the blocks in allowed_cidrs (loopback IPv4 on test servers, `localhost` included).
-    for url in ["https://example.com/hooks", "https://203.0.114.9/", "http://127.0.0.1:9/", "http://localhost:9/"] {
+    for url in
+        ["https://example.com/hooks", "https://203.0.114.9/", "http://127.0.0.1:9/", "http://localhost:9/"]
+    {
         let created = server.post("/api/v1/app/acme/endpoint", json!({"url": url})).await;
         assert_eq!(created.status, StatusCode::CREATED, "{url}: {:?}", created.body);
         assert!(created.body.get("warnings").is_none(), "{url}: {:?}", created.body);
@@ -65,9 +71,11 @@ async fn creating_or_changing_an_endpoint_warns_about_an_address_the_guard_will_
 
 #[tokio::test]
 async fn localhost_is_warned_about_unless_loopback_is_allowed() {
-    let server =
-        TestServer::start_with(Options { env: vec![("HERALD_ALLOWED_CIDRS", String::new())], ..Options::default() })
-            .await;
+    let server = TestServer::start_with(Options {
+        env: vec![("HERALD_ALLOWED_CIDRS", String::new())],
+        ..Options::default()
+    })
+    .await;
     server.create_app("Acme", Some("acme")).await;
     for url in ["http://localhost:8080/hooks", "http://api.localhost/", "http://127.0.0.1/"] {
         let created = server.post("/api/v1/app/acme/endpoint", json!({"url": url})).await;
@@ -95,9 +103,12 @@ async fn with_refuse_unroutable_endpoints_such_urls_are_refused_and_nothing_chan
     assert_eq!(none.body["data"].as_array().unwrap().len(), 0, "nothing was created");
 
     // An allowed address is saved; changing it to a refused one changes nothing.
-    let created = server.post("/api/v1/app/acme/endpoint", json!({"url": "http://127.0.0.1:9/", "uid": "ep"})).await;
+    let created =
+        server.post("/api/v1/app/acme/endpoint", json!({"url": "http://127.0.0.1:9/", "uid": "ep"})).await;
     assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
-    let patched = server.patch("/api/v1/app/acme/endpoint/ep", json!({"url": "http://10.0.0.1/", "description": "x"})).await;
+    let patched = server
+        .patch("/api/v1/app/acme/endpoint/ep", json!({"url": "http://10.0.0.1/", "description": "x"}))
+        .await;
     assert_eq!(patched.body["detail"][0]["type"], "unroutable_url", "{:?}", patched.body);
     let read = server.get("/api/v1/app/acme/endpoint/ep").await;
     assert_eq!(read.body["url"], "http://127.0.0.1:9/");

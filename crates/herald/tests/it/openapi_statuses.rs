@@ -198,7 +198,8 @@ async fn the_property_based_runs_findings_stay_fixed() {
             .to_owned()
     };
 
-    let rate = server.client.get(server.url("/api/v1/consent/0?WebHook-Allowed-Rate=null")).send().await.unwrap();
+    let rate =
+        server.client.get(server.url("/api/v1/consent/0?WebHook-Allowed-Rate=null")).send().await.unwrap();
     assert_eq!(rate.status(), StatusCode::UNPROCESSABLE_ENTITY);
     let body: serde_json::Value = rate.json().await.unwrap();
     assert_eq!(body["detail"][0]["loc"], serde_json::json!(["query", "WebHook-Allowed-Rate"]), "{body}");

@@ -830,7 +830,8 @@ async fn sdk_expire_all_ends_the_portal_tokens_of_one_session_then_of_the_applic
     for session in ["session-a", "session-b"] {
         let mut access = svix::models::AppPortalAccessIn::new();
         access.session_id = Some(session.to_owned());
-        tokens.push(svix.authentication().app_portal_access(app_id.clone(), access, None).await.unwrap().token);
+        tokens
+            .push(svix.authentication().app_portal_access(app_id.clone(), access, None).await.unwrap().token);
     }
     let (a, b) = (tokens[0].clone(), tokens[1].clone());
     let reads = |token: String| {
@@ -846,7 +847,10 @@ async fn sdk_expire_all_ends_the_portal_tokens_of_one_session_then_of_the_applic
     expect_http(reads(a).await, 401);
     assert_eq!(reads(b.clone()).await.unwrap(), app_id, "another session's token still works");
 
-    svix.authentication().expire_all(app_id.clone(), svix::models::ApplicationTokenExpireIn::new(), None).await.unwrap();
+    svix.authentication()
+        .expire_all(app_id.clone(), svix::models::ApplicationTokenExpireIn::new(), None)
+        .await
+        .unwrap();
     expect_http(reads(b).await, 401);
 }
 

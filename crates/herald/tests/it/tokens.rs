@@ -194,7 +194,8 @@ async fn expire_all_ends_an_applications_portal_tokens_at_once_later_or_by_sessi
     assert_eq!(reads(&server, &fresh).await, StatusCode::OK);
 
     // Who may, and what is refused.
-    let by_portal = server.call_as(&fresh, Method::POST, "/api/v1/auth/app/acme/expire-all", Some(json!({}))).await;
+    let by_portal =
+        server.call_as(&fresh, Method::POST, "/api/v1/auth/app/acme/expire-all", Some(json!({}))).await;
     assert_error(&by_portal, StatusCode::FORBIDDEN);
     let unknown = server.post("/api/v1/auth/app/nobody/expire-all", json!({})).await;
     assert_eq!(assert_error(&unknown, StatusCode::NOT_FOUND).is_empty(), false);
@@ -207,18 +208,28 @@ async fn expire_all_and_session_ids_are_checked_at_their_limits() {
     server.create_app("Acme", Some("acme")).await;
     let expire = |body: Value| server.post("/api/v1/auth/app/acme/expire-all", body);
     assert_eq!(expire(json!({"expiry": 30 * 86_400})).await.status, StatusCode::NO_CONTENT);
-    assert_eq!(crate::helpers::assert_validation(&expire(json!({"expiry": 30 * 86_400 + 1})).await), ["body.expiry"]);
+    assert_eq!(
+        crate::helpers::assert_validation(&expire(json!({"expiry": 30 * 86_400 + 1})).await),
+        ["body.expiry"]
+    );
     let hundred: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
     assert_eq!(expire(json!({"sessionIds": hundred})).await.status, StatusCode::NO_CONTENT);
     let too_many: Vec<String> = (0..101).map(|i| format!("s{i}")).collect();
-    assert_eq!(crate::helpers::assert_validation(&expire(json!({"sessionIds": too_many})).await), ["body.sessionIds"]);
+    assert_eq!(
+        crate::helpers::assert_validation(&expire(json!({"sessionIds": too_many})).await),
+        ["body.sessionIds"]
+    );
     let longest = "s".repeat(256);
     assert_eq!(expire(json!({"sessionIds": [longest]})).await.status, StatusCode::NO_CONTENT);
     for bad in ["s".repeat(257), String::new(), "a\nb".to_owned()] {
-        assert_eq!(crate::helpers::assert_validation(&expire(json!({"sessionIds": [bad]})).await), ["body.sessionIds"]);
+        assert_eq!(
+            crate::helpers::assert_validation(&expire(json!({"sessionIds": [bad]})).await),
+            ["body.sessionIds"]
+        );
         let minted = server.post("/api/v1/auth/app-portal-access/acme", json!({"sessionId": bad})).await;
         assert_eq!(crate::helpers::assert_validation(&minted), ["body.sessionId"]);
     }
-    let minted = server.post("/api/v1/auth/app-portal-access/acme", json!({"sessionId": "s".repeat(256)})).await;
+    let minted =
+        server.post("/api/v1/auth/app-portal-access/acme", json!({"sessionId": "s".repeat(256)})).await;
     assert_eq!(minted.status, StatusCode::OK, "{:?}", minted.body);
 }

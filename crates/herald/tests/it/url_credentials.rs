@@ -125,5 +125,8 @@ async fn credentials_an_earlier_version_stored_in_clear_are_sealed_at_start() {
         .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("herald.db"))
         .flat_map(|path| std::fs::read(path).unwrap())
         .collect();
-    assert!(!String::from_utf8_lossy(&leftover).contains(PASSWORD), "a copy of the password is left in a file");
+    assert!(
+        !String::from_utf8_lossy(&leftover).contains(PASSWORD),
+        "a copy of the password is left in a file"
+    );
 }
