@@ -384,7 +384,7 @@ impl ResourceStore for PostgresStore {
         sessions: Option<&[String]>,
         at: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        tokens::expire_application(self, app, sessions, at).await
+        retry_transient(|| tokens::expire_application(self, app, sessions, at)).await
     }
 }
 

@@ -233,3 +233,29 @@ async fn expire_all_and_session_ids_are_checked_at_their_limits() {
         server.post("/api/v1/auth/app-portal-access/acme", json!({"sessionId": "s".repeat(256)})).await;
     assert_eq!(minted.status, StatusCode::OK, "{:?}", minted.body);
 }
+
+#[tokio::test]
+async fn concurrent_expire_alls_of_overlapping_sessions_all_succeed() {
+    let server = TestServer::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let mut minted = Vec::new();
+    for i in 0..12 {
+        minted.push((i % 4, portal_token(&server, Some(&format!("s{}", i % 4))).await));
+    }
+    let kept = portal_token(&server, Some("kept")).await;
+    // Every session but `kept`, each expired several times at once, and the whole set too.
+    let requests = (0..16).map(|i| {
+        let body = match i % 5 {
+            4 => json!({"sessionIds": ["s0", "s1", "s2", "s3"]}),
+            n => json!({"sessionIds": [format!("s{n}")], "expiry": 0}),
+        };
+        server.post("/api/v1/auth/app/acme/expire-all", body)
+    });
+    for reply in crate::concurrency::futures_join_all(requests.collect()).await {
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    }
+    for (session, token) in &minted {
+        assert_eq!(reads(&server, token).await, StatusCode::UNAUTHORIZED, "session s{session}");
+    }
+    assert_eq!(reads(&server, &kept).await, StatusCode::OK);
+}
