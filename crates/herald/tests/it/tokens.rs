@@ -198,7 +198,7 @@ async fn expire_all_ends_an_applications_portal_tokens_at_once_later_or_by_sessi
         server.call_as(&fresh, Method::POST, "/api/v1/auth/app/acme/expire-all", Some(json!({}))).await;
     assert_error(&by_portal, StatusCode::FORBIDDEN);
     let unknown = server.post("/api/v1/auth/app/nobody/expire-all", json!({})).await;
-    assert_eq!(assert_error(&unknown, StatusCode::NOT_FOUND).is_empty(), false);
+    assert!(!assert_error(&unknown, StatusCode::NOT_FOUND).is_empty());
     assert_eq!(reads(&server, &fresh).await, StatusCode::OK, "refused requests expire nothing");
 }
 
