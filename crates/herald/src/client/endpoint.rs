@@ -124,6 +124,14 @@ fn path(app: &str, endpoint: &str) -> String {
     format!("/api/v1/app/{}/endpoint/{}", segment(app), segment(endpoint))
 }
 
+/// Prints the server's warnings about an endpoint it saved (e.g. a URL its SSRF guard will
+/// refuse) on stderr, where they are seen even with `--json`.
+fn warn_about(answer: &serde_json::Value) {
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning["detail"].as_str().unwrap_or_default());
+    }
+}
+
 /// Runs `herald endpoint …`.
 pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
     let client = args.connection.client()?;
@@ -147,6 +155,7 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
                 body["bearerToken"] = json!(token);
             }
             let answer = client.post(&format!("/api/v1/app/{}/endpoint", segment(&app)), &body).await?;
+            warn_about(&answer);
             output(connection, &answer, |value| print_object(value, COLUMNS));
         }
         EndpointCommand::Update {
@@ -178,6 +187,7 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
                 anyhow::bail!("nothing to change: give at least one option (see --help)");
             }
             let answer = client.patch(&path(&app, &endpoint), &body).await?;
+            warn_about(&answer);
             output(connection, &answer, |value| print_object(value, COLUMNS));
         }
         EndpointCommand::Delete { app, endpoint } => {
