@@ -12,6 +12,7 @@
 # pinned in .ci/run) on PATH, or SCHEMATHESIS=/path/to/st.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo="$(pwd)"
 
 seconds="${SCHEMATHESIS_SECONDS:-75}"
 st="${SCHEMATHESIS:-st}"
@@ -30,7 +31,7 @@ if [ "${#backends[@]}" -eq 0 ]; then
 fi
 
 cargo build -q -p herald --bin herald --locked
-herald="${CARGO_TARGET_DIR:-target}/debug/herald"
+herald="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/herald"
 
 scratch="$(mktemp -d)"
 server=""
@@ -87,12 +88,15 @@ run_backend() {
     --workers 1 --request-timeout 10 --suppress-health-check all --generation-database none --no-color)
   # Revoking a token is run last and alone: the stateful phase finds the run's own token in
   # GET /api/v1/token and revokes it, after which every other operation would only see 401.
-  "$st" run openapi.json "${common[@]}" --max-time "$seconds" \
+  # Run from the scratch directory: schemathesis and hypothesis leave caches in the current one.
+  cd "$scratch"
+  "$st" run "$repo/openapi.json" "${common[@]}" --max-time "$seconds" \
     --exclude-path "/api/v1/token/{token_id}" \
     --report junit --report-dir "$report/api" || status=$?
-  "$st" run openapi.json "${common[@]}" --max-time 5 --phases examples,coverage,fuzzing \
+  "$st" run "$repo/openapi.json" "${common[@]}" --max-time 5 --phases examples,coverage,fuzzing \
     --include-path "/api/v1/token/{token_id}" \
     --report junit --report-dir "$report/revoke" || status=$?
+  cd "$repo"
 
   kill "$server" 2>/dev/null || true
   wait "$server" 2>/dev/null || true
