@@ -26,14 +26,17 @@ pub struct ApplicationIn {
     pub name: String,
     /// An alias usable wherever the id is: letters, digits, `-`, `_`, `.`; unique.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub uid: Option<String>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
     /// Maximum messages per second delivered to each endpoint (at least 1).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub throttle_rate: Option<u16>,
     /// The newer name of `throttleRate`; wins when both are given.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub rate_limit: Option<u16>,
 }
 

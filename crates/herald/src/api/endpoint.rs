@@ -46,6 +46,7 @@ pub struct EndpointIn {
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub uid: Option<String>,
     #[serde(default)]
     pub disabled: Option<bool>,
