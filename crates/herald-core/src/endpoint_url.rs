@@ -45,6 +45,11 @@ pub fn without_credentials(url: &Url) -> Url {
     bare
 }
 
+/// Whether the URL in `text` carries credentials (a stored URL column that still holds them).
+pub fn has_credentials(text: &str) -> bool {
+    text.parse::<Url>().ok().is_some_and(|url| credentials(&url).is_some())
+}
+
 /// The URL's credentials as written in it (percent-encoded): the username and the password.
 pub fn credentials(url: &Url) -> Option<(String, Option<String>)> {
     if url.username().is_empty() && url.password().is_none() {

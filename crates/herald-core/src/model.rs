@@ -207,6 +207,9 @@ pub struct ApiToken {
     pub description: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: Option<DateTime<Utc>>,
+    /// The session a portal token was minted for (Svix's `sessionId`), so that expiring a
+    /// session's tokens leaves the application's other sessions alone.
+    pub session_id: Option<String>,
 }
 
 /// The current time at the precision every store keeps (microseconds), so a resource returned

@@ -180,6 +180,11 @@ pub trait ResourceStore: Send + Sync + std::fmt::Debug + 'static {
         now: DateTime<Utc>,
     ) -> Result<Option<Endpoint>, StoreError>;
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError>;
+    /// Seals the credentials of endpoint URLs an earlier version stored in clear (a URL column
+    /// holding `user:pass@`): each such endpoint's URL is rewritten without them and its sealed
+    /// secrets with them, nothing else (not `updated_at`), only if the row still holds the URL
+    /// as read. Returns how many endpoints it sealed; 0 once none is left.
+    async fn seal_clear_url_credentials(&self) -> Result<u64, StoreError>;
     /// Records what the endpoint answered when asked for consent (one statement writing only
     /// the consent columns): `callback` is the hash of the token that can still grant a pending
     /// consent (`None` removes any earlier one). False if the endpoint does not exist.
@@ -246,6 +251,15 @@ pub trait ResourceStore: Send + Sync + std::fmt::Debug + 'static {
     async fn list_tokens(&self, page: &PageRequest) -> Result<Page<ApiToken>, StoreError>;
     /// Deletes (revokes) a token; false if it did not exist.
     async fn delete_token(&self, id: &TokenId) -> Result<bool, StoreError>;
+    /// Makes the application's tokens expire at `at` (one statement; a token already expiring
+    /// sooner keeps its expiry), only those of the given sessions when `sessions` is `Some`.
+    /// Returns how many tokens it changed.
+    async fn expire_application_tokens(
+        &self,
+        app: &ApplicationId,
+        sessions: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Messages and the delivery queue: accepting a message with its deliveries, leasing what is

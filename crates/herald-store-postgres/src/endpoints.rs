@@ -154,6 +154,40 @@ pub(crate) async fn update(
     Ok(Some(endpoint))
 }
 
+/// Seals URL credentials stored in clear (see `ResourceStore::seal_clear_url_credentials`):
+/// the candidates' URLs are read, those with credentials rewritten one by one, each row read
+/// `FOR UPDATE` and rewritten only while it still holds the URL as read. (The old row versions
+/// stay in the table's pages until vacuum reuses them, as for every PostgreSQL update.)
+pub(crate) async fn seal_clear_url_credentials(store: &PostgresStore) -> Result<u64, StoreError> {
+    let candidates: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, url FROM endpoints WHERE url LIKE '%@%' ORDER BY id")
+            .fetch_all(&store.pool)
+            .await
+            .map_err(backend)?;
+    let mut sealed = 0;
+    for (id, url) in candidates {
+        if !herald_core::endpoint_url::has_credentials(&url) {
+            continue;
+        }
+        let mut tx = store.pool.begin().await.map_err(backend)?;
+        let sql = format!("SELECT {COLUMNS} FROM endpoints e WHERE e.id = $1 AND e.url = $2 FOR UPDATE");
+        let row = sqlx::query(&sql).bind(&id).bind(&url).fetch_optional(&mut *tx).await.map_err(backend)?;
+        let Some(row) = row else { continue };
+        let endpoint = from_row(store, &row)?;
+        sqlx::query("UPDATE endpoints SET url = $1, sealed_secrets = $2 WHERE id = $3 AND url = $4")
+            .bind(url_at_rest(&endpoint))
+            .bind(seal_endpoint_secrets(&store.cipher, &endpoint))
+            .bind(&id)
+            .bind(&url)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        sealed += 1;
+    }
+    Ok(sealed)
+}
+
 pub(crate) async fn delete(
     store: &PostgresStore,
     app: &ApplicationId,

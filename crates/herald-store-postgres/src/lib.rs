@@ -304,6 +304,9 @@ impl ResourceStore for PostgresStore {
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
         retry_transient(|| endpoints::delete(self, app, id)).await
     }
+    async fn seal_clear_url_credentials(&self) -> Result<u64, StoreError> {
+        endpoints::seal_clear_url_credentials(self).await
+    }
     async fn set_endpoint_consent(
         &self,
         app: &ApplicationId,
@@ -374,6 +377,14 @@ impl ResourceStore for PostgresStore {
     }
     async fn delete_token(&self, id: &herald_core::id::TokenId) -> Result<bool, StoreError> {
         tokens::delete(self, id).await
+    }
+    async fn expire_application_tokens(
+        &self,
+        app: &ApplicationId,
+        sessions: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        retry_transient(|| tokens::expire_application(self, app, sessions, at)).await
     }
 }
 

@@ -21,8 +21,8 @@ pub(crate) async fn insert(store: &PostgresStore, token: &ApiToken) -> Result<()
         TokenScope::Application(app) => Some(app.as_str()),
     };
     sqlx::query(
-        "INSERT INTO api_tokens (id, hash, app_id, description, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_tokens (id, hash, app_id, description, created_at, expires_at, session_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(token.id.as_str())
     .bind(&token.hash.0[..])
@@ -30,6 +30,7 @@ pub(crate) async fn insert(store: &PostgresStore, token: &ApiToken) -> Result<()
     .bind(&token.description)
     .bind(token.created_at)
     .bind(token.expires_at)
+    .bind(token.session_id.as_deref())
     .execute(&store.pool)
     .await
     .map_err(|e| store_error(e, "token"))?;
@@ -37,7 +38,7 @@ pub(crate) async fn insert(store: &PostgresStore, token: &ApiToken) -> Result<()
 }
 
 /// The columns [`from_row`] reads.
-const COLUMNS: &str = "id, hash, app_id, description, created_at, expires_at";
+const COLUMNS: &str = "id, hash, app_id, description, created_at, expires_at, session_id";
 
 pub(crate) async fn find(store: &PostgresStore, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE hash = $1");
@@ -58,6 +59,7 @@ fn from_row(row: &PgRow) -> Result<ApiToken, StoreError> {
         description: get(row, "description")?,
         created_at: get(row, "created_at")?,
         expires_at: get(row, "expires_at")?,
+        session_id: get(row, "session_id")?,
     })
 }
 
@@ -78,6 +80,27 @@ pub(crate) async fn delete(store: &PostgresStore, id: &TokenId) -> Result<bool, 
         .await
         .map_err(backend)?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Shortens the expiry of an application's tokens (of some sessions) to `at`, in one statement.
+pub(crate) async fn expire_application(
+    store: &PostgresStore,
+    app: &herald_core::id::ApplicationId,
+    sessions: Option<&[String]>,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let result = sqlx::query(
+        "UPDATE api_tokens SET expires_at = $1
+         WHERE app_id = $2 AND (expires_at IS NULL OR expires_at > $1)
+           AND ($3::text[] IS NULL OR session_id = ANY($3))",
+    )
+    .bind(at)
+    .bind(app.as_str())
+    .bind(sessions)
+    .execute(&store.pool)
+    .await
+    .map_err(backend)?;
+    Ok(result.rows_affected())
 }
 
 /// Deletes up to `limit` expired tokens in one statement; rows another node is deleting at

@@ -157,6 +157,62 @@ pub(crate) async fn update(
     Ok(Some(endpoint))
 }
 
+/// Seals URL credentials stored in clear (see `ResourceStore::seal_clear_url_credentials`):
+/// the candidates' URLs are read, those with credentials rewritten one by one, each in its own
+/// `BEGIN IMMEDIATE` transaction and only while the row still holds the URL as read. With
+/// `secure_delete` on, the old cells are zeroed rather than left in the pages' free space, and a
+/// `TRUNCATE` checkpoint then writes the pages to the database file and empties the WAL, so
+/// the credentials are in no file afterwards.
+pub(crate) async fn seal_clear_url_credentials(store: &SqliteStore) -> Result<u64, StoreError> {
+    use sqlx::Connection as _;
+    let candidates: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, url FROM endpoints WHERE url LIKE '%@%' ORDER BY id")
+            .fetch_all(&store.reader)
+            .await
+            .map_err(backend)?;
+    let candidates: Vec<_> =
+        candidates.into_iter().filter(|(_, url)| herald_core::endpoint_url::has_credentials(url)).collect();
+    if candidates.is_empty() {
+        return Ok(0);
+    }
+    let mut conn = store.writer.acquire().await.map_err(backend)?;
+    sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await.map_err(backend)?;
+    let mut sealed = 0;
+    let mut outcome = Ok(());
+    for (id, url) in candidates {
+        let step = async {
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+            let sql = format!("SELECT {COLUMNS} FROM endpoints WHERE id = ? AND url = ?");
+            let row =
+                sqlx::query(&sql).bind(&id).bind(&url).fetch_optional(&mut *tx).await.map_err(backend)?;
+            let Some(row) = row else { return Ok(false) };
+            let endpoint = from_row(store, &row)?;
+            sqlx::query("UPDATE endpoints SET url = ?, sealed_secrets = ? WHERE id = ? AND url = ?")
+                .bind(url_at_rest(&endpoint))
+                .bind(seal_endpoint_secrets(&store.cipher, &endpoint))
+                .bind(&id)
+                .bind(&url)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            tx.commit().await.map_err(backend)?;
+            Ok::<_, StoreError>(true)
+        };
+        match step.await {
+            Ok(done) => sealed += u64::from(done),
+            Err(error) => {
+                outcome = Err(error);
+                break;
+            }
+        }
+    }
+    let off = sqlx::query("PRAGMA secure_delete = OFF").execute(&mut *conn).await.map_err(backend);
+    outcome?;
+    off?;
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&mut *conn).await.map_err(backend)?;
+    Ok(sealed)
+}
+
 pub(crate) async fn delete(
     store: &SqliteStore,
     app: &ApplicationId,

@@ -269,6 +269,9 @@ impl ResourceStore for SqliteStore {
     async fn delete_endpoint(&self, app: &ApplicationId, id: &EndpointId) -> Result<bool, StoreError> {
         endpoints::delete(self, app, id).await
     }
+    async fn seal_clear_url_credentials(&self) -> Result<u64, StoreError> {
+        endpoints::seal_clear_url_credentials(self).await
+    }
     async fn set_endpoint_consent(
         &self,
         app: &ApplicationId,
@@ -339,6 +342,14 @@ impl ResourceStore for SqliteStore {
     }
     async fn delete_token(&self, id: &herald_core::id::TokenId) -> Result<bool, StoreError> {
         tokens::delete(self, id).await
+    }
+    async fn expire_application_tokens(
+        &self,
+        app: &ApplicationId,
+        sessions: Option<&[String]>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        tokens::expire_application(self, app, sessions, at).await
     }
 }
 

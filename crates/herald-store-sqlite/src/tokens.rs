@@ -19,8 +19,8 @@ pub(crate) async fn insert(store: &SqliteStore, token: &ApiToken) -> Result<(), 
         TokenScope::Application(app) => Some(app.as_str()),
     };
     sqlx::query(
-        "INSERT INTO api_tokens (id, hash, app_id, description, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO api_tokens (id, hash, app_id, description, created_at, expires_at, session_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(token.id.as_str())
     .bind(token.hash.to_hex())
@@ -28,6 +28,7 @@ pub(crate) async fn insert(store: &SqliteStore, token: &ApiToken) -> Result<(), 
     .bind(&token.description)
     .bind(to_micros(token.created_at))
     .bind(token.expires_at.map(to_micros))
+    .bind(token.session_id.as_deref())
     .execute(&store.writer)
     .await
     .map_err(|e| store_error(e, "token"))?;
@@ -35,7 +36,7 @@ pub(crate) async fn insert(store: &SqliteStore, token: &ApiToken) -> Result<(), 
 }
 
 /// The columns [`from_row`] reads.
-const COLUMNS: &str = "id, hash, app_id, description, created_at, expires_at";
+const COLUMNS: &str = "id, hash, app_id, description, created_at, expires_at, session_id";
 
 pub(crate) async fn find(store: &SqliteStore, hash: &TokenHash) -> Result<Option<ApiToken>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM api_tokens WHERE hash = ?");
@@ -58,6 +59,7 @@ fn from_row(row: &SqliteRow) -> Result<ApiToken, StoreError> {
         description: row.try_get("description").map_err(|e| corrupt("description", e))?,
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         expires_at: expires_at.map(from_micros).transpose()?,
+        session_id: row.try_get("session_id").map_err(|e| corrupt("session_id", e))?,
     })
 }
 
@@ -84,6 +86,31 @@ pub(crate) async fn delete(store: &SqliteStore, id: &TokenId) -> Result<bool, St
         .await
         .map_err(backend)?;
     Ok(result.rows_affected() > 0)
+}
+
+/// Shortens the expiry of an application's tokens (of some sessions) to `at`, in one statement.
+pub(crate) async fn expire_application(
+    store: &SqliteStore,
+    app: &herald_core::id::ApplicationId,
+    sessions: Option<&[String]>,
+    at: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    let mut sql = "UPDATE api_tokens SET expires_at = ?
+                   WHERE app_id = ? AND (expires_at IS NULL OR expires_at > ?)"
+        .to_owned();
+    if let Some(sessions) = sessions {
+        if sessions.is_empty() {
+            return Ok(0);
+        }
+        let marks = vec!["?"; sessions.len()].join(", ");
+        sql.push_str(&format!(" AND session_id IN ({marks})"));
+    }
+    let mut query = sqlx::query(&sql).bind(to_micros(at)).bind(app.as_str()).bind(to_micros(at));
+    for session in sessions.unwrap_or_default() {
+        query = query.bind(session);
+    }
+    let result = query.execute(&store.writer).await.map_err(backend)?;
+    Ok(result.rows_affected())
 }
 
 /// Deletes up to `limit` expired tokens in one statement.

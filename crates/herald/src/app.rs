@@ -120,6 +120,15 @@ impl App {
         if released > 0 {
             tracing::info!(deliveries = released, "resuming deliveries interrupted by the previous run");
         }
+        // Endpoints saved by versions before URL credentials were sealed still hold them in
+        // the URL column: seal them now, so no credential stays in clear in the database.
+        let sealed = store.seal_clear_url_credentials().await.map_err(StartError::Prepare)?;
+        if sealed > 0 {
+            tracing::info!(
+                endpoints = sealed,
+                "sealed endpoint URL credentials an earlier version stored in clear"
+            );
+        }
         let new_admin_token =
             ensure_admin_token(store.as_ref(), &config).await.map_err(StartError::Prepare)?;
         Ok(Self {
@@ -187,7 +196,7 @@ impl App {
                 scripts.clone(),
                 self.clock.clone(),
                 WorkerSettings { stepped: self.stepped_worker, ..worker_settings(&self.config, bound) },
-                operational,
+                operational.clone(),
                 self.metrics.clone(),
                 shutdown.clone(),
             )
@@ -206,6 +215,9 @@ impl App {
             worker: self.worker.clone(),
             public_url: self.config.public_base_url(bound),
             consent: delivery.consent,
+            address_policy: crate::worker::ssrf::AddressPolicy::new(delivery.allowed_cidrs.clone()),
+            refuse_unroutable_endpoints: delivery.refuse_unroutable_endpoints,
+            operational,
             portal_token_ttl: self.config.portal_token_ttl,
             portal_frame_ancestors: self.config.portal_frame_ancestors.clone(),
             payload_retention: delivery.payload_retention,
@@ -490,6 +502,7 @@ async fn insert_organization_token(
         description: description.to_owned(),
         created_at: herald_core::model::now(),
         expires_at: None,
+        session_id: None,
     };
     store.insert_token(&token).await
 }

@@ -17,7 +17,9 @@ use crate::worker::ssrf::{AddressPolicy, Cidr};
 pub(crate) mod values;
 
 pub use self::values::parse_duration;
-use self::values::{parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file};
+use self::values::{
+    parse_bool, parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file,
+};
 
 /// The commented default configuration file, printed by `herald config default`.
 pub const DEFAULT_FILE: &str = include_str!("default-config.toml");
@@ -149,6 +151,9 @@ pub struct HttpConfig {
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     pub allowed_cidrs: Vec<Cidr>,
+    /// Refuse (422) an endpoint URL the SSRF guard would refuse, instead of warning
+    /// (`refuse_unroutable_endpoints`).
+    pub refuse_unroutable_endpoints: bool,
     /// Certificate authorities trusted for deliveries besides the built-in roots (`extra_ca_file`).
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub request_timeout: Duration,
@@ -223,6 +228,7 @@ const KEYS: &[&str] = &[
     "role",
     "database_max_connections",
     "allowed_cidrs",
+    "refuse_unroutable_endpoints",
     "extra_ca_file",
     "request_timeout",
     "connect_timeout",
@@ -531,6 +537,7 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         allowed_cidrs: field(raw, "allowed_cidrs", |v| {
             AddressPolicy::parse_list(v).map_err(|e| e.to_string())
         })?,
+        refuse_unroutable_endpoints: field(raw, "refuse_unroutable_endpoints", parse_bool)?,
         extra_roots: field(raw, "extra_ca_file", read_ca_file)?,
         request_timeout,
         connect_timeout: field(raw, "connect_timeout", parse_positive_duration)?,
@@ -543,11 +550,7 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
             v.split(',').map(str::trim).filter(|d| !d.is_empty()).map(parse_duration).collect()
         })?,
         disable_endpoint_after: field(raw, "disable_endpoint_after", parse_positive_duration)?,
-        svix_headers: field(raw, "svix_headers", |v| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(format!("`{other}` is not true or false")),
-        })?,
+        svix_headers: field(raw, "svix_headers", parse_bool)?,
         payload_retention: field(raw, "payload_retention", parse_positive_duration)?,
         message_retention: field(raw, "message_retention", parse_positive_duration)?,
         attempt_retention: field(raw, "attempt_retention", parse_positive_duration)?,
@@ -567,33 +570,12 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
             }
         })?,
         script_limits: herald_script::Limits {
-            time: field(raw, "script_time_limit", |v| {
-                let limit = parse_positive_duration(v)?;
-                if limit > Duration::from_secs(10) {
-                    return Err(format!("`{v}` is longer than the most, 10s"));
-                }
-                Ok(limit)
-            })?,
-            memory_bytes: field(raw, "script_memory_limit", |v| match v.parse::<usize>() {
-                Ok(bytes) if (1 << 20..=1 << 30).contains(&bytes) => Ok(bytes),
-                _ => {
-                    Err(format!("`{v}` is not a number of bytes from 1048576 (1 MiB) to 1073741824 (1 GiB)"))
-                }
-            })?,
+            time: field(raw, "script_time_limit", values::parse_script_time_limit)?,
+            memory_bytes: field(raw, "script_memory_limit", values::parse_script_memory_limit)?,
         },
-        script_threads: field(raw, "script_threads", |v| match v.parse::<usize>() {
-            Ok(n) if (1..=64).contains(&n) => Ok(n),
-            _ => Err(format!("`{v}` is not a number of threads from 1 to 64")),
-        })?,
-        payload_version_header: field(raw, "payload_version_header", |v| {
-            herald_core::headers::validate_header(v, "1")?;
-            http::HeaderName::try_from(v).map_err(|_| format!("`{v}` is not a header name"))
-        })?,
-        validate_payloads: field(raw, "validate_payloads", |v| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(format!("`{other}` is not true or false")),
-        })?,
+        script_threads: field(raw, "script_threads", values::parse_script_threads)?,
+        payload_version_header: field(raw, "payload_version_header", values::parse_header_name)?,
+        validate_payloads: field(raw, "validate_payloads", parse_bool)?,
     })
 }
 

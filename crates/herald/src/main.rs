@@ -270,3 +270,64 @@ async fn cancel_on_signal(shutdown: CancellationToken) {
     tracing::info!("shutting down: finishing requests in flight");
     shutdown.cancel();
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// Every subcommand says what it does and every argument of every subcommand has help
+    /// text, so `herald … --help` never shows a bare flag.
+    #[test]
+    fn every_subcommand_and_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(format!("{sub_path} (the subcommand)"));
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut command = Cli::command();
+        command.build();
+        let mut missing = Vec::new();
+        walk(&command, "herald", &mut missing);
+        assert!(missing.is_empty(), "arguments or subcommands without help text:\n{}", missing.join("\n"));
+    }
+
+    /// `herald attempt resend` takes `--msg` and `--endpoint`, as `attempt list` does, and still
+    /// the positional form.
+    #[test]
+    fn attempt_resend_takes_the_flags_of_attempt_list_and_the_positional_form() {
+        use clap::Parser as _;
+        for line in [
+            &["herald", "attempt", "resend", "shop", "--msg", "msg_1", "--endpoint", "ep_1"][..],
+            &["herald", "attempt", "resend", "shop", "msg_1", "ep_1"][..],
+            &["herald", "attempt", "resend", "shop", "msg_1", "--endpoint", "ep_1"][..],
+        ] {
+            let cli = Cli::try_parse_from(line).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+            let super::Command::Attempt(args) = cli.command else { panic!("{line:?}: not attempt") };
+            let herald::client::attempt::AttemptCommand::Resend {
+                message,
+                message_arg,
+                endpoint,
+                endpoint_arg,
+                ..
+            } = args.command
+            else {
+                panic!("{line:?}: not resend")
+            };
+            assert_eq!(message.or(message_arg).as_deref(), Some("msg_1"), "{line:?}");
+            assert_eq!(endpoint.or(endpoint_arg).as_deref(), Some("ep_1"), "{line:?}");
+        }
+        let twice = Cli::try_parse_from(["herald", "attempt", "resend", "shop", "msg_1", "--msg", "msg_2"]);
+        assert!(twice.is_err(), "a message given twice is refused");
+    }
+}

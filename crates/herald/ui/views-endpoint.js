@@ -71,6 +71,18 @@ export async function endpointForm(ctx, endpointId) {
   const rateLimit = h('input', { type: 'number', name: 'rateLimit', min: '1', max: '65535', inputmode: 'numeric',
     value: endpoint && endpoint.rateLimit ? String(endpoint.rateLimit) : '' });
   const disabled = h('input', { type: 'checkbox', name: 'disabled', id: 'ep-disabled', checked: endpoint && endpoint.disabled });
+  const ordered = h('input', { type: 'checkbox', name: 'ordered', id: 'ep-ordered', checked: endpoint && endpoint.ordered });
+  const choice = (name, options, value) => h('select', { name },
+    options.map(([optionValue, text]) => h('option', { value: optionValue, selected: optionValue === value }, text)));
+  const onExhausted = choice('orderedOnExhausted', [
+    ['skip', 'Skip it: give the message up and go on with the next'],
+    ['pause', 'Pause: wait until it is resent or recovered'],
+  ], (endpoint && endpoint.orderedOnExhausted) || 'skip');
+  const consent = choice('consent', [
+    ['', 'The server\'s setting'],
+    ['cloudevents', 'Ask first (CloudEvents webhook handshake)'],
+    ['off', 'Do not ask'],
+  ], (endpoint && endpoint.consent) || '');
   const boxes = names.map((name) => h('label', { class: 'check' },
     h('input', { type: 'checkbox', name: 'eventTypes', value: name, checked: current.has(name) }), ' ', h('span', { class: 'mono' }, name)));
 
@@ -79,6 +91,10 @@ export async function endpointForm(ctx, endpointId) {
     description: field('Description (optional)', description),
     channels: field('Channels (optional)', channels, 'Comma-separated. Only messages on one of these channels are sent; empty means all.'),
     rateLimit: field('Rate limit (optional)', rateLimit, 'Most deliveries per second to this endpoint.'),
+    orderedOnExhausted: field('When a message fails for good (ordered delivery)', onExhausted,
+      'What an ordered lane does once its first message has used up its retries.'),
+    consent: field('Consent', consent,
+      'Whether the endpoint must agree to receive webhooks (an OPTIONS handshake) before anything is sent to it.'),
   };
   const eventTypes = h('fieldset', { class: 'field' },
     h('legend', null, 'Event types'),
@@ -92,6 +108,9 @@ export async function endpointForm(ctx, endpointId) {
   const cancel = h('a', { class: 'button secondary', href: link(editing ? ctx.links.endpoint(endpointId) : ctx.links.endpoints()) }, 'Cancel');
   const form = h('form', { class: 'card form', novalidate: true, 'aria-label': editing ? 'Edit endpoint' : 'Add endpoint' },
     summary, fields.url, fields.description, eventTypes, fields.channels, fields.rateLimit,
+    h('div', { class: 'field' }, h('label', { class: 'check', for: 'ep-ordered' }, ordered,
+      ' Ordered delivery (one message at a time per ordering key, in the order they were sent)')),
+    fields.orderedOnExhausted, fields.consent,
     h('div', { class: 'field' }, h('label', { class: 'check', for: 'ep-disabled' }, disabled, ' Disabled (keep it, send nothing)')),
     h('div', { class: 'buttons' }, save, cancel));
 
@@ -108,6 +127,9 @@ export async function endpointForm(ctx, endpointId) {
       channels: channelList.length ? channelList : null,
       rateLimit: rateLimit.value ? Number(rateLimit.value) : null,
       disabled: disabled.checked,
+      ordered: ordered.checked,
+      orderedOnExhausted: onExhausted.value,
+      consent: consent.value || null,
     };
     if (!body.url) {
       fields.url.showError('Enter the URL webhooks should be sent to.');
@@ -119,7 +141,8 @@ export async function endpointForm(ctx, endpointId) {
       const saved = editing
         ? await ctx.api.patch(ctx.paths.endpoint(endpointId), body)
         : await ctx.api.post(ctx.paths.endpoints, stripNulls(body));
-      announce(editing ? 'Endpoint saved.' : 'Endpoint added.');
+      const warnings = (saved.warnings || []).map((w) => w.detail).join(' ');
+      announce(`${editing ? 'Endpoint saved.' : 'Endpoint added.'}${warnings ? ` Warning: ${warnings}` : ''}`);
       navigate(ctx.links.endpoint(saved.id));
     } catch (error) {
       save.disabled = false;

@@ -45,6 +45,8 @@ macro_rules! store_conformance_tests {
             endpoint_uids_are_unique_per_application, endpoints_are_scoped_to_their_application,
             event_types_archive_list_and_expunge, unknown_event_types_are_reported,
             tokens_are_found_by_hash_only, tokens_are_listed_revoked_and_purged_once_expired,
+            application_tokens_expire_at_once_or_by_session,
+            sealing_clear_url_credentials_leaves_sealed_ones_alone,
             idempotency_keys_claim_complete_and_expire,
             updates_of_missing_rows_report_not_found,
             messages_get_one_delivery_per_matching_enabled_endpoint,

@@ -234,6 +234,7 @@ pub async fn tokens_are_found_by_hash_only(store: &dyn Store) {
         description: "first start".to_owned(),
         created_at: now(),
         expires_at: None,
+        session_id: None,
     };
     let scoped = ApiToken {
         id: TokenId::generate(),
@@ -242,6 +243,7 @@ pub async fn tokens_are_found_by_hash_only(store: &dyn Store) {
         description: "portal".to_owned(),
         created_at: now(),
         expires_at: Some(now() + Duration::hours(1)),
+        session_id: Some("session-1".to_owned()),
     };
     store.insert_token(&org).await.unwrap();
     store.insert_token(&scoped).await.unwrap();
@@ -266,6 +268,7 @@ pub async fn tokens_are_listed_revoked_and_purged_once_expired(store: &dyn Store
             description: value.to_owned(),
             created_at: at,
             expires_at,
+            session_id: None,
         };
     let org = token("sk_org", TokenScope::Organization, t, None);
     let portal = |value: &str, i: i64, expires_at| {
@@ -311,6 +314,93 @@ pub async fn tokens_are_listed_revoked_and_purged_once_expired(store: &dyn Store
     assert_eq!(left.items, vec![live.clone()]);
     assert_eq!(store.find_token(&TokenHash::of("appsk_live")).await.unwrap(), Some(live));
     assert_eq!(store.find_token(&TokenHash::of("appsk_old1")).await.unwrap(), None);
+}
+
+/// URLs sealed on write are left alone by the start-up pass that seals what earlier versions
+/// stored in clear, as are URLs with an `@` outside their authority. (Rows stored in clear are
+/// made with SQL by the HTTP suite, on both backends: `tests/it/url_credentials.rs`.)
+pub async fn sealing_clear_url_credentials_leaves_sealed_ones_alone(store: &dyn Store) {
+    let app = application("sealing", None);
+    store.insert_application(&app).await.unwrap();
+    let mut with_credentials = endpoint(&app.id, Some("credentials"));
+    with_credentials.url = "https://user:pa%40ss@example.com/hooks".parse().unwrap();
+    let mut at_in_path = endpoint(&app.id, Some("at-in-path"));
+    at_in_path.url = "https://example.com/hooks/a@b?c=d@e".parse().unwrap();
+    for ep in [&with_credentials, &at_in_path] {
+        store.insert_endpoint(ep).await.unwrap();
+    }
+    assert_eq!(store.seal_clear_url_credentials().await.unwrap(), 0, "nothing is stored in clear");
+    for ep in [&with_credentials, &at_in_path] {
+        let found = store.find_endpoint(&app.id, &Key::Id(ep.id.clone())).await.unwrap();
+        assert_eq!(found.as_ref(), Some(ep), "unchanged, credentials included");
+    }
+    assert_eq!(store.seal_clear_url_credentials().await.unwrap(), 0);
+}
+
+pub async fn application_tokens_expire_at_once_or_by_session(store: &dyn Store) {
+    let app = application("portal", None);
+    let other_app = application("other", None);
+    store.insert_application(&app).await.unwrap();
+    store.insert_application(&other_app).await.unwrap();
+    let t = now();
+    let token =
+        |value: &str, scope: TokenScope, session: Option<&str>, expires_at: Option<DateTime<Utc>>| ApiToken {
+            id: TokenId::generate(),
+            hash: TokenHash::of(value),
+            scope,
+            description: value.to_owned(),
+            created_at: t,
+            expires_at,
+            session_id: session.map(str::to_owned),
+        };
+    let portal = TokenScope::Application(app.id.clone());
+    let in_a_day = Some(t + Duration::days(1));
+    let all = [
+        token("appsk_a1", portal.clone(), Some("a"), in_a_day),
+        token("appsk_a2", portal.clone(), Some("a"), in_a_day),
+        token("appsk_b", portal.clone(), Some("b"), in_a_day),
+        token("appsk_none", portal.clone(), None, in_a_day),
+        // Already expiring sooner than asked: kept as it is.
+        token("appsk_soon", portal.clone(), Some("a"), Some(t + Duration::seconds(10))),
+        token("appsk_other", TokenScope::Application(other_app.id.clone()), Some("a"), in_a_day),
+        token("sk_org", TokenScope::Organization, None, None),
+    ];
+    for token in &all {
+        store.insert_token(token).await.unwrap();
+    }
+    let expiry = |value: &'static str| async move {
+        store.find_token(&TokenHash::of(value)).await.unwrap().and_then(|token| token.expires_at)
+    };
+    assert_eq!(
+        store.find_token(&TokenHash::of("appsk_a1")).await.unwrap().unwrap().session_id.as_deref(),
+        Some("a"),
+        "a token keeps its session"
+    );
+
+    // Only session `a`'s tokens of this application, to one minute from now.
+    let in_a_minute = t + Duration::minutes(1);
+    let sessions = ["a".to_owned(), "unknown".to_owned()];
+    assert_eq!(store.expire_application_tokens(&app.id, Some(&sessions), in_a_minute).await.unwrap(), 2);
+    assert_eq!(expiry("appsk_a1").await, Some(in_a_minute));
+    assert_eq!(expiry("appsk_a2").await, Some(in_a_minute));
+    assert_eq!(expiry("appsk_b").await, in_a_day);
+    assert_eq!(expiry("appsk_soon").await, Some(t + Duration::seconds(10)));
+    assert_eq!(expiry("appsk_other").await, in_a_day, "another application's tokens are not touched");
+    assert_eq!(store.expire_application_tokens(&app.id, Some(&[]), t).await.unwrap(), 0);
+
+    // Every token of the application, now; organisation tokens are never touched.
+    assert_eq!(store.expire_application_tokens(&app.id, None, t).await.unwrap(), 5);
+    for value in ["appsk_a1", "appsk_a2", "appsk_b", "appsk_none", "appsk_soon"] {
+        assert_eq!(expiry(value).await, Some(t), "{value}");
+    }
+    assert_eq!(expiry("appsk_other").await, in_a_day);
+    assert_eq!(expiry("sk_org").await, None);
+    assert!(store.find_token(&TokenHash::of("sk_org")).await.unwrap().is_some());
+    assert_eq!(
+        store.expire_application_tokens(&app.id, None, t).await.unwrap(),
+        0,
+        "nothing left to shorten"
+    );
 }
 
 pub async fn idempotency_keys_claim_complete_and_expire(store: &dyn Store) {

@@ -37,6 +37,8 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         unknown_event_types_are_reported,
         tokens_are_found_by_hash_only,
         tokens_are_listed_revoked_and_purged_once_expired,
+        application_tokens_expire_at_once_or_by_session,
+        sealing_clear_url_credentials_leaves_sealed_ones_alone,
         idempotency_keys_claim_complete_and_expire,
         updates_of_missing_rows_report_not_found,
         messages_get_one_delivery_per_matching_enabled_endpoint,

@@ -26,14 +26,17 @@ pub struct ApplicationIn {
     pub name: String,
     /// An alias usable wherever the id is: letters, digits, `-`, `_`, `.`; unique.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub uid: Option<String>,
     #[serde(default)]
     pub metadata: Option<Metadata>,
     /// Maximum messages per second delivered to each endpoint (at least 1).
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub throttle_rate: Option<u16>,
     /// The newer name of `throttleRate`; wins when both are given.
     #[serde(default)]
+    #[schema(minimum = 1)]
     pub rate_limit: Option<u16>,
 }
 
@@ -186,11 +189,13 @@ pub async fn get(
 }
 
 /// Replace an application, creating it (with the path as its uid) when it does not exist.
+/// An id that names no application, or a path that is not a valid uid, answers 404.
 #[utoipa::path(put, path = "/api/v1/app/{app_id}", tag = "Application",
     params(("app_id" = String, Path, description = "The application's id or uid")),
     request_body = ApplicationIn,
     responses((status = 200, body = ApplicationOut), (status = 201, body = ApplicationOut),
-              (status = 401, body = HttpErrorOut), (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+              (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut), (status = 404, body = HttpErrorOut),
+              (status = 409, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
     security(("bearer" = [])))]
 pub async fn upsert(
     State(state): State<ApiState>,

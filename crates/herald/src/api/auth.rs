@@ -146,6 +146,13 @@ impl TokenCache {
         entries.tokens.insert(hash, (token, std::time::Instant::now()));
     }
 
+    /// Drops the cached tokens of an application whose tokens' expiry this node just changed,
+    /// so the next request reads the new expiry from the store.
+    pub fn forget_application(&self, app: &ApplicationId) {
+        let mut entries = self.lock();
+        entries.tokens.retain(|_, (token, _)| token.scope != TokenScope::Application(app.clone()));
+    }
+
     /// Drops a token this node just revoked, so it stops working here at once.
     pub fn forget(&self, id: &TokenId) {
         let mut entries = self.lock();

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::api::ApiState;
-use crate::api::error::{ApiError, HttpErrorOut};
+use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, ValidationErrorItem};
 use crate::api::extract::Query;
 
 /// The rate an endpoint allows, as a query parameter (the header `WebHook-Allowed-Rate` works too).
@@ -39,7 +39,7 @@ pub struct ConsentGrantOut {
     params(("token" = String, Path, description = "The token from WebHook-Request-Callback"), GrantQuery,
            ("WebHook-Allowed-Rate" = Option<String>, Header, description = "Requests a minute, or `*`")),
     responses((status = 200, body = ConsentGrantOut), (status = 404, body = HttpErrorOut),
-              (status = 422, body = HttpErrorOut)))]
+              (status = 422, body = HttpValidationError)))]
 pub async fn grant(
     State(state): State<ApiState>,
     Path(token): Path<String>,
@@ -47,9 +47,19 @@ pub async fn grant(
     headers: HeaderMap,
 ) -> Result<Json<ConsentGrantOut>, ApiError> {
     let header = headers.get("webhook-allowed-rate").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let per_minute = match header.or(query.rate) {
-        Some(text) => herald_core::consent::parse_allowed_rate(&text)
-            .map_err(|reason| ApiError::invalid_field("WebHook-Allowed-Rate", reason))?,
+    let given = match (header, query.rate) {
+        (Some(text), _) => Some(("header", text)),
+        (None, Some(text)) => Some(("query", text)),
+        (None, None) => None,
+    };
+    let per_minute = match given {
+        Some((place, text)) => herald_core::consent::parse_allowed_rate(&text).map_err(|reason| {
+            ApiError::Validation(vec![ValidationErrorItem {
+                loc: vec![place.to_owned(), "WebHook-Allowed-Rate".to_owned()],
+                msg: reason,
+                kind: "value_error".to_owned(),
+            }])
+        })?,
         None => None,
     };
     let (_, endpoint) = state.service().grant_consent(&token, per_minute).await?;

@@ -47,6 +47,7 @@ pub struct EndpointIn {
     #[serde(default)]
     pub description: Option<String>,
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub uid: Option<String>,
     #[serde(default)]
     pub disabled: Option<bool>,
@@ -190,6 +191,23 @@ pub struct EndpointOut {
     pub payload_version: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Herald extension, in the answers of create, replace and change only (absent when there
+    /// is nothing to say): advice about the endpoint as saved, such as a URL whose address the
+    /// SSRF guard will refuse (`refuse_unroutable_endpoints` makes that a 422 instead).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<EndpointWarning>,
+}
+
+/// Advice about an endpoint as saved: the endpoint works as stored, but something about it
+/// will not go as its owner probably expects.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointWarning {
+    /// A stable code: `unroutable_url` (deliveries to the URL's address will be refused by the
+    /// SSRF guard unless the operator allows its block in `allowed_cidrs`).
+    #[schema(example = "unroutable_url")]
+    pub code: &'static str,
+    /// A sentence for people.
+    pub detail: String,
 }
 
 impl EndpointOut {
@@ -244,6 +262,7 @@ impl From<Endpoint> for EndpointOut {
             payload_version: ep.payload_version.map(|v| v.to_string()),
             created_at: ep.created_at,
             updated_at: ep.updated_at,
+            warnings: Vec::new(),
         }
     }
 }
@@ -251,6 +270,15 @@ impl From<Endpoint> for EndpointOut {
 /// The endpoint as this node shows it: consent status under the organisation's setting.
 fn shown(state: &ApiState, endpoint: Endpoint) -> EndpointOut {
     EndpointOut::with_consent(endpoint, state.service().consent_mode(), state.service().clock().now())
+}
+
+/// The endpoint as saved by a create, replace or change: shown, with its warnings.
+fn saved(state: &ApiState, endpoint: Endpoint) -> EndpointOut {
+    let warnings = state.service().url_warnings(&endpoint.url);
+    let mut out = shown(state, endpoint);
+    out.warnings =
+        warnings.into_iter().map(|detail| EndpointWarning { code: "unroutable_url", detail }).collect();
+    out
 }
 
 /// Parses an endpoint URL: absolute, `http` or `https`, with a host.
@@ -491,7 +519,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<EndpointOut>), ApiError> {
     let app = caller.application(&state, &app_id).await?;
     let endpoint = state.service().create_endpoint(&app.id, parse_in(body)?).await?;
-    Ok((StatusCode::CREATED, Json(shown(&state, endpoint))))
+    Ok((StatusCode::CREATED, Json(saved(&state, endpoint))))
 }
 
 /// Get an endpoint.
@@ -530,7 +558,7 @@ pub async fn upsert(
         Upserted::Created => StatusCode::CREATED,
         Upserted::Updated => StatusCode::OK,
     };
-    Ok((status, Json(shown(&state, endpoint))))
+    Ok((status, Json(saved(&state, endpoint))))
 }
 
 /// Change some fields of an endpoint.
@@ -550,7 +578,7 @@ pub async fn patch(
     let app = caller.application(&state, &app_id).await?;
     let change = parse_patch(body)?;
     let endpoint = state.service().change_endpoint(&app.id, &endpoint_key(&endpoint_id)?, &change).await?;
-    Ok(Json(shown(&state, endpoint)))
+    Ok(Json(saved(&state, endpoint)))
 }
 
 /// Delete an endpoint.

@@ -176,10 +176,12 @@ fn service_error_response(error: &ServiceError) -> Response {
         }
         ServiceError::UnknownEventTypes(_)
         | ServiceError::Invalid { .. }
+        | ServiceError::UnroutableUrl(_)
         | ServiceError::ScriptDoesNotCompile { .. } => {
             let field = match error {
                 ServiceError::Invalid { field, .. } => (*field).to_owned(),
                 ServiceError::ScriptDoesNotCompile { field, .. } => field.clone(),
+                ServiceError::UnroutableUrl(_) => "url".to_owned(),
                 _ => "eventTypes".to_owned(),
             };
             let body = HttpValidationError {

@@ -27,6 +27,7 @@ use crate::service::{NewEventType, Resource, Upserted};
 #[serde(rename_all = "camelCase")]
 pub struct EventTypeIn {
     /// Letters, digits, `-`, `_`, `.`; at most 256 characters, e.g. `invoice.paid`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub name: String,
     pub description: String,
     #[serde(default)]

@@ -36,12 +36,14 @@ const MAX_RETENTION_DAYS: i64 = 365;
 #[serde(rename_all = "camelCase")]
 pub struct MessageIn {
     /// The kind of event, e.g. `invoice.paid`; need not be a registered event type.
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub event_type: String,
     /// The JSON object sent as the request body, byte for byte as given here.
     #[schema(value_type = Object)]
     pub payload: Box<RawValue>,
     /// Your id for this event; a second message with the same id is refused (409).
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub event_id: Option<String>,
     /// Only endpoints subscribed to one of these channels (or to none) receive it.
     #[serde(default)]
@@ -62,6 +64,7 @@ pub struct MessageIn {
     /// letters, digits, `-`, `_`, `.`). Messages with the same key reach an ordered endpoint
     /// one at a time, in the order Herald accepted them; messages without one share a lane.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 256, pattern = r"^[a-zA-Z0-9\-_.]+$")]
     pub ordering_key: Option<String>,
     /// Herald extension: the version of the event type's payload this payload is (e.g.
     /// `"2"`). Default: the highest version among the event type's `schemas`, or `"1"`.

@@ -68,6 +68,12 @@ pub struct ApiShared {
     pub public_url: String,
     /// The organisation's consent setting (`consent`).
     pub consent: herald_core::consent::ConsentMode,
+    /// The SSRF guard's policy (`allowed_cidrs`): endpoint URLs it will refuse are warned about.
+    pub address_policy: crate::worker::ssrf::AddressPolicy,
+    /// Refuse such endpoint URLs with 422 instead (`refuse_unroutable_endpoints`).
+    pub refuse_unroutable_endpoints: bool,
+    /// Operational webhooks about what the API learns (a consent granted through its callback).
+    pub operational: crate::worker::operational::OperationalWebhooks,
     /// Lifetime of customer-portal tokens.
     pub portal_token_ttl: Duration,
     /// Who may frame the portal page (CSP `frame-ancestors` sources).
@@ -99,6 +105,9 @@ impl ApiState {
             consent: shared.consent,
             scripts: shared.scripts.clone(),
             validate_payloads: shared.validate_payloads,
+            address_policy: shared.address_policy.clone(),
+            refuse_unroutable_endpoints: shared.refuse_unroutable_endpoints,
+            operational: shared.operational.clone(),
         });
         Self { inner: Arc::new(shared), tokens: Arc::default(), service }
     }
@@ -249,6 +258,7 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
         .nest("/api/v1/app", app_routes)
         .nest("/api/v1/event-type", event_type_routes)
         .route("/api/v1/auth/app-portal-access/{app_id}", post(portal::app_portal_access))
+        .route("/api/v1/auth/app/{app_id}/expire-all", post(portal::expire_all))
         .route("/api/v1/token", get(token::list))
         .route("/api/v1/token/{token_id}", delete(token::revoke))
         .route("/api/v1/openapi.json", get(openapi::serve))

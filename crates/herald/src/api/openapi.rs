@@ -37,7 +37,7 @@ use crate::api::{
         attempt::list_by_endpoint, attempt::list_by_message, attempt::get, attempt::expunge_content,
         attempt::list_attempted_messages, attempt::list_attempted_destinations, attempt::resend,
         attempt::recover, attempt::stats, stats::app_stats,
-        portal::app_portal_access, token::list, token::revoke,
+        portal::app_portal_access, portal::expire_all, token::list, token::revoke,
         health::health, health::live, health::ready,
         consent::grant,
     ),

@@ -28,9 +28,13 @@ pub enum AppCommand {
         iterator: Option<String>,
     },
     /// Show one application, by id or uid.
-    Get { app: String },
+    Get {
+        /// The application's id or uid.
+        app: String,
+    },
     /// Create an application.
     Create {
+        /// The application's name, shown to people.
         #[arg(long)]
         name: String,
         /// Your own unique id for it, usable wherever the id is.
@@ -39,14 +43,20 @@ pub enum AppCommand {
     },
     /// Change an application's name or uid.
     Update {
+        /// The application's id or uid.
         app: String,
+        /// A new name.
         #[arg(long)]
         name: Option<String>,
+        /// A new uid (your own unique id for it).
         #[arg(long)]
         uid: Option<String>,
     },
     /// Delete an application and everything in it.
-    Delete { app: String },
+    Delete {
+        /// The application's id or uid.
+        app: String,
+    },
 }
 
 const COLUMNS: &[(&str, &str)] = &[("ID", "id"), ("UID", "uid"), ("NAME", "name"), ("CREATED", "createdAt")];

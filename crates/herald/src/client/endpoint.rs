@@ -21,7 +21,9 @@ pub struct EndpointArgs {
 pub enum EndpointCommand {
     /// List an application's endpoints (one page; `--iterator` reads the next).
     List {
+        /// The application's id or uid.
         app: String,
+        /// At most this many (1 to 250; the server's default is 50).
         #[arg(long)]
         limit: Option<u32>,
         /// Where the page starts: the iterator printed after the previous page.
@@ -29,9 +31,15 @@ pub enum EndpointCommand {
         iterator: Option<String>,
     },
     /// Show one endpoint.
-    Get { app: String, endpoint: String },
+    Get {
+        /// The application's id or uid.
+        app: String,
+        /// The endpoint's id or uid.
+        endpoint: String,
+    },
     /// Create an endpoint.
     Create {
+        /// The application's id or uid.
         app: String,
         /// Where deliveries are sent.
         #[arg(long = "endpoint-url", visible_alias = "to")]
@@ -39,6 +47,7 @@ pub enum EndpointCommand {
         /// Deliver only these event types (repeatable; all when absent).
         #[arg(long = "event-type")]
         event_types: Vec<String>,
+        /// A note for people, e.g. what the endpoint is for.
         #[arg(long)]
         description: Option<String>,
         /// Sent as `Authorization: Bearer <token>` with every delivery.
@@ -47,7 +56,9 @@ pub enum EndpointCommand {
     },
     /// Change an endpoint: only the options given change.
     Update {
+        /// The application's id or uid.
         app: String,
+        /// The endpoint's id or uid.
         endpoint: String,
         /// Where deliveries are sent.
         #[arg(long = "endpoint-url", visible_alias = "to")]
@@ -58,6 +69,7 @@ pub enum EndpointCommand {
         /// Deliver every event type (clears the filter).
         #[arg(long)]
         all_event_types: bool,
+        /// A new description.
         #[arg(long)]
         description: Option<String>,
         /// Stop deliveries to the endpoint.
@@ -68,11 +80,26 @@ pub enum EndpointCommand {
         enable: bool,
     },
     /// Delete an endpoint.
-    Delete { app: String, endpoint: String },
+    Delete {
+        /// The application's id or uid.
+        app: String,
+        /// The endpoint's id or uid.
+        endpoint: String,
+    },
     /// Print the endpoint's signing secret (`whsec_…`).
-    Secret { app: String, endpoint: String },
+    Secret {
+        /// The application's id or uid.
+        app: String,
+        /// The endpoint's id or uid.
+        endpoint: String,
+    },
     /// Replace the endpoint's signing secret with a new random one.
-    RotateSecret { app: String, endpoint: String },
+    RotateSecret {
+        /// The application's id or uid.
+        app: String,
+        /// The endpoint's id or uid.
+        endpoint: String,
+    },
     /// Send one example of every event type the endpoint subscribes to (to it alone), wait for
     /// the attempts and print what each got back; fails when any did not succeed.
     Test {
@@ -86,7 +113,9 @@ pub enum EndpointCommand {
     },
     /// Send again every message that failed to reach the endpoint since a time.
     Recover {
+        /// The application's id or uid.
         app: String,
+        /// The endpoint's id or uid.
         endpoint: String,
         /// RFC 3339, e.g. 2024-01-31T00:00:00Z.
         #[arg(long)]
@@ -104,6 +133,14 @@ const COLUMNS: &[(&str, &str)] = &[
 
 fn path(app: &str, endpoint: &str) -> String {
     format!("/api/v1/app/{}/endpoint/{}", segment(app), segment(endpoint))
+}
+
+/// Prints the server's warnings about an endpoint it saved (e.g. a URL its SSRF guard will
+/// refuse) on stderr, where they are seen even with `--json`.
+fn warn_about(answer: &serde_json::Value) {
+    for warning in answer["warnings"].as_array().into_iter().flatten() {
+        eprintln!("warning: {}", warning["detail"].as_str().unwrap_or_default());
+    }
 }
 
 /// Runs `herald endpoint …`.
@@ -129,6 +166,7 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
                 body["bearerToken"] = json!(token);
             }
             let answer = client.post(&format!("/api/v1/app/{}/endpoint", segment(&app)), &body).await?;
+            warn_about(&answer);
             output(connection, &answer, |value| print_object(value, COLUMNS));
         }
         EndpointCommand::Update {
@@ -160,6 +198,7 @@ pub async fn run(args: EndpointArgs) -> anyhow::Result<()> {
                 anyhow::bail!("nothing to change: give at least one option (see --help)");
             }
             let answer = client.patch(&path(&app, &endpoint), &body).await?;
+            warn_about(&answer);
             output(connection, &answer, |value| print_object(value, COLUMNS));
         }
         EndpointCommand::Delete { app, endpoint } => {

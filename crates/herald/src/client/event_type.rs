@@ -20,6 +20,7 @@ pub struct EventTypeArgs {
 pub enum EventTypeCommand {
     /// List event types (one page; `--iterator` reads the next).
     List {
+        /// At most this many (1 to 250; the server's default is 50).
         #[arg(long)]
         limit: Option<u32>,
         /// Where the page starts: the iterator printed after the previous page.
@@ -27,16 +28,23 @@ pub enum EventTypeCommand {
         iterator: Option<String>,
     },
     /// Show one event type.
-    Get { name: String },
+    Get {
+        /// The event type's name, e.g. invoice.paid.
+        name: String,
+    },
     /// Create an event type, e.g. `invoice.paid`.
     Create {
+        /// The event type's name, e.g. invoice.paid.
         name: String,
+        /// What the event type means, for the people who subscribe to it.
         #[arg(long)]
         description: String,
     },
     /// Change an event type's description, or bring an archived one back.
     Update {
+        /// The event type's name, e.g. invoice.paid.
         name: String,
+        /// A new description.
         #[arg(long)]
         description: Option<String>,
         /// Make an archived event type current again.
@@ -44,7 +52,10 @@ pub enum EventTypeCommand {
         unarchive: bool,
     },
     /// Delete (archive) an event type.
-    Delete { name: String },
+    Delete {
+        /// The event type's name, e.g. invoice.paid.
+        name: String,
+    },
 }
 
 const COLUMNS: &[(&str, &str)] =

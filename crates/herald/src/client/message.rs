@@ -23,7 +23,9 @@ pub struct MessageArgs {
 pub enum MessageCommand {
     /// List an application's messages, newest first (one page).
     List {
+        /// The application's id or uid.
         app: String,
+        /// At most this many (1 to 250; the server's default is 50).
         #[arg(long)]
         limit: Option<u32>,
         /// Where the page starts: the iterator printed after the previous page.
@@ -31,7 +33,12 @@ pub enum MessageCommand {
         iterator: Option<String>,
     },
     /// Show one message with its payload.
-    Get { app: String, message: String },
+    Get {
+        /// The application's id or uid.
+        app: String,
+        /// The message's id or eventId.
+        message: String,
+    },
 }
 
 /// Options of `herald send`.

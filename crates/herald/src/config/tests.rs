@@ -127,3 +127,44 @@ fn a_toml_error_names_its_line_and_column() {
     let error = Config::load_from(&overrides, &[]).expect_err("invalid TOML").to_string();
     assert!(error.contains("line 2, column"), "{error}");
 }
+
+#[test]
+fn script_limits_are_accepted_up_to_their_bounds_and_refused_past_them() {
+    let load = |pairs: &[(&str, &str)]| Config::load_from(&Overrides::default(), &env(pairs));
+    let defaults = load(&[]).expect("defaults");
+    assert_eq!(defaults.delivery.script_limits, herald_script::Limits::default());
+    assert_eq!((defaults.delivery.script_threads, defaults.delivery.validate_payloads), (2, false));
+    assert_eq!(defaults.delivery.payload_version_header.as_str(), "herald-payload-version");
+    let at_bounds = load(&[
+        ("HERALD_SCRIPT_TIME_LIMIT", "10s"),
+        ("HERALD_SCRIPT_MEMORY_LIMIT", "1073741824"),
+        ("HERALD_SCRIPT_THREADS", "64"),
+        ("HERALD_PAYLOAD_VERSION_HEADER", "X-Payload-Version"),
+    ])
+    .expect("at the bounds");
+    assert_eq!(at_bounds.delivery.script_limits.time, Duration::from_secs(10));
+    assert_eq!(at_bounds.delivery.script_limits.memory_bytes, 1 << 30);
+    assert_eq!(
+        load(&[("HERALD_SCRIPT_MEMORY_LIMIT", "1048576")])
+            .expect("1 MiB")
+            .delivery
+            .script_limits
+            .memory_bytes,
+        1 << 20
+    );
+    for (key, value) in [
+        ("HERALD_SCRIPT_TIME_LIMIT", "10001ms"),
+        ("HERALD_SCRIPT_TIME_LIMIT", "0s"),
+        ("HERALD_SCRIPT_MEMORY_LIMIT", "1048575"),
+        ("HERALD_SCRIPT_MEMORY_LIMIT", "1073741825"),
+        ("HERALD_SCRIPT_THREADS", "0"),
+        ("HERALD_SCRIPT_THREADS", "65"),
+        ("HERALD_PAYLOAD_VERSION_HEADER", "webhook-version"),
+        ("HERALD_PAYLOAD_VERSION_HEADER", "bad header"),
+        ("HERALD_VALIDATE_PAYLOADS", "yes"),
+    ] {
+        let error = load(&[(key, value)]).expect_err(value).to_string();
+        let setting = key.trim_start_matches("HERALD_").to_ascii_lowercase();
+        assert!(error.contains(&setting), "{key}={value}: {error}");
+    }
+}

@@ -84,6 +84,15 @@ pub(super) fn parse_database_url(value: &str, data_dir: &Path) -> Result<Databas
     Err("expected an empty value (embedded SQLite), a sqlite:// URL or a postgres:// URL".to_owned())
 }
 
+/// Parses `true` or `false`.
+pub fn parse_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("`{other}` is not true or false")),
+    }
+}
+
 /// Parses durations such as `250ms`, `90s`, `5m`, `24h`, `7d` (a bare number means seconds).
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let split = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
@@ -100,4 +109,35 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         other => return Err(format!("unknown unit `{other}` in `{value}`; use ms, s, m, h or d")),
     };
     number.checked_mul(millis).map(Duration::from_millis).ok_or_else(|| format!("`{value}` is too long"))
+}
+
+/// `script_time_limit`: a positive duration of at most 10 seconds.
+pub(super) fn parse_script_time_limit(value: &str) -> Result<Duration, String> {
+    let limit = parse_positive_duration(value)?;
+    if limit > Duration::from_secs(10) {
+        return Err(format!("`{value}` is longer than the most, 10s"));
+    }
+    Ok(limit)
+}
+
+/// `script_memory_limit`: bytes, from 1 MiB to 1 GiB.
+pub(super) fn parse_script_memory_limit(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(bytes) if (1 << 20..=1 << 30).contains(&bytes) => Ok(bytes),
+        _ => Err(format!("`{value}` is not a number of bytes from 1048576 (1 MiB) to 1073741824 (1 GiB)")),
+    }
+}
+
+/// `script_threads`: 1 to 64.
+pub(super) fn parse_script_threads(value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(n),
+        _ => Err(format!("`{value}` is not a number of threads from 1 to 64")),
+    }
+}
+
+/// A header name Herald may set (not one of the transport's or the signature's).
+pub(super) fn parse_header_name(value: &str) -> Result<http::HeaderName, String> {
+    herald_core::headers::validate_header(value, "1")?;
+    http::HeaderName::try_from(value).map_err(|_| format!("`{value}` is not a header name"))
 }

@@ -91,9 +91,37 @@ impl Service {
         let granted = self.store().grant_endpoint_consent(&hash, per_minute, self.clock().now()).await?;
         let (app, endpoint) = granted.ok_or(ServiceError::ConsentCallbackUnknown)?;
         tracing::info!(app = %app, endpoint = %endpoint, "consent granted through the callback");
+        self.inner.operational.send(crate::worker::operational::Event::EndpointConsent {
+            app_id: app.clone(),
+            endpoint_id: endpoint.clone(),
+            status: herald_core::consent::ConsentStatus::Granted,
+            reason: None,
+            at: self.clock().now(),
+        });
         self.worker().endpoint_changed(&endpoint);
         self.worker().wake();
         Ok((app, endpoint))
+    }
+
+    /// Why deliveries to `url` will be refused by the SSRF guard, when that is known without
+    /// DNS (an IP literal outside `allowed_cidrs`, `localhost`): advice shown with the endpoint.
+    pub fn url_warnings(&self, url: &Url) -> Vec<String> {
+        let refusal = crate::worker::ssrf::refusal_known_now(&self.inner.address_policy, url);
+        refusal
+            .map(|refused| format!("deliveries to this URL will be refused: {refused}"))
+            .into_iter()
+            .collect()
+    }
+
+    /// Refuses a URL the guard will refuse, when the operator asked for that.
+    fn check_routable(&self, url: &Url) -> Result<(), ServiceError> {
+        if !self.inner.refuse_unroutable_endpoints {
+            return Ok(());
+        }
+        match crate::worker::ssrf::refusal_known_now(&self.inner.address_policy, url) {
+            Some(refused) => Err(ServiceError::UnroutableUrl(refused.to_string())),
+            None => Ok(()),
+        }
     }
 
     /// An endpoint of `app`, by id or uid.
@@ -107,6 +135,7 @@ impl Service {
         app: &ApplicationId,
         new: NewEndpoint,
     ) -> Result<Endpoint, ServiceError> {
+        self.check_routable(&new.url)?;
         self.check_event_types(new.event_types.as_ref()).await?;
         self.insert_endpoint(app, new).await
     }
@@ -149,6 +178,7 @@ impl Service {
         key: &EndpointKey,
         new: NewEndpoint,
     ) -> Result<(Endpoint, Upserted), ServiceError> {
+        self.check_routable(&new.url)?;
         self.check_event_types(new.event_types.as_ref()).await?;
         let replacement = new.replacement();
         for _ in 0..UPSERT_TRIES {
@@ -182,6 +212,9 @@ impl Service {
         key: &EndpointKey,
         change: &EndpointChange,
     ) -> Result<Endpoint, ServiceError> {
+        if let Some(url) = &change.url {
+            self.check_routable(url)?;
+        }
         if let Some(event_types) = &change.event_types {
             self.check_event_types(event_types.as_ref()).await?;
         }

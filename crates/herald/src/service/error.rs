@@ -44,6 +44,9 @@ pub enum ServiceError {
     /// A consent callback that grants nothing: unknown, already used, replaced or expired.
     #[error("no pending consent has this callback (it was used, replaced or has expired)")]
     ConsentCallbackUnknown,
+    /// An endpoint URL the SSRF guard will refuse, with `refuse_unroutable_endpoints` set.
+    #[error("deliveries to this URL would be refused: {0}")]
+    UnroutableUrl(String),
     /// A value that parsed but is not acceptable here; `field` names it in the request.
     #[error("{reason}")]
     Invalid { field: &'static str, reason: String },
@@ -81,6 +84,7 @@ impl ServiceError {
             Self::EventTypeExists(_) => "event_type_exists",
             Self::UnknownEventTypes(_) => "unknown_event_types",
             Self::ConsentCallbackUnknown => "consent_callback_not_found",
+            Self::UnroutableUrl(_) => "unroutable_url",
             Self::Invalid { .. } => "invalid_value",
             Self::ScriptDoesNotCompile { .. } => "script_does_not_compile",
             Self::ScriptFailed { .. } => "script_failed",
@@ -118,6 +122,10 @@ pub const CODES: &[(&str, &str)] = &[
     ("event_id_taken", "409: the application already has a message with this eventId"),
     ("event_type_exists", "409: an event type with this name exists and is not archived"),
     ("unknown_event_types", "422: an endpoint names event types that are not registered"),
+    (
+        "unroutable_url",
+        "422: the endpoint URL's address is one the SSRF guard refuses (with refuse_unroutable_endpoints)",
+    ),
     ("invalid_value", "422: a value that is well-formed but not acceptable"),
     (
         "script_does_not_compile",

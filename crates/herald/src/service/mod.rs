@@ -69,6 +69,12 @@ pub struct Shared {
     /// Check every payload against its schema (`validate_payloads`), not only those of event
     /// types that ask for it.
     pub validate_payloads: bool,
+    /// The SSRF guard's policy (`allowed_cidrs`), to warn about endpoint URLs it will refuse.
+    pub address_policy: crate::worker::ssrf::AddressPolicy,
+    /// Refuse such URLs instead of warning (`refuse_unroutable_endpoints`).
+    pub refuse_unroutable_endpoints: bool,
+    /// Operational webhooks for what a use case learns (a consent granted through its callback).
+    pub operational: crate::worker::operational::OperationalWebhooks,
 }
 
 impl Service {

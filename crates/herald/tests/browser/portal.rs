@@ -111,14 +111,37 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     browser.screenshot(&setup.screenshot("portal-narrow")).await;
     browser.set_window_size(1280, 860).await;
 
-    // Editing: subscribe to a second event type.
+    // Editing: subscribe to a second event type; ordered delivery that pauses, and consent off
+    // (the endpoint's own setting instead of the server's).
     go(&browser, &format!("#/endpoints/{endpoint}/edit")).await;
     browser.wait_for("h1", "Edit endpoint").await;
     browser.wait_for("label.check", "order.shipped").await.click().await;
+    browser.wait_for("label.check", "Ordered delivery").await.click().await;
+    let choose = "document.querySelector('select[name=orderedOnExhausted]').value = 'pause';\
+        document.querySelector('select[name=consent]').value = 'off';";
+    browser.run(choose, json!([])).await;
     browser.wait_for("button[type=submit]", "Save changes").await.click().await;
     browser.wait_for("dd", "order.created, order.shipped").await;
     let saved = world.server.get(&format!("/api/v1/app/acme/endpoint/{endpoint}")).await;
     assert_eq!(saved.body["eventTypes"], json!(["order.created", "order.shipped"]));
+    let settings = ["ordered", "orderedOnExhausted", "consent"].map(|key| saved.body[key].clone());
+    assert_eq!(settings, [json!(true), json!("pause"), json!("off")], "{:?}", saved.body);
+    // The form shows them as saved; back to the server's consent setting.
+    go(&browser, &format!("#/endpoints/{endpoint}/edit")).await;
+    browser.wait_for("h1", "Edit endpoint").await;
+    let shown = browser
+        .run(
+            "return ['#ep-ordered', 'select[name=orderedOnExhausted]', 'select[name=consent]']\
+               .map((css) => { const e = document.querySelector(css); return e.type === 'checkbox' ? e.checked : e.value; })",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!([true, "pause", "off"]));
+    browser.run("document.querySelector('select[name=consent]').value = ''", json!([])).await;
+    browser.wait_for("button[type=submit]", "Save changes").await.click().await;
+    browser.wait_for("dd", "order.created, order.shipped").await;
+    let saved = world.server.get(&format!("/api/v1/app/acme/endpoint/{endpoint}")).await;
+    assert_eq!(saved.body["consent"], json!(null), "{:?}", saved.body);
 
     // Versions: order.created gains version 2 (a converter back to 1); pinned to 1, the
     // customer previews version 2 of the latest message, then moves to it.

@@ -305,6 +305,17 @@ async fn server_errors_are_shown_with_their_code_and_a_failing_exit_status() {
     assert!(invalid.stderr.starts_with("error: validation_error: "), "{}", invalid.stderr);
     assert!(invalid.stderr.contains("body.url: "), "names the field: {}", invalid.stderr);
 
+    // Saved, with the server's warning on stderr: the SSRF guard will refuse this address.
+    let warned =
+        herald(&server, &["endpoint", "create", "shop", "--endpoint-url", "http://10.0.0.1/hooks"]).await;
+    assert_eq!(warned.code(), 0, "{}", warned.stderr);
+    assert!(
+        warned.stderr.starts_with("warning: deliveries to this URL will be refused: "),
+        "{}",
+        warned.stderr
+    );
+    assert!(warned.stderr.contains("private"), "{}", warned.stderr);
+
     let no_token = herald_with(Some(&server), None, &["app", "list"], None).await;
     assert_eq!(no_token.code(), 1);
     assert!(no_token.stderr.starts_with("error: authentication_failed: "), "{}", no_token.stderr);

@@ -189,7 +189,19 @@ async fn a_200_without_the_header_is_not_consent() {
 
 #[tokio::test]
 async fn an_endpoint_can_grant_later_through_the_callback() {
-    let server = server("cloudevents").await;
+    let operator = Receiver::start().await;
+    let server = TestServer::start_with(Options {
+        clock: Some(Arc::new(ManualClock::starting_now())),
+        stepped: true,
+        env: vec![
+            ("HERALD_CONSENT", "cloudevents".to_owned()),
+            ("HERALD_CONSENT_ORIGIN", ORIGIN.to_owned()),
+            ("HERALD_OPERATIONAL_WEBHOOK_URL", operator.url("/ops")),
+            ("HERALD_OPERATIONAL_WEBHOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
     let receiver = Receiver::start().await;
     receiver.answer_options(Reply::Status(200));
     let id = endpoint(&server, &receiver, json!({})).await;
@@ -208,6 +220,16 @@ async fn an_endpoint_can_grant_later_through_the_callback() {
     let shown = shown(&server, &id).await;
     assert_eq!((shown["consentStatus"].clone(), shown["consentRate"].clone()), (json!("granted"), json!(60)));
     assert_eq!(client.get(&callback).send().await.unwrap().status(), StatusCode::NOT_FOUND, "used once");
+
+    // The operator heard that the endpoint was asked and is pending, then that it granted.
+    let events = operator.wait_for(2, std::time::Duration::from_secs(10)).await;
+    let events: Vec<Value> = events.iter().map(|e| serde_json::from_slice(&e.body).unwrap()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["endpoint.consent.pending", "endpoint.consent.granted"], "{events:#?}");
+    assert_eq!(
+        (events[1]["data"]["endpointId"].clone(), events[1]["data"]["consentStatus"].clone()),
+        (json!(id), json!("granted"))
+    );
 
     // The waiting delivery goes when it is next due, without another handshake.
     server.advance(chrono::Duration::seconds(61));

@@ -225,6 +225,24 @@ impl TestServer {
         text
     }
 
+    /// Runs one SQL statement on this server's database, e.g. to make a row as an earlier
+    /// version wrote it: on the SQLite file, or in this server's PostgreSQL schema.
+    pub async fn execute_sql(&self, sql: &str) {
+        let Some(schema) = &self.schema else {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(self.data_dir.join("herald.db"))
+                .busy_timeout(std::time::Duration::from_secs(10));
+            let mut conn = sqlx::sqlite::SqliteConnection::connect_with(&options).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+            return;
+        };
+        let mut admin = sqlx::postgres::PgConnection::connect(&postgres_url()).await.unwrap();
+        sqlx::query(&format!("SET search_path TO {schema}")).execute(&mut admin).await.unwrap();
+        sqlx::query(sql).execute(&mut admin).await.unwrap();
+        admin.close().await.unwrap();
+    }
+
     /// Moves the test clock forward and lets the worker look at the queue again.
     pub fn advance(&self, by: chrono::Duration) {
         self.clock.as_ref().expect("the server was started with a manual clock").advance(by);

@@ -13,6 +13,7 @@ mod concurrency;
 mod consent;
 mod crash;
 mod delivery;
+mod endpoint_warnings;
 mod endpoints;
 mod event_types;
 mod examples;

@@ -54,6 +54,7 @@ async fn the_document_is_served_and_covers_every_route() {
         ("/api/v1/event-type", &["get", "post"]),
         ("/api/v1/event-type/{event_type_name}", &["get", "put", "patch", "delete"]),
         ("/api/v1/auth/app-portal-access/{app_id}", &["post"]),
+        ("/api/v1/auth/app/{app_id}/expire-all", &["post"]),
         ("/api/v1/token", &["get"]),
         ("/api/v1/token/{token_id}", &["delete"]),
         ("/api/v1/app/{app_id}/stats", &["get"]),

@@ -822,6 +822,48 @@ async fn sdk_reports_a_wrong_token_as_http_401() {
 }
 
 #[tokio::test]
+async fn sdk_expire_all_ends_the_portal_tokens_of_one_session_then_of_the_application() {
+    let server = TestServer::start().await;
+    let svix = sdk(&server);
+    let app_id = create_app(&svix, "Portal", Some("portal")).await;
+    let mut tokens = Vec::new();
+    for session in ["session-a", "session-b"] {
+        let mut access = svix::models::AppPortalAccessIn::new();
+        access.session_id = Some(session.to_owned());
+        tokens.push(
+            svix.authentication()
+                .app_portal_access(app_id.clone(), access, None)
+                .await
+                .expect("portal access")
+                .token,
+        );
+    }
+    let (a, b) = (tokens[0].clone(), tokens[1].clone());
+    let reads = |token: String| {
+        let app_id = app_id.clone();
+        let client = sdk_with_token(&server, &token);
+        async move { client.application().get(app_id).await.map(|app| app.id) }
+    };
+    assert_eq!(reads(a.clone()).await.expect("a fresh token reads"), app_id);
+
+    let mut expire = svix::models::ApplicationTokenExpireIn::new();
+    expire.session_ids = Some(vec!["session-a".to_owned()]);
+    svix.authentication().expire_all(app_id.clone(), expire, None).await.expect("expire-all of session a");
+    expect_http(reads(a).await, 401);
+    assert_eq!(
+        reads(b.clone()).await.expect("session b still reads"),
+        app_id,
+        "another session's token still works"
+    );
+
+    svix.authentication()
+        .expire_all(app_id.clone(), svix::models::ApplicationTokenExpireIn::new(), None)
+        .await
+        .expect("expire-all");
+    expect_http(reads(b).await, 401);
+}
+
+#[tokio::test]
 async fn sdk_reports_an_unknown_application_as_http_404() {
     let server = TestServer::start().await;
     let svix = sdk(&server);

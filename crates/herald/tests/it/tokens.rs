@@ -136,3 +136,126 @@ async fn herald_token_list_and_revoke_work_against_a_running_server() {
     assert!(!again.status.success());
     assert!(again.stderr.contains("token_not_found"), "{}", again.stderr);
 }
+
+/// Mints a portal token for `acme`, of the session `session` if given.
+async fn portal_token(server: &TestServer, session: Option<&str>) -> String {
+    let body = match session {
+        Some(session) => json!({"sessionId": session}),
+        None => json!({}),
+    };
+    let access = server.post("/api/v1/auth/app-portal-access/acme", body).await;
+    assert_eq!(access.status, StatusCode::OK, "{:?}", access.body);
+    access.body["token"].as_str().unwrap().to_owned()
+}
+
+/// What a portal token gets when it reads its application.
+async fn reads(server: &TestServer, token: &str) -> StatusCode {
+    server.call_as(token, Method::GET, "/api/v1/app/acme", None).await.status
+}
+
+#[tokio::test]
+async fn expire_all_ends_an_applications_portal_tokens_at_once_later_or_by_session() {
+    let clock = Arc::new(ManualClock::starting_now());
+    let server = TestServer::start_with(Options { clock: Some(clock), ..Options::default() }).await;
+    server.create_app("Acme", Some("acme")).await;
+    server.create_app("Other", Some("other")).await;
+    let (a1, a2, b, plain) = (
+        portal_token(&server, Some("session-a")).await,
+        portal_token(&server, Some("session-a")).await,
+        portal_token(&server, Some("session-b")).await,
+        portal_token(&server, None).await,
+    );
+    let other = server.post("/api/v1/auth/app-portal-access/other", json!({})).await;
+    let other = other.body["token"].as_str().unwrap().to_owned();
+    for token in [&a1, &a2, &b, &plain] {
+        assert_eq!(reads(&server, token).await, StatusCode::OK, "cached before expire-all");
+    }
+
+    // One session's tokens, at once (also while cached on this node).
+    let expired = server.post("/api/v1/auth/app/acme/expire-all", json!({"sessionIds": ["session-a"]})).await;
+    assert_eq!(expired.status, StatusCode::NO_CONTENT, "{:?}", expired.body);
+    assert_eq!(reads(&server, &a1).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(reads(&server, &a2).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(reads(&server, &b).await, StatusCode::OK);
+    assert_eq!(reads(&server, &plain).await, StatusCode::OK);
+
+    // The rest after a delay: valid until then, not after.
+    let later = server.post("/api/v1/auth/app/acme/expire-all", json!({"expiry": 60})).await;
+    assert_eq!(later.status, StatusCode::NO_CONTENT, "{:?}", later.body);
+    assert_eq!(reads(&server, &b).await, StatusCode::OK);
+    server.advance(chrono::Duration::seconds(61));
+    assert_eq!(reads(&server, &b).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(reads(&server, &plain).await, StatusCode::UNAUTHORIZED);
+    // Another application's tokens and the organisation's are not touched; new ones work.
+    let other_reads = server.call_as(&other, Method::GET, "/api/v1/app/other", None).await;
+    assert_eq!(other_reads.status, StatusCode::OK);
+    assert_eq!(server.get("/api/v1/app").await.status, StatusCode::OK);
+    let fresh = portal_token(&server, Some("session-a")).await;
+    assert_eq!(reads(&server, &fresh).await, StatusCode::OK);
+
+    // Who may, and what is refused.
+    let by_portal =
+        server.call_as(&fresh, Method::POST, "/api/v1/auth/app/acme/expire-all", Some(json!({}))).await;
+    assert_error(&by_portal, StatusCode::FORBIDDEN);
+    let unknown = server.post("/api/v1/auth/app/nobody/expire-all", json!({})).await;
+    assert!(!assert_error(&unknown, StatusCode::NOT_FOUND).is_empty());
+    assert_eq!(reads(&server, &fresh).await, StatusCode::OK, "refused requests expire nothing");
+}
+
+#[tokio::test]
+async fn expire_all_and_session_ids_are_checked_at_their_limits() {
+    let server = TestServer::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let expire = |body: Value| server.post("/api/v1/auth/app/acme/expire-all", body);
+    assert_eq!(expire(json!({"expiry": 30 * 86_400})).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        crate::helpers::assert_validation(&expire(json!({"expiry": 30 * 86_400 + 1})).await),
+        ["body.expiry"]
+    );
+    let hundred: Vec<String> = (0..100).map(|i| format!("s{i}")).collect();
+    assert_eq!(expire(json!({"sessionIds": hundred})).await.status, StatusCode::NO_CONTENT);
+    let too_many: Vec<String> = (0..101).map(|i| format!("s{i}")).collect();
+    assert_eq!(
+        crate::helpers::assert_validation(&expire(json!({"sessionIds": too_many})).await),
+        ["body.sessionIds"]
+    );
+    let longest = "s".repeat(256);
+    assert_eq!(expire(json!({"sessionIds": [longest]})).await.status, StatusCode::NO_CONTENT);
+    for bad in ["s".repeat(257), String::new(), "a\nb".to_owned()] {
+        assert_eq!(
+            crate::helpers::assert_validation(&expire(json!({"sessionIds": [bad]})).await),
+            ["body.sessionIds"]
+        );
+        let minted = server.post("/api/v1/auth/app-portal-access/acme", json!({"sessionId": bad})).await;
+        assert_eq!(crate::helpers::assert_validation(&minted), ["body.sessionId"]);
+    }
+    let minted =
+        server.post("/api/v1/auth/app-portal-access/acme", json!({"sessionId": "s".repeat(256)})).await;
+    assert_eq!(minted.status, StatusCode::OK, "{:?}", minted.body);
+}
+
+#[tokio::test]
+async fn concurrent_expire_alls_of_overlapping_sessions_all_succeed() {
+    let server = TestServer::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let mut minted = Vec::new();
+    for i in 0..12 {
+        minted.push((i % 4, portal_token(&server, Some(&format!("s{}", i % 4))).await));
+    }
+    let kept = portal_token(&server, Some("kept")).await;
+    // Every session but `kept`, each expired several times at once, and the whole set too.
+    let requests = (0..16).map(|i| {
+        let body = match i % 5 {
+            4 => json!({"sessionIds": ["s0", "s1", "s2", "s3"]}),
+            n => json!({"sessionIds": [format!("s{n}")], "expiry": 0}),
+        };
+        server.post("/api/v1/auth/app/acme/expire-all", body)
+    });
+    for reply in crate::concurrency::futures_join_all(requests.collect()).await {
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{:?}", reply.body);
+    }
+    for (session, token) in &minted {
+        assert_eq!(reads(&server, token).await, StatusCode::UNAUTHORIZED, "session s{session}");
+    }
+    assert_eq!(reads(&server, &kept).await, StatusCode::OK);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::TestServer;
+use crate::helpers::{Options, TestServer};
 use crate::receiver::Receiver;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -84,4 +84,49 @@ async fn a_masked_url_written_back_keeps_its_password() {
     server.post("/api/v1/app/acme/msg", json!({"eventType": "order.created", "payload": {}})).await;
     let received = receiver.wait_for(2, WAIT).await;
     assert_eq!(received[1].header("authorization"), "Basic dXNlcjpvdGhlcg==");
+}
+
+#[tokio::test]
+async fn credentials_an_earlier_version_stored_in_clear_are_sealed_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_in(dir.path(), Options::default()).await;
+    let receiver = Receiver::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let bare = receiver.url("/hooks");
+    let created = server.post("/api/v1/app/acme/endpoint", json!({"url": bare, "uid": "old"})).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    // The endpoint as a version before the sealing fix stored it: the credentials in the URL
+    // column, in clear (its sealed secrets know nothing of them).
+    let in_clear = bare.replacen("http://", &format!("http://user:{PASSWORD}@"), 1);
+    server.execute_sql(&format!("UPDATE endpoints SET url = '{in_clear}' WHERE uid = 'old'")).await;
+    assert!(server.stored_text().await.contains(PASSWORD), "the old-style row holds the password in clear");
+    server.stop().await;
+
+    let server = TestServer::start_in(dir.path(), Options::default()).await;
+    let stored = server.stored_text().await;
+    assert!(stored.contains(&bare), "the database was read");
+    assert!(!stored.contains(PASSWORD), "the password is still in clear in the database after a start");
+    let read = server.get("/api/v1/app/acme/endpoint/old").await;
+    assert_eq!(read.body["url"], bare.replacen("http://", "http://user:****@", 1));
+    assert_eq!(read.body["updatedAt"], created.body["updatedAt"], "sealing is not a change of the endpoint");
+    // The credentials still go with every delivery, now from the sealed secrets.
+    server.post("/api/v1/app/acme/msg", json!({"eventType": "order.created", "payload": {}})).await;
+    let received = receiver.wait_for(1, WAIT).await;
+    assert_eq!(received[0].header("authorization"), "Basic dXNlcjpodW50ZXIyLXVybC1wYXNzd29yZA==");
+    server.stop().await;
+
+    // A second start finds nothing left to seal, and the files keep no copy either.
+    let server = TestServer::start_in(dir.path(), Options::default()).await;
+    assert_eq!(server.get("/api/v1/app/acme/endpoint/old").await.body["url"], read.body["url"]);
+    server.stop().await;
+    let leftover: Vec<u8> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.file_name().unwrap().to_string_lossy().starts_with("herald.db"))
+        .flat_map(|path| std::fs::read(path).unwrap())
+        .collect();
+    assert!(
+        !String::from_utf8_lossy(&leftover).contains(PASSWORD),
+        "a copy of the password is left in a file"
+    );
 }

@@ -116,6 +116,21 @@ if sdk_major >= 2:
     headers, body = received[-1]
     Webhook(secret).verify(body, {k.lower(): v for k, v in headers.items()})
     assert json.loads(body) == {"via": "transformation"}, body
+# Portal access, and expire-all ending it (2.x sends the session ids; 1.x only a delay).
+from svix.api import AppPortalAccessIn
+access_in = AppPortalAccessIn(session_id="py-session") if sdk_major >= 2 else AppPortalAccessIn()
+portal = Svix(svix.authentication.app_portal_access(app.id, access_in).token, SvixOptions(server_url=url))
+assert portal.application.get(app.id).id == app.id
+if hasattr(svix.authentication, "expire_all"):
+    from svix.api import ApplicationTokenExpireIn
+    expire_in = ApplicationTokenExpireIn(session_ids=["py-session"]) if sdk_major >= 2 else ApplicationTokenExpireIn()
+    svix.authentication.expire_all(app.id, expire_in)
+    refused = None
+    try:
+        portal.application.get(app.id)
+    except Exception as error:
+        refused = error
+    assert getattr(refused, "status_code", None) == 401, f"an expired portal token: {refused!r}"
 svix.endpoint.delete(app.id, ep.id)
 svix.application.delete(app.id)
 print("python svix sdk: ok")

@@ -380,6 +380,26 @@ pub async fn resolve_checked(
     check_every(policy, resolved.collect())
 }
 
+/// The refusal the guard will make for deliveries to `url`, when that is known without asking
+/// DNS: an IP-literal host the policy refuses, or `localhost` (and names under `.localhost`,
+/// which RFC 6761 reserves for the loopback interface). Other names are not resolved here (the
+/// answer is not the one a delivery will get, and saving an endpoint should not wait on DNS or
+/// let a caller probe the operator's resolver): the guard checks them at every delivery.
+pub fn refusal_known_now(policy: &AddressPolicy, url: &url::Url) -> Option<Refused> {
+    let ip = match url.host()? {
+        url::Host::Ipv4(v4) => IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => IpAddr::V6(v6),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name != "localhost" && !name.ends_with(".localhost") {
+                return None;
+            }
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        }
+    };
+    policy.check(ip).err()
+}
+
 fn ip_literal(host: &str) -> Option<IpAddr> {
     match host.strip_prefix('[').and_then(|rest| rest.strip_suffix(']')) {
         Some(inner) => inner.parse::<Ipv6Addr>().ok().map(IpAddr::V6),
