@@ -173,6 +173,38 @@ pub struct Attempt {
     pub response_duration_ms: i64,
     pub trigger: Trigger,
     pub created_at: DateTime<Utc>,
+    /// What was sent; `None` when nothing was (or for attempts recorded before this was kept).
+    pub request: Option<SentRequest>,
+}
+
+/// The request an attempt sent, without secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRequest {
+    pub method: String,
+    /// Every header as sent, in order; the values of sensitive ones (credentials, signatures)
+    /// replaced by `****`.
+    pub headers: Vec<(String, String)>,
+    /// The body when it differed from the message's payload (converted to a pinned version, or
+    /// transformed); `None`: the payload itself.
+    pub body: Option<Vec<u8>>,
+}
+
+impl SentRequest {
+    /// The stored form of the method and headers (the body is kept apart).
+    pub fn head_to_json(&self) -> String {
+        serde_json::json!({ "method": self.method, "headers": self.headers }).to_string()
+    }
+
+    /// Reads what [`SentRequest::head_to_json`] wrote, with the body kept apart.
+    pub fn from_stored(head: &str, body: Option<Vec<u8>>) -> Result<Self, String> {
+        #[derive(serde::Deserialize)]
+        struct Head {
+            method: String,
+            headers: Vec<(String, String)>,
+        }
+        let head: Head = serde_json::from_str(head).map_err(|e| e.to_string())?;
+        Ok(Self { method: head.method, headers: head.headers, body })
+    }
 }
 
 /// What happens to a delivery after an attempt.

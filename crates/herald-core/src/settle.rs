@@ -144,7 +144,7 @@ pub struct Settlement {
 }
 
 /// One attempt to settle.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Attempted<'a> {
     pub delivery: &'a LeasedDelivery,
     /// The URL the attempt went to; recorded with its credentials masked.
@@ -158,12 +158,22 @@ pub struct Attempted<'a> {
     /// The endpoint pauses an ordered lane whose head is exhausted (`orderedOnExhausted:
     /// pause`): such a head holds its lane instead of letting the next message go.
     pub pause_lane_when_exhausted: bool,
+    /// What was sent, to be kept with the attempt.
+    pub request: Option<crate::delivery::SentRequest>,
 }
 
 /// Decides everything that follows from an attempt.
 pub fn settle(attempted: Attempted<'_>, exchange: Exchange) -> Settlement {
-    let Attempted { delivery, url, started_at, finished_at, schedule, random, pause_lane_when_exhausted } =
-        attempted;
+    let Attempted {
+        delivery,
+        url,
+        started_at,
+        finished_at,
+        schedule,
+        random,
+        pause_lane_when_exhausted,
+        request,
+    } = attempted;
     let class = AttemptClass::classify(exchange.status_code, exchange.refused, exchange.timed_out);
     let decided = schedule.decide(&exchange.result, delivery.attempt, finished_at, random);
     // A manual attempt (resend, recover) is made once.
@@ -212,6 +222,7 @@ pub fn settle(attempted: Attempted<'_>, exchange: Exchange) -> Settlement {
             response_duration_ms: i64::try_from(exchange.duration.as_millis()).unwrap_or(i64::MAX),
             trigger: delivery.trigger,
             created_at: started_at,
+            request,
         },
         next,
         disable_endpoint: outcome == Outcome::Gone,
@@ -243,6 +254,7 @@ pub fn not_attempted(
             response_duration_ms: 0,
             trigger: delivery.trigger,
             created_at: now,
+            request: None,
         },
         next: NextStep::Failed,
         disable_endpoint: false,
@@ -307,6 +319,7 @@ mod tests {
             schedule: &schedule,
             random: 0.5,
             pause_lane_when_exhausted: false,
+            request: None,
         };
         settle(attempted, exchange)
     }
@@ -325,6 +338,7 @@ mod tests {
             schedule: &schedule,
             random: 0.5,
             pause_lane_when_exhausted: pause,
+            request: None,
         };
         let paused = settle(attempted(true), exchange(500, None));
         assert_eq!(paused.record.next, NextStep::Hold);
@@ -365,6 +379,7 @@ mod tests {
             schedule: &schedule,
             random: 0.5,
             pause_lane_when_exhausted: false,
+            request: None,
         };
         let settled = settle(attempted, exchange(200, None));
         assert_eq!(settled.record.attempt.url, "https://user:****@example.com/hook");

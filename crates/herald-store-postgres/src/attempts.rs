@@ -13,7 +13,7 @@ use crate::rows::{PagePlan, corrupt, get, parse, parse_status, parse_trigger, st
 use crate::{PostgresStore, backend, endpoints, messages};
 
 const COLUMNS: &str = "a.id, a.msg_id, a.app_id, a.endpoint_id, a.url, a.status, a.response_status_code, \
-                       a.response, a.response_duration_ms, a.trigger, a.created_at";
+                       a.response, a.response_duration_ms, a.trigger, a.created_at, a.request, a.request_body";
 
 pub(crate) async fn find(
     store: &PostgresStore,
@@ -215,5 +215,12 @@ fn from_row(row: &PgRow) -> Result<Attempt, StoreError> {
         response_duration_ms: get(row, "response_duration_ms")?,
         trigger: parse_trigger(row, "trigger")?,
         created_at: get(row, "created_at")?,
+        request: match get::<Option<String>>(row, "request")? {
+            Some(head) => Some(
+                herald_core::delivery::SentRequest::from_stored(&head, get(row, "request_body")?)
+                    .map_err(|e| corrupt("request", e))?,
+            ),
+            None => None,
+        },
     })
 }

@@ -149,11 +149,16 @@ async fn settle(pool: &PgPool, records: &[&AttemptRecord]) -> Result<HashSet<Del
     let durations: Vec<i64> = kept.iter().map(|r| r.attempt.response_duration_ms).collect();
     let triggers: Vec<i16> = kept.iter().map(|r| trigger_code(r.attempt.trigger)).collect();
     let created: Vec<DateTime<Utc>> = kept.iter().map(|r| r.attempt.created_at).collect();
+    let requests: Vec<Option<String>> =
+        kept.iter().map(|r| r.attempt.request.as_ref().map(|q| without_nul(&q.head_to_json()))).collect();
+    let request_bodies: Vec<Option<Vec<u8>>> =
+        kept.iter().map(|r| r.attempt.request.as_ref().and_then(|q| q.body.clone())).collect();
     sqlx::query(
         "INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
-                               response, response_duration_ms, trigger, created_at)
+                               response, response_duration_ms, trigger, created_at, request, request_body)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::smallint[],
-                              $7::int[], $8::text[], $9::bigint[], $10::smallint[], $11::timestamptz[])",
+                              $7::int[], $8::text[], $9::bigint[], $10::smallint[], $11::timestamptz[],
+                              $12::text[], $13::bytea[])",
     )
     .bind(column(|r| r.attempt.id.to_string()))
     .bind(column(|r| r.attempt.msg_id.to_string()))
@@ -166,6 +171,8 @@ async fn settle(pool: &PgPool, records: &[&AttemptRecord]) -> Result<HashSet<Del
     .bind(&durations)
     .bind(&triggers)
     .bind(&created)
+    .bind(requests)
+    .bind(request_bodies)
     .execute(&mut *tx)
     .await
     .map_err(backend)?;

@@ -12,7 +12,7 @@ use crate::rows::{PagePlan, corrupt, from_micros, to_micros};
 use crate::{SqliteStore, backend, endpoints, messages};
 
 const COLUMNS: &str = "a.id, a.msg_id, a.app_id, a.endpoint_id, a.url, a.status, a.response_status_code, \
-                       a.response, a.response_duration_ms, a.trigger, a.created_at";
+                       a.response, a.response_duration_ms, a.trigger, a.created_at, a.request, a.request_body";
 
 fn add<'q, T>(args: &mut SqliteArguments<'q>, value: T) -> Result<(), StoreError>
 where
@@ -266,5 +266,16 @@ fn from_row(row: &SqliteRow) -> Result<Attempt, StoreError> {
             .map_err(|e| corrupt("response_duration_ms", e))?,
         trigger: Trigger::from_code(trigger).ok_or_else(|| corrupt("trigger", trigger))?,
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
+        request: match row.try_get::<Option<String>, _>("request").map_err(|e| corrupt("request", e))? {
+            Some(head) => {
+                let body: Option<Vec<u8>> =
+                    row.try_get("request_body").map_err(|e| corrupt("request_body", e))?;
+                Some(
+                    herald_core::delivery::SentRequest::from_stored(&head, body)
+                        .map_err(|e| corrupt("request", e))?,
+                )
+            }
+            None => None,
+        },
     })
 }

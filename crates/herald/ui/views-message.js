@@ -170,14 +170,16 @@ export async function attemptDetail(ctx, msgId, attemptId) {
     ctx.api.optional(ctx.paths.headers(attempt.endpointId)).catch(() => null),
   ]);
   const seconds = Math.floor(new Date(attempt.timestamp).getTime() / 1000);
-  const headerRows = [
+  // Attempts record what they sent; older ones are shown rebuilt from the message.
+  const recorded = attempt.request || null;
+  const headerRows = recorded ? recorded.headers : [
     ['content-type', 'application/json'],
     ['webhook-id', message.id],
     ['webhook-timestamp', `${seconds} (about; set when sent)`],
     ['webhook-signature', 'v1,… (computed when sent, not stored)'],
   ];
-  if (endpoint && endpoint.hasBearerToken) headerRows.push(['authorization', 'Bearer … (hidden)']);
-  if (custom) {
+  if (!recorded && endpoint && endpoint.hasBearerToken) headerRows.push(['authorization', 'Bearer … (hidden)']);
+  if (!recorded && custom) {
     for (const [name, value] of Object.entries(custom.headers || {})) headerRows.push([name, value]);
     for (const name of custom.sensitive || []) headerRows.push([name, '(hidden: sensitive)']);
   }
@@ -194,17 +196,22 @@ export async function attemptDetail(ctx, msgId, attemptId) {
       endpoint ? h('a', { class: 'button secondary', href: link(ctx.links.endpoint(endpoint.id)) }, 'Endpoint') : null),
     section('Request', details([
       ['Sent', time(attempt.timestamp)],
-      ['Method and URL', h('span', { class: 'mono break' }, `POST ${attempt.url}`)],
+      ['Method and URL', h('span', { class: 'mono break' }, `${recorded ? recorded.method : 'POST'} ${attempt.url}`)],
       ['Trigger', attempt.triggerType === 1 ? 'Manual (resend or recover)' : 'Scheduled'],
     ]),
     h('h3', null, 'Headers'),
-    h('p', { class: 'hint' }, 'Rebuilt from the message and the endpoint’s current settings: Herald does not store each request’s headers.',
-      ' Svix-style svix-id, svix-timestamp and svix-signature copies are sent too unless the server turns them off.'),
+    h('p', { class: 'hint' }, recorded
+      ? 'As sent; the values of credentials and signatures are not kept.'
+      : 'Rebuilt from the message and the endpoint’s current settings: this attempt was recorded without its headers.'),
     table('Request headers', [
       { label: 'Name', cell: ([name]) => h('span', { class: 'mono' }, name) },
       { label: 'Value', cell: ([, value]) => h('span', { class: 'mono break' }, value) },
     ], headerRows),
-    h('h3', null, 'Body'), jsonBlock(message.payload, 'Request body')),
+    h('h3', null, 'Body'),
+    recorded && recorded.body !== undefined
+      ? h('div', null, h('p', { class: 'hint' }, 'Converted or transformed for this endpoint: not the message’s payload as published.'),
+        jsonBlock(recorded.body, 'Request body'))
+      : jsonBlock(message.payload, 'Request body')),
     section('Response', details([
       ['Status', httpStatus(attempt.responseStatusCode)],
       ['Took', `${attempt.responseDurationMs} ms`],

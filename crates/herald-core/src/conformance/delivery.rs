@@ -77,6 +77,14 @@ pub(super) fn record(
             response_duration_ms: 12,
             trigger: leased.trigger,
             created_at: at,
+            request: Some(crate::delivery::SentRequest {
+                method: "POST".to_owned(),
+                headers: vec![
+                    ("content-type".to_owned(), "application/json".to_owned()),
+                    ("authorization".to_owned(), "****".to_owned()),
+                ],
+                body: (code == 200).then(|| b"{\"converted\":true}".to_vec()),
+            }),
         },
         next,
         disable_endpoint: false,

@@ -153,6 +153,7 @@ fn delivered(leased: &LeasedDelivery, at: DateTime<Utc>) -> AttemptRecord {
             response_duration_ms: 3,
             trigger: leased.trigger,
             created_at: at,
+            request: None,
         },
         next: NextStep::Delivered,
         disable_endpoint: false,

@@ -43,8 +43,8 @@ pub(super) fn record(
     }
     conn.prepare_cached(
         "INSERT INTO attempts (id, msg_id, app_id, endpoint_id, url, status, response_status_code,
-                               response, response_duration_ms, trigger, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               response, response_duration_ms, trigger, created_at, request, request_body)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -59,6 +59,8 @@ pub(super) fn record(
             attempt.response_duration_ms,
             attempt.trigger.code(),
             at,
+            attempt.request.as_ref().map(herald_core::delivery::SentRequest::head_to_json),
+            attempt.request.as_ref().and_then(|r| r.body.as_deref()),
         ])
     })
     .map_err(sql_error)?;

@@ -47,6 +47,23 @@ pub struct MessageAttemptOut {
     /// The attempt's message (without its payload), when the list was asked `with_msg`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub msg: Option<MessageOut>,
+    /// Herald extension: the request as sent (method, every header with the values of
+    /// credentials and signatures masked, and the body when it was not the message's payload);
+    /// absent when nothing was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<AttemptRequestOut>,
+}
+
+/// The request an attempt sent.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AttemptRequestOut {
+    pub method: String,
+    /// `[name, value]` pairs, in the order sent.
+    pub headers: Vec<(String, String)>,
+    /// The body, when it differed from the message's payload (converted to the endpoint's
+    /// payload version, or transformed); absent: the message's payload was sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
 }
 
 impl From<Attempt> for MessageAttemptOut {
@@ -65,6 +82,11 @@ impl From<Attempt> for MessageAttemptOut {
             trigger_type: attempt.trigger.code(),
             timestamp: attempt.created_at,
             msg: None,
+            request: attempt.request.map(|request| AttemptRequestOut {
+                method: request.method,
+                headers: request.headers,
+                body: request.body.map(|body| String::from_utf8_lossy(&body).into_owned()),
+            }),
         }
     }
 }

@@ -108,7 +108,7 @@ async fn ask(
                 breaker,
                 endpoint,
                 delivery,
-                &endpoint.url,
+                pipeline::Sent { url: &endpoint.url, request: None },
                 started_at,
                 exchange,
             )

@@ -68,11 +68,12 @@ pub(super) async fn attempt(
     let exchange = CatchUnwind::new(async {
         let prepared = prepare(context, endpoint, &delivery, started_at).await?;
         let url = prepared.url.clone();
-        Ok((send(context, endpoint, &delivery, prepared).await, url))
+        let request = sent_request(&prepared, delivery.payload.as_deref());
+        Ok((send(context, endpoint, &delivery, prepared).await, url, Some(request)))
     })
     .await;
     drop(slot);
-    let (exchange, url) = match exchange {
+    let (exchange, url, request) = match exchange {
         Ok(Ok(sent)) => sent,
         Ok(Err(NotSent::Skipped(reason))) => {
             record_not_attempted(context, &delivery, endpoint, reason, started_at).await;
@@ -92,17 +93,38 @@ pub(super) async fn attempt(
             }
             return;
         }
-        Ok(Err(NotSent::Retry(reason))) => (Exchange::internal_failure(&reason), endpoint.url.clone()),
+        Ok(Err(NotSent::Retry(reason))) => (Exchange::internal_failure(&reason), endpoint.url.clone(), None),
         Err(panic) => {
             tracing::error!(msg = %delivery.msg_id, endpoint = %delivery.endpoint_id, panic = %panic,
                 "an attempt panicked; it is recorded as failed and retried");
             (
                 Exchange::internal_failure("an internal error while preparing or sending it"),
                 endpoint.url.clone(),
+                None,
             )
         }
     };
-    settle_attempt(context, breaker, endpoint, &delivery, &url, started_at, exchange).await;
+    settle_attempt(context, breaker, endpoint, &delivery, Sent { url: &url, request }, started_at, exchange)
+        .await;
+}
+
+/// What an attempt sends, as its record keeps it: the method, every header with the values of
+/// sensitive ones masked, and the body when it is not the message's payload.
+fn sent_request(prepared: &Prepared, payload: Option<&[u8]>) -> herald_core::delivery::SentRequest {
+    let headers = prepared
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if herald_core::headers::is_sensitive(name.as_str()) {
+                "****".to_owned()
+            } else {
+                String::from_utf8_lossy(value.as_bytes()).into_owned()
+            };
+            (name.as_str().to_owned(), shown)
+        })
+        .collect();
+    let body = (payload != Some(prepared.body.as_slice())).then(|| prepared.body.clone());
+    herald_core::delivery::SentRequest { method: prepared.method.to_string(), headers, body }
 }
 
 /// Converts the payload to the endpoint's version, runs its transformation, and signs what
@@ -207,6 +229,13 @@ async fn send(
     }
 }
 
+/// Where an attempt went and what it sent, for its record.
+pub(super) struct Sent<'a> {
+    pub url: &'a url::Url,
+    /// `None` when nothing was sent (a panic, a consent handshake that failed).
+    pub request: Option<herald_core::delivery::SentRequest>,
+}
+
 /// Carries out what [`settle::settle`] decided: metrics, the breaker, the record, the
 /// operational webhook.
 pub(super) async fn settle_attempt(
@@ -214,10 +243,11 @@ pub(super) async fn settle_attempt(
     breaker: &Mutex<Breaker>,
     endpoint: &Endpoint,
     delivery: &LeasedDelivery,
-    url: &url::Url,
+    sent: Sent<'_>,
     started_at: DateTime<Utc>,
     exchange: Exchange,
 ) {
+    let Sent { url, request } = sent;
     let now = context.clock.now();
     let duration = exchange.duration;
     let attempted = Attempted {
@@ -228,6 +258,7 @@ pub(super) async fn settle_attempt(
         schedule: &context.settings.retry,
         random: rand::thread_rng().r#gen(),
         pause_lane_when_exhausted: endpoint.ordered_on_exhausted == OnExhausted::Pause,
+        request,
     };
     let Settlement { class, record, breaker: event, notice, .. } = settle::settle(attempted, exchange);
     context.metrics.delivery_attempted(class, duration);

@@ -507,3 +507,55 @@ async fn a_pinned_endpoint_previews_the_next_version_then_moves_its_pin() {
     let seen = server.call_as(token, reqwest::Method::GET, &format!("{preview}?version=2"), None).await;
     assert_eq!(seen.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_attempt_records_the_request_it_sent_without_secrets() {
+    let server = stepped_server().await;
+    let receiver = Receiver::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let plain = endpoint(
+        &server,
+        &receiver,
+        "/plain",
+        json!({"bearerToken": "tok_secret_1", "headers": {"X-Tenant": "acme"}}),
+    )
+    .await;
+    let shaped = endpoint(&server, &receiver, "/shaped", json!({})).await;
+    let code = "function handler(w) { w.payload = { wrapped: w.payload }; w.method = 'PUT'; return w; }";
+    server
+        .patch(
+            &format!("/api/v1/app/acme/endpoint/{shaped}/transformation"),
+            json!({"code": code, "enabled": true}),
+        )
+        .await;
+    let sent =
+        server.post("/api/v1/app/acme/msg", json!({"eventType": "order.paid", "payload": {"n": 1}})).await;
+    assert_eq!(server.step().await.leased, 2);
+    let msg = sent.body["id"].as_str().unwrap();
+    let attempt = |endpoint: String| {
+        let server = &server;
+        async move {
+            let list =
+                server.get(&format!("/api/v1/app/acme/attempt/endpoint/{endpoint}?msg_id={msg}")).await;
+            list.body["data"][0]["request"].clone()
+        }
+    };
+    let request = attempt(plain).await;
+    assert_eq!(request["method"], "POST");
+    assert!(request.get("body").is_none(), "the payload itself was sent: {request}");
+    let headers: Vec<(String, String)> = serde_json::from_value(request["headers"].clone()).unwrap();
+    let value =
+        |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    assert_eq!(value("webhook-id"), Some(msg));
+    assert_eq!(value("x-tenant"), Some("acme"));
+    assert_eq!(value("authorization"), Some("****"), "no credential is kept");
+    assert_eq!(value("webhook-signature"), Some("****"));
+    assert!(!request.to_string().contains("tok_secret_1"));
+
+    let request = attempt(shaped).await;
+    assert_eq!(request["method"], "PUT");
+    assert_eq!(
+        serde_json::from_str::<Value>(request["body"].as_str().unwrap()).unwrap(),
+        json!({"wrapped": {"n": 1}})
+    );
+}
