@@ -167,6 +167,12 @@ prefixed_id!(
     "tok_"
 );
 
+prefixed_id!(
+    /// Identifies an ingest source (where a provider sends webhooks for the user).
+    SourceId,
+    "src_"
+);
+
 /// A string that is not an id of the expected kind.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("not a valid id: expected `{expected_prefix}` followed by a 27-character KSUID")]

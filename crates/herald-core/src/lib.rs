@@ -10,6 +10,7 @@ pub mod delivery;
 pub mod endpoint_url;
 pub mod headers;
 pub mod id;
+pub mod ingest;
 pub mod model;
 pub mod name;
 pub mod retry;
