@@ -266,6 +266,7 @@ mod tests {
             trigger,
             payload: Some(b"{}".to_vec()),
             in_lane: false,
+            envelope: None,
         }
     }
 

@@ -67,7 +67,7 @@ leased AS (
               d.next_attempt_at, d.lane IS NOT NULL AS in_lane
 )
 SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
-       m.event_type, m.payload
+       m.event_type, m.payload, m.envelope
 FROM leased l JOIN messages m ON m.id = l.msg_id
 ORDER BY l.next_attempt_at, l.id";
 
@@ -104,6 +104,7 @@ pub(crate) async fn lease(
                 attempt: u32::try_from(attempts).map_err(|e| corrupt("attempts", e))?.saturating_add(1),
                 trigger: parse_trigger(row, "trigger")?,
                 in_lane: get(row, "in_lane")?,
+                envelope: crate::messages::envelope(get(row, "envelope")?)?,
             })
         })
         .collect()

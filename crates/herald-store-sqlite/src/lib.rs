@@ -17,6 +17,7 @@ mod endpoints;
 mod event_types;
 mod messages;
 mod rows;
+mod sources;
 mod stats;
 mod tokens;
 mod writer;
@@ -37,12 +38,14 @@ use herald_core::store::{EndpointMessage, MessageDestination, MessageKey};
 
 use herald_core::StoreError;
 use herald_core::change::{ApplicationChange, EndpointChange, EventTypeChange};
+use herald_core::id::SourceId;
+use herald_core::ingest::{Refusal, Source, SourceChange};
 use herald_core::secret::Cipher;
 use herald_core::stats::{ApplicationStats, CommitObserver, LaneState, NoObserver, QueueStats};
 use herald_core::store::{
     ApplicationKey, EndpointKey, IdempotencyClaim, IdempotencyKey, Page, PageRequest, StoredResponse,
 };
-use herald_core::store::{AttemptStore, OperationsStore, QueueStore, ResourceStore};
+use herald_core::store::{AttemptStore, IngestStore, OperationsStore, QueueStore, ResourceStore, SourceKey};
 use herald_core::{
     id::{ApplicationId, EndpointId},
     model::{ApiToken, Application, Endpoint, EventType},
@@ -469,6 +472,43 @@ impl AttemptStore for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<MessageDestination>, StoreError> {
         attempts::message_destinations(self, app, msg, page).await
+    }
+}
+
+#[async_trait::async_trait]
+impl IngestStore for SqliteStore {
+    async fn insert_source(&self, source: &Source, app: &Application) -> Result<(), StoreError> {
+        sources::insert(self, source, app).await
+    }
+    async fn find_source(&self, key: &SourceKey) -> Result<Option<Source>, StoreError> {
+        sources::find(self, key).await
+    }
+    async fn find_source_by_token(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Source>, StoreError> {
+        sources::find_by_token(self, token, now).await
+    }
+    async fn list_sources(&self, page: &PageRequest) -> Result<Page<Source>, StoreError> {
+        sources::list(self, page).await
+    }
+    async fn update_source(
+        &self,
+        id: &SourceId,
+        change: &SourceChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Source>, StoreError> {
+        sources::update(self, id, change, now).await
+    }
+    async fn delete_source(&self, id: &SourceId) -> Result<bool, StoreError> {
+        sources::delete(self, id).await
+    }
+    async fn record_refusal(&self, refusal: &Refusal) -> Result<(), StoreError> {
+        sources::record_refusal(self, refusal).await
+    }
+    async fn list_refusals(&self, source: &SourceId, limit: u16) -> Result<Vec<Refusal>, StoreError> {
+        sources::list_refusals(self, source, limit).await
     }
 }
 

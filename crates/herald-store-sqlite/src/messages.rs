@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
+use herald_core::delivery::{DeliveryStatus, Envelope, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Page, PageRequest};
@@ -15,7 +15,7 @@ use crate::{SqliteStore, backend};
 
 /// The columns `from_row` reads, prefixed for joins.
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
-                                  m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key";
+                                  m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key, m.envelope";
 
 /// Queues a delivery of `message` to `endpoint`, due at `due`.
 pub(crate) async fn insert_delivery(
@@ -192,5 +192,8 @@ pub(crate) fn from_row(row: &SqliteRow) -> Result<Message, StoreError> {
             .map(|k| OrderingKey::parse(&k))
             .transpose()
             .map_err(|e| corrupt("ordering_key", e))?,
+        envelope: opt_text("envelope")?
+            .map(|text| Envelope::from_text(&text).ok_or_else(|| corrupt("envelope", "not an envelope")))
+            .transpose()?,
     })
 }

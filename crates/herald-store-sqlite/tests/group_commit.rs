@@ -49,6 +49,7 @@ async fn concurrent_writes_all_land_and_a_conflict_fails_alone() {
                 deliver_at: None,
                 payload_expires_at: now + Duration::days(1),
                 ordering_key: None,
+                envelope: None,
             };
             store.insert_message(&message).await.is_ok()
         }));
@@ -103,6 +104,7 @@ async fn close_finishes_queued_writes_and_refuses_later_ones() {
         deliver_at: None,
         payload_expires_at: now + Duration::days(1),
         ordering_key: None,
+        envelope: None,
     };
     store.insert_message(&message(1)).await.unwrap();
     store.ping().await.unwrap();

@@ -30,6 +30,7 @@ pub(super) fn message(app: &ApplicationId, event_type: &str, channels: Option<&[
         deliver_at: None,
         payload_expires_at: at + Duration::days(90),
         ordering_key: None,
+        envelope: None,
     }
 }
 

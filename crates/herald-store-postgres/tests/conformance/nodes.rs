@@ -122,6 +122,7 @@ pub(crate) fn message(app: &ApplicationId) -> Message {
         deliver_at: None,
         payload_expires_at: at + Duration::days(1),
         ordering_key: None,
+        envelope: None,
     }
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryId, DeliveryStatus, LeaseRequest, LeasedDelivery, Trigger};
+use herald_core::delivery::{DeliveryId, DeliveryStatus, Envelope, LeaseRequest, LeasedDelivery, Trigger};
 use herald_core::name::EventTypeName;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -16,8 +16,8 @@ use crate::rows::{corrupt, to_micros};
 /// endpoint; bounds the work of a lease when one endpoint has a large backlog.
 const LEASE_SCAN: i64 = 4096;
 
-/// A message's event type and payload; `None` when the message is gone.
-type MessageParts = Option<(String, Option<Vec<u8>>)>;
+/// A message's event type, payload and envelope; `None` when the message is gone.
+type MessageParts = Option<(String, Option<Vec<u8>>, Option<String>)>;
 
 /// A leased row, before its message is read.
 struct Row {
@@ -105,19 +105,20 @@ pub(super) fn lease(
 
     // The messages' event types and payloads, read once per message.
     let mut messages: HashMap<String, MessageParts> = HashMap::new();
-    let mut select =
-        conn.prepare_cached("SELECT event_type, payload FROM messages WHERE id = ?").map_err(sql_error)?;
+    let mut select = conn
+        .prepare_cached("SELECT event_type, payload, envelope FROM messages WHERE id = ?")
+        .map_err(sql_error)?;
     let mut leased = Vec::with_capacity(rows.len());
     for row in rows {
         if !messages.contains_key(&row.msg_id) {
             let message = select
-                .query_row([&row.msg_id], |found| Ok((found.get(0)?, found.get(1)?)))
+                .query_row([&row.msg_id], |found| Ok((found.get(0)?, found.get(1)?, found.get(2)?)))
                 .optional()
                 .map_err(sql_error)?;
             messages.insert(row.msg_id.clone(), message);
         }
         // A message deleted with its application: its deliveries went too.
-        let Some((event_type, payload)) = &messages[&row.msg_id] else {
+        let Some((event_type, payload, envelope)) = &messages[&row.msg_id] else {
             continue;
         };
         leased.push(LeasedDelivery {
@@ -131,9 +132,15 @@ pub(super) fn lease(
             attempt: u32::try_from(row.attempts + 1).map_err(|e| corrupt("attempts", e))?,
             trigger: Trigger::from_code(row.trigger).ok_or_else(|| corrupt("trigger", row.trigger))?,
             in_lane: row.in_lane,
+            envelope: envelope.as_deref().map(envelope_of).transpose()?,
         });
     }
     Ok(leased)
+}
+
+/// Reads a stored envelope.
+fn envelope_of(text: &str) -> Result<Envelope, StoreError> {
+    Envelope::from_text(text).ok_or_else(|| corrupt("envelope", "not an envelope"))
 }
 
 /// Makes a leased delivery due again at `due`, if the lease still holds.

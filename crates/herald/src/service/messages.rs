@@ -44,6 +44,7 @@ impl Service {
             deliver_at: new.deliver_at.filter(|at| *at > now),
             payload_expires_at: now + retention,
             ordering_key: new.ordering_key,
+            envelope: None,
         };
         self.store().insert_message(&message).await.map_err(ServiceError::store(Resource::Message))?;
         self.metrics().message_accepted();

@@ -392,6 +392,7 @@ mod tests {
             deliver_at: None,
             payload_expires_at: now + chrono::Duration::days(1),
             ordering_key: None,
+            envelope: None,
         };
         context.store.insert_message(&message).await.unwrap();
         let lease = |at| LeaseRequest {
