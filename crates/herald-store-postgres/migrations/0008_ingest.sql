@@ -3,7 +3,8 @@
 --
 -- A source is backed by an application of its own (app_id; hidden from the application
 -- list): its destinations are that application's endpoints, its events its messages.
--- token_hash is the SHA-256 (hex) of the token in the ingest URL; previous_token_hash the
+-- token_hash is the SHA-256 (hex) of the token in the ingest URL (found by it), sealed_token
+-- the token sealed (to show the URL again); previous_token_hash the
 -- one a rotation replaced, accepted until previous_token_expires_at. sealed_config is the
 -- type's configuration (secrets), sealed with the encryption key.
 CREATE TABLE ingest_sources (
@@ -15,6 +16,7 @@ CREATE TABLE ingest_sources (
     sealed_config             BYTEA NOT NULL,
     metadata                  JSONB NOT NULL,
     token_hash                TEXT COLLATE "C" NOT NULL UNIQUE,
+    sealed_token              BYTEA NOT NULL,
     previous_token_hash       TEXT COLLATE "C",
     previous_token_expires_at TIMESTAMPTZ,
     created_at                TIMESTAMPTZ NOT NULL,

@@ -7,6 +7,7 @@ use herald_core::id::SourceId;
 use herald_core::ingest::{Refusal, RefusalReason, Source, SourceChange, SourceConfig, SourceType};
 use herald_core::model::Application;
 use herald_core::name::Uid;
+use herald_core::secret::SecretString;
 use herald_core::store::{IngestStore, Key, Page, PageRequest, REFUSALS_KEPT, SourceKey};
 use herald_core::token::TokenHash;
 use sqlx::QueryBuilder;
@@ -15,7 +16,7 @@ use sqlx::postgres::PgRow;
 use crate::rows::{PagePlan, corrupt, get, metadata_from_json, metadata_to_json, parse, parse_optional_name};
 use crate::{PostgresStore, backend, retry_transient, store_error};
 
-const COLUMNS: &str = "id, app_id, uid, name, type, sealed_config, metadata::text AS metadata, token_hash, \
+const COLUMNS: &str = "id, app_id, uid, name, type, sealed_config, metadata::text AS metadata, token_hash, sealed_token, \
                        previous_token_hash, previous_token_expires_at, created_at, updated_at";
 
 async fn insert(store: &PostgresStore, source: &Source, app: &Application) -> Result<(), StoreError> {
@@ -34,9 +35,9 @@ async fn insert(store: &PostgresStore, source: &Source, app: &Application) -> Re
     .await
     .map_err(backend)?;
     sqlx::query(
-        "INSERT INTO ingest_sources (id, app_id, uid, name, type, sealed_config, metadata, token_hash,
+        "INSERT INTO ingest_sources (id, app_id, uid, name, type, sealed_config, metadata, token_hash, sealed_token,
                                      previous_token_hash, previous_token_expires_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11, $12, $13)",
     )
     .bind(source.id.as_str())
     .bind(source.app_id.as_str())
@@ -45,7 +46,8 @@ async fn insert(store: &PostgresStore, source: &Source, app: &Application) -> Re
     .bind(source.kind.name())
     .bind(store.cipher.seal(&source.config.to_bytes()))
     .bind(metadata_to_json(&source.metadata))
-    .bind(source.token.to_hex())
+    .bind(TokenHash::of(source.token.expose()).to_hex())
+    .bind(store.cipher.seal(source.token.expose().as_bytes()))
     .bind(source.previous_token.map(|(hash, _)| hash.to_hex()))
     .bind(source.previous_token.map(|(_, until)| until))
     .bind(source.created_at)
@@ -112,15 +114,17 @@ async fn update(
     change.apply(&mut source, now);
     sqlx::query(
         "UPDATE ingest_sources SET uid = $1, name = $2, type = $3, sealed_config = $4, metadata = $5::jsonb,
-                token_hash = $6, previous_token_hash = $7, previous_token_expires_at = $8, updated_at = $9
-         WHERE id = $10",
+                token_hash = $6, sealed_token = $7, previous_token_hash = $8, previous_token_expires_at = $9,
+                updated_at = $10
+         WHERE id = $11",
     )
     .bind(source.uid.as_ref().map(Uid::as_str))
     .bind(&source.name)
     .bind(source.kind.name())
     .bind(store.cipher.seal(&source.config.to_bytes()))
     .bind(metadata_to_json(&source.metadata))
-    .bind(source.token.to_hex())
+    .bind(TokenHash::of(source.token.expose()).to_hex())
+    .bind(store.cipher.seal(source.token.expose().as_bytes()))
     .bind(source.previous_token.map(|(hash, _)| hash.to_hex()))
     .bind(source.previous_token.map(|(_, until)| until))
     .bind(source.updated_at)
@@ -192,6 +196,15 @@ async fn list_refusals(
         .collect()
 }
 
+/// The token's value, from its sealed copy.
+fn open_token(store: &PostgresStore, sealed: Vec<u8>) -> Result<SecretString, StoreError> {
+    let bytes = store
+        .cipher
+        .open(&sealed)
+        .map_err(|_| corrupt("sealed_token", "does not open with the configured key"))?;
+    String::from_utf8(bytes).map(SecretString::new).map_err(|e| corrupt("sealed_token", e))
+}
+
 fn from_row(store: &PostgresStore, row: &PgRow) -> Result<Source, StoreError> {
     let sealed: Vec<u8> = get(row, "sealed_config")?;
     let config = store
@@ -215,7 +228,7 @@ fn from_row(store: &PostgresStore, row: &PgRow) -> Result<Source, StoreError> {
         kind: SourceType::parse(&get::<String>(row, "type")?).map_err(|e| corrupt("type", e))?,
         config,
         metadata: metadata_from_json(row, "metadata")?,
-        token: hash(get(row, "token_hash")?)?,
+        token: open_token(store, get(row, "sealed_token")?)?,
         previous_token,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,

@@ -6,6 +6,7 @@ use herald_core::id::SourceId;
 use herald_core::ingest::{Refusal, RefusalReason, Source, SourceChange, SourceConfig, SourceType};
 use herald_core::model::Application;
 use herald_core::name::Uid;
+use herald_core::secret::SecretString;
 use herald_core::store::{Key, Page, PageRequest, REFUSALS_KEPT, SourceKey};
 use herald_core::token::TokenHash;
 use sqlx::Row;
@@ -14,7 +15,7 @@ use sqlx::sqlite::SqliteRow;
 use crate::rows::{PagePlan, corrupt, from_micros, metadata_from_json, metadata_to_json, to_micros};
 use crate::{SqliteStore, backend, store_error};
 
-const COLUMNS: &str = "id, app_id, uid, name, type, sealed_config, metadata, token_hash, previous_token_hash, \
+const COLUMNS: &str = "id, app_id, uid, name, type, sealed_config, metadata, token_hash, sealed_token, previous_token_hash, \
                        previous_token_expires_at, created_at, updated_at";
 
 pub(crate) async fn insert(
@@ -37,9 +38,9 @@ pub(crate) async fn insert(
     .await
     .map_err(backend)?;
     sqlx::query(
-        "INSERT INTO ingest_sources (id, app_id, uid, name, type, sealed_config, metadata, token_hash,
+        "INSERT INTO ingest_sources (id, app_id, uid, name, type, sealed_config, metadata, token_hash, sealed_token,
                                      previous_token_hash, previous_token_expires_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(source.id.as_str())
     .bind(source.app_id.as_str())
@@ -48,7 +49,8 @@ pub(crate) async fn insert(
     .bind(source.kind.name())
     .bind(store.cipher.seal(&source.config.to_bytes()))
     .bind(metadata_to_json(&source.metadata))
-    .bind(source.token.to_hex())
+    .bind(TokenHash::of(source.token.expose()).to_hex())
+    .bind(store.cipher.seal(source.token.expose().as_bytes()))
     .bind(source.previous_token.map(|(hash, _)| hash.to_hex()))
     .bind(source.previous_token.map(|(_, until)| to_micros(until)))
     .bind(to_micros(source.created_at))
@@ -121,7 +123,7 @@ pub(crate) async fn update(
     change.apply(&mut source, now);
     sqlx::query(
         "UPDATE ingest_sources SET uid = ?, name = ?, type = ?, sealed_config = ?, metadata = ?, token_hash = ?,
-                previous_token_hash = ?, previous_token_expires_at = ?, updated_at = ?
+                sealed_token = ?, previous_token_hash = ?, previous_token_expires_at = ?, updated_at = ?
          WHERE id = ?",
     )
     .bind(source.uid.as_ref().map(Uid::as_str))
@@ -129,7 +131,8 @@ pub(crate) async fn update(
     .bind(source.kind.name())
     .bind(store.cipher.seal(&source.config.to_bytes()))
     .bind(metadata_to_json(&source.metadata))
-    .bind(source.token.to_hex())
+    .bind(TokenHash::of(source.token.expose()).to_hex())
+    .bind(store.cipher.seal(source.token.expose().as_bytes()))
     .bind(source.previous_token.map(|(hash, _)| hash.to_hex()))
     .bind(source.previous_token.map(|(_, until)| to_micros(until)))
     .bind(to_micros(source.updated_at))
@@ -202,6 +205,15 @@ pub(crate) async fn list_refusals(
         .collect()
 }
 
+/// The token's value, from its sealed copy.
+fn open_token(store: &SqliteStore, sealed: Vec<u8>) -> Result<SecretString, StoreError> {
+    let bytes = store
+        .cipher
+        .open(&sealed)
+        .map_err(|_| corrupt("sealed_token", "does not open with the configured key"))?;
+    String::from_utf8(bytes).map(SecretString::new).map_err(|e| corrupt("sealed_token", e))
+}
+
 fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Source, StoreError> {
     let get_text = |name: &str| row.try_get::<String, _>(name).map_err(|e| corrupt(name, e));
     let opt_text = |name: &str| row.try_get::<Option<String>, _>(name).map_err(|e| corrupt(name, e));
@@ -227,7 +239,7 @@ fn from_row(store: &SqliteStore, row: &SqliteRow) -> Result<Source, StoreError> 
         kind: SourceType::parse(&get_text("type")?).map_err(|e| corrupt("type", e))?,
         config,
         metadata: metadata_from_json(&get_text("metadata")?)?,
-        token: hash(get_text("token_hash")?)?,
+        token: open_token(store, row.try_get("sealed_token").map_err(|e| corrupt("sealed_token", e))?)?,
         previous_token,
         created_at: from_micros(row.try_get("created_at").map_err(|e| corrupt("created_at", e))?)?,
         updated_at: from_micros(row.try_get("updated_at").map_err(|e| corrupt("updated_at", e))?)?,

@@ -13,6 +13,7 @@ use crate::Store;
 use crate::id::SourceId;
 use crate::ingest::{Refusal, RefusalReason, Source, SourceChange, SourceConfig, SourceType};
 use crate::name::Uid;
+use crate::secret::SecretString;
 use crate::store::{Key, MessageKey, PageRequest};
 use crate::token::TokenHash;
 
@@ -27,7 +28,7 @@ fn new_source(uid: Option<&str>, token: &str) -> (Source, crate::model::Applicat
         kind: SourceType::parse("github").unwrap(),
         config: SourceConfig { secret: Some("gh-secret".to_owned()), ..SourceConfig::default() },
         metadata: BTreeMap::from([("team".to_owned(), "ops".to_owned())]),
-        token: TokenHash::of(token),
+        token: SecretString::new(token),
         previous_token: None,
         created_at: at,
         updated_at: at,
@@ -67,11 +68,11 @@ pub async fn sources_are_found_by_token_and_a_replaced_token_only_in_its_grace(s
     assert!(store.find_source_by_token(&TokenHash::of("in_other"), t).await.unwrap().is_none());
 
     let rotation = SourceChange {
-        rotate_token: Some((TokenHash::of("in_second"), t + Duration::hours(48))),
+        rotate_token: Some((SecretString::new("in_second"), t + Duration::hours(48))),
         ..Default::default()
     };
     let rotated = store.update_source(&source.id, &rotation, t).await.unwrap().unwrap();
-    assert_eq!(rotated.token, TokenHash::of("in_second"));
+    assert_eq!(rotated.token, SecretString::new("in_second"));
     for token in ["in_first", "in_second"] {
         let found = store.find_source_by_token(&TokenHash::of(token), t + Duration::hours(47)).await.unwrap();
         assert_eq!(found.map(|s| s.id), Some(source.id.clone()), "{token}");
@@ -140,7 +141,7 @@ pub async fn concurrent_source_changes_of_different_fields_all_land(store: &dyn 
         let name = SourceChange { name: Some(format!("round {round}")), ..Default::default() };
         let token = format!("in_round_{round}");
         let rotation = SourceChange {
-            rotate_token: Some((TokenHash::of(&token), now() + Duration::hours(1))),
+            rotate_token: Some((SecretString::new(token.clone()), now() + Duration::hours(1))),
             ..Default::default()
         };
         let config = SourceChange {
@@ -163,7 +164,7 @@ pub async fn concurrent_source_changes_of_different_fields_all_land(store: &dyn 
         (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
         let now_source = store.find_source(&Key::Id(source.id.clone())).await.unwrap().unwrap();
         assert_eq!(now_source.name, format!("round {round}"));
-        assert_eq!(now_source.token, TokenHash::of(&token));
+        assert_eq!(now_source.token, SecretString::new(token));
         assert_eq!(now_source.config.secret, Some(format!("secret {round}")));
         assert_eq!(store.list_refusals(&source.id, 1).await.unwrap()[0].address, round.to_string());
     }

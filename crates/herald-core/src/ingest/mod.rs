@@ -29,8 +29,9 @@ pub struct Source {
     pub kind: SourceType,
     pub config: SourceConfig,
     pub metadata: Metadata,
-    /// The hash of the token in the ingest URL (the token itself is never stored).
-    pub token: TokenHash,
+    /// The token in the ingest URL. Stores keep its hash (to find the source by it) and a sealed
+    /// copy (to show the URL again); never the value in clear.
+    pub token: SecretString,
     /// The token a rotation replaced, still accepted until the given time.
     pub previous_token: Option<(TokenHash, DateTime<Utc>)>,
     pub created_at: DateTime<Utc>,
@@ -130,8 +131,8 @@ pub struct SourceChange {
     pub kind: Option<SourceType>,
     pub config: Option<SourceConfig>,
     pub metadata: Option<Metadata>,
-    /// A rotation: the new token's hash, and until when the current one is still accepted.
-    pub rotate_token: Option<(TokenHash, DateTime<Utc>)>,
+    /// A rotation: the new token, and until when the current one is still accepted.
+    pub rotate_token: Option<(SecretString, DateTime<Utc>)>,
 }
 
 impl SourceChange {
@@ -152,9 +153,9 @@ impl SourceChange {
         if let Some(metadata) = &self.metadata {
             source.metadata.clone_from(metadata);
         }
-        if let Some((next, grace_until)) = self.rotate_token {
-            let old = std::mem::replace(&mut source.token, next);
-            source.previous_token = Some((old, grace_until));
+        if let Some((next, grace_until)) = &self.rotate_token {
+            let old = std::mem::replace(&mut source.token, next.clone());
+            source.previous_token = Some((TokenHash::of(old.expose()), *grace_until));
         }
         source.updated_at = now;
     }

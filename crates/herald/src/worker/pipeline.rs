@@ -85,6 +85,21 @@ fn prepare(
     {
         headers.insert(http::header::ORIGIN, origin);
     }
+    // An ingested body goes with its own content type and the provider's allowed headers
+    // (which never replace a header already set: Herald's signature, the endpoint's own).
+    if let Some(envelope) = &delivery.envelope {
+        if let Ok(content_type) = http::HeaderValue::from_str(&envelope.content_type) {
+            headers.insert(http::header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in &envelope.headers {
+            if let (Ok(name), Ok(value)) =
+                (http::HeaderName::try_from(name.as_str()), http::HeaderValue::from_str(value))
+                && !headers.contains_key(&name)
+            {
+                headers.insert(name, value);
+            }
+        }
+    }
     Ok(Prepared { body: payload.to_vec(), headers })
 }
 
