@@ -205,6 +205,7 @@ impl App {
             metrics: self.metrics.clone(),
             shutdown: shutdown.clone(),
             tasks: service_tasks.clone(),
+            ingest: self.config.ingest,
         });
         // Prometheus on a listener of its own when configured, bound before the API answers.
         let metrics_listener = match (metrics_listener, self.config.metrics_listen) {

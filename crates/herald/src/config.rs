@@ -14,7 +14,10 @@ use url::Url;
 
 use crate::worker::ssrf::{AddressPolicy, Cidr};
 
+mod ingest;
 mod values;
+
+pub use self::ingest::IngestConfig;
 
 pub use self::values::parse_duration;
 use self::values::{parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file};
@@ -122,6 +125,7 @@ pub struct Config {
     /// Connections this node opens to PostgreSQL at most.
     pub database_max_connections: u32,
     pub delivery: DeliveryConfig,
+    pub ingest: IngestConfig,
     /// Things worth telling the operator once logging is set up: `HERALD_*` variables that
     /// name no setting (a typo leaves the setting at its default without this).
     pub warnings: Vec<String>,
@@ -231,6 +235,9 @@ const KEYS: &[&str] = &[
     "operational_webhook_secret",
     "consent",
     "consent_origin",
+    "ingest_max_body_bytes",
+    "ingest_dedup_window",
+    "ingest_token_grace",
 ];
 
 /// Raw values with their sources, before parsing.
@@ -443,6 +450,7 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
         })?,
         database,
         delivery: parse_delivery(raw)?,
+        ingest: ingest::parse(raw)?,
         warnings: Vec::new(),
     })
 }

@@ -71,9 +71,9 @@ where
             permit = connections.clone().acquire_owned() => permit.map_err(io::Error::other)?,
             () = shutdown.cancelled() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(error) if is_connection_error(&error) => continue,
                 Err(error) => {
                     tracing::warn!(error = %error, "could not accept a connection");
@@ -92,7 +92,7 @@ where
             close_now: close_now.clone(),
             _permit: permit,
         };
-        tasks.spawn(connection.run(stream));
+        tasks.spawn(connection.run(stream, peer));
     }
     drop(listener);
     tasks.close();
@@ -132,7 +132,7 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    async fn run(self, stream: TcpStream) {
+    async fn run(self, stream: TcpStream, peer: std::net::SocketAddr) {
         // Responses are written whole; waiting to coalesce small writes only adds latency.
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
@@ -142,7 +142,10 @@ where
             let mut service = service.clone();
             async move {
                 std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-                service.call(request.map(Body::new)).await
+                // The peer's address, for handlers that record it (the ingest refusal log).
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                service.call(request).await
             }
         });
         let mut builder = http1::Builder::new();

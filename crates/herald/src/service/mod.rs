@@ -13,6 +13,7 @@ mod attempts;
 mod endpoints;
 mod error;
 mod event_types;
+mod ingest;
 mod messages;
 mod portal;
 mod tokens;
@@ -32,6 +33,7 @@ pub use applications::NewApplication;
 pub use endpoints::{NewEndpoint, Upserted};
 pub use error::{CODES, Resource, ServiceError};
 pub use event_types::NewEventType;
+pub use ingest::{Incoming, NewSource, Received};
 pub use messages::NewMessage;
 
 /// What the use cases work with. Cheap to clone.
@@ -61,6 +63,10 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// The organisation's consent setting, for endpoints without their own (`consent`).
     pub consent: herald_core::consent::ConsentMode,
+    /// The base URL users reach Herald at (ingest URLs are made from it).
+    pub public_url: String,
+    /// The ingest gateway's settings.
+    pub ingest: crate::config::IngestConfig,
 }
 
 impl Service {
