@@ -67,14 +67,19 @@ pub struct IngestSourceOut {
     pub id: String,
     pub uid: Option<String>,
     pub name: String,
+    /// Herald extension: the application behind the source (hidden from the application
+    /// list), whose messages are the source's events and whose attempts are their forwarding.
+    pub app_id: String,
     /// Where the provider sends: the token in it is the source's address (rotate it with
     /// `…/token/rotate`).
     pub ingest_url: String,
     #[serde(rename = "type")]
     pub kind: String,
-    /// The configuration without its secrets (Telnyx's public key only).
-    #[schema(value_type = Object)]
-    pub config: serde_json::Value,
+    /// The configuration without its secrets (Telnyx's public key only); absent for
+    /// `generic-webhook`, as in Svix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<serde_json::Value>,
     pub metadata: Metadata,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -112,14 +117,16 @@ pub struct RefusalParams {
 }
 
 fn shown(state: &ApiState, source: Source) -> IngestSourceOut {
-    let config = match &source.config.public_key {
-        Some(key) => serde_json::json!({ "publicKey": key }),
-        None => serde_json::json!({}),
+    let config = match (&source.config.public_key, source.kind.name()) {
+        (Some(key), _) => Some(serde_json::json!({ "publicKey": key })),
+        (None, "generic-webhook") => None,
+        (None, _) => Some(serde_json::json!({})),
     };
     IngestSourceOut {
         id: source.id.to_string(),
         uid: source.uid.map(|uid| uid.to_string()),
         name: source.name,
+        app_id: source.app_id.to_string(),
         ingest_url: state.service().ingest_url(&source.token),
         kind: source.kind.name().to_owned(),
         config,

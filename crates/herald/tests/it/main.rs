@@ -21,6 +21,7 @@ mod first_run;
 mod health;
 mod helpers;
 mod idempotency;
+mod ingest;
 mod listen;
 mod logs;
 mod metrics;
