@@ -27,7 +27,7 @@ impl Resource {
             Self::Message => "message",
             Self::Attempt => "attempt",
             Self::Token => "token",
-            Self::Source => "source",
+            Self::Source => "ingest source",
             Self::IngestToken => "ingest URL",
         }
     }

@@ -350,3 +350,219 @@ async fn github_events_are_typed_and_carry_the_provider_headers_that_mean_someth
     // The application is the source's: not in the application list.
     assert_eq!(server.get("/api/v1/app").await.body["data"], json!([]));
 }
+
+/// Posts a generic-webhook event (no credentials configured) with `webhook-id: id`.
+async fn post_plain(server: &TestServer, url: &str, id: &str, body: &[u8]) -> crate::helpers::Reply {
+    deliver(server, url, &[("webhook-id".to_owned(), id.to_owned())], body, "text/plain").await
+}
+
+#[tokio::test]
+async fn sources_are_managed_in_svix_shapes_and_never_show_their_secrets() {
+    let clock = std::sync::Arc::new(herald_core::clock::ManualClock::starting_now());
+    let server =
+        TestServer::start_with(Options { clock: Some(clock), stepped: true, ..Options::default() }).await;
+    let created = server
+        .post(
+            "/ingest/api/v1/source",
+            json!({"name": "GitHub", "uid": "gh", "type": "github", "config": {"secret": "hush"}, "metadata": {"team": "ops"}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let source = &created.body;
+    assert!(source["id"].as_str().unwrap().starts_with("src_"));
+    assert_eq!((source["type"].clone(), source["config"].clone()), (json!("github"), json!({})));
+    assert!(!created.body.to_string().contains("hush"), "the secret is never shown");
+    let url = source["ingestUrl"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&server.url("/in/in_")), "{url}");
+    assert_eq!(server.get("/ingest/api/v1/source/gh").await.body, created.body);
+    assert_eq!(server.get("/ingest/api/v1/source").await.body["data"], json!([created.body]));
+    assert_eq!(server.get("/api/v1/app").await.body["data"], json!([]), "its application is not listed");
+
+    // Invalid input is refused field by field; a type's secret is required where it signs.
+    let bad = server.post("/ingest/api/v1/source", json!({"name": "x", "type": "nope"})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let locs: Vec<Value> = bad.body["detail"].as_array().unwrap().iter().map(|d| d["loc"].clone()).collect();
+    assert_eq!(locs, vec![json!(["body", "name"]), json!(["body", "type"])]);
+    let no_secret = server.post("/ingest/api/v1/source", json!({"name": "Stripe", "type": "stripe"})).await;
+    assert_eq!(no_secret.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", no_secret.body);
+    let taken =
+        server.post("/ingest/api/v1/source", json!({"name": "Again", "uid": "gh", "type": "github"})).await;
+    assert_eq!(assert_error(&taken, StatusCode::CONFLICT), "an ingest source with this uid already exists");
+
+    let patched = server.patch("/ingest/api/v1/source/gh", json!({"name": "GitHub org"})).await;
+    assert_eq!(patched.body["name"], "GitHub org");
+    assert_eq!(patched.body["ingestUrl"], url.as_str(), "a change keeps the URL");
+    let replaced = server
+        .put(
+            "/ingest/api/v1/source/gh",
+            json!({"name": "Shop", "type": "shopify", "config": {"secret": "s"}}),
+        )
+        .await;
+    assert_eq!((replaced.status, replaced.body["type"].clone()), (StatusCode::OK, json!("shopify")));
+    let upserted = server
+        .put("/ingest/api/v1/source/new-one", json!({"name": "Plain", "type": "generic-webhook"}))
+        .await;
+    assert_eq!(upserted.status, StatusCode::CREATED);
+    assert_eq!(upserted.body["uid"], "new-one");
+    assert!(upserted.body.get("config").is_none(), "generic-webhook has no config, as in Svix");
+
+    // Rotation: the new URL works at once, the old one for ingest_token_grace (48h).
+    let plain = upserted.body["ingestUrl"].as_str().unwrap().to_owned();
+    let rotated = server.post("/ingest/api/v1/source/new-one/token/rotate", json!({})).await;
+    let new_url = rotated.body["ingestUrl"].as_str().unwrap().to_owned();
+    assert_ne!(new_url, plain);
+    assert_eq!(server.get("/ingest/api/v1/source/new-one").await.body["ingestUrl"], new_url.as_str());
+    assert_eq!(post_plain(&server, &plain, "a", b"old").await.status, StatusCode::OK);
+    assert_eq!(post_plain(&server, &new_url, "b", b"new").await.status, StatusCode::OK);
+    server.advance(chrono::Duration::hours(48));
+    let gone = post_plain(&server, &plain, "c", b"old").await;
+    assert_error(&gone, StatusCode::NOT_FOUND);
+    assert_eq!(gone.body["code"], "ingest_url_not_found");
+    assert_eq!(post_plain(&server, &new_url, "d", b"new").await.status, StatusCode::OK);
+
+    assert_eq!(server.delete("/ingest/api/v1/source/new-one").await.status, StatusCode::NO_CONTENT);
+    assert_eq!(server.get("/ingest/api/v1/source/new-one").await.body["code"], "source_not_found");
+    assert_eq!(post_plain(&server, &new_url, "e", b"new").await.status, StatusCode::NOT_FOUND);
+    let with_app_token = server.post("/api/v1/auth/app-portal-access/x", json!({})).await;
+    assert_eq!(with_app_token.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bodies_up_to_ingest_max_body_bytes_are_accepted_and_larger_ones_refused_and_logged() {
+    let options = Options {
+        stepped: true,
+        env: vec![("HERALD_INGEST_MAX_BODY_BYTES", "2048".into())],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let source =
+        server.post("/ingest/api/v1/source", json!({"name": "Plain", "type": "generic-webhook"})).await.body;
+    let url = source["ingestUrl"].as_str().unwrap();
+    assert_eq!(post_plain(&server, url, "at", &[b'a'; 2048]).await.status, StatusCode::OK);
+    let past = post_plain(&server, url, "past", &[b'a'; 2049]).await;
+    assert_eq!(past.status, StatusCode::PAYLOAD_TOO_LARGE, "{:?}", past.body);
+    let log = server.get(&format!("/ingest/api/v1/source/{}/refusal", source["id"].as_str().unwrap())).await;
+    assert_eq!(log.body["data"][0]["reason"], "too_large");
+    // The ingest limit is its own: the API's max_body_bytes does not apply to ingest URLs.
+    let big =
+        Options { stepped: true, env: vec![("HERALD_MAX_BODY_BYTES", "1024".into())], ..Options::default() };
+    let server = TestServer::start_with(big).await;
+    let source =
+        server.post("/ingest/api/v1/source", json!({"name": "Plain", "type": "generic-webhook"})).await.body;
+    let url = source["ingestUrl"].as_str().unwrap();
+    assert_eq!(post_plain(&server, url, "big", &[b'a'; 100_000]).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn copies_of_one_delivery_arriving_at_once_are_stored_and_forwarded_once() {
+    let (server, receiver, _, url, _) = source_with_destination("github", json!({"secret": "s"})).await;
+    let provider = Provider { kind: "github", timestamped: false, identified: true };
+    let (body, _) = provider.body("same");
+    let headers = provider.headers("s", &body, now(), "same", &url);
+    let server = std::sync::Arc::new(server);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (server, url, headers, body) = (server.clone(), url.clone(), headers.clone(), body.clone());
+        tasks.spawn(async move { deliver(&server, &url, &headers, &body, "application/json").await });
+    }
+    let replies = tasks.join_all().await;
+    assert!(replies.iter().all(|r| r.status == StatusCode::OK), "{replies:?}");
+    let firsts = replies.iter().filter(|r| r.body["duplicate"] == false).count();
+    assert_eq!(firsts, 1, "exactly one copy is new: {replies:?}");
+    let ids: std::collections::HashSet<String> = replies.iter().map(|r| r.body["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "every copy names the same message");
+    assert_eq!(server.step().await.leased, 1);
+    assert_eq!(receiver.count(), 1);
+}
+
+#[tokio::test]
+async fn a_delivery_id_seen_before_the_window_is_a_new_event() {
+    let clock = std::sync::Arc::new(herald_core::clock::ManualClock::starting_now());
+    let options = Options {
+        clock: Some(clock),
+        stepped: true,
+        env: vec![("HERALD_INGEST_DEDUP_WINDOW", "1h".into())],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let source =
+        server.post("/ingest/api/v1/source", json!({"name": "Plain", "type": "generic-webhook"})).await.body;
+    let url = source["ingestUrl"].as_str().unwrap();
+    let first = post_plain(&server, url, "evt-1", b"one").await;
+    assert_eq!(post_plain(&server, url, "evt-1", b"one").await.body["duplicate"], true);
+    server.advance(chrono::Duration::minutes(61));
+    let later = post_plain(&server, url, "evt-1", b"one").await;
+    assert_eq!(later.body["duplicate"], false);
+    assert_ne!(later.body["id"], first.body["id"]);
+}
+
+#[tokio::test]
+async fn an_event_answered_2xx_is_forwarded_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start().await;
+    let stepped = || Options { stepped: true, ..Options::default() };
+    let server = TestServer::start_in(dir.path(), stepped()).await;
+    let source =
+        server.post("/ingest/api/v1/source", json!({"name": "Plain", "type": "generic-webhook"})).await.body;
+    let id = source["id"].as_str().unwrap();
+    server.post(&format!("/ingest/api/v1/source/{id}/endpoint"), json!({"url": receiver.url("/dest")})).await;
+    let url = source["ingestUrl"].as_str().unwrap().to_owned();
+    let accepted = post_plain(&server, &url, "kept", b"kept across a restart").await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    // Stopped before the worker ever ran: the answer came after the commit, so it is there.
+    server.stop().await;
+    let server = TestServer::start_in(dir.path(), stepped()).await;
+    // Serving means the worker is up (it starts first), so the step below has a dispatcher.
+    assert_eq!(server.get("/health/ready").await.status, StatusCode::OK);
+    assert_eq!(server.step().await.leased, 1);
+    let forwarded = receiver.received();
+    assert_eq!(forwarded.len(), 1);
+    assert_eq!(forwarded[0].body.as_ref(), b"kept across a restart");
+    assert_eq!(forwarded[0].header("content-type"), "text/plain");
+    // The same URL on the restarted server (its port changed) still knows the delivery id.
+    let path = &url[url.find("/in/").unwrap()..];
+    assert_eq!(
+        post_plain(&server, &server.url(path), "kept", b"kept across a restart").await.body["duplicate"],
+        true
+    );
+    assert_eq!(receiver.count(), 1);
+}
+
+#[tokio::test]
+async fn url_checks_are_answered_at_once_and_not_forwarded() {
+    let (server, receiver, _, url, _) = source_with_destination("slack", json!({"secret": "s"})).await;
+    let provider = Provider { kind: "slack", timestamped: true, identified: false };
+    let body = br#"{"type":"url_verification","challenge":"3eZbrw1a"}"#;
+    let headers = provider.headers("s", body, now(), "", &url);
+    let reply = deliver(&server, &url, &headers, body, "application/json").await;
+    assert_eq!((reply.status, reply.body.clone()), (StatusCode::OK, json!({"challenge": "3eZbrw1a"})));
+    assert_eq!(server.step().await.leased, 0);
+    assert_eq!(receiver.count(), 0);
+}
+
+#[tokio::test]
+async fn ingest_metrics_count_received_duplicates_and_refusals_by_reason() {
+    let server = TestServer::start_with(Options { stepped: true, ..Options::default() }).await;
+    let source = server
+        .post("/ingest/api/v1/source", json!({"name": "GH", "type": "github", "config": {"secret": "s"}}))
+        .await
+        .body;
+    let url = source["ingestUrl"].as_str().unwrap();
+    let provider = Provider { kind: "github", timestamped: false, identified: true };
+    let (body, _) = provider.body("m-1");
+    let headers = provider.headers("s", &body, now(), "m-1", url);
+    deliver(&server, url, &headers, &body, "application/json").await;
+    deliver(&server, url, &headers, &body, "application/json").await;
+    deliver(&server, url, &[], &body, "application/json").await;
+    deliver(&server, &server.url("/in/in_unknown"), &[], &body, "application/json").await;
+    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "herald_ingest_received_total 1",
+        "herald_ingest_duplicates_total 1",
+        "herald_ingest_refused_total{reason=\"missing_signature\"} 1",
+        "herald_ingest_refused_total{reason=\"unknown_token\"} 1",
+        "herald_ingest_refused_total{reason=\"bad_signature\"} 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
+    }
+}
