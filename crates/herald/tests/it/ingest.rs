@@ -287,6 +287,11 @@ async fn check_provider(provider: Provider) {
     assert_eq!(log.body["data"][0]["address"], "127.0.0.1");
 }
 
+/// Svix's headers for `body` signed with `secret` now (as Clerk, Resend, … send them).
+pub fn svix_headers(secret: &str, body: &[u8], id: &str) -> Vec<(String, String)> {
+    Provider { kind: "svix", timestamped: true, identified: true }.headers(secret, body, now(), id, "")
+}
+
 #[track_caller]
 fn assert_refused(reply: &crate::helpers::Reply, reason: &str, kind: &str) {
     assert_error(reply, StatusCode::UNAUTHORIZED);

@@ -22,6 +22,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod ingest;
+mod ingest_sdk;
 mod listen;
 mod logs;
 mod metrics;
