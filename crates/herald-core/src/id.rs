@@ -37,6 +37,13 @@ impl Ksuid {
         Self(bytes)
     }
 
+    /// The creation time it carries (seconds, and Herald's nanoseconds in the payload).
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        let seconds = u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]);
+        let nanos = u32::from_be_bytes([self.0[4], self.0[5], self.0[6], self.0[7]]);
+        DateTime::from_timestamp(i64::from(seconds) + KSUID_EPOCH, nanos.min(999_999_999))
+    }
+
     /// The base62 text form (27 characters).
     pub fn encode(&self) -> String {
         // Repeated division of the 160-bit big-endian number by 62.
@@ -101,6 +108,11 @@ macro_rules! prefixed_id {
             /// The id as text, prefix included.
             pub fn as_str(&self) -> &str {
                 &self.0
+            }
+
+            /// When the id was made (the time its KSUID carries).
+            pub fn created_at(&self) -> Option<DateTime<Utc>> {
+                Ksuid::decode(&self.0[$prefix.len()..]).and_then(|ksuid| ksuid.created_at())
             }
 
             /// Whether `text` has the shape of this kind of id (as opposed to a `uid` alias).
@@ -183,6 +195,12 @@ pub struct InvalidId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_carry_their_creation_time() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+        assert_eq!(MessageId::generate_at(at).created_at(), Some(at));
+    }
 
     #[test]
     fn ksuid_round_trips_through_base62() {

@@ -157,6 +157,13 @@ pub(super) async fn settle_attempt(
     };
     let Settlement { class, record, breaker: event, notice, .. } = settle::settle(attempted, exchange);
     context.metrics.delivery_attempted(class, duration);
+    // An ingested event reached a destination: how long after the provider's request.
+    if class == settle::AttemptClass::Success
+        && delivery.envelope.is_some()
+        && let Some(accepted) = delivery.msg_id.created_at()
+    {
+        context.metrics.ingest.forwarded((now - accepted).to_std().unwrap_or_default());
+    }
     if let Some(until) = feed_breaker(breaker, event, now) {
         // Every node holds the endpoint back, not just this one.
         if let Err(error) = context.store.open_circuit(&delivery.endpoint_id, until).await {

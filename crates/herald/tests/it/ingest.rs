@@ -344,6 +344,8 @@ async fn github_events_are_typed_and_carry_the_provider_headers_that_mean_someth
     assert_eq!(forwarded.header("x-github-event"), "pull_request");
     assert_eq!(forwarded.header("x-github-delivery"), "gh-1");
     assert_eq!(forwarded.header("x-github-hook-id"), "42");
+    let metrics = server.client.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "herald_ingest_forward_latency_seconds_count 1"), "{metrics}");
     // The event is a message of the source's application, typed by the provider.
     let app = server.get(&format!("/ingest/api/v1/source/{source}")).await.body["appId"]
         .as_str()
@@ -567,6 +569,7 @@ async fn ingest_metrics_count_received_duplicates_and_refusals_by_reason() {
         "herald_ingest_refused_total{reason=\"missing_signature\"} 1",
         "herald_ingest_refused_total{reason=\"unknown_token\"} 1",
         "herald_ingest_refused_total{reason=\"bad_signature\"} 0",
+        "herald_ingest_forward_latency_seconds_count 0",
     ] {
         assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
     }
