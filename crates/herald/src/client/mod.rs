@@ -11,6 +11,7 @@ pub mod endpoint;
 pub mod event_type;
 mod http;
 pub mod message;
+pub mod source;
 pub mod status;
 mod table;
 pub mod token;

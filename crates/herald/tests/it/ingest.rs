@@ -574,3 +574,51 @@ async fn ingest_metrics_count_received_duplicates_and_refusals_by_reason() {
         assert!(metrics.lines().any(|l| l == line), "{line} in:\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn the_cli_creates_lists_shows_rotates_and_deletes_sources() {
+    use crate::client::herald_with;
+    use crate::helpers::ADMIN_TOKEN;
+    let server = TestServer::start().await;
+    let run = |args: &'static [&'static str], stdin: Option<&'static str>| {
+        let server = &server;
+        async move { herald_with(Some(server), Some(ADMIN_TOKEN), args, stdin).await }
+    };
+    let created = run(
+        &[
+            "source",
+            "create",
+            "--name",
+            "GitHub",
+            "--type",
+            "github",
+            "--uid",
+            "gh",
+            "--secret-stdin",
+            "--json",
+        ],
+        Some("hush\n"),
+    )
+    .await
+    .json();
+    let url = created["ingestUrl"].as_str().unwrap().to_owned();
+    assert!(!created.to_string().contains("hush"));
+    let table = run(&["source", "list"], None).await;
+    assert!(table.ok().contains("GitHub") && table.ok().contains(&url), "{}", table.stdout);
+    assert_eq!(run(&["source", "get", "gh", "--json"], None).await.json()["id"], created["id"]);
+    let rotated = run(&["source", "rotate", "gh", "--json"], None).await.json();
+    assert_ne!(rotated["ingestUrl"].as_str().unwrap(), url);
+    // The secret given on standard input is the one the source verifies with.
+    let provider = Provider { kind: "github", timestamped: false, identified: true };
+    let (body, _) = provider.body("cli-1");
+    let good = provider.headers("hush", &body, now(), "cli-1", &url);
+    assert_eq!(deliver(&server, &url, &good, &body, "application/json").await.status, StatusCode::OK);
+    let bad = provider.headers("other", &body, now(), "cli-2", &url);
+    assert_eq!(
+        deliver(&server, &url, &bad, &body, "application/json").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(run(&["source", "refusals", "gh"], None).await.ok().contains("bad_signature"));
+    assert!(run(&["source", "delete", "gh"], None).await.ok().contains("Deleted"));
+    assert!(!run(&["source", "get", "gh"], None).await.status.success());
+}
