@@ -198,7 +198,7 @@ mod tests {
 
     #[test]
     fn ids_carry_their_creation_time() {
-        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap();
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).expect("a valid time");
         assert_eq!(MessageId::generate_at(at).created_at(), Some(at));
     }
 

@@ -161,7 +161,10 @@ pub async fn concurrent_source_changes_of_different_fields_all_land(store: &dyn 
             store.update_source(&source.id, &config, t),
             store.record_refusal(&refusal),
         );
-        (a.unwrap(), b.unwrap(), c.unwrap(), d.unwrap());
+        a.unwrap();
+        b.unwrap();
+        c.unwrap();
+        d.unwrap();
         let now_source = store.find_source(&Key::Id(source.id.clone())).await.unwrap().unwrap();
         assert_eq!(now_source.name, format!("round {round}"));
         assert_eq!(now_source.token, SecretString::new(token));

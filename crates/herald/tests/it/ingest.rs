@@ -622,3 +622,29 @@ async fn the_cli_creates_lists_shows_rotates_and_deletes_sources() {
     assert!(run(&["source", "delete", "gh"], None).await.ok().contains("Deleted"));
     assert!(!run(&["source", "get", "gh"], None).await.status.success());
 }
+
+#[tokio::test]
+async fn source_names_and_refusal_pages_are_checked_at_their_limits() {
+    let server = TestServer::start().await;
+    let at = server
+        .post("/ingest/api/v1/source", json!({"name": "n".repeat(256), "type": "generic-webhook"}))
+        .await;
+    assert_eq!(at.status, StatusCode::CREATED);
+    let past = server
+        .post("/ingest/api/v1/source", json!({"name": "n".repeat(257), "type": "generic-webhook"}))
+        .await;
+    assert_eq!(past.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let short = server.post("/ingest/api/v1/source", json!({"name": "nn", "type": "generic-webhook"})).await;
+    assert_eq!(short.status, StatusCode::CREATED);
+    let id = at.body["id"].as_str().unwrap();
+    assert_eq!(
+        server.get(&format!("/ingest/api/v1/source/{id}/refusal?limit=250")).await.status,
+        StatusCode::OK
+    );
+    let over = server.get(&format!("/ingest/api/v1/source/{id}/refusal?limit=251")).await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        server.get(&format!("/ingest/api/v1/source/{id}/refusal?limit=0")).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+}
