@@ -206,6 +206,7 @@ impl App {
             shutdown: shutdown.clone(),
             tasks: service_tasks.clone(),
             ingest: self.config.ingest,
+            endpoint_https_only: delivery.endpoint_https_only,
         });
         // Prometheus on a listener of its own when configured, bound before the API answers.
         let metrics_listener = match (metrics_listener, self.config.metrics_listen) {

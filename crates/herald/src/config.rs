@@ -176,6 +176,9 @@ pub struct DeliveryConfig {
     /// The name Herald announces in `WebHook-Request-Origin` (`consent_origin`); `None`: the
     /// host of the public URL.
     pub consent_origin: Option<String>,
+    /// Endpoint URLs must be `https://`; `http://` ones are refused with 422
+    /// (`endpoint_https_only`).
+    pub endpoint_https_only: bool,
 }
 
 /// Values given on the command line; `None` where the flag was not used.
@@ -235,6 +238,7 @@ const KEYS: &[&str] = &[
     "operational_webhook_secret",
     "consent",
     "consent_origin",
+    "endpoint_https_only",
     "ingest_max_body_bytes",
     "ingest_dedup_window",
     "ingest_token_grace",
@@ -548,6 +552,11 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         shutdown_grace: field(raw, "shutdown_grace", parse_duration)?,
         operational_webhook,
         consent: field(raw, "consent", herald_core::consent::ConsentMode::parse)?,
+        endpoint_https_only: field(raw, "endpoint_https_only", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("`{other}` is not true or false")),
+        })?,
         consent_origin: field(raw, "consent_origin", |v| {
             if v.is_empty() {
                 return Ok(None);

@@ -82,6 +82,7 @@ pub struct ApiShared {
     /// Background work the use cases start (recover); the app waits for it at shutdown.
     pub tasks: tokio_util::task::TaskTracker,
     pub ingest: crate::config::IngestConfig,
+    pub endpoint_https_only: bool,
 }
 
 impl ApiState {
@@ -97,6 +98,7 @@ impl ApiState {
             consent: shared.consent,
             public_url: shared.public_url.clone(),
             ingest: shared.ingest,
+            endpoint_https_only: shared.endpoint_https_only,
         });
         Self { inner: Arc::new(shared), tokens: Arc::default(), service }
     }

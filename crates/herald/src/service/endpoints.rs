@@ -103,8 +103,20 @@ impl Service {
         app: &ApplicationId,
         new: NewEndpoint,
     ) -> Result<Endpoint, ServiceError> {
+        self.check_scheme(&new.url)?;
         self.check_event_types(new.event_types.as_ref()).await?;
         self.insert_endpoint(app, new).await
+    }
+
+    /// With `endpoint_https_only`, an endpoint's URL must be `https://` (as in Svix).
+    fn check_scheme(&self, url: &url::Url) -> Result<(), ServiceError> {
+        if self.inner.endpoint_https_only && url.scheme() != "https" {
+            return Err(ServiceError::Invalid {
+                field: "url",
+                reason: "this server delivers only to https:// URLs (endpoint_https_only)".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     async fn insert_endpoint(&self, app: &ApplicationId, new: NewEndpoint) -> Result<Endpoint, ServiceError> {
@@ -143,6 +155,7 @@ impl Service {
         key: &EndpointKey,
         new: NewEndpoint,
     ) -> Result<(Endpoint, Upserted), ServiceError> {
+        self.check_scheme(&new.url)?;
         self.check_event_types(new.event_types.as_ref()).await?;
         let replacement = new.replacement();
         for _ in 0..UPSERT_TRIES {
@@ -176,6 +189,9 @@ impl Service {
         key: &EndpointKey,
         change: &EndpointChange,
     ) -> Result<Endpoint, ServiceError> {
+        if let Some(url) = &change.url {
+            self.check_scheme(url)?;
+        }
         if let Some(event_types) = &change.event_types {
             self.check_event_types(event_types.as_ref()).await?;
         }

@@ -67,6 +67,8 @@ pub struct Shared {
     pub public_url: String,
     /// The ingest gateway's settings.
     pub ingest: crate::config::IngestConfig,
+    /// Endpoint URLs must be `https://` (`endpoint_https_only`).
+    pub endpoint_https_only: bool,
 }
 
 impl Service {

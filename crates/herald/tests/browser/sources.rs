@@ -15,7 +15,10 @@ pub async fn story(setup: &Setup, driver: &Driver) {
     let receiver = Receiver::start().await;
     let created = world
         .server
-        .post("/ingest/api/v1/source", json!({"name": "GitHub org", "type": "github", "config": {"secret": "s"}}))
+        .post(
+            "/ingest/api/v1/source",
+            json!({"name": "GitHub org", "type": "github", "config": {"secret": "s"}}),
+        )
         .await;
     assert!(created.status.is_success(), "{:?}", created.body);
     let id = created.body["id"].as_str().unwrap().to_owned();
