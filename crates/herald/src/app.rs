@@ -160,6 +160,16 @@ impl App {
         shutdown: CancellationToken,
     ) -> io::Result<()> {
         let bound = listener.local_addr()?;
+        // HTTPS on the API listener when configured; a certificate that does not load stops
+        // the start here, before anything is served.
+        let tls = match &self.config.tls {
+            Some(files) => Some(
+                api::tls::ReloadingCertificate::load(&files.cert_file, &files.key_file)
+                    .and_then(api::tls::ReloadingCertificate::acceptor)
+                    .map_err(|e| io::Error::other(format!("TLS certificate: {e}")))?,
+            ),
+            None => None,
+        };
         let store = self.store.clone();
         let delivery = &self.config.delivery;
         let role = self.config.role;
@@ -229,6 +239,7 @@ impl App {
                     metrics_listener,
                     router,
                     serve_settings,
+                    None,
                     shutdown.clone(),
                 )))
             }
@@ -271,7 +282,7 @@ impl App {
             tracing::info!(address = %bound, role = ?role, "Herald is serving");
         }
         // Returns once every connection is closed: finished, or cut at the grace period's end.
-        api::serve::serve(listener, service, serve_settings, shutdown).await?;
+        api::serve::serve(listener, service, serve_settings, tls, shutdown).await?;
         if let Some(metrics_server) = metrics_server {
             metrics_server.await.map_err(io::Error::other)??;
         }

@@ -15,9 +15,12 @@ use url::Url;
 use crate::worker::ssrf::{AddressPolicy, Cidr};
 
 mod ingest;
+mod tls;
 mod values;
 
 pub use self::ingest::IngestConfig;
+pub use self::tls::TlsFiles;
+use self::tls::parse_tls;
 
 pub use self::values::parse_duration;
 use self::values::{parse_database_url, parse_frame_ancestors, parse_positive_duration, read_ca_file};
@@ -126,6 +129,9 @@ pub struct Config {
     pub database_max_connections: u32,
     pub delivery: DeliveryConfig,
     pub ingest: IngestConfig,
+    /// HTTPS on the API listener: the certificate chain and key files (`tls_cert_file`,
+    /// `tls_key_file`); `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// Things worth telling the operator once logging is set up: `HERALD_*` variables that
     /// name no setting (a typo leaves the setting at its default without this).
     pub warnings: Vec<String>,
@@ -206,6 +212,8 @@ const KEYS: &[&str] = &[
     "admin_token",
     "encryption_key",
     "public_url",
+    "tls_cert_file",
+    "tls_key_file",
     "max_body_bytes",
     "max_connections",
     "max_concurrent_requests",
@@ -301,6 +309,7 @@ impl Config {
     pub fn public_base_url(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None if self.tls.is_some() => format!("https://{bound}"),
             None => format!("http://{bound}"),
         }
     }
@@ -455,6 +464,7 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
         database,
         delivery: parse_delivery(raw)?,
         ingest: ingest::parse(raw)?,
+        tls: parse_tls(raw)?,
         warnings: Vec::new(),
     })
 }

@@ -28,6 +28,7 @@ pub mod pagination;
 pub mod portal;
 pub mod serve;
 pub mod stats;
+pub mod tls;
 pub mod token;
 pub mod ui;
 

@@ -20,6 +20,7 @@ mod files;
 mod first_run;
 mod health;
 mod helpers;
+mod https;
 mod idempotency;
 mod ingest;
 mod ingest_sdk;
