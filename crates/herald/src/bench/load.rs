@@ -24,6 +24,9 @@ pub struct LoadPlan {
     pub payload_bytes: usize,
     /// Messages carry ordering key `k<seq mod n>` (for ordered endpoints); `None`: no key.
     pub ordering_keys: Option<u32>,
+    /// Post each payload to this ingest URL (as a provider would) instead of the message API;
+    /// `Some("")` until the source is made.
+    pub ingest_url: Option<String>,
 }
 
 /// Counters the progress line reads while the load runs.
@@ -113,9 +116,15 @@ impl Sender {
                 }
                 None => self.clock.now(),
             };
-            let body = message_body(seq, send_time, self.plan.payload_bytes, self.plan.ordering_keys);
             self.counters.sent.fetch_add(1, Ordering::Relaxed);
-            match self.client.send_message(&self.app_id, body).await {
+            let sent = match &self.plan.ingest_url {
+                Some(url) => self.client.send_event(url, payload(seq, send_time, self.plan.payload_bytes)).await,
+                None => {
+                    let body = message_body(seq, send_time, self.plan.payload_bytes, self.plan.ordering_keys);
+                    self.client.send_message(&self.app_id, body).await
+                }
+            };
+            match sent {
                 Ok(id) => {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     outcome.accepted_ids.push(id);
@@ -129,6 +138,13 @@ impl Sender {
             }
         }
     }
+}
+
+/// The payload of message `seq` alone (an ingest run posts it as the provider's body).
+fn payload(seq: u64, send_time: u64, payload_bytes: usize) -> Vec<u8> {
+    let bare = format!(r#"{{"seq":{seq},"t":{send_time},"pad":""}}"#);
+    let pad = "x".repeat(payload_bytes.saturating_sub(bare.len()));
+    format!(r#"{{"seq":{seq},"t":{send_time},"pad":"{pad}"}}"#).into_bytes()
 }
 
 /// The request body of message `seq`: its payload is `{"seq":…,"t":…,"pad":"…"}`, padded
