@@ -73,7 +73,10 @@ impl HeraldClient {
         let created: serde_json::Value =
             self.setup_call("/ingest/api/v1/source", &body, StatusCode::CREATED).await?;
         let field = |name: &str| {
-            created[name].as_str().map(str::to_owned).with_context(|| format!("Herald's source has no {name}"))
+            created[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("Herald's source has no {name}"))
         };
         Ok((field("appId")?, field("ingestUrl")?))
     }
@@ -87,7 +90,8 @@ impl HeraldClient {
             .body(body)
             .send()
             .await?;
-        let created: Created = read_json(response, StatusCode::OK, "posting an event to the ingest URL").await?;
+        let created: Created =
+            read_json(response, StatusCode::OK, "posting an event to the ingest URL").await?;
         Ok(created.id)
     }
 

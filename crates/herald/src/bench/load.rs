@@ -49,6 +49,8 @@ pub struct LoadOutcome {
     pub started: u64,
     /// Bench time of the last 202, nanoseconds.
     pub last_accepted: u64,
+    /// How long each accepted send took to be answered (request start to answer), ns.
+    pub answer_times: Vec<u64>,
 }
 
 /// Sends the plan's messages to `app_id` and returns once every sender is done.
@@ -84,6 +86,7 @@ pub async fn run(
         outcome.api_errors += part.api_errors;
         outcome.first_error = outcome.first_error.or(part.first_error);
         outcome.last_accepted = outcome.last_accepted.max(part.last_accepted);
+        outcome.answer_times.extend(part.answer_times);
     }
     outcome
 }
@@ -117,8 +120,11 @@ impl Sender {
                 None => self.clock.now(),
             };
             self.counters.sent.fetch_add(1, Ordering::Relaxed);
+            let asked = self.clock.now();
             let sent = match &self.plan.ingest_url {
-                Some(url) => self.client.send_event(url, payload(seq, send_time, self.plan.payload_bytes)).await,
+                Some(url) => {
+                    self.client.send_event(url, payload(seq, send_time, self.plan.payload_bytes)).await
+                }
                 None => {
                     let body = message_body(seq, send_time, self.plan.payload_bytes, self.plan.ordering_keys);
                     self.client.send_message(&self.app_id, body).await
@@ -129,6 +135,7 @@ impl Sender {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     outcome.accepted_ids.push(id);
                     outcome.last_accepted = self.clock.now();
+                    outcome.answer_times.push(outcome.last_accepted.saturating_sub(asked));
                 }
                 Err(error) => {
                     self.counters.api_errors.fetch_add(1, Ordering::Relaxed);

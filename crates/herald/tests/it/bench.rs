@@ -81,7 +81,8 @@ fn bench_refuses_a_url_off_this_machine() {
 
 #[test]
 fn bench_ingest_forwards_every_event_to_every_destination_once() {
-    let output = bench(&["--ingest", "--messages", "200", "--endpoints", "2", "--concurrency", "8", "--json"]);
+    let output =
+        bench(&["--ingest", "--messages", "200", "--endpoints", "2", "--concurrency", "8", "--json"]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "exit {}\nstdout: {stdout}\nstderr: {stderr}", output.status);
