@@ -28,6 +28,30 @@ pub struct Message {
     pub ordering_key: Option<crate::name::OrderingKey>,
     /// The version of its event type's payload the message holds (`payloadVersion`).
     pub payload_version: crate::version::PayloadVersion,
+    /// For a message the ingest gateway accepted: the body's content type and the provider's
+    /// headers it forwards. `None` for messages sent through the API (JSON).
+    pub envelope: Option<Envelope>,
+}
+
+/// How an ingested body is forwarded: byte for byte, with its content type and the provider's
+/// headers on its scheme's allow-list (never its signature headers).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Envelope {
+    #[serde(rename = "contentType")]
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Envelope {
+    /// The stored form (JSON text).
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Reads the stored form; `None` for text that is not one.
+    pub fn from_text(text: &str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// The parts of an endpoint that decide whether a message goes to it.
@@ -140,6 +164,8 @@ pub struct LeasedDelivery {
     pub in_lane: bool,
     /// The payload version the message holds.
     pub payload_version: crate::version::PayloadVersion,
+    /// The message's envelope, for an ingested message.
+    pub envelope: Option<Envelope>,
 }
 
 /// Which due deliveries to lease.

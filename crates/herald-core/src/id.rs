@@ -37,6 +37,13 @@ impl Ksuid {
         Self(bytes)
     }
 
+    /// The creation time it carries (seconds, and Herald's nanoseconds in the payload).
+    pub fn created_at(&self) -> Option<DateTime<Utc>> {
+        let seconds = u32::from_be_bytes([self.0[0], self.0[1], self.0[2], self.0[3]]);
+        let nanos = u32::from_be_bytes([self.0[4], self.0[5], self.0[6], self.0[7]]);
+        DateTime::from_timestamp(i64::from(seconds) + KSUID_EPOCH, nanos.min(999_999_999))
+    }
+
     /// The base62 text form (27 characters).
     pub fn encode(&self) -> String {
         // Repeated division of the 160-bit big-endian number by 62.
@@ -103,6 +110,11 @@ macro_rules! prefixed_id {
                 &self.0
             }
 
+            /// When the id was made (the time its KSUID carries).
+            pub fn created_at(&self) -> Option<DateTime<Utc>> {
+                Ksuid::decode(&self.0[$prefix.len()..]).and_then(|ksuid| ksuid.created_at())
+            }
+
             /// Whether `text` has the shape of this kind of id (as opposed to a `uid` alias).
             pub fn looks_like(text: &str) -> bool {
                 text.strip_prefix($prefix).is_some_and(|rest| Ksuid::decode(rest).is_some())
@@ -167,6 +179,12 @@ prefixed_id!(
     "tok_"
 );
 
+prefixed_id!(
+    /// Identifies an ingest source (where a provider sends webhooks for the user).
+    SourceId,
+    "src_"
+);
+
 /// A string that is not an id of the expected kind.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("not a valid id: expected `{expected_prefix}` followed by a 27-character KSUID")]
@@ -177,6 +195,12 @@ pub struct InvalidId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_carry_their_creation_time() {
+        let at = DateTime::from_timestamp(1_700_000_000, 123_456_000).expect("a valid time");
+        assert_eq!(MessageId::generate_at(at).created_at(), Some(at));
+    }
 
     #[test]
     fn ksuid_round_trips_through_base62() {

@@ -11,6 +11,7 @@ pub mod endpoint_url;
 pub mod example;
 pub mod headers;
 pub mod id;
+pub mod ingest;
 pub mod model;
 pub mod name;
 pub mod payload_schema;

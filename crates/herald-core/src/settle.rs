@@ -289,6 +289,7 @@ mod tests {
             payload: Some(b"{}".to_vec()),
             in_lane: false,
             payload_version: crate::version::PayloadVersion::FIRST,
+            envelope: None,
         }
     }
 

@@ -12,6 +12,7 @@ use crate::delivery::{
     LeasedDelivery, Message, MessageFilter,
 };
 use crate::id::{ApplicationId, AttemptId, EndpointId, MessageId, TokenId};
+use crate::ingest::{Refusal, Source, SourceChange};
 use crate::model::{ApiToken, Application, Endpoint, EventType};
 use crate::name::EventId;
 use crate::name::{EventTypeName, Uid};
@@ -497,8 +498,50 @@ pub trait OperationsStore: Send + Sync + std::fmt::Debug + 'static {
     async fn delete_expired_tokens(&self, now: DateTime<Utc>, limit: u32) -> Result<u64, StoreError>;
 }
 
-/// Everything Herald persists: the four parts, which each backend implements (one crate per
-/// backend) and the conformance suite checks. Code that needs only one part can ask for it.
-pub trait Store: ResourceStore + QueueStore + AttemptStore + OperationsStore {}
+/// A source named by id or uid.
+pub type SourceKey = Key<crate::id::SourceId>;
 
-impl<T: ResourceStore + QueueStore + AttemptStore + OperationsStore> Store for T {}
+/// How many refusals of one source its log keeps (older ones are dropped as new ones come).
+pub const REFUSALS_KEPT: u32 = 1000;
+
+/// The ingest gateway's sources and their refusal logs.
+#[async_trait::async_trait]
+pub trait IngestStore: Send + Sync + std::fmt::Debug + 'static {
+    /// Stores the source and the application that backs it, in one transaction (its config
+    /// sealed). Fails with `Conflict { what: "uid" }` when the source's uid is taken.
+    async fn insert_source(&self, source: &Source, app: &Application) -> Result<(), StoreError>;
+    async fn find_source(&self, key: &SourceKey) -> Result<Option<Source>, StoreError>;
+    /// The source whose token hashes to `token`, or whose replaced token does and is still
+    /// accepted at `now`.
+    async fn find_source_by_token(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Source>, StoreError>;
+    async fn list_sources(&self, page: &PageRequest) -> Result<Page<Source>, StoreError>;
+    /// Applies `change` to the source as it is, atomically, and returns it changed; `None` if
+    /// it does not exist. Fails with `Conflict { what: "uid" }` when the new uid is taken.
+    async fn update_source(
+        &self,
+        id: &crate::id::SourceId,
+        change: &SourceChange,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Source>, StoreError>;
+    /// Deletes the source with its application (destinations, events, attempts); false if it
+    /// did not exist.
+    async fn delete_source(&self, id: &crate::id::SourceId) -> Result<bool, StoreError>;
+    /// Adds a refusal to the source's log, keeping only its newest [`REFUSALS_KEPT`].
+    async fn record_refusal(&self, refusal: &Refusal) -> Result<(), StoreError>;
+    /// The source's newest refusals, newest first, at most `limit`.
+    async fn list_refusals(
+        &self,
+        source: &crate::id::SourceId,
+        limit: u16,
+    ) -> Result<Vec<Refusal>, StoreError>;
+}
+
+/// Everything Herald persists: the five parts, which each backend implements (one crate per
+/// backend) and the conformance suite checks. Code that needs only one part can ask for it.
+pub trait Store: ResourceStore + QueueStore + AttemptStore + OperationsStore + IngestStore {}
+
+impl<T: ResourceStore + QueueStore + AttemptStore + OperationsStore + IngestStore> Store for T {}

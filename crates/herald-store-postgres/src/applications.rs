@@ -50,7 +50,10 @@ pub(crate) async fn find(
 
 pub(crate) async fn list(store: &PostgresStore, page: &PageRequest) -> Result<Page<Application>, StoreError> {
     let plan = PagePlan::new(page);
-    let mut query = QueryBuilder::new(format!("SELECT {COLUMNS} FROM applications WHERE TRUE"));
+    // Applications that back ingest sources are not listed (they are the sources').
+    let mut query = QueryBuilder::new(format!(
+        "SELECT {COLUMNS} FROM applications WHERE id NOT IN (SELECT app_id FROM ingest_sources)"
+    ));
     plan.push_cursor(&mut query, "id");
     plan.push_order_and_limit(&mut query, "id");
     let rows = query.build().fetch_all(&store.pool).await.map_err(backend)?;

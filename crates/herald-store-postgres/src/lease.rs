@@ -68,7 +68,7 @@ leased AS (
               d.next_attempt_at, d.lane IS NOT NULL AS in_lane
 )
 SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
-       m.event_type, m.payload, m.payload_version
+       m.event_type, m.payload, m.payload_version, m.envelope
 FROM leased l JOIN messages m ON m.id = l.msg_id
 ORDER BY l.next_attempt_at, l.id";
 
@@ -110,6 +110,7 @@ pub(crate) async fn lease(
                     PayloadVersion::from_stored(i64::from(number))
                         .ok_or_else(|| corrupt("payload_version", number))?
                 },
+                envelope: crate::messages::envelope(get(row, "envelope")?)?,
             })
         })
         .collect()

@@ -22,6 +22,7 @@ mod messages;
 mod records;
 mod rows;
 pub mod scratch;
+mod sources;
 mod stats;
 mod tokens;
 

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
+use herald_core::delivery::{DeliveryStatus, Envelope, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Page, PageRequest};
@@ -20,7 +20,7 @@ use crate::{NEW_WORK_CHANNEL, PostgresStore, backend, store_error};
 /// The columns [`from_row`] reads, for alias `m`.
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
                                   m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key, \
-                                  m.payload_version";
+                                  m.payload_version, m.envelope";
 
 /// Stores the message and one pending delivery per matching enabled endpoint, and notifies
 /// [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any: all in one statement, so one
@@ -39,7 +39,7 @@ pub(crate) async fn insert_one(
 ) -> Result<Vec<EndpointId>, StoreError> {
     let query = sqlx::query(concat!(
         insert_ctes!(""),
-        " SELECT endpoint_id, pg_notify($15, '') FROM queued ORDER BY endpoint_id"
+        " SELECT endpoint_id, pg_notify($16, '') FROM queued ORDER BY endpoint_id"
     ));
     let rows = bind_message(query, message)
         .bind(NEW_WORK_CHANNEL)
@@ -52,15 +52,15 @@ pub(crate) async fn insert_one(
 /// The statement that stores a message and queues its deliveries, up to its final `SELECT`:
 /// common table expressions `message` (the insert, with `$on_conflict` after its `VALUES`),
 /// `targets` (the matching enabled endpoints) and `queued` (the deliveries, in their ordered
-/// lanes where the endpoint is ordered). Parameters `$1` to `$13` are bound by
+/// lanes where the endpoint is ordered). Parameters `$1` to `$15` are bound by
 /// [`bind_message`]. A macro, so that each full statement is one literal.
 macro_rules! insert_ctes {
     ($on_conflict:literal) => {
         concat!(
             "WITH message AS (
                  INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                                       deliver_at, payload_expires_at, ordering_key, payload_version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $14) ",
+                                       deliver_at, payload_expires_at, ordering_key, payload_version, envelope)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $14, $15) ",
             $on_conflict,
             " RETURNING id
              ), targets AS (
@@ -92,8 +92,8 @@ pub(crate) async fn insert_for_endpoint(
     let mut tx = pool.begin().await.map_err(backend)?;
     sqlx::query(
         "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                               deliver_at, payload_expires_at, ordering_key, payload_version)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                               deliver_at, payload_expires_at, ordering_key, payload_version, envelope)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(message.id.as_str())
     .bind(message.app_id.as_str())
@@ -106,6 +106,7 @@ pub(crate) async fn insert_for_endpoint(
     .bind(message.payload_expires_at)
     .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
     .bind(message.payload_version.number() as i32)
+    .bind(message.envelope.as_ref().map(Envelope::to_text))
     .execute(&mut *tx)
     .await
     .map_err(|e| store_error(e, "eventId"))?;
@@ -133,7 +134,7 @@ pub(crate) async fn insert_for_endpoint(
     tx.commit().await.map_err(backend)
 }
 
-/// Binds `$1` to `$14` of [`insert_ctes`] for `message`.
+/// Binds `$1` to `$15` of [`insert_ctes`] for `message`.
 pub(crate) fn bind_message<'q>(
     query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
     message: &'q Message,
@@ -153,6 +154,7 @@ pub(crate) fn bind_message<'q>(
         .bind(message.deliver_at.unwrap_or(message.created_at))
         .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
         .bind(message.payload_version.number() as i32)
+        .bind(message.envelope.as_ref().map(Envelope::to_text))
 }
 
 /// Tells listening nodes that deliveries were queued; PostgreSQL sends it when (and only if)
@@ -311,5 +313,12 @@ pub(crate) fn from_row(row: &PgRow) -> Result<Message, StoreError> {
             PayloadVersion::from_stored(i64::from(number))
                 .ok_or_else(|| corrupt("payload_version", number))?
         },
+        envelope: envelope(get(row, "envelope")?)?,
     })
+}
+
+/// Reads a stored envelope (`None` for a message sent through the API).
+pub(crate) fn envelope(text: Option<String>) -> Result<Option<Envelope>, StoreError> {
+    text.map(|text| Envelope::from_text(&text).ok_or_else(|| corrupt("envelope", "not an envelope")))
+        .transpose()
 }

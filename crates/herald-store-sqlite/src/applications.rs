@@ -48,9 +48,10 @@ pub(crate) async fn find(
 
 pub(crate) async fn list(store: &SqliteStore, page: &PageRequest) -> Result<Page<Application>, StoreError> {
     let plan = PagePlan::new(page);
+    // Applications that back ingest sources are not listed (they are the sources').
     let filter = match &plan.cursor {
-        Some((cmp, _)) => format!("WHERE id {cmp} ?"),
-        None => String::new(),
+        Some((cmp, _)) => format!("WHERE id {cmp} ? AND id NOT IN (SELECT app_id FROM ingest_sources)"),
+        None => "WHERE id NOT IN (SELECT app_id FROM ingest_sources)".to_owned(),
     };
     let sql = format!("SELECT {COLUMNS} FROM applications {filter} ORDER BY id {} LIMIT ?", plan.direction);
     let mut query = sqlx::query(&sql);

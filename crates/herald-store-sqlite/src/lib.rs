@@ -17,6 +17,7 @@ mod endpoints;
 mod event_types;
 mod messages;
 mod rows;
+mod sources;
 mod stats;
 mod tokens;
 mod writer;

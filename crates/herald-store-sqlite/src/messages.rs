@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryStatus, Message, MessageFilter, Trigger};
+use herald_core::delivery::{DeliveryStatus, Envelope, Message, MessageFilter, Trigger};
 use herald_core::id::{ApplicationId, EndpointId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
 use herald_core::store::{MessageKey, Page, PageRequest};
@@ -17,7 +17,7 @@ use crate::{SqliteStore, backend};
 /// The columns `from_row` reads, prefixed for joins.
 pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.channels, m.payload, \
                                   m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key, \
-                                  m.payload_version";
+                                  m.payload_version, m.envelope";
 
 /// Queues a delivery of `message` to `endpoint`, due at `due`.
 pub(crate) async fn insert_delivery(
@@ -64,8 +64,8 @@ pub(crate) async fn insert_for_endpoint(
     }
     sqlx::query(
         "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                               deliver_at, payload_expires_at, ordering_key, payload_version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               deliver_at, payload_expires_at, ordering_key, payload_version, envelope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(message.id.as_str())
     .bind(message.app_id.as_str())
@@ -78,6 +78,7 @@ pub(crate) async fn insert_for_endpoint(
     .bind(to_micros(message.payload_expires_at))
     .bind(message.ordering_key.as_ref().map(OrderingKey::as_str))
     .bind(message.payload_version.number())
+    .bind(message.envelope.as_ref().map(herald_core::delivery::Envelope::to_text))
     .execute(&mut *tx)
     .await
     .map_err(|e| crate::store_error(e, "eventId"))?;
@@ -238,5 +239,8 @@ pub(crate) fn from_row(row: &SqliteRow) -> Result<Message, StoreError> {
             let number: i64 = row.try_get("payload_version").map_err(|e| corrupt("payload_version", e))?;
             PayloadVersion::from_stored(number).ok_or_else(|| corrupt("payload_version", number))?
         },
+        envelope: opt_text("envelope")?
+            .map(|text| Envelope::from_text(&text).ok_or_else(|| corrupt("envelope", "not an envelope")))
+            .transpose()?,
     })
 }

@@ -50,6 +50,7 @@ async fn concurrent_writes_all_land_and_a_conflict_fails_alone() {
                 payload_expires_at: now + Duration::days(1),
                 ordering_key: None,
                 payload_version: herald_core::version::PayloadVersion::FIRST,
+                envelope: None,
             };
             store.insert_message(&message).await.is_ok()
         }));
@@ -105,6 +106,7 @@ async fn close_finishes_queued_writes_and_refuses_later_ones() {
         payload_expires_at: now + Duration::days(1),
         ordering_key: None,
         payload_version: herald_core::version::PayloadVersion::FIRST,
+        envelope: None,
     };
     store.insert_message(&message(1)).await.unwrap();
     store.ping().await.unwrap();

@@ -169,6 +169,16 @@ impl App {
         shutdown: CancellationToken,
     ) -> io::Result<()> {
         let bound = listener.local_addr()?;
+        // HTTPS on the API listener when configured; a certificate that does not load stops
+        // the start here, before anything is served.
+        let tls = match &self.config.tls {
+            Some(files) => Some(
+                api::tls::ReloadingCertificate::load(&files.cert_file, &files.key_file)
+                    .and_then(api::tls::ReloadingCertificate::acceptor)
+                    .map_err(|e| io::Error::other(format!("TLS certificate: {e}")))?,
+            ),
+            None => None,
+        };
         let store = self.store.clone();
         let delivery = &self.config.delivery;
         let role = self.config.role;
@@ -226,6 +236,8 @@ impl App {
             tasks: service_tasks.clone(),
             scripts,
             validate_payloads: delivery.validate_payloads,
+            ingest: self.config.ingest,
+            endpoint_https_only: delivery.endpoint_https_only,
         });
         // Prometheus on a listener of its own when configured, bound before the API answers.
         let metrics_listener = match (metrics_listener, self.config.metrics_listen) {
@@ -248,6 +260,7 @@ impl App {
                     metrics_listener,
                     router,
                     serve_settings,
+                    None,
                     shutdown.clone(),
                 )))
             }
@@ -290,7 +303,7 @@ impl App {
             tracing::info!(address = %bound, role = ?role, "Herald is serving");
         }
         // Returns once every connection is closed: finished, or cut at the grace period's end.
-        api::serve::serve(listener, service, serve_settings, shutdown).await?;
+        api::serve::serve(listener, service, serve_settings, tls, shutdown).await?;
         if let Some(metrics_server) = metrics_server {
             metrics_server.await.map_err(io::Error::other)??;
         }

@@ -14,7 +14,16 @@ use url::Url;
 
 use crate::worker::ssrf::{AddressPolicy, Cidr};
 
+mod ingest;
+mod keys;
+mod tls;
 pub(crate) mod values;
+
+use keys::KEYS;
+
+pub use self::ingest::IngestConfig;
+pub use self::tls::TlsFiles;
+use self::tls::parse_tls;
 
 pub use self::values::parse_duration;
 use self::values::{
@@ -124,6 +133,10 @@ pub struct Config {
     /// Connections this node opens to PostgreSQL at most.
     pub database_max_connections: u32,
     pub delivery: DeliveryConfig,
+    pub ingest: IngestConfig,
+    /// HTTPS on the API listener: the certificate chain and key files (`tls_cert_file`,
+    /// `tls_key_file`); `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
     /// Things worth telling the operator once logging is set up: `HERALD_*` variables that
     /// name no setting (a typo leaves the setting at its default without this).
     pub warnings: Vec<String>,
@@ -187,6 +200,9 @@ pub struct DeliveryConfig {
     /// Check every message's payload against its version's schema, whatever the event type
     /// says (`validate_payloads`).
     pub validate_payloads: bool,
+    /// Endpoint URLs must be `https://`; `http://` ones are refused with 422
+    /// (`endpoint_https_only`).
+    pub endpoint_https_only: bool,
 }
 
 /// Values given on the command line; `None` where the flag was not used.
@@ -204,55 +220,6 @@ impl Overrides {
         }
     }
 }
-
-/// The names of all settings, in the order of the default file.
-const KEYS: &[&str] = &[
-    "listen",
-    "metrics_listen",
-    "data_dir",
-    "database_url",
-    "admin_token",
-    "encryption_key",
-    "public_url",
-    "max_body_bytes",
-    "max_connections",
-    "max_concurrent_requests",
-    "header_read_timeout",
-    "idle_connection_timeout",
-    "api_shutdown_grace",
-    "portal_token_ttl",
-    "portal_frame_ancestors",
-    "log_format",
-    "log_level",
-    "otlp_endpoint",
-    "role",
-    "database_max_connections",
-    "allowed_cidrs",
-    "refuse_unroutable_endpoints",
-    "extra_ca_file",
-    "request_timeout",
-    "connect_timeout",
-    "max_response_body_bytes",
-    "endpoint_concurrency",
-    "max_attempts_in_flight",
-    "retry_schedule",
-    "disable_endpoint_after",
-    "svix_headers",
-    "payload_retention",
-    "message_retention",
-    "attempt_retention",
-    "lease_duration",
-    "shutdown_grace",
-    "operational_webhook_url",
-    "operational_webhook_secret",
-    "consent",
-    "consent_origin",
-    "script_time_limit",
-    "script_memory_limit",
-    "script_threads",
-    "payload_version_header",
-    "validate_payloads",
-];
 
 /// Raw values with their sources, before parsing.
 type Raw = BTreeMap<String, (String, Source)>;
@@ -311,6 +278,7 @@ impl Config {
     pub fn public_base_url(&self, bound: SocketAddr) -> String {
         match &self.public_url {
             Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None if self.tls.is_some() => format!("https://{bound}"),
             None => format!("http://{bound}"),
         }
     }
@@ -464,6 +432,8 @@ fn parse(raw: &Raw) -> Result<Config, ConfigError> {
         })?,
         database,
         delivery: parse_delivery(raw)?,
+        ingest: ingest::parse(raw)?,
+        tls: parse_tls(raw)?,
         warnings: Vec::new(),
     })
 }
@@ -558,6 +528,11 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         shutdown_grace: field(raw, "shutdown_grace", parse_duration)?,
         operational_webhook,
         consent: field(raw, "consent", herald_core::consent::ConsentMode::parse)?,
+        endpoint_https_only: field(raw, "endpoint_https_only", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("`{other}` is not true or false")),
+        })?,
         consent_origin: field(raw, "consent_origin", |v| {
             if v.is_empty() {
                 return Ok(None);

@@ -50,6 +50,8 @@ enum Command {
     Send(herald::client::message::SendArgs),
     /// List delivery attempts and resend messages.
     Attempt(herald::client::attempt::AttemptArgs),
+    /// Manage ingest sources (webhooks providers send to Herald for you) on a running server.
+    Source(herald::client::source::SourceArgs),
     /// One screen about a running server: readiness, throughput, queue, failing endpoints.
     Status(herald::client::status::StatusArgs),
     /// Check a saved webhook's signature offline; exit status 1 when invalid.
@@ -215,6 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Send(args) => herald::client::message::send(args).await,
         Command::Attempt(args) => herald::client::attempt::run(args).await,
         Command::Status(args) => herald::client::status::run(args).await,
+        Command::Source(args) => herald::client::source::run(args).await,
         Command::Verify(args) => herald::client::verify::run(&args),
     }
 }

@@ -8,6 +8,7 @@ import { appContext, appView, appsView } from './views-apps.js';
 import { endpointDetail, endpointForm } from './views-endpoint.js';
 import { attemptDetail, messageDetail } from './views-message.js';
 import { overview } from './views-overview.js';
+import { sourcesView, sourceView } from './views-sources.js';
 
 const TOKEN_KEY = 'herald.dashboard.token';
 const main = document.getElementById('main');
@@ -82,6 +83,8 @@ const routes = [
   [/^\/apps\/([^/]+)\/endpoints\/([^/]+)\/edit$/, ([app, ep]) => endpointForm(ctx(app), ep)],
   [/^\/apps\/([^/]+)\/messages\/([^/]+)$/, ([app, msg], query, signal) => messageDetail(ctx(app), msg, query, signal)],
   [/^\/apps\/([^/]+)\/messages\/([^/]+)\/attempts\/([^/]+)$/, ([app, msg, attempt]) => attemptDetail(ctx(app), msg, attempt)],
+  [/^\/sources$/, (_, query) => sourcesView(api, query)],
+  [/^\/sources\/([^/]+)$/, ([source]) => sourceView(api, source, () => router.refresh())],
 ];
 
 function start(token) {
@@ -96,7 +99,7 @@ function start(token) {
     main,
     enabled: () => api !== null,
     onRoute: ({ path }) => {
-      const section = path.startsWith('/apps') ? 'apps' : 'overview';
+      const section = path.startsWith('/apps') ? 'apps' : path.startsWith('/sources') ? 'sources' : 'overview';
       for (const a of nav.querySelectorAll('a')) {
         if (a.dataset.nav === section) a.setAttribute('aria-current', 'page');
         else a.removeAttribute('aria-current');

@@ -31,6 +31,7 @@ pub(super) fn message(app: &ApplicationId, event_type: &str, channels: Option<&[
         payload_expires_at: at + Duration::days(90),
         ordering_key: None,
         payload_version: crate::version::PayloadVersion::new(2).unwrap(),
+        envelope: None,
     }
 }
 

@@ -9,6 +9,7 @@ mod concurrency;
 mod consent;
 mod delivery;
 mod examples;
+mod ingest;
 mod lanes;
 mod operations;
 mod resources;
@@ -23,6 +24,7 @@ pub use concurrency::*;
 pub use consent::*;
 pub use delivery::*;
 pub use examples::*;
+pub use ingest::*;
 pub use lanes::*;
 pub use operations::*;
 pub use resources::*;
@@ -72,7 +74,12 @@ macro_rules! store_conformance_tests {
             a_resend_outside_the_lane_does_not_wait_for_it, unordered_endpoints_are_not_held_by_lanes,
             lane_states_show_heads_held_lanes_and_what_waits,
             consent_is_written_narrowly_and_granted_once_by_its_callback,
-            expired_or_replaced_callbacks_grant_nothing, a_message_for_one_endpoint_reaches_it_alone);
+            expired_or_replaced_callbacks_grant_nothing, a_message_for_one_endpoint_reaches_it_alone,
+
+            sources_round_trip_hidden_from_the_application_list,
+            sources_are_found_by_token_and_a_replaced_token_only_in_its_grace,
+            deleting_a_source_removes_its_application_events_and_refusals,
+            refusals_are_listed_newest_first, concurrent_source_changes_of_different_fields_all_land);
     };
     (@each $make:expr; $($check:ident),*) => {
         $(

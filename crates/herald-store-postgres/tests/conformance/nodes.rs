@@ -125,6 +125,7 @@ pub(crate) fn message(app: &ApplicationId) -> Message {
         payload_expires_at: at + Duration::days(1),
         ordering_key: None,
         payload_version: herald_core::version::PayloadVersion::FIRST,
+        envelope: None,
     }
 }
 

@@ -79,6 +79,11 @@ pub(crate) fn conformance_checks() -> Vec<Check> {
         consent_is_written_narrowly_and_granted_once_by_its_callback,
         expired_or_replaced_callbacks_grant_nothing,
         a_message_for_one_endpoint_reaches_it_alone,
+        sources_round_trip_hidden_from_the_application_list,
+        sources_are_found_by_token_and_a_replaced_token_only_in_its_grace,
+        deleting_a_source_removes_its_application_events_and_refusals,
+        refusals_are_listed_newest_first,
+        concurrent_source_changes_of_different_fields_all_land,
     )
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryId, DeliveryStatus, LeaseRequest, LeasedDelivery, Trigger};
+use herald_core::delivery::{DeliveryId, DeliveryStatus, Envelope, LeaseRequest, LeasedDelivery, Trigger};
 use herald_core::name::EventTypeName;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
@@ -17,8 +17,8 @@ use crate::rows::{corrupt, to_micros};
 /// endpoint; bounds the work of a lease when one endpoint has a large backlog.
 const LEASE_SCAN: i64 = 4096;
 
-/// A message's event type and payload; `None` when the message is gone.
-type MessageParts = Option<(String, Option<Vec<u8>>, i64)>;
+/// A message's event type, payload, payload version and envelope; `None` when the message is gone.
+type MessageParts = Option<(String, Option<Vec<u8>>, i64, Option<String>)>;
 
 /// A leased row, before its message is read.
 struct Row {
@@ -107,19 +107,21 @@ pub(super) fn lease(
     // The messages' event types and payloads, read once per message.
     let mut messages: HashMap<String, MessageParts> = HashMap::new();
     let mut select = conn
-        .prepare_cached("SELECT event_type, payload, payload_version FROM messages WHERE id = ?")
+        .prepare_cached("SELECT event_type, payload, payload_version, envelope FROM messages WHERE id = ?")
         .map_err(sql_error)?;
     let mut leased = Vec::with_capacity(rows.len());
     for row in rows {
         if !messages.contains_key(&row.msg_id) {
             let message = select
-                .query_row([&row.msg_id], |found| Ok((found.get(0)?, found.get(1)?, found.get(2)?)))
+                .query_row([&row.msg_id], |found| {
+                    Ok((found.get(0)?, found.get(1)?, found.get(2)?, found.get(3)?))
+                })
                 .optional()
                 .map_err(sql_error)?;
             messages.insert(row.msg_id.clone(), message);
         }
         // A message deleted with its application: its deliveries went too.
-        let Some((event_type, payload, version)) = &messages[&row.msg_id] else {
+        let Some((event_type, payload, version, envelope)) = &messages[&row.msg_id] else {
             continue;
         };
         leased.push(LeasedDelivery {
@@ -135,9 +137,15 @@ pub(super) fn lease(
             in_lane: row.in_lane,
             payload_version: PayloadVersion::from_stored(*version)
                 .ok_or_else(|| corrupt("payload_version", version))?,
+            envelope: envelope.as_deref().map(envelope_of).transpose()?,
         });
     }
     Ok(leased)
+}
+
+/// Reads a stored envelope.
+fn envelope_of(text: &str) -> Result<Envelope, StoreError> {
+    Envelope::from_text(text).ok_or_else(|| corrupt("envelope", "not an envelope"))
 }
 
 /// Makes a leased delivery due again at `due`, if the lease still holds.

@@ -1,7 +1,7 @@
 //! A new message and its deliveries, written inside the writer's transaction.
 
 use herald_core::StoreError;
-use herald_core::delivery::{DeliveryStatus, Message, Subscription, Trigger};
+use herald_core::delivery::{DeliveryStatus, Envelope, Message, Subscription, Trigger};
 use herald_core::id::{ApplicationId, EndpointId};
 use herald_core::name::{ChannelName, EventId, EventTypeName};
 use rusqlite::{Connection, params};
@@ -19,8 +19,8 @@ pub(super) fn insert(
 ) -> Result<Vec<EndpointId>, StoreError> {
     conn.prepare_cached(
         "INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                               deliver_at, payload_expires_at, ordering_key, payload_version)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                               deliver_at, payload_expires_at, ordering_key, payload_version, envelope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -35,6 +35,7 @@ pub(super) fn insert(
             to_micros(message.payload_expires_at),
             message.ordering_key.as_ref().map(|key| key.as_str()),
             message.payload_version.number(),
+            message.envelope.as_ref().map(Envelope::to_text),
         ])
     })
     .map_err(|e| conflict_or(e, "eventId"))?;

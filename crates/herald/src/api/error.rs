@@ -147,6 +147,7 @@ impl IntoResponse for ApiError {
 fn service_error_response(error: &ServiceError) -> Response {
     let status = match error {
         ServiceError::NotFound(_) | ServiceError::ConsentCallbackUnknown => StatusCode::NOT_FOUND,
+        ServiceError::IngestRefused(_) => StatusCode::UNAUTHORIZED,
         ServiceError::UidTaken(_) | ServiceError::EventIdTaken | ServiceError::EventTypeExists(_) => {
             StatusCode::CONFLICT
         }

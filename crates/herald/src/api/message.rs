@@ -102,9 +102,14 @@ impl MessageOut {
         let payload = match (&message.payload, with_content) {
             (_, false) => raw("{}"),
             (None, true) => raw(EXPIRED_PAYLOAD),
+            // An ingested body that is not JSON (a form, XML) is shown as a JSON string.
             (Some(bytes), true) => std::str::from_utf8(bytes)
                 .ok()
                 .and_then(|text| RawValue::from_string(text.to_owned()).ok())
+                .or_else(|| {
+                    let text = serde_json::to_string(&String::from_utf8_lossy(bytes)).ok()?;
+                    RawValue::from_string(text).ok()
+                })
                 .unwrap_or_else(|| raw("{}")),
         };
         Self {

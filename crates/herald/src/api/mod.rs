@@ -18,6 +18,9 @@ pub mod extract;
 pub mod filters;
 pub mod health;
 pub mod idempotency;
+pub mod ingest;
+pub mod ingest_endpoint;
+pub mod ingest_receive;
 pub mod limit;
 pub mod message;
 pub mod metrics;
@@ -26,6 +29,7 @@ pub mod pagination;
 pub mod portal;
 pub mod serve;
 pub mod stats;
+pub mod tls;
 pub mod token;
 pub mod transformation;
 pub mod ui;
@@ -90,6 +94,8 @@ pub struct ApiShared {
     pub scripts: crate::scripts::Scripts,
     /// Check every payload against its schema (`validate_payloads`).
     pub validate_payloads: bool,
+    pub ingest: crate::config::IngestConfig,
+    pub endpoint_https_only: bool,
 }
 
 impl ApiState {
@@ -108,6 +114,9 @@ impl ApiState {
             address_policy: shared.address_policy.clone(),
             refuse_unroutable_endpoints: shared.refuse_unroutable_endpoints,
             operational: shared.operational.clone(),
+            public_url: shared.public_url.clone(),
+            ingest: shared.ingest,
+            endpoint_https_only: shared.endpoint_https_only,
         });
         Self { inner: Arc::new(shared), tokens: Arc::default(), service }
     }
@@ -151,6 +160,11 @@ impl ApiState {
 
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// The ingest gateway's settings.
+    pub fn ingest(&self) -> &crate::config::IngestConfig {
+        &self.inner.ingest
     }
 
     pub fn shutting_down(&self) -> bool {
@@ -248,6 +262,25 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
         "/{event_type_name}",
         get(event_type::get).put(event_type::upsert).patch(event_type::patch).delete(event_type::delete),
     );
+    let source_routes = Router::new()
+        .route("/", get(ingest::list).post(ingest::create))
+        .route(
+            "/{source_id}",
+            get(ingest::get).put(ingest::upsert).patch(ingest::patch).delete(ingest::delete),
+        )
+        .route("/{source_id}/token/rotate", post(ingest::rotate_token))
+        .route("/{source_id}/refusal", get(ingest::refusals))
+        .route("/{source_id}/endpoint", get(ingest_endpoint::list).post(ingest_endpoint::create))
+        .route(
+            "/{source_id}/endpoint/{endpoint_id}",
+            get(ingest_endpoint::get).put(ingest_endpoint::upsert).delete(ingest_endpoint::delete),
+        )
+        .route("/{source_id}/endpoint/{endpoint_id}/secret", get(ingest_endpoint::get_secret))
+        .route("/{source_id}/endpoint/{endpoint_id}/secret/rotate", post(ingest_endpoint::rotate_secret))
+        .route(
+            "/{source_id}/endpoint/{endpoint_id}/headers",
+            get(ingest_endpoint::get_headers).put(ingest_endpoint::put_headers),
+        );
     let docs_page = docs::render(&openapi::document());
     let mut router = Router::new();
     if !metrics_elsewhere {
@@ -257,6 +290,7 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
     with_health(router)
         .nest("/api/v1/app", app_routes)
         .nest("/api/v1/event-type", event_type_routes)
+        .nest("/ingest/api/v1/source", source_routes)
         .route("/api/v1/auth/app-portal-access/{app_id}", post(portal::app_portal_access))
         .route("/api/v1/auth/app/{app_id}/expire-all", post(portal::expire_all))
         .route("/api/v1/token", get(token::list))
@@ -274,6 +308,10 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::idempotency))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(Extension(BodyLimit(max_body_bytes)))
+        // Ingest URLs: after the layers above, because a provider's request is neither an API
+        // call (no bearer token, so no idempotency key is claimed for it) nor bounded by
+        // max_body_bytes (it has ingest_max_body_bytes, read by the handler).
+        .route("/in/{token}", post(ingest_receive::receive))
         // Before anything reads a body or claims an idempotency key.
         .layer(middleware::from_fn_with_state(
             limit::RequestLimit::new(max_concurrent_requests),

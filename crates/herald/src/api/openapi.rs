@@ -10,8 +10,8 @@ use utoipa::openapi::{ContentBuilder, HeaderBuilder, ObjectBuilder, Ref, RefOr, 
 use utoipa::{Modify, OpenApi};
 
 use crate::api::{
-    application, attempt, consent, endpoint, endpoint_secret, error, event_type, example, health, message,
-    pagination, portal, stats, token, transformation,
+    application, attempt, consent, endpoint, endpoint_secret, error, event_type, example, health, ingest,
+    ingest_endpoint, ingest_receive, message, pagination, portal, stats, token, transformation,
 };
 
 #[derive(OpenApi)]
@@ -40,6 +40,12 @@ use crate::api::{
         portal::app_portal_access, portal::expire_all, token::list, token::revoke,
         health::health, health::live, health::ready,
         consent::grant,
+        ingest::list, ingest::create, ingest::get, ingest::upsert, ingest::patch, ingest::delete,
+        ingest::rotate_token, ingest::refusals,
+        ingest_endpoint::list, ingest_endpoint::create, ingest_endpoint::get, ingest_endpoint::upsert,
+        ingest_endpoint::delete, ingest_endpoint::get_secret, ingest_endpoint::rotate_secret,
+        ingest_endpoint::get_headers, ingest_endpoint::put_headers,
+        ingest_receive::receive,
     ),
     components(schemas(
         error::HttpErrorOut, error::HttpValidationError, error::ValidationErrorItem,
@@ -55,6 +61,11 @@ use crate::api::{
         (name = "Authentication", description = "Tokens for the customer portal; listing and revoking API tokens."),
         (name = "Consent", description = "Herald extension: the callback an endpoint calls to \
                                             consent to deliveries (CloudEvents webhook handshake)."),
+        (name = "Ingest Source", description = "Where providers (GitHub, Stripe, Shopify, Slack, …) \
+                                                  send webhooks for you: verified, deduplicated, stored and forwarded."),
+        (name = "Ingest Endpoint", description = "A source's destinations: your services, which get \
+                                                    each event signed with Standard Webhooks signatures."),
+        (name = "Ingest", description = "A source's ingest URL, where the provider sends."),
         (name = "Health", description = "Whether the server can serve requests: Svix's check, \
                                            and Herald's liveness and readiness probes."),
     )

@@ -55,6 +55,7 @@ pub async fn serve<S>(
     listener: TcpListener,
     service: S,
     settings: ServeSettings,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> io::Result<()>
 where
@@ -71,9 +72,9 @@ where
             permit = connections.clone().acquire_owned() => permit.map_err(io::Error::other)?,
             () = shutdown.cancelled() => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok((stream, peer)) => (stream, peer),
                 Err(error) if is_connection_error(&error) => continue,
                 Err(error) => {
                     tracing::warn!(error = %error, "could not accept a connection");
@@ -88,11 +89,12 @@ where
         let connection = Connection {
             service: service.clone(),
             settings,
+            tls: tls.clone(),
             shutdown: shutdown.clone(),
             close_now: close_now.clone(),
             _permit: permit,
         };
-        tasks.spawn(connection.run(stream));
+        tasks.spawn(connection.run(stream, peer));
     }
     drop(listener);
     tasks.close();
@@ -119,6 +121,8 @@ fn is_connection_error(error: &io::Error) -> bool {
 struct Connection<S> {
     service: S,
     settings: ServeSettings,
+    /// Terminates TLS first when the listener serves HTTPS (`tls_cert_file`).
+    tls: Option<tokio_rustls::TlsAcceptor>,
     /// Cancelled when the server starts shutting down: finish the request in flight, then close.
     shutdown: CancellationToken,
     /// Cancelled when the grace period is over: close now.
@@ -132,17 +136,46 @@ where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    async fn run(self, stream: TcpStream) {
+    async fn run(self, stream: TcpStream, peer: std::net::SocketAddr) {
         // Responses are written whole; waiting to coalesce small writes only adds latency.
         let _ = stream.set_nodelay(true);
         let activity = Arc::new(Activity::new());
-        let io = TokioIo::new(Watched { stream, activity: activity.clone() });
+        let watched = Watched { stream, activity: activity.clone() };
+        let Some(acceptor) = self.tls.clone() else {
+            return self.serve_io(watched, activity, peer).await;
+        };
+        // The handshake gets the time a client has to send its headers; a stop cuts it.
+        let handshake = tokio::time::timeout(self.settings.header_read_timeout, acceptor.accept(watched));
+        let secured = tokio::select! {
+            result = handshake => match result {
+                Ok(Ok(secured)) => secured,
+                Ok(Err(error)) => {
+                    tracing::debug!(error = %error, "a TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            },
+            () = self.shutdown.cancelled() => return,
+            () = self.close_now.cancelled() => return,
+        };
+        self.serve_io(secured, activity, peer).await;
+    }
+
+    /// Serves HTTP/1.1 on a connection (plain, or after the TLS handshake).
+    async fn serve_io<I>(self, io: I, activity: Arc<Activity>, peer: std::net::SocketAddr)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let io = TokioIo::new(io);
         let service = self.service;
         let hyper_service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let mut service = service.clone();
             async move {
                 std::future::poll_fn(|cx| service.poll_ready(cx)).await?;
-                service.call(request.map(Body::new)).await
+                // The peer's address, for handlers that record it (the ingest refusal log).
+                let mut request = request.map(Body::new);
+                request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+                service.call(request).await
             }
         });
         let mut builder = http1::Builder::new();

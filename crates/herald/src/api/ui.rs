@@ -63,6 +63,7 @@ const ASSETS: &[Asset] = &[
     asset!("views-message.js", JS),
     asset!("views-overview.js", JS),
     asset!("views-apps.js", JS),
+    asset!("views-sources.js", JS),
     asset!("dashboard.js", JS),
     asset!("portal.js", JS),
 ];

@@ -67,6 +67,34 @@ impl HeraldClient {
         Ok(created.id)
     }
 
+    /// Creates a generic-webhook ingest source; returns its application's id and its ingest URL.
+    pub async fn create_source(&self) -> anyhow::Result<(String, String)> {
+        let body = json!({ "name": "herald bench", "type": "generic-webhook" });
+        let created: serde_json::Value =
+            self.setup_call("/ingest/api/v1/source", &body, StatusCode::CREATED).await?;
+        let field = |name: &str| {
+            created[name]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| format!("Herald's source has no {name}"))
+        };
+        Ok((field("appId")?, field("ingestUrl")?))
+    }
+
+    /// Posts one event to an ingest URL, as a provider does; returns the message it became.
+    pub async fn send_event(&self, url: &str, body: Vec<u8>) -> anyhow::Result<String> {
+        let response = self
+            .http
+            .post(url)
+            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .body(body)
+            .send()
+            .await?;
+        let created: Created =
+            read_json(response, StatusCode::OK, "posting an event to the ingest URL").await?;
+        Ok(created.id)
+    }
+
     /// Creates an endpoint delivering to `url`, signed with `secret`, and returns its id.
     pub async fn create_endpoint(
         &self,

@@ -24,6 +24,9 @@ pub struct LoadPlan {
     pub payload_bytes: usize,
     /// Messages carry ordering key `k<seq mod n>` (for ordered endpoints); `None`: no key.
     pub ordering_keys: Option<u32>,
+    /// Post each payload to this ingest URL (as a provider would) instead of the message API;
+    /// `Some("")` until the source is made.
+    pub ingest_url: Option<String>,
 }
 
 /// Counters the progress line reads while the load runs.
@@ -46,6 +49,8 @@ pub struct LoadOutcome {
     pub started: u64,
     /// Bench time of the last 202, nanoseconds.
     pub last_accepted: u64,
+    /// How long each accepted send took to be answered (request start to answer), ns.
+    pub answer_times: Vec<u64>,
 }
 
 /// Sends the plan's messages to `app_id` and returns once every sender is done.
@@ -81,6 +86,7 @@ pub async fn run(
         outcome.api_errors += part.api_errors;
         outcome.first_error = outcome.first_error.or(part.first_error);
         outcome.last_accepted = outcome.last_accepted.max(part.last_accepted);
+        outcome.answer_times.extend(part.answer_times);
     }
     outcome
 }
@@ -113,13 +119,23 @@ impl Sender {
                 }
                 None => self.clock.now(),
             };
-            let body = message_body(seq, send_time, self.plan.payload_bytes, self.plan.ordering_keys);
             self.counters.sent.fetch_add(1, Ordering::Relaxed);
-            match self.client.send_message(&self.app_id, body).await {
+            let asked = self.clock.now();
+            let sent = match &self.plan.ingest_url {
+                Some(url) => {
+                    self.client.send_event(url, payload(seq, send_time, self.plan.payload_bytes)).await
+                }
+                None => {
+                    let body = message_body(seq, send_time, self.plan.payload_bytes, self.plan.ordering_keys);
+                    self.client.send_message(&self.app_id, body).await
+                }
+            };
+            match sent {
                 Ok(id) => {
                     self.counters.accepted.fetch_add(1, Ordering::Relaxed);
                     outcome.accepted_ids.push(id);
                     outcome.last_accepted = self.clock.now();
+                    outcome.answer_times.push(outcome.last_accepted.saturating_sub(asked));
                 }
                 Err(error) => {
                     self.counters.api_errors.fetch_add(1, Ordering::Relaxed);
@@ -129,6 +145,13 @@ impl Sender {
             }
         }
     }
+}
+
+/// The payload of message `seq` alone (an ingest run posts it as the provider's body).
+fn payload(seq: u64, send_time: u64, payload_bytes: usize) -> Vec<u8> {
+    let bare = format!(r#"{{"seq":{seq},"t":{send_time},"pad":""}}"#);
+    let pad = "x".repeat(payload_bytes.saturating_sub(bare.len()));
+    format!(r#"{{"seq":{seq},"t":{send_time},"pad":"{pad}"}}"#).into_bytes()
 }
 
 /// The request body of message `seq`: its payload is `{"seq":…,"t":…,"pad":"…"}`, padded

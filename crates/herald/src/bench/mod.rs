@@ -68,6 +68,11 @@ pub struct BenchArgs {
     pub ordered_keys: Option<u32>,
     /// Start the Herald nodes under test on this PostgreSQL database (loopback only), in a
     /// fresh schema dropped afterwards, instead of the embedded SQLite.
+    /// Measure the ingest gateway instead of message intake: events are POSTed to a
+    /// generic-webhook source's ingest URL (the payload as the body) and forwarded to its
+    /// destinations (the endpoints).
+    #[arg(long, conflicts_with = "ordered_keys")]
+    pub ingest: bool,
     #[arg(long, conflicts_with = "url")]
     pub database_url: Option<String>,
     /// How many Herald nodes to start on that database; the bench posts through the first,
@@ -154,6 +159,7 @@ impl BenchArgs {
                 rate: self.rate,
                 payload_bytes: self.payload_bytes,
                 ordering_keys: self.ordered_keys,
+                ingest_url: self.ingest.then(String::new),
             },
             timeout: self.timeout,
         })
@@ -280,7 +286,16 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         .await
         .context("could not start the receiver on 127.0.0.1")?;
     let receiver_address = listener.local_addr()?;
-    let app_id = client.create_app().await?;
+    // In an ingest run the endpoints are the destinations of a source, on its application.
+    let mut plan = options.plan.clone();
+    let app_id = match plan.ingest_url {
+        Some(_) => {
+            let (app_id, ingest_url) = client.create_source().await?;
+            plan.ingest_url = Some(ingest_url);
+            app_id
+        }
+        None => client.create_app().await?,
+    };
     if let Some(steps) = options.shaping.convert_steps {
         client.create_versioned_event_type(steps).await?;
     }
@@ -304,7 +319,7 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         Progress::start(options.plan.messages, options.endpoints, counters.clone(), receiver.stats(), clock)
     });
     let cpu_before = CpuSample::take(&target, clock);
-    let outcome = load::run(client.clone(), app_id.clone(), &options.plan, clock, counters).await;
+    let outcome = load::run(client.clone(), app_id.clone(), &plan, clock, counters).await;
 
     // Wait until every accepted message reached every endpoint, or the timeout.
     let expected = outcome.accepted_ids.len() as u64 * u64::from(options.endpoints);

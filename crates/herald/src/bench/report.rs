@@ -52,6 +52,9 @@ pub struct Report {
     pub delivered_per_second: f64,
     /// Arrival at the receiver minus (scheduled) send time, over first-time deliveries.
     pub latency_ms: Percentiles,
+    /// How long Herald took to answer an accepted send (request start to the 2xx): the
+    /// acknowledgement a provider waits for.
+    pub answer_ms: Percentiles,
     /// Deliveries of a message to an endpoint that already had it (same webhook-id).
     pub duplicates: u64,
     /// Expected deliveries that never arrived.
@@ -167,6 +170,11 @@ impl Report {
             end_to_end_seconds,
             delivered_per_second: per_second(tally.deliveries, end_to_end_seconds),
             latency_ms: Percentiles::of(&tally.latencies),
+            answer_ms: Percentiles::of(&{
+                let mut times = outcome.answer_times.clone();
+                times.sort_unstable();
+                times
+            }),
             duplicates: tally.duplicates,
             missing: tally.missing,
             unexpected: tally.unexpected,
@@ -250,6 +258,14 @@ pub fn print_table(report: &Report) {
         format!(
             "p50 {:.1} ms · p90 {:.1} ms · p99 {:.1} ms · max {:.1} ms",
             latency.p50, latency.p90, latency.p99, latency.max
+        ),
+    );
+    let answer = &report.answer_ms;
+    row(
+        "API answer (POST → 2xx)",
+        format!(
+            "p50 {:.1} ms · p90 {:.1} ms · p99 {:.1} ms · max {:.1} ms",
+            answer.p50, answer.p90, answer.p99, answer.max
         ),
     );
     row("duplicates", report.duplicates.to_string());

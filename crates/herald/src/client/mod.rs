@@ -12,6 +12,7 @@ mod endpoint_test;
 pub mod event_type;
 mod http;
 pub mod message;
+pub mod source;
 pub mod status;
 mod table;
 pub mod token;

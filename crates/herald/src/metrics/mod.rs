@@ -7,6 +7,9 @@
 //! are the router's static templates, methods outside the standard ones are counted as `OTHER`.
 
 mod histogram;
+mod ingest;
+
+pub use self::ingest::IngestMetrics;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -105,6 +108,8 @@ pub struct Metrics {
     store_commit_writes: Histogram,
     /// Rows the retention job removed, indexed by [`RetentionKind::index`].
     retention_deleted: [AtomicU64; RetentionKind::ALL.len()],
+    /// The ingest gateway's series.
+    pub ingest: IngestMetrics,
 }
 
 impl Default for Metrics {
@@ -117,6 +122,7 @@ impl Default for Metrics {
             store_commit_duration: Histogram::seconds(COMMIT_BUCKETS),
             store_commit_writes: Histogram::counts(BATCH_BUCKETS),
             retention_deleted: Default::default(),
+            ingest: IngestMetrics::default(),
         }
     }
 }
@@ -172,6 +178,7 @@ impl Metrics {
         header(&mut out, "herald_messages_accepted_total", "counter", "Messages accepted by the API.");
         let accepted = self.messages_accepted.load(Ordering::Relaxed);
         let _ = writeln!(out, "herald_messages_accepted_total {accepted}");
+        self.ingest.render(&mut out);
 
         header(&mut out, "herald_delivery_attempts_total", "counter", "Delivery attempts by outcome.");
         for outcome in AttemptOutcome::ALL {

@@ -136,8 +136,20 @@ impl Service {
         new: NewEndpoint,
     ) -> Result<Endpoint, ServiceError> {
         self.check_routable(&new.url)?;
+        self.check_scheme(&new.url)?;
         self.check_event_types(new.event_types.as_ref()).await?;
         self.insert_endpoint(app, new).await
+    }
+
+    /// With `endpoint_https_only`, an endpoint's URL must be `https://` (as in Svix).
+    fn check_scheme(&self, url: &url::Url) -> Result<(), ServiceError> {
+        if self.inner.endpoint_https_only && url.scheme() != "https" {
+            return Err(ServiceError::Invalid {
+                field: "url",
+                reason: "this server delivers only to https:// URLs (endpoint_https_only)".to_owned(),
+            });
+        }
+        Ok(())
     }
 
     async fn insert_endpoint(&self, app: &ApplicationId, new: NewEndpoint) -> Result<Endpoint, ServiceError> {
@@ -179,6 +191,7 @@ impl Service {
         new: NewEndpoint,
     ) -> Result<(Endpoint, Upserted), ServiceError> {
         self.check_routable(&new.url)?;
+        self.check_scheme(&new.url)?;
         self.check_event_types(new.event_types.as_ref()).await?;
         let replacement = new.replacement();
         for _ in 0..UPSERT_TRIES {
@@ -214,6 +227,7 @@ impl Service {
     ) -> Result<Endpoint, ServiceError> {
         if let Some(url) = &change.url {
             self.check_routable(url)?;
+            self.check_scheme(url)?;
         }
         if let Some(event_types) = &change.event_types {
             self.check_event_types(event_types.as_ref()).await?;

@@ -12,6 +12,9 @@ pub enum Resource {
     Message,
     Attempt,
     Token,
+    Source,
+    /// An ingest URL's token that opens no source.
+    IngestToken,
 }
 
 impl Resource {
@@ -24,6 +27,8 @@ impl Resource {
             Self::Message => "message",
             Self::Attempt => "attempt",
             Self::Token => "token",
+            Self::Source => "ingest source",
+            Self::IngestToken => "ingest URL",
         }
     }
 }
@@ -59,6 +64,9 @@ pub enum ServiceError {
         version: herald_core::version::PayloadVersion,
         violations: Vec<herald_core::payload_schema::Violation>,
     },
+    /// A request to an ingest URL that did not verify.
+    #[error("the request was refused: {}", .0.name())]
+    IngestRefused(herald_core::ingest::RefusalReason),
     /// The store failed; the details go to the log, never to a client.
     #[error("storage failed")]
     Store(#[source] StoreError),
@@ -79,6 +87,9 @@ impl ServiceError {
             Self::NotFound(Resource::Message) => "message_not_found",
             Self::NotFound(Resource::Attempt) => "attempt_not_found",
             Self::NotFound(Resource::Token) => "token_not_found",
+            Self::NotFound(Resource::Source) => "source_not_found",
+            Self::NotFound(Resource::IngestToken) => "ingest_url_not_found",
+            Self::IngestRefused(_) => "ingest_refused",
             Self::UidTaken(_) => "uid_taken",
             Self::EventIdTaken => "event_id_taken",
             Self::EventTypeExists(_) => "event_type_exists",
@@ -117,6 +128,15 @@ pub const CODES: &[(&str, &str)] = &[
     ("message_not_found", "404: no message with this id or eventId in the application"),
     ("attempt_not_found", "404: no such attempt of the message"),
     ("token_not_found", "404: no API token with this id (revoked, purged after expiring, or never made)"),
+    ("source_not_found", "404: no ingest source with this id or uid"),
+    (
+        "ingest_url_not_found",
+        "404: the ingest URL's token opens no source (never made, or rotated and past its grace)",
+    ),
+    (
+        "ingest_refused",
+        "401: a request to an ingest URL whose signature, credentials or timestamp did not verify",
+    ),
     ("consent_callback_not_found", "404: the consent callback is unknown, used, replaced or expired"),
     ("uid_taken", "409: another resource of this kind already has the uid"),
     ("event_id_taken", "409: the application already has a message with this eventId"),

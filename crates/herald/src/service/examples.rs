@@ -54,6 +54,7 @@ impl Service {
             payload_expires_at: now + retention,
             ordering_key: None,
             payload_version: version,
+            envelope: None,
         };
         self.store().insert_message_for_endpoint(&message, &endpoint.id).await.map_err(
             |error| match error {

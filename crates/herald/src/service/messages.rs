@@ -55,6 +55,7 @@ impl Service {
             payload_expires_at: now + retention,
             ordering_key: new.ordering_key,
             payload_version,
+            envelope: None,
         };
         self.store().insert_message(&message).await.map_err(ServiceError::store(Resource::Message))?;
         self.metrics().message_accepted();

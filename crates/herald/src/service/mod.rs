@@ -14,6 +14,7 @@ mod endpoints;
 mod error;
 mod event_types;
 mod examples;
+mod ingest;
 mod messages;
 mod portal;
 mod tokens;
@@ -35,6 +36,7 @@ pub use endpoints::{NewEndpoint, Upserted};
 pub use error::{CODES, Resource, ServiceError};
 pub use event_types::NewEventType;
 pub use examples::Preview;
+pub use ingest::{Incoming, NewSource, Received};
 pub use messages::NewMessage;
 
 /// What the use cases work with. Cheap to clone.
@@ -75,6 +77,12 @@ pub struct Shared {
     pub refuse_unroutable_endpoints: bool,
     /// Operational webhooks for what a use case learns (a consent granted through its callback).
     pub operational: crate::worker::operational::OperationalWebhooks,
+    /// The base URL users reach Herald at (ingest URLs are made from it).
+    pub public_url: String,
+    /// The ingest gateway's settings.
+    pub ingest: crate::config::IngestConfig,
+    /// Endpoint URLs must be `https://` (`endpoint_https_only`).
+    pub endpoint_https_only: bool,
 }
 
 impl Service {

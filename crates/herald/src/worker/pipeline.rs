@@ -192,6 +192,21 @@ async fn prepare(
     {
         headers.insert(http::header::ORIGIN, origin);
     }
+    // An ingested body goes with its own content type and the provider's allowed headers
+    // (which never replace a header already set: Herald's signature, the endpoint's own).
+    if let Some(envelope) = &delivery.envelope {
+        if let Ok(content_type) = http::HeaderValue::from_str(&envelope.content_type) {
+            headers.insert(http::header::CONTENT_TYPE, content_type);
+        }
+        for (name, value) in &envelope.headers {
+            if let (Ok(name), Ok(value)) =
+                (http::HeaderName::try_from(name.as_str()), http::HeaderValue::from_str(value))
+                && !headers.contains_key(&name)
+            {
+                headers.insert(name, value);
+            }
+        }
+    }
     Ok(Prepared { url, method, body, headers })
 }
 
@@ -262,6 +277,13 @@ pub(super) async fn settle_attempt(
     };
     let Settlement { class, record, breaker: event, notice, .. } = settle::settle(attempted, exchange);
     context.metrics.delivery_attempted(class, duration);
+    // An ingested event reached a destination: how long after the provider's request.
+    if class == settle::AttemptClass::Success
+        && delivery.envelope.is_some()
+        && let Some(accepted) = delivery.msg_id.created_at()
+    {
+        context.metrics.ingest.forwarded((now - accepted).to_std().unwrap_or_default());
+    }
     if let Some(until) = feed_breaker(breaker, event, now) {
         // Every node holds the endpoint back, not just this one.
         if let Err(error) = context.store.open_circuit(&delivery.endpoint_id, until).await {
@@ -544,6 +566,7 @@ mod tests {
             payload_expires_at: now + chrono::Duration::days(1),
             ordering_key: None,
             payload_version: herald_core::version::PayloadVersion::FIRST,
+            envelope: None,
         };
         context.store.insert_message(&message).await.unwrap();
         let lease = |at| LeaseRequest {

@@ -22,6 +22,7 @@ mod receiver;
 mod dashboard;
 mod portal;
 mod prefix;
+mod sources;
 mod webdriver;
 mod world;
 
@@ -72,6 +73,10 @@ fn tests() -> Vec<Test> {
         Test {
             name: "dashboard_signs_in_shows_the_overview_and_acts_on_endpoints",
             run: |setup, driver| Box::pin(async move { dashboard::story(&setup, &driver).await }),
+        },
+        Test {
+            name: "dashboard_lists_sources_and_shows_one_with_its_url_destinations_and_refusals",
+            run: |setup, driver| Box::pin(async move { sources::story(&setup, &driver).await }),
         },
         Test {
             name: "portal_and_dashboard_work_behind_a_proxy_under_a_path_prefix",

@@ -78,3 +78,18 @@ fn bench_refuses_a_url_off_this_machine() {
     assert!(stderr.contains("refusing to benchmark") && stderr.contains("loopback"), "stderr: {stderr}");
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn bench_ingest_forwards_every_event_to_every_destination_once() {
+    let output =
+        bench(&["--ingest", "--messages", "200", "--endpoints", "2", "--concurrency", "8", "--json"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "exit {}\nstdout: {stdout}\nstderr: {stderr}", output.status);
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON object on stdout");
+    assert_eq!(report["accepted"], 200, "{report}");
+    assert_eq!(report["deliveries"], 400, "{report}");
+    assert_eq!(report["missing"], 0, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+    assert_eq!(report["signature_failures"], 0, "{report}");
+}

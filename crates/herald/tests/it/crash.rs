@@ -233,3 +233,79 @@ async fn sigterm_lets_attempts_in_flight_finish_and_a_restart_delivers_the_rest_
     );
     eprintln!("SIGTERM mid-run: {context}");
 }
+
+/// The ingest gateway answers a provider only once the event is committed: events answered
+/// 200 just before a `kill -9` are forwarded by the restarted process (their destination
+/// refused everything before the kill, so every forward happens after it). On the suite's
+/// backend (`HERALD_TEST_BACKEND=postgres` runs it on PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_an_ingest_url_answered_is_forwarded_after_a_sigkill() {
+    const EVENTS: usize = 20;
+    let work = tempfile::tempdir().expect("tempdir");
+    let data_dir = work.path().join("data");
+    let mut env: Vec<(&str, String)> = Vec::new();
+    let mut schema = None;
+    if crate::helpers::Backend::for_suite() == crate::helpers::Backend::Postgres {
+        let (url, name) = crate::helpers::postgres_database(&data_dir).await;
+        env.push(("HERALD_DATABASE_URL", url));
+        env.push(("HERALD_ENCRYPTION_KEY", crate::helpers::TEST_ENCRYPTION_KEY.to_owned()));
+        schema = Some(name);
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let receiver = Receiver::start().await;
+    receiver.always(Reply::Status(503));
+    let client = client();
+    let mut served = Served::start(work.path(), &data_dir, &env);
+    served.wait_healthy().await;
+    let source: serde_json::Value = client
+        .post(served.url("/ingest/api/v1/source"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"name": "Plain", "type": "generic-webhook"}))
+        .send()
+        .await
+        .expect("create source")
+        .json()
+        .await
+        .expect("source JSON");
+    let id = source["id"].as_str().expect("source id");
+    let destination = client
+        .post(served.url(&format!("/ingest/api/v1/source/{id}/endpoint")))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({"url": receiver.url("/dest")}))
+        .send()
+        .await
+        .expect("create destination");
+    assert!(destination.status().is_success());
+    let url = source["ingestUrl"].as_str().expect("ingest URL").to_owned();
+
+    let mut accepted = HashSet::new();
+    for i in 0..EVENTS {
+        let reply = client
+            .post(&url)
+            .header("webhook-id", format!("evt-{i}"))
+            .header("content-type", "text/plain")
+            .body(format!("event {i}"))
+            .send()
+            .await
+            .expect("post event");
+        assert_eq!(reply.status(), reqwest::StatusCode::OK);
+        let body: serde_json::Value = reply.json().await.expect("answer JSON");
+        accepted.insert(body["id"].as_str().expect("message id").to_owned());
+    }
+    served.signal("-9");
+    let status = served.wait_exit(BOUND).await;
+    assert_eq!(status.signal(), Some(9), "the process died of SIGKILL: {status}");
+    assert!(receiver.received().iter().all(|r| r.path == "/dest"));
+
+    receiver.always(Reply::Status(200));
+    let mut restarted = Served::start(work.path(), &data_dir, &env);
+    restarted.wait_healthy().await;
+    let counts = wait_until_all_arrived(&receiver, &accepted, &restarted).await;
+    assert_eq!(counts.len(), EVENTS, "every accepted event, and nothing else, arrived");
+    if let Some(schema) = schema {
+        crate::helpers::drop_schema(schema);
+    }
+    let bodies: HashSet<String> =
+        receiver.received().iter().map(|r| String::from_utf8_lossy(&r.body).into_owned()).collect();
+    assert!((0..EVENTS).all(|i| bodies.contains(&format!("event {i}"))));
+}

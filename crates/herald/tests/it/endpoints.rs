@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestServer, assert_error, assert_validation};
+use crate::helpers::{Options, TestServer, assert_error, assert_validation};
 
 async fn server_with_app() -> (TestServer, String) {
     let server = TestServer::start().await;
@@ -263,4 +263,27 @@ async fn custom_headers_are_capped_in_number_and_size() {
     assert_eq!(edit.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", edit.body);
     let headers = server.get(&format!("{base}/{id}/headers")).await;
     assert_eq!(headers.body["headers"].as_object().unwrap().len(), 64);
+}
+
+#[tokio::test]
+async fn endpoint_https_only_refuses_http_urls_on_create_put_and_patch() {
+    let options = Options { env: vec![("HERALD_ENDPOINT_HTTPS_ONLY", "true".into())], ..Options::default() };
+    let server = TestServer::start_with(options).await;
+    server.create_app("Acme", Some("acme")).await;
+    let plain = server.post("/api/v1/app/acme/endpoint", json!({"url": "http://example.com/hook"})).await;
+    assert_eq!(assert_validation(&plain), vec!["body.url"]);
+    let secure = server
+        .post("/api/v1/app/acme/endpoint", json!({"url": "https://example.com/hook", "uid": "a"}))
+        .await;
+    assert_eq!(secure.status, StatusCode::CREATED);
+    let patched =
+        server.patch("/api/v1/app/acme/endpoint/a", json!({"url": "http://example.com/other"})).await;
+    assert_eq!(assert_validation(&patched), vec!["body.url"]);
+    let put = server.put("/api/v1/app/acme/endpoint/b", json!({"url": "http://example.com/b"})).await;
+    assert_eq!(assert_validation(&put), vec!["body.url"]);
+    // Off (the default): http:// is accepted.
+    let server = TestServer::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let plain = server.post("/api/v1/app/acme/endpoint", json!({"url": "http://example.com/hook"})).await;
+    assert_eq!(plain.status, StatusCode::CREATED);
 }

@@ -77,7 +77,7 @@ fn schema_for(data_dir: &Path) -> String {
 }
 
 /// Creates the test's schema and returns a database URL that uses it.
-async fn postgres_database(data_dir: &Path) -> (String, String) {
+pub async fn postgres_database(data_dir: &Path) -> (String, String) {
     let schema = schema_for(data_dir);
     let mut admin = sqlx::postgres::PgConnection::connect(&postgres_url())
         .await
@@ -91,7 +91,7 @@ async fn postgres_database(data_dir: &Path) -> (String, String) {
 /// Drops a test's schema, best effort, from a detached thread: `Drop` can't await, and must
 /// not block either (the server being dropped may hold locks the drop has to wait for, and
 /// only the test's runtime, which would be blocked, can release them).
-fn drop_schema(schema: String) {
+pub fn drop_schema(schema: String) {
     std::thread::spawn(move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
         runtime.block_on(async {
@@ -103,7 +103,7 @@ fn drop_schema(schema: String) {
 }
 
 /// A key shared by every PostgreSQL test server (PostgreSQL nodes need a configured key).
-const TEST_ENCRYPTION_KEY: &str = "bXktdGVzdC1rZXktaXMtdGhpcnR5LXR3by1ieXRlcyE=";
+pub const TEST_ENCRYPTION_KEY: &str = "bXktdGVzdC1rZXktaXMtdGhpcnR5LXR3by1ieXRlcyE=";
 
 /// Settings for a test server beyond the defaults.
 #[derive(Debug, Default)]

@@ -62,6 +62,16 @@ async fn the_document_is_served_and_covers_every_route() {
         ("/api/v1/health", &["get"]),
         ("/health/live", &["get"]),
         ("/health/ready", &["get"]),
+        ("/ingest/api/v1/source", &["get", "post"]),
+        ("/ingest/api/v1/source/{source_id}", &["get", "put", "patch", "delete"]),
+        ("/ingest/api/v1/source/{source_id}/token/rotate", &["post"]),
+        ("/ingest/api/v1/source/{source_id}/refusal", &["get"]),
+        ("/ingest/api/v1/source/{source_id}/endpoint", &["get", "post"]),
+        ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}", &["get", "put", "delete"]),
+        ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret", &["get"]),
+        ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret/rotate", &["post"]),
+        ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers", &["get", "put"]),
+        ("/in/{token}", &["post"]),
     ];
     for (path, methods) in expected {
         let item = paths.get(path).unwrap_or_else(|| panic!("{path} is documented"));

@@ -1,7 +1,9 @@
 //! The official Svix SDK for Python, an independent client, against a real `herald serve`:
 //! applications, event types, endpoints (create, upsert, patch, secret, headers, stats), a
 //! message and its signed delivery (verified by the SDK's own `Webhook`), attempts, attempted
-//! destinations, and a 409. Two generations of the SDK run the same script: 2.x (Python's
+//! destinations, and a 409; with 2.x also the ingest gateway through `ingest.source` and
+//! `ingest.endpoint` (create, get, list, upsert, rotate_token, secrets, headers, delete) and a
+//! GitHub-signed event forwarded to the destination. Two generations of the SDK run the same script: 2.x (Python's
 //! `svix` package as installed) and 1.x (the last, 1.99.1, still the most installed, from the
 //! directory `HERALD_PYTHON_SVIX1_PATH` names, e.g. `pip install --target DIR svix==1.99.1`),
 //! whose models differ (1.x requires an endpoint's `version`).

@@ -133,4 +133,65 @@ if hasattr(svix.authentication, "expire_all"):
     assert getattr(refused, "status_code", None) == 401, f"an expired portal token: {refused!r}"
 svix.endpoint.delete(app.id, ep.id)
 svix.application.delete(app.id)
+
+if sdk_major >= 2:
+    # The ingest gateway through `ingest.source` and `ingest.endpoint` (2.x only; 1.x has none).
+    import hashlib
+    import hmac
+    import urllib.request
+
+    from svix.models import (
+        GithubConfig,
+        IngestEndpointHeadersIn,
+        IngestEndpointIn,
+        IngestEndpointSecretIn,
+        IngestEndpointUpsertIn,
+        IngestSourceIn,
+    )
+
+    source = svix.ingest.source.create(
+        IngestSourceIn(name="GitHub", uid="py-gh", type="github", config=GithubConfig(secret="hush"))
+    )
+    assert source.type == "github" and source.ingest_url, source
+    assert svix.ingest.source.get("py-gh").id == source.id
+    assert [s.id for s in svix.ingest.source.list().data] == [source.id]
+    replaced = svix.ingest.source.upsert(
+        "py-gh", IngestSourceIn(name="GitHub org", uid="py-gh", type="github", config=GithubConfig(secret="hush"))
+    )
+    assert replaced.name == "GitHub org", replaced
+    ingest_url = svix.ingest.source.rotate_token("py-gh").ingest_url
+    assert ingest_url != source.ingest_url
+    dest = svix.ingest.endpoint.create("py-gh", IngestEndpointIn(url=hook + "/github", uid="svc"))
+    assert svix.ingest.endpoint.get("py-gh", "svc").id == dest.id
+    assert [e.id for e in svix.ingest.endpoint.list("py-gh").data] == [dest.id]
+    moved = svix.ingest.endpoint.upsert("py-gh", "svc", IngestEndpointUpsertIn(url=hook + "/github", description="ci"))
+    assert moved.description == "ci", moved
+    old_key = svix.ingest.endpoint.get_secret("py-gh", "svc").key
+    svix.ingest.endpoint.rotate_secret("py-gh", "svc", IngestEndpointSecretIn(grace_period_seconds=0))
+    dest_key = svix.ingest.endpoint.get_secret("py-gh", "svc").key
+    assert dest_key != old_key
+    svix.ingest.endpoint.set_headers("py-gh", "svc", IngestEndpointHeadersIn(headers={"X-Env": "prod"}))
+    assert svix.ingest.endpoint.get_headers("py-gh", "svc").headers == {"X-Env": "prod"}
+
+    # GitHub sends to the ingest URL; the destination gets the body, signed by Herald.
+    event = b'{"action":"opened","number":7}'
+    signature = "sha256=" + hmac.new(b"hush", event, hashlib.sha256).hexdigest()
+    before = len(received)
+    request = urllib.request.Request(ingest_url, data=event, method="POST", headers={
+        "Content-Type": "application/json", "X-Hub-Signature-256": signature,
+        "X-GitHub-Event": "pull_request", "X-GitHub-Delivery": "py-delivery-1",
+    })
+    assert urllib.request.urlopen(request).status == 200
+    deadline = time.time() + 10
+    while len(received) == before and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(received) > before, "the event was not forwarded"
+    headers, body = received[-1]
+    headers = {k.lower(): v for k, v in headers.items()}
+    assert body == event
+    Webhook(dest_key).verify(body, headers)
+    assert headers.get("x-github-event") == "pull_request" and headers.get("x-env") == "prod", headers
+    svix.ingest.endpoint.delete("py-gh", "svc")
+    svix.ingest.source.delete("py-gh")
+
 print("python svix sdk: ok")
