@@ -16,6 +16,7 @@ use crate::api::endpoint_secret::{
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError};
 use crate::api::extract::{Body, Query};
 use crate::api::pagination::{ListParams, ListResponse};
+use crate::api::transformation::{self, EndpointTransformationOut, EndpointTransformationPatch};
 
 /// The id of the application behind the source (organisation tokens only).
 async fn app_of(state: &ApiState, caller: &Caller, source_id: &str) -> Result<String, ApiError> {
@@ -174,4 +175,39 @@ pub async fn put_headers(
 ) -> Result<StatusCode, ApiError> {
     let app = app_of(&state, &caller, &source_id).await?;
     endpoint_secret::put_headers(State(state), caller, Path((app, endpoint_id)), body).await
+}
+
+/// Get a destination's transformation.
+#[utoipa::path(get, path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation", tag = "Ingest Endpoint",
+    params(("source_id" = String, Path, description = "The source's id or uid"),
+           ("endpoint_id" = String, Path, description = "The destination's id or uid")),
+    responses((status = 200, body = EndpointTransformationOut), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+              (status = 404, body = HttpErrorOut)),
+    security(("bearer" = [])))]
+pub async fn get_transformation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
+) -> Result<Json<EndpointTransformationOut>, ApiError> {
+    let app = app_of(&state, &caller, &source_id).await?;
+    transformation::get(State(state), caller, Path((app, endpoint_id))).await
+}
+
+/// Set, enable, disable or remove a destination's transformation (run on each forwarded
+/// event's JSON body before it is signed; a body that is not JSON fails the delivery).
+#[utoipa::path(patch, path = "/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation", tag = "Ingest Endpoint",
+    params(("source_id" = String, Path, description = "The source's id or uid"),
+           ("endpoint_id" = String, Path, description = "The destination's id or uid")),
+    request_body = EndpointTransformationPatch,
+    responses((status = 204, description = "Changed"), (status = 401, body = HttpErrorOut), (status = 403, body = HttpErrorOut),
+              (status = 404, body = HttpErrorOut), (status = 422, body = HttpValidationError)),
+    security(("bearer" = [])))]
+pub async fn patch_transformation(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path((source_id, endpoint_id)): Path<(String, String)>,
+    body: Body<EndpointTransformationPatch>,
+) -> Result<StatusCode, ApiError> {
+    let app = app_of(&state, &caller, &source_id).await?;
+    transformation::patch(State(state), caller, Path((app, endpoint_id)), body).await
 }

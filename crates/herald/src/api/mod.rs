@@ -276,6 +276,10 @@ pub fn router(state: ApiState, settings: RouterSettings) -> Router {
             get(ingest_endpoint::get).put(ingest_endpoint::upsert).delete(ingest_endpoint::delete),
         )
         .route("/{source_id}/endpoint/{endpoint_id}/secret", get(ingest_endpoint::get_secret))
+        .route(
+            "/{source_id}/endpoint/{endpoint_id}/transformation",
+            get(ingest_endpoint::get_transformation).patch(ingest_endpoint::patch_transformation),
+        )
         .route("/{source_id}/endpoint/{endpoint_id}/secret/rotate", post(ingest_endpoint::rotate_secret))
         .route(
             "/{source_id}/endpoint/{endpoint_id}/headers",

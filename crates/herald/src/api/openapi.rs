@@ -44,7 +44,8 @@ use crate::api::{
         ingest::rotate_token, ingest::refusals,
         ingest_endpoint::list, ingest_endpoint::create, ingest_endpoint::get, ingest_endpoint::upsert,
         ingest_endpoint::delete, ingest_endpoint::get_secret, ingest_endpoint::rotate_secret,
-        ingest_endpoint::get_headers, ingest_endpoint::put_headers,
+        ingest_endpoint::get_headers, ingest_endpoint::put_headers, ingest_endpoint::get_transformation,
+        ingest_endpoint::patch_transformation,
         ingest_receive::receive,
     ),
     components(schemas(

@@ -66,13 +66,13 @@ pub struct BenchArgs {
     /// spread the messages over this many ordering keys.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub ordered_keys: Option<u32>,
-    /// Start the Herald nodes under test on this PostgreSQL database (loopback only), in a
-    /// fresh schema dropped afterwards, instead of the embedded SQLite.
     /// Measure the ingest gateway instead of message intake: events are POSTed to a
     /// generic-webhook source's ingest URL (the payload as the body) and forwarded to its
     /// destinations (the endpoints).
     #[arg(long, conflicts_with = "ordered_keys")]
     pub ingest: bool,
+    /// Start the Herald nodes under test on this PostgreSQL database (loopback only), in a
+    /// fresh schema dropped afterwards, instead of the embedded SQLite.
     #[arg(long, conflicts_with = "url")]
     pub database_url: Option<String>,
     /// How many Herald nodes to start on that database; the bench posts through the first,

@@ -33,9 +33,13 @@ pub enum SourceCommand {
         iterator: Option<String>,
     },
     /// Show one source, by id or uid, with its ingest URL.
-    Get { source: String },
+    Get {
+        /// The source's id or uid.
+        source: String,
+    },
     /// Create a source and print its ingest URL.
     Create {
+        /// A name for people, e.g. "GitHub (production)".
         #[arg(long)]
         name: String,
         /// The provider: github, stripe, shopify, slack, svix, standard-webhooks, clerk, … or
@@ -53,11 +57,20 @@ pub enum SourceCommand {
         public_key: Option<String>,
     },
     /// Give a source a new ingest URL (the old one keeps working for ingest_token_grace).
-    Rotate { source: String },
+    Rotate {
+        /// The source's id or uid.
+        source: String,
+    },
     /// Delete a source with its destinations and events.
-    Delete { source: String },
+    Delete {
+        /// The source's id or uid.
+        source: String,
+    },
     /// The source's newest refused requests: reason, time, address.
-    Refusals { source: String },
+    Refusals {
+        /// The source's id or uid.
+        source: String,
+    },
 }
 
 const COLUMNS: &[(&str, &str)] =

@@ -213,7 +213,20 @@ impl WorkerHandle {
     /// call it after moving a manual clock, to show both that something happened and that
     /// nothing did (`leased == 0`), without sleeping. Only for a worker started with
     /// `WorkerSettings::stepped`; otherwise it does nothing and reports nothing.
+    ///
+    /// (The worker's own context keeps [`WorkerHandle::for_context`], without the stepped
+    /// dispatcher: the dispatcher holds the context, and neither may keep the other alive, or a
+    /// stepped worker's store and its connections would outlive the app.)
     pub async fn step(&self) -> StepReport {
+        self.step_dispatcher().await
+    }
+
+    /// This handle without the stepped dispatcher, for the worker's context.
+    fn for_context(&self) -> Self {
+        Self { stepper: Arc::default(), ..self.clone() }
+    }
+
+    async fn step_dispatcher(&self) -> StepReport {
         let mut stepper = self.stepper.lock().await;
         let Some(dispatcher) = stepper.as_mut() else { return StepReport { leased: 0, unfinished: 0 } };
         let mut leased = 0;
@@ -284,7 +297,7 @@ pub fn start(
         settings,
         sender,
         wake: wake.clone(),
-        handle: handle.clone(),
+        handle: handle.for_context(),
         operational,
         metrics,
         attempts: TaskTracker::new(),

@@ -71,6 +71,7 @@ async fn the_document_is_served_and_covers_every_route() {
         ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret", &["get"]),
         ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/secret/rotate", &["post"]),
         ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/headers", &["get", "put"]),
+        ("/ingest/api/v1/source/{source_id}/endpoint/{endpoint_id}/transformation", &["get", "patch"]),
         ("/in/{token}", &["post"]),
     ];
     for (path, methods) in expected {

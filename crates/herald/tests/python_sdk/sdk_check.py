@@ -191,6 +191,13 @@ if sdk_major >= 2:
     assert body == event
     Webhook(dest_key).verify(body, headers)
     assert headers.get("x-github-event") == "pull_request" and headers.get("x-env") == "prod", headers
+    # A destination's transformation, through `ingest.endpoint.transformation`.
+    from svix.api import IngestEndpointTransformationPatch
+
+    code = "function handler(webhook) { webhook.payload.seen = true; return webhook; }"
+    svix.ingest.endpoint.transformation.patch("py-gh", "svc", IngestEndpointTransformationPatch(code=code, enabled=True))
+    got = svix.ingest.endpoint.transformation.get("py-gh", "svc")
+    assert got.code == code and got.enabled is True, got
     svix.ingest.endpoint.delete("py-gh", "svc")
     svix.ingest.source.delete("py-gh")
 
