@@ -559,3 +559,38 @@ async fn an_attempt_records_the_request_it_sent_without_secrets() {
         json!({"wrapped": {"n": 1}})
     );
 }
+
+#[tokio::test]
+async fn the_operator_hears_of_a_delivery_a_failing_script_ended() {
+    let operator = Receiver::start().await;
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let server = stepped_server_with(vec![
+        ("HERALD_OPERATIONAL_WEBHOOK_URL", operator.url("/ops")),
+        ("HERALD_OPERATIONAL_WEBHOOK_SECRET", secret.to_owned()),
+    ])
+    .await;
+    let receiver = Receiver::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let id = endpoint(&server, &receiver, "/hooks", json!({})).await;
+    let code = "function handler(w) { throw new Error('no such field'); }";
+    server
+        .patch(
+            &format!("/api/v1/app/acme/endpoint/{id}/transformation"),
+            json!({"code": code, "enabled": true}),
+        )
+        .await;
+    let sent = server.post("/api/v1/app/acme/msg", json!({"eventType": "order.paid", "payload": {}})).await;
+    assert_eq!(server.step().await.leased, 1);
+    let events = operator.wait_for(1, std::time::Duration::from_secs(10)).await;
+    svix::webhooks::Webhook::new(secret).unwrap().verify(&events[0].body, &events[0].headers).unwrap();
+    let event: Value = serde_json::from_slice(&events[0].body).unwrap();
+    assert_eq!(event["type"], "message.attempt.exhausted");
+    assert_eq!(event["data"]["msgId"], sent.body["id"]);
+    // The event names the attempt (Svix's shape); the attempt says why.
+    let attempts =
+        server.get(&format!("/api/v1/app/acme/attempt/msg/{}", sent.body["id"].as_str().unwrap())).await;
+    let attempt = &attempts.body["data"][0];
+    assert_eq!(event["data"]["lastAttempt"]["id"], attempt["id"]);
+    assert!(attempt["response"].as_str().unwrap().contains("Error: no such field"), "{attempt}");
+    assert_eq!(receiver.count(), 0);
+}
