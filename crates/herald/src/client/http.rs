@@ -224,6 +224,6 @@ fn parse_json(bytes: &[u8], path: &str) -> anyhow::Result<Value> {
 }
 
 /// Escapes one path segment (ids and uids are plain, but a typo must not change the route).
-pub(super) fn segment(text: &str) -> String {
+pub(crate) fn segment(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>().replace('+', "%20")
 }

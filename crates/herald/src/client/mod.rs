@@ -20,6 +20,7 @@ pub mod verify;
 
 use clap::Args;
 
+pub(crate) use self::http::segment;
 pub use self::http::{ApiClient, ApiError};
 
 /// The server `herald` talks to when neither `--url`, `HERALD_URL` nor the client

@@ -6,6 +6,9 @@
 //! loopback: `--forward-to` is refused unless its host is 127.0.0.0/8, ::1 or localhost, and
 //! the receiver binds 127.0.0.1 only.
 //!
+//! `--source` attaches the listener to an ingest source of a running Herald, through its API:
+//! a destination for the listener's address is added at start and deleted at Ctrl-C.
+//!
 //! Answers given to the sender: 200 at once when nothing is forwarded; 401 with a JSON body
 //! `{"code", "detail"}` when `--secret` is given and the signature does not check out (the
 //! request is then printed and stored but not forwarded); when forwarding, the local app's
@@ -68,6 +71,13 @@ pub struct ReceiveArgs {
     /// The JSON-lines file received webhooks are appended to.
     #[arg(long, default_value = DEFAULT_STORE)]
     pub store: PathBuf,
+    /// Attach to this ingest source (id or uid) of the Herald at --url: a destination pointing
+    /// here is added while listening (removed at Ctrl-C), and its secret verifies what
+    /// arrives. That Herald must be allowed to deliver to loopback (`allowed_cidrs`).
+    #[arg(long)]
+    pub source: Option<String>,
+    #[command(flatten)]
+    pub connection: crate::client::Connection,
 }
 
 /// Options of `herald listen replay`.

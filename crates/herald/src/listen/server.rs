@@ -31,7 +31,7 @@ struct Listener {
 
 /// Listens until Ctrl-C.
 pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
-    let verifier = match &args.secret {
+    let mut verifier = match &args.secret {
         Some(secret) => Some(Verifier::new(secret).context("the --secret is not a valid signing secret")?),
         None => None,
     };
@@ -47,6 +47,21 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
         Some(target) => println!("   forwarding to {}", target.as_str()),
         None => println!("   not forwarding (answering 200)"),
     }
+    let attached = match &args.source {
+        Some(source) => {
+            let attached = Attached::add(&args.connection, source, bound).await?;
+            println!(
+                "   attached to source {source} as destination {} (removed when this stops)",
+                attached.id
+            );
+            if verifier.is_none() {
+                verifier =
+                    Some(Verifier::new(&attached.secret).context("the destination's secret is not valid")?);
+            }
+            Some(attached)
+        }
+        None => None,
+    };
     if verifier.is_some() {
         println!("   verifying signatures (401 on failure)");
     }
@@ -56,12 +71,53 @@ pub(crate) async fn run(args: ReceiveArgs) -> anyhow::Result<()> {
         store,
     });
     let app = axum::Router::new().fallback(receive).with_state(state);
-    axum::serve(tcp, app)
+    let served = axum::serve(tcp, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await
-        .context("the listener failed")
+        .context("the listener failed");
+    if let Some(attached) = attached {
+        attached.remove().await;
+    }
+    served
+}
+
+/// A destination of an ingest source that points at this listener.
+struct Attached {
+    client: crate::client::ApiClient,
+    path: String,
+    id: String,
+    secret: String,
+}
+
+impl Attached {
+    /// Adds a destination for `bound` to `source`, and reads its signing secret.
+    async fn add(
+        connection: &crate::client::Connection,
+        source: &str,
+        bound: SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let client = connection.client()?;
+        let base = format!("/ingest/api/v1/source/{}/endpoint", crate::client::segment(source));
+        let body = json!({ "url": format!("http://{bound}/"), "description": "herald listen" });
+        let created = client.post(&base, &body).await.context("could not add a destination to the source")?;
+        let id = created["id"].as_str().context("the server returned no destination id")?.to_owned();
+        let path = format!("{base}/{id}");
+        let secret = client.get(&format!("{path}/secret")).await?["key"]
+            .as_str()
+            .context("the server returned no secret")?
+            .to_owned();
+        Ok(Self { client, path, id, secret })
+    }
+
+    /// Deletes the destination (best effort: a listener that was killed leaves it behind).
+    async fn remove(self) {
+        match self.client.delete(&self.path).await {
+            Ok(_) => println!("herald listen: removed destination {}", self.id),
+            Err(error) => eprintln!("herald listen: could not remove destination {}: {error}", self.id),
+        }
+    }
 }
 
 /// Handles one request of any method on any path.

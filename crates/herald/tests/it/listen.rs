@@ -240,3 +240,52 @@ async fn listen_answers_502_while_the_local_app_is_down_and_forwards_once_it_is_
     listening.wait_line(|line| line.contains("-> 202")).await;
     assert_eq!(std::fs::read_to_string(&store).unwrap().lines().count(), 2, "both requests are stored");
 }
+
+#[tokio::test]
+async fn listen_attaches_to_an_ingest_source_and_verifies_what_it_forwards() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("received.jsonl");
+    let server = TestServer::start().await;
+    let created = server
+        .post(
+            "/ingest/api/v1/source",
+            json!({"name": "Dev", "uid": "dev", "type": "generic-webhook", "config": {}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{:?}", created.body);
+    let ingest_url = created.body["ingestUrl"].as_str().unwrap().to_owned();
+    let base = server.url("");
+    let mut listening = Listening::start(
+        dir.path(),
+        &[
+            "--source",
+            "dev",
+            "--url",
+            &base,
+            "--token",
+            crate::helpers::ADMIN_TOKEN,
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let attached = listening.wait_line(|line| line.contains("attached to source dev as destination")).await;
+    let destinations = server.get("/ingest/api/v1/source/dev/endpoint").await;
+    let destination = destinations.body["data"][0]["id"].as_str().unwrap().to_owned();
+    assert!(attached.contains(&destination), "{attached}");
+    assert_eq!(destinations.body["data"][0]["url"], listening.url().trim_end_matches("webhooks"));
+
+    // A provider posts to the source; the listener gets the forwarded copy, signed with the
+    // destination's secret, which it verifies.
+    let answer = reqwest::Client::new()
+        .post(&ingest_url)
+        .header("content-type", "application/json")
+        .header("webhook-id", "evt_listen_1")
+        .body(r#"{"hello":"listener"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    listening.wait_line(|line| line.contains("hello")).await;
+    listening.wait_line(|line| line == "signature: valid").await;
+}
