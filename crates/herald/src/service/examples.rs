@@ -40,8 +40,7 @@ impl Service {
             });
         }
         let now = self.clock().now();
-        let retention =
-            chrono::Duration::from_std(self.inner.payload_retention).unwrap_or(chrono::Duration::days(90));
+        let retention = self.default_payload_retention();
         let message = Message {
             id: MessageId::generate(),
             app_id: app.clone(),

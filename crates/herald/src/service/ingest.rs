@@ -200,8 +200,7 @@ impl Service {
             // Seen before the window: a new event, whose id can no longer be unique.
             event_id = None;
         }
-        let retention =
-            chrono::Duration::from_std(self.inner.payload_retention).unwrap_or(chrono::Duration::days(90));
+        let retention = self.default_payload_retention();
         let message = Message {
             id: MessageId::generate(),
             app_id: source.app_id.clone(),

@@ -40,9 +40,7 @@ impl Service {
             self.check_payload(versions.as_deref(), payload_version, &new.payload)?;
         }
         let now = self.clock().now();
-        let retention = new.payload_retention.unwrap_or_else(|| {
-            chrono::Duration::from_std(self.inner.payload_retention).unwrap_or(chrono::Duration::days(90))
-        });
+        let retention = new.payload_retention.unwrap_or_else(|| self.default_payload_retention());
         let message = Message {
             id: MessageId::generate(),
             app_id: app.clone(),

@@ -112,6 +112,11 @@ impl Service {
         &self.inner.scripts
     }
 
+    /// How long a payload is kept when its message does not say (`payload_retention`).
+    fn default_payload_retention(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.payload_retention).unwrap_or(chrono::Duration::days(90))
+    }
+
     fn metrics(&self) -> &Metrics {
         &self.inner.metrics
     }

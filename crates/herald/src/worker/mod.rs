@@ -7,6 +7,7 @@
 //! dead or rate-limited endpoint only ever slows its own lane.
 
 pub mod breaker;
+mod catch_unwind;
 pub mod consent;
 mod dispatcher;
 mod lane;

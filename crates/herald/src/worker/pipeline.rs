@@ -12,11 +12,7 @@
 //! says so, retried on the schedule: it never leaves a delivery stuck in `sending`, and the
 //! slots the attempt held are given back as it unwinds.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Mutex, PoisonError};
-use std::task::{Context as TaskContext, Poll};
 
 use chrono::{DateTime, Utc};
 use herald_core::delivery::LeasedDelivery;
@@ -28,6 +24,7 @@ use rand::Rng as _;
 use crate::scripts::{ConvertError, Webhook};
 use crate::worker::Context;
 use crate::worker::breaker::Breaker;
+use crate::worker::catch_unwind::CatchUnwind;
 use crate::worker::lane::InFlightSlot;
 use crate::worker::operational::Event;
 use crate::worker::sender::Outgoing;
@@ -399,37 +396,6 @@ async fn record_final(
         Err(error) => {
             tracing::error!(error = %error, msg = %delivery.msg_id, "could not record a delivery that was not sent");
             None
-        }
-    }
-}
-
-/// A future that turns a panic while polling it into `Err(message)`.
-struct CatchUnwind<F> {
-    inner: Pin<Box<F>>,
-}
-
-impl<F> CatchUnwind<F> {
-    fn new(inner: F) -> Self {
-        Self { inner: Box::pin(inner) }
-    }
-}
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, String>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let inner = self.inner.as_mut();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "a panic".to_owned());
-                Poll::Ready(Err(message))
-            }
         }
     }
 }

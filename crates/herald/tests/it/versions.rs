@@ -594,3 +594,37 @@ async fn the_operator_hears_of_a_delivery_a_failing_script_ended() {
     assert!(attempt["response"].as_str().unwrap().contains("Error: no such field"), "{attempt}");
     assert_eq!(receiver.count(), 0);
 }
+
+#[tokio::test]
+async fn a_transformation_and_other_endpoint_changes_made_at_once_all_land() {
+    let server = TestServer::start().await;
+    server.create_app("Acme", Some("acme")).await;
+    let id =
+        server.post("/api/v1/app/acme/endpoint", json!({"url": "https://example.com/"})).await.body["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+    let code = "function handler(w) { return w; }";
+    let endpoint = format!("/api/v1/app/acme/endpoint/{id}");
+    let transformation = format!("{endpoint}/transformation");
+    for round in 0..10 {
+        let description = format!("round {round}");
+        let (a, b, c) = tokio::join!(
+            server.patch(&transformation, json!({"code": code, "enabled": round % 2 == 0})),
+            server.patch(&endpoint, json!({"description": description})),
+            server.patch(&endpoint, json!({"payloadVersion": (round + 1).to_string()})),
+        );
+        assert_eq!((a.status, b.status, c.status), (StatusCode::NO_CONTENT, StatusCode::OK, StatusCode::OK));
+        let shown = server.get(&endpoint).await.body;
+        assert_eq!(
+            (shown["description"].as_str(), shown["payloadVersion"].clone()),
+            (Some(description.as_str()), json!((round + 1).to_string()))
+        );
+        let t = server.get(&transformation).await.body;
+        assert_eq!(
+            (t["code"].as_str(), t["enabled"].clone()),
+            (Some(code), json!(round % 2 == 0)),
+            "round {round}"
+        );
+    }
+}
