@@ -50,9 +50,10 @@ impl SourceType {
     pub fn parse(name: &str) -> Result<Self, String> {
         match verify::Scheme::of(name) {
             Some(scheme) => Ok(Self { name: name.to_owned(), scheme }),
-            None => {
-                Err(format!("unknown source type `{name}`; known types: {}", verify::TYPE_NAMES.join(", ")))
-            }
+            None => Err(format!(
+                "unknown source type `{name}`; known types: {}",
+                verify::type_names().collect::<Vec<_>>().join(", ")
+            )),
         }
     }
 

@@ -47,80 +47,48 @@ pub enum Scheme {
     Docusign,
 }
 
-/// The providers that sign with Svix (Svix's `SvixConfig` source types), and `svix` and
-/// `standard-webhooks` themselves.
-const SVIX_SIGNED: &[&str] = &[
-    "svix",
-    "standard-webhooks",
-    "beehiiv",
-    "brex",
-    "clerk",
-    "guesty",
-    "incident-io",
-    "lithic",
-    "nash",
-    "open-ai",
-    "pleo",
-    "psi-fi",
-    "render",
-    "replicate",
-    "resend",
-    "safebase",
-    "sardine",
-    "stych",
+/// Every source type Herald accepts and the scheme it verifies with: the one list of names
+/// (Svix's `SvixConfig` providers, which sign with Svix, are verified as `svix`).
+pub const TYPES: &[(&str, Scheme)] = &[
+    ("generic-webhook", Scheme::Generic),
+    ("svix", Scheme::Svix),
+    ("standard-webhooks", Scheme::Svix),
+    ("beehiiv", Scheme::Svix),
+    ("brex", Scheme::Svix),
+    ("clerk", Scheme::Svix),
+    ("guesty", Scheme::Svix),
+    ("incident-io", Scheme::Svix),
+    ("lithic", Scheme::Svix),
+    ("nash", Scheme::Svix),
+    ("open-ai", Scheme::Svix),
+    ("pleo", Scheme::Svix),
+    ("psi-fi", Scheme::Svix),
+    ("render", Scheme::Svix),
+    ("replicate", Scheme::Svix),
+    ("resend", Scheme::Svix),
+    ("safebase", Scheme::Svix),
+    ("sardine", Scheme::Svix),
+    ("stych", Scheme::Svix),
+    ("github", Scheme::Github),
+    ("stripe", Scheme::Stripe),
+    ("shopify", Scheme::Shopify),
+    ("slack", Scheme::Slack),
+    ("hubspot", Scheme::Hubspot),
+    ("zoom", Scheme::Zoom),
+    ("segment", Scheme::Segment),
+    ("telnyx", Scheme::Telnyx),
+    ("docusign", Scheme::Docusign),
 ];
 
-/// Every source type name Herald accepts.
-pub const TYPE_NAMES: &[&str] = &[
-    "generic-webhook",
-    "svix",
-    "standard-webhooks",
-    "beehiiv",
-    "brex",
-    "clerk",
-    "guesty",
-    "incident-io",
-    "lithic",
-    "nash",
-    "open-ai",
-    "pleo",
-    "psi-fi",
-    "render",
-    "replicate",
-    "resend",
-    "safebase",
-    "sardine",
-    "stych",
-    "github",
-    "stripe",
-    "shopify",
-    "slack",
-    "hubspot",
-    "zoom",
-    "segment",
-    "telnyx",
-    "docusign",
-];
+/// Every source type name Herald accepts, in [`TYPES`]' order.
+pub fn type_names() -> impl Iterator<Item = &'static str> {
+    TYPES.iter().map(|(name, _)| *name)
+}
 
 impl Scheme {
     /// The scheme of a source type name, if Herald knows it.
     pub fn of(type_name: &str) -> Option<Self> {
-        if SVIX_SIGNED.contains(&type_name) {
-            return Some(Self::Svix);
-        }
-        Some(match type_name {
-            "generic-webhook" => Self::Generic,
-            "github" => Self::Github,
-            "stripe" => Self::Stripe,
-            "shopify" => Self::Shopify,
-            "slack" => Self::Slack,
-            "hubspot" => Self::Hubspot,
-            "zoom" => Self::Zoom,
-            "segment" => Self::Segment,
-            "telnyx" => Self::Telnyx,
-            "docusign" => Self::Docusign,
-            _ => return None,
-        })
+        TYPES.iter().find(|(name, _)| *name == type_name).map(|(_, scheme)| *scheme)
     }
 
     /// The provider's headers forwarded to destinations (lower-case): those that carry meaning,
@@ -323,16 +291,18 @@ mod tests {
 
     #[test]
     fn every_type_name_has_a_scheme() {
-        for name in TYPE_NAMES {
+        for name in type_names() {
             assert!(Scheme::of(name).is_some(), "{name}");
         }
+        let names: std::collections::HashSet<&str> = type_names().collect();
+        assert_eq!(names.len(), TYPES.len(), "a type is listed twice");
         assert_eq!(Scheme::of("clerk"), Some(Scheme::Svix));
         assert_eq!(Scheme::of("nope"), None);
     }
 
     #[test]
     fn no_forwarded_header_carries_a_signature() {
-        for name in TYPE_NAMES {
+        for name in type_names() {
             for header in Scheme::of(name).expect("a known type").forwarded_headers() {
                 assert!(!header.contains("signature") && !header.contains("hmac"), "{header}");
             }
