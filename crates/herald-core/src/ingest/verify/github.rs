@@ -16,11 +16,9 @@ pub(super) fn verify(secret: &str, request: &Request<'_>) -> Result<(), RefusalR
     let given = request.header("x-hub-signature-256").ok_or(RefusalReason::MissingSignature)?;
     let given = given.strip_prefix("sha256=").ok_or(RefusalReason::BadSignature)?;
     let expected = hex(&hmac_sha256(secret.as_bytes(), &[request.body]));
-    if same(given.to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
-        Ok(())
-    } else {
-        Err(RefusalReason::BadSignature)
-    }
+    // Compared as text, as GitHub's library (@octokit/webhooks-methods) compares it: GitHub
+    // sends lower-case hex, and upper-case is refused there too.
+    if same(given.as_bytes(), expected.as_bytes()) { Ok(()) } else { Err(RefusalReason::BadSignature) }
 }
 
 /// `X-GitHub-Event`, followed by the body's `action` when it has one (`pull_request.opened`).
@@ -59,6 +57,14 @@ mod tests {
         );
         assert_eq!(check("another", b"Hello, World!", SIGNATURE), Err(RefusalReason::BadSignature));
         assert_eq!(check("x", b"", "sha1=00"), Err(RefusalReason::BadSignature));
+        assert_eq!(
+            check(
+                "It's a Secret to Everybody",
+                b"Hello, World!",
+                &SIGNATURE.to_ascii_uppercase().replace("SHA256", "sha256")
+            ),
+            Err(RefusalReason::BadSignature)
+        );
         let none = headers(&[]);
         assert_eq!(
             verify("x", &Request { method: "POST", url: "", headers: &none, body: b"" }),
