@@ -1,12 +1,13 @@
 //! HubSpot v3: `X-HubSpot-Signature-v3: <base64 HMAC-SHA256(client secret, method + uri + body +
 //! timestamp)>` with `X-HubSpot-Request-Timestamp` in milliseconds; the URI is the full URL
-//! HubSpot called, with the characters HubSpot lists decoded. Older than the tolerance is
-//! refused.
+//! HubSpot called, with the characters HubSpot lists decoded. A request [`TOLERANCE_SECS`] old
+//! or older is refused, one from ahead of Herald's clock is not: as HubSpot's library
+//! (`Signature.is_valid`) judges.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use super::{Identity, Request, fresh, hmac_sha256, same, seconds};
+use super::{Identity, Request, TOLERANCE_SECS, hmac_sha256, same, seconds};
 use crate::ingest::RefusalReason;
 
 /// The encodings HubSpot decodes before signing.
@@ -42,7 +43,12 @@ pub(super) fn verify(secret: &str, request: &Request<'_>, now: i64) -> Result<()
     if !BASE64.decode(given.trim()).is_ok_and(|given| same(&given, &expected)) {
         return Err(RefusalReason::BadSignature);
     }
-    fresh(seconds(timestamp)? / 1000, now)
+    // HubSpot's library accepts a request strictly younger than five minutes, and any from
+    // ahead of its clock.
+    if now - seconds(timestamp)?.div_euclid(1000) >= TOLERANCE_SECS {
+        return Err(RefusalReason::StaleTimestamp);
+    }
+    Ok(())
 }
 
 /// HubSpot sends arrays of events: the first one's `eventId` and `subscriptionType`.
@@ -91,6 +97,14 @@ mod tests {
         );
         assert_eq!(check("other", url, BODY, 1_700_000_000), Err(RefusalReason::BadSignature));
         assert_eq!(check("hub_secret", url, BODY, 1_700_000_301), Err(RefusalReason::StaleTimestamp));
+    }
+
+    #[test]
+    fn five_minutes_old_is_stale_and_ahead_of_the_clock_is_not_as_hubspots_library_judges() {
+        let url = "https://example.com/in/tok";
+        assert_eq!(check("hub_secret", url, BODY, 1_700_000_299), Ok(()));
+        assert_eq!(check("hub_secret", url, BODY, 1_700_000_300), Err(RefusalReason::StaleTimestamp));
+        assert_eq!(check("hub_secret", url, BODY, 1_699_996_400), Ok(()));
     }
 
     #[test]
