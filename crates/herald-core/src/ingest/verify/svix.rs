@@ -3,13 +3,22 @@
 //! the signature header lists `v1,<base64>` entries separated by spaces (one per active key).
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
 
 use super::{Request, fresh, hmac_sha256, same, seconds};
 use crate::ingest::{RefusalReason, SourceConfig};
 
+/// A secret's key is base64 with or without its padding: the Svix and Standard Webhooks
+/// libraries accept both (a 32-byte key is often written without its `=`).
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 fn key(secret: &str) -> Option<Vec<u8>> {
-    BASE64.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok().filter(|key| !key.is_empty())
+    SECRET_BASE64.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).ok().filter(|key| !key.is_empty())
 }
 
 pub(super) fn check(config: &SourceConfig) -> Result<(), String> {
@@ -67,6 +76,14 @@ mod tests {
     }
 
     #[test]
+    fn a_key_written_without_its_base64_padding_is_the_same_key() {
+        let padded = format!("whsec_{}", BASE64.encode([7u8; 32]));
+        assert!(padded.ends_with('='));
+        assert_eq!(key(padded.trim_end_matches('=')), key(&padded));
+        assert!(key(padded.trim_end_matches('=')).is_some_and(|key| key == [7u8; 32]));
+    }
+
+    #[test]
     fn tampering_a_wrong_secret_and_a_stale_timestamp_are_refused() {
         assert_eq!(
             check("webhook", br#"{"test": 2432232315}"#, SECRET, AT),
@@ -78,6 +95,7 @@ mod tests {
         );
         assert_eq!(check("webhook", BODY, SECRET, AT + 301), Err(RefusalReason::StaleTimestamp));
         assert_eq!(check("webhook", BODY, SECRET, AT - 301), Err(RefusalReason::StaleTimestamp));
+        assert_eq!(key("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), key("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"));
         let none = headers(&[]);
         assert_eq!(
             verify(SECRET, &Request { method: "POST", url: "", headers: &none, body: BODY }, AT),
