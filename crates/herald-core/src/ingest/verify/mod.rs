@@ -210,11 +210,10 @@ pub fn identify(scheme: Scheme, request: &Request<'_>) -> Identity {
         Scheme::Github => github::identify(request, json.as_ref()),
         Scheme::Stripe => Identity { delivery_id: field(&["id"]), event_type: field(&["type"]) },
         Scheme::Shopify => Identity {
-            delivery_id: request
-                .header("x-shopify-webhook-id")
+            delivery_id: shopify::header(request, "webhook-id")
                 .or(request.header("x-shopify-event-id"))
                 .map(str::to_owned),
-            event_type: request.header("x-shopify-topic").map(str::to_owned),
+            event_type: shopify::header(request, "topic").map(str::to_owned),
         },
         Scheme::Slack => Identity {
             delivery_id: field(&["event_id"]),
