@@ -1,8 +1,10 @@
 //! Stripe: `Stripe-Signature: t=<seconds>,v1=<hex>[,v1=<hex>…]`, each `v1` an HMAC-SHA256 with
-//! the endpoint secret (`whsec_…`, used as text) over `t.body`; timestamps beyond the tolerance
-//! are refused, as Stripe's libraries do.
+//! the endpoint secret (`whsec_…`, used as text) over `<t as a number>.body`. The header is
+//! read as Stripe's libraries read it: items split at `,` and `=` with nothing trimmed, the
+//! last `t` counting; only the event's age is limited (a timestamp ahead of Herald's clock
+//! passes, as in Stripe's libraries, which limit nothing else).
 
-use super::{Request, fresh, hex, hmac_sha256, same, seconds};
+use super::{Request, hex, hmac_sha256, not_stale, same, seconds};
 use crate::ingest::RefusalReason;
 
 pub(super) fn verify(secret: &str, request: &Request<'_>, now: i64) -> Result<(), RefusalReason> {
@@ -10,18 +12,21 @@ pub(super) fn verify(secret: &str, request: &Request<'_>, now: i64) -> Result<()
     let mut timestamp = None;
     let mut signatures = Vec::new();
     for item in header.split(',') {
-        match item.trim().split_once('=') {
-            Some(("t", value)) => timestamp = Some(value),
-            Some(("v1", value)) => signatures.push(value),
+        let mut parts = item.split('=');
+        match (parts.next(), parts.next()) {
+            (Some("t"), Some(value)) => timestamp = Some(value),
+            (Some("v1"), Some(value)) => signatures.push(value),
             _ => {}
         }
     }
-    let timestamp = timestamp.ok_or(RefusalReason::BadSignature)?;
-    let expected = hex(&hmac_sha256(secret.as_bytes(), &[timestamp.as_bytes(), b".", request.body]));
+    // Signed as the number it is: `t=01700000000` signs `1700000000.…`.
+    let timestamp = seconds(timestamp.ok_or(RefusalReason::BadSignature)?)?;
+    let expected =
+        hex(&hmac_sha256(secret.as_bytes(), &[timestamp.to_string().as_bytes(), b".", request.body]));
     if !signatures.iter().any(|given| same(given.as_bytes(), expected.as_bytes())) {
         return Err(RefusalReason::BadSignature);
     }
-    fresh(seconds(timestamp)?, now)
+    not_stale(timestamp, now)
 }
 
 #[cfg(test)]
@@ -50,6 +55,20 @@ mod tests {
         assert_eq!(check(&header("whsec_other", at, BODY), BODY, at), Err(RefusalReason::BadSignature));
         assert_eq!(check(&header(SECRET, at, BODY), BODY, at + 301), Err(RefusalReason::StaleTimestamp));
         assert_eq!(check("v1=abc", BODY, at), Err(RefusalReason::BadSignature));
+    }
+
+    #[test]
+    fn only_age_is_limited_and_the_header_is_read_untrimmed_as_stripes_libraries_read_it() {
+        let at = 1_700_000_000;
+        // An hour ahead of Herald's clock: Stripe's libraries accept it, and so does Herald.
+        assert_eq!(check(&header(SECRET, at, BODY), BODY, at - 3600), Ok(()));
+        // `t=1, v1=…` has no `v1` item for Stripe's libraries (they trim nothing).
+        assert_eq!(
+            check(&header(SECRET, at, BODY).replace(',', ", "), BODY, at),
+            Err(RefusalReason::BadSignature)
+        );
+        // The timestamp is signed as a number.
+        assert_eq!(check(&header(SECRET, at, BODY).replace("t=", "t=0"), BODY, at), Ok(()));
     }
 
     #[test]
