@@ -6,7 +6,10 @@
 // must repeat. Everything is fixed, so running it again writes identical files. Run through
 // generate.sh, which installs the pinned versions (package.json, package-lock.json).
 //
-// Usage: node generate.mjs OUT_DIR
+// It also judges generate.py's Stripe, Svix, Standard Webhooks and Telnyx cases again with those
+// providers' npm libraries, and stops if one judges a case otherwise (accepted or refused).
+//
+// Usage: node generate.mjs OUT_DIR (after generate.py OUT_DIR)
 
 import { createHmac } from "node:crypto";
 import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
@@ -16,6 +19,10 @@ import { sign as octokitSign, verify as octokitVerify } from "@octokit/webhooks-
 import "@shopify/shopify-api/adapters/node";
 import { shopifyApi, ApiVersion, LogSeverity } from "@shopify/shopify-api";
 import { AwsLambdaReceiver } from "@zoom/rivet/users";
+import Stripe from "stripe";
+import { Webhook as SvixWebhook } from "svix";
+import { Webhook as StandardWebhook } from "standardwebhooks";
+import Telnyx from "telnyx";
 
 const AT = 1_700_000_000;
 const INGEST_URL = "https://webhooks.example.com/in/in_vectors";
@@ -28,7 +35,7 @@ class Fixture {
   constructor(name, types, packages, how) {
     this.name = name;
     this.types = types;
-    this.library = Object.fromEntries(packages.map((name) => [name, version(name)]));
+    this.library = Object.fromEntries(packages.map((name) => [`${name} (npm)`, version(name)]));
     this.how = how;
     this.cases = [];
   }
@@ -154,8 +161,49 @@ async function zoomFixture() {
   return fixture;
 }
 
+// The npm libraries that judge generate.py's cases a second time, each as its README shows.
+const SECOND_JUDGES = {
+  stripe: ["stripe", "stripe.webhooks.constructEvent (receivedAt: the case's now)", (c) => {
+    new Stripe("sk_test_not_used").webhooks.constructEvent(
+      c.body, c.headers["Stripe-Signature"], c.config.secret, undefined, undefined, c.now * 1000);
+  }],
+  svix: ["svix", "Webhook.verify", (c) => { new SvixWebhook(c.config.secret).verify(c.body, c.headers); }],
+  "standard-webhooks": ["standardwebhooks", "Webhook.verify", (c) => {
+    new StandardWebhook(c.config.secret).verify(c.body, c.headers);
+  }],
+  telnyx: ["telnyx", "client.webhooks.unwrap", async (c) => {
+    await new Telnyx({ apiKey: "not used" }).webhooks.unwrap(c.body, { headers: c.headers, key: c.config.publicKey });
+  }],
+};
+
+async function judgeAgain(outDir) {
+  const realNow = Date.now;
+  for (const [source, [name, how, judge]] of Object.entries(SECOND_JUDGES)) {
+    const path = join(outDir, `${source}.json`);
+    const fixture = JSON.parse(readFileSync(path, "utf8"));
+    for (const c of fixture.cases) {
+      Date.now = () => c.now * 1000;
+      let verdict = "accepted";
+      try {
+        await judge(c);
+      } catch {
+        verdict = "refused";
+      } finally {
+        Date.now = realNow;
+      }
+      if ((c.verdict === "accepted") !== (verdict === "accepted")) {
+        throw new Error(`${source} / ${c.name}: ${name} (npm) says ${verdict}, the PyPI library ${c.verdict}`);
+      }
+    }
+    fixture.library[`${name} (npm)`] = version(name);
+    fixture.how += `; judged again by ${name} (npm) ${how}, which agrees on every case`;
+    writeFileSync(path, JSON.stringify(fixture, null, 2) + "\n");
+  }
+}
+
 const outDir = process.argv[2];
 mkdirSync(outDir, { recursive: true });
 for (const fixture of [await githubFixture(), await shopifyFixture(), await zoomFixture()]) {
   fixture.write(outDir);
 }
+await judgeAgain(outDir);

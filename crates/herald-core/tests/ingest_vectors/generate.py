@@ -38,7 +38,7 @@ class Fixture:
     def __init__(self, name, types, packages, how):
         self.name = name
         self.types = types
-        self.library = {package: version(package) for package in packages}
+        self.library = {f"{package} (PyPI)": version(package) for package in packages}
         self.how = how
         self.cases = []
 
