@@ -309,6 +309,24 @@ mod tests {
     }
 
     #[test]
+    fn a_shopify_delivery_is_identified_by_either_generation_of_its_headers() {
+        for prefix in ["X-Shopify", "Shopify"] {
+            let headers = test_support::headers(&[
+                (&format!("{prefix}-Topic"), "orders/create"),
+                (&format!("{prefix}-Webhook-Id"), "b54557e4"),
+            ]);
+            let request = Request { method: "POST", url: "", headers: &headers, body: b"{}" };
+            assert_eq!(
+                identify(Scheme::Shopify, &request),
+                Identity { delivery_id: Some("b54557e4".into()), event_type: Some("orders/create".into()) },
+                "{prefix}"
+            );
+        }
+        let forwarded = Scheme::Shopify.forwarded_headers();
+        assert!(forwarded.contains(&"x-shopify-topic") && forwarded.contains(&"shopify-topic"));
+    }
+
+    #[test]
     fn no_forwarded_header_carries_a_signature() {
         for name in type_names() {
             for header in Scheme::of(name).expect("a known type").forwarded_headers() {
