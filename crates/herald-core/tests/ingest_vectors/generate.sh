@@ -14,9 +14,14 @@ mkdir -p "$work"
 [ -x "$work/venv/bin/python" ] || python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements.txt"
 
-# npm's libraries exactly as locked, beside the Node generator (ES modules resolve from there).
-cp "$here/package.json" "$here/package-lock.json" "$here/generate.mjs" "$work/"
-(cd "$work" && npm ci --silent --no-audit --no-fund >/dev/null)
+# npm's libraries exactly as locked, beside the Node generator (ES modules resolve from there);
+# installed again only when the lock file changed.
+if ! cmp -s "$here/package-lock.json" "$work/installed-package-lock.json"; then
+  cp "$here/package.json" "$here/package-lock.json" "$work/"
+  (cd "$work" && npm ci --silent --no-audit --no-fund >/dev/null)
+  cp "$here/package-lock.json" "$work/installed-package-lock.json"
+fi
+cp "$here/generate.mjs" "$work/"
 
 "$work/venv/bin/python" "$here/generate.py" "$out"
 node "$work/generate.mjs" "$out"
