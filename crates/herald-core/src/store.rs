@@ -270,7 +270,8 @@ pub trait QueueStore: Send + Sync + std::fmt::Debug + 'static {
     /// Stores the message and one pending delivery per matching enabled endpoint of its
     /// application, in one transaction, and returns those endpoints. Fails with
     /// `Conflict { what: "eventId" }` when the application already has a message with the
-    /// same `event_id`.
+    /// same `event_id`, and with `NotFound` when there is no such application (callers may
+    /// skip looking it up first), storing nothing either way.
     async fn insert_message(&self, message: &Message) -> Result<Vec<EndpointId>, StoreError>;
     /// Stores the message with one pending delivery, to `endpoint` only (an example sent to
     /// test one receiver), in one transaction, whatever the endpoint's filters say. Fails with

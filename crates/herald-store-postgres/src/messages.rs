@@ -22,66 +22,130 @@ pub(crate) const COLUMNS: &str = "m.id, m.app_id, m.event_type, m.event_id, m.ch
                                   m.created_at, m.deliver_at, m.payload_expires_at, m.ordering_key, \
                                   m.payload_version, m.envelope";
 
-/// Stores the message and one pending delivery per matching enabled endpoint, and notifies
-/// [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any: all in one statement, so one
-/// round trip and one transaction (a statement is atomic on its own). What the intake task
-/// (`intake.rs`) runs for a message that arrives alone; under load it batches them.
+/// What storing one message of a batch gave: the endpoints it was queued for, or why it was
+/// not stored (a duplicate `eventId`).
+pub(crate) type Inserted = Result<Vec<EndpointId>, StoreError>;
+
+/// Stores the messages and one pending delivery per matching enabled endpoint of each, and
+/// notifies [`NEW_WORK_CHANNEL`] (sent on commit) when it queued any: all in one statement,
+/// so one round trip and one transaction for the whole batch (a statement is atomic on its
+/// own). The intake task (`intake.rs`) calls it for whatever arrived together.
+///
+/// A message whose `eventId` its application already has (or an earlier message of the same
+/// batch has) is skipped and reported as a conflict; any other error fails the whole batch
+/// and nothing of it is written (a missing application, which a batch of one reports as not
+/// found). Deliveries are numbered in the batch's order, so ordered
+/// lanes keep the order the messages were accepted in.
 ///
 /// The endpoint filter is [`herald_core::delivery::Subscription::matches`] in SQL: no event-type list or the
 /// message's type in it, and no channel list or a channel in common with the message (a
 /// message without channels matches only endpoints without channels: `&&` with NULL is NULL).
-/// `FOR KEY SHARE`: an endpoint deleted by another node meanwhile is either skipped (deleted
-/// first) or waits for this statement, so the deliveries' foreign keys never fail halfway;
-/// updates of an endpoint (not of its key) do not wait for it.
-pub(crate) async fn insert_one(
+/// Channels travel comma-joined, since a channel name can't hold a comma and an array of
+/// arrays can't be unnested. `FOR KEY SHARE`: an endpoint deleted by another node meanwhile is
+/// either skipped (deleted first) or waits for this statement, so the deliveries' foreign keys
+/// never fail halfway; updates of an endpoint (not of its key) do not wait for it.
+pub(crate) async fn insert_batch(
     pool: &sqlx::PgPool,
-    message: &Message,
-) -> Result<Vec<EndpointId>, StoreError> {
-    let query = sqlx::query(concat!(
-        insert_ctes!(""),
-        " SELECT endpoint_id, pg_notify($16, '') FROM queued ORDER BY endpoint_id"
-    ));
-    let rows = bind_message(query, message)
+    batch: &[&Message],
+) -> Result<Vec<Inserted>, StoreError> {
+    let ids: Vec<&str> = batch.iter().map(|m| m.id.as_str()).collect();
+    let rows = sqlx::query(INSERT_BATCH_SQL)
+        .bind(&ids)
+        .bind(batch.iter().map(|m| m.app_id.as_str()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.event_type.as_str()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.event_id.as_ref().map(EventId::as_str)).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| joined_channels(m.channels.as_deref())).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.payload.as_deref()).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.created_at).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.deliver_at).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.payload_expires_at).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.ordering_key.as_ref().map(|key| key.as_str())).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.payload_version.number() as i32).collect::<Vec<_>>())
+        .bind(batch.iter().map(|m| m.envelope.as_ref().map(Envelope::to_text)).collect::<Vec<_>>())
+        .bind(status_code(DeliveryStatus::Pending))
+        .bind(trigger_code(Trigger::Scheduled))
         .bind(NEW_WORK_CHANNEL)
         .fetch_all(pool)
         .await
-        .map_err(|e| store_error(e, "eventId"))?;
-    rows.iter().map(|row| parse(row, "endpoint_id")).collect()
+        .map_err(|e| match &e {
+            // The only foreign key of a message: its application is gone (or never was).
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+            _ => store_error(e, "eventId"),
+        })?;
+    if rows.len() != batch.len() {
+        return Err(corrupt(
+            "inserted messages",
+            format!("{} rows for {} messages", rows.len(), batch.len()),
+        ));
+    }
+    rows.iter()
+        .map(|row| {
+            if !get::<bool>(row, "inserted")? {
+                return Ok(Err(StoreError::Conflict { what: "eventId" }));
+            }
+            let endpoints: Vec<String> = get(row, "endpoints")?;
+            Ok(endpoints.iter().map(|id| id.parse().map_err(|e| corrupt("endpoint_id", e))).collect())
+        })
+        .collect()
 }
 
-/// The statement that stores a message and queues its deliveries, up to its final `SELECT`:
-/// common table expressions `message` (the insert, with `$on_conflict` after its `VALUES`),
-/// `targets` (the matching enabled endpoints) and `queued` (the deliveries, in their ordered
-/// lanes where the endpoint is ordered). Parameters `$1` to `$15` are bound by
-/// [`bind_message`]. A macro, so that each full statement is one literal.
-macro_rules! insert_ctes {
-    ($on_conflict:literal) => {
-        concat!(
-            "WITH message AS (
-                 INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
-                                       deliver_at, payload_expires_at, ordering_key, payload_version, envelope)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $13, $14, $15) ",
-            $on_conflict,
-            " RETURNING id
-             ), targets AS (
-                 SELECT e.id, e.ordered FROM endpoints e
-                 WHERE e.app_id = $2 AND NOT e.disabled
-                   AND (e.event_types IS NULL OR $3 = ANY(e.event_types))
-                   AND (e.channels IS NULL OR e.channels && $5::text[])
-                 ORDER BY e.id
-                 FOR KEY SHARE
-             ), queued AS (
-                 INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
-                                         next_attempt_at, created_at, updated_at, lane)
-                 SELECT message.id, $2, targets.id, $10, $11, 0, $12, $7, $7,
-                        CASE WHEN targets.ordered THEN COALESCE($13, '') END
-                 FROM message, targets
-                 RETURNING endpoint_id
-             )"
-        )
-    };
+/// Stores one message as a batch of its own.
+pub(crate) async fn insert_alone(pool: &sqlx::PgPool, message: &Message) -> Inserted {
+    let mut results = insert_batch(pool, &[message]).await?;
+    results.pop().unwrap_or_else(|| Err(corrupt("inserted messages", "no row for the message")))
 }
-pub(crate) use insert_ctes;
+
+/// A message's channels as [`INSERT_BATCH_SQL`] takes them.
+fn joined_channels(channels: Option<&[ChannelName]>) -> Option<String> {
+    channels.map(|list| list.iter().map(ChannelName::as_str).collect::<Vec<_>>().join(","))
+}
+
+/// The batch insert of [`insert_batch`]: `$1` to `$12` are the messages' columns as arrays,
+/// `$13`/`$14` the deliveries' status and trigger, `$15` the channel to notify. One row per
+/// message, in the batch's order.
+const INSERT_BATCH_SQL: &str = "
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[],
+                         $7::timestamptz[], $8::timestamptz[], $9::timestamptz[], $10::text[],
+                         $11::int[], $12::text[])
+         WITH ORDINALITY AS i(id, app_id, event_type, event_id, channels, payload, created_at,
+                              deliver_at, payload_expires_at, ordering_key, payload_version, envelope, n)
+), message AS (
+    INSERT INTO messages (id, app_id, event_type, event_id, channels, payload, created_at,
+                          deliver_at, payload_expires_at, ordering_key, payload_version, envelope)
+    SELECT id, app_id, event_type, event_id, string_to_array(channels, ','), payload, created_at,
+           deliver_at, payload_expires_at, ordering_key, payload_version, envelope
+    FROM input ORDER BY n
+    ON CONFLICT (app_id, event_id) WHERE event_id IS NOT NULL DO NOTHING
+    RETURNING id
+), targets AS (
+    SELECT e.id, e.app_id, e.ordered, e.event_types, e.channels FROM endpoints e
+    WHERE e.app_id = ANY($2::text[]) AND NOT e.disabled
+    ORDER BY e.id
+    FOR KEY SHARE
+), queued AS (
+    INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts,
+                            next_attempt_at, created_at, updated_at, lane)
+    SELECT i.id, i.app_id, t.id, $13, $14, 0, COALESCE(i.deliver_at, i.created_at), i.created_at,
+           i.created_at, CASE WHEN t.ordered THEN COALESCE(i.ordering_key, '') END
+    FROM input i
+    JOIN message m ON m.id = i.id
+    JOIN targets t ON t.app_id = i.app_id
+         AND (t.event_types IS NULL OR i.event_type = ANY(t.event_types))
+         AND (t.channels IS NULL OR t.channels && string_to_array(i.channels, ','))
+    ORDER BY i.n, t.id
+    RETURNING msg_id, endpoint_id
+), per_message AS (
+    SELECT msg_id, array_agg(endpoint_id ORDER BY endpoint_id) AS endpoints FROM queued GROUP BY msg_id
+), notified AS (
+    SELECT pg_notify($15, '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
+)
+SELECT m.id IS NOT NULL AS inserted, COALESCE(q.endpoints, '{}') AS endpoints,
+       (SELECT count(*) FROM notified) AS notified
+FROM input i
+LEFT JOIN message m ON m.id = i.id
+LEFT JOIN per_message q ON q.msg_id = i.id
+ORDER BY i.n";
 
 /// Stores a message with one delivery, to `endpoint` only, in one transaction.
 pub(crate) async fn insert_for_endpoint(
@@ -132,29 +196,6 @@ pub(crate) async fn insert_for_endpoint(
     }
     notify_new_work(&mut tx).await?;
     tx.commit().await.map_err(backend)
-}
-
-/// Binds `$1` to `$15` of [`insert_ctes`] for `message`.
-pub(crate) fn bind_message<'q>(
-    query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    message: &'q Message,
-) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-    query
-        .bind(message.id.as_str())
-        .bind(message.app_id.as_str())
-        .bind(message.event_type.as_str())
-        .bind(message.event_id.as_ref().map(EventId::as_str))
-        .bind(names_to_array(&message.channels))
-        .bind(message.payload.as_deref())
-        .bind(message.created_at)
-        .bind(message.deliver_at)
-        .bind(message.payload_expires_at)
-        .bind(status_code(DeliveryStatus::Pending))
-        .bind(trigger_code(Trigger::Scheduled))
-        .bind(message.deliver_at.unwrap_or(message.created_at))
-        .bind(message.ordering_key.as_ref().map(|key| key.as_str()))
-        .bind(message.payload_version.number() as i32)
-        .bind(message.envelope.as_ref().map(Envelope::to_text))
 }
 
 /// Tells listening nodes that deliveries were queued; PostgreSQL sends it when (and only if)

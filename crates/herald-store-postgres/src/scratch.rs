@@ -44,6 +44,17 @@ impl ScratchSchema {
         &self.name
     }
 
+    /// The bytes of WAL the whole server wrote since its statistics were last reset
+    /// (`pg_stat_wal`), to subtract from a later reading: what a run cost the server's log.
+    pub async fn wal_bytes(&self) -> Result<u64, OpenError> {
+        let mut conn = connect(&self.base_url).await?;
+        let bytes: i64 = sqlx::query_scalar("SELECT wal_bytes::bigint FROM pg_stat_wal")
+            .fetch_one(&mut conn)
+            .await
+            .map_err(|source| OpenError::Connect { server: redact(&self.base_url), source })?;
+        Ok(u64::try_from(bytes).unwrap_or(0))
+    }
+
     /// Drops the schema and everything in it.
     pub async fn drop_now(self) -> Result<(), OpenError> {
         let mut conn = connect(&self.base_url).await?;

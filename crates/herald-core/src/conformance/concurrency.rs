@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::delivery::{app_with_endpoint, lease_request, message, record};
-use super::{application, event_type, now};
+use super::{application, endpoint, event_type, now};
 use crate::Store;
 use crate::change::{ApplicationChange, EndpointChange, EventTypeChange, HeadersChange, KeyRotation};
 use crate::delivery::{DeliveryStatus, NextStep};
@@ -157,8 +157,74 @@ pub async fn concurrent_messages_all_land_and_a_duplicate_event_id_fails_alone(s
     assert_eq!(leased.len(), 36, "one delivery per stored message, none for a refused one");
 }
 
+pub async fn concurrent_messages_of_several_applications_reach_only_their_own_endpoints(store: &dyn Store) {
+    // Messages of two applications at once, on every mix of event type and channels (a
+    // backend that batches them writes them in one statement): each is stored as sent and
+    // queued exactly for its own application's matching endpoints. An endpoint without a
+    // channel list takes every channel; one with a list takes messages on one of them.
+    let mut apps = Vec::new();
+    for name in ["Acme", "Globex"] {
+        let app = application(name, None);
+        store.insert_application(&app).await.unwrap();
+        let mut every = endpoint(&app.id, None);
+        every.event_types = None;
+        every.channels = None;
+        let mut created = endpoint(&app.id, None);
+        created.channels = None;
+        let eu = endpoint(&app.id, None);
+        let mut eu_any_type = endpoint(&app.id, None);
+        eu_any_type.event_types = None;
+        for ep in [&every, &created, &eu, &eu_any_type] {
+            store.insert_endpoint(ep).await.unwrap();
+        }
+        apps.push((app.id, every, created, eu, eu_any_type));
+    }
+    let shapes: [(&str, Option<&[&str]>); 5] = [
+        ("order.created", None),
+        ("order.created", Some(&["eu", "fr"])),
+        ("order.paid", Some(&["eu"])),
+        ("order.paid", Some(&["us"])),
+        ("order.created", Some(&[])),
+    ];
+    let mut messages = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..40 {
+        let (app, every, created, eu, eu_any_type) = &apps[i % 2];
+        let (event_type, channels) = shapes[i % shapes.len()];
+        let mut m = message(app, event_type, channels);
+        if i % 3 == 0 {
+            m.deliver_at = Some(m.created_at + chrono::Duration::hours(1));
+        }
+        if i % 4 == 0 {
+            m.ordering_key = Some(crate::name::OrderingKey::parse(&format!("key-{i}")).unwrap());
+        }
+        let on_eu = channels.is_some_and(|c| c.contains(&"eu"));
+        let mut targets = vec![every.id.clone()];
+        if event_type == "order.created" {
+            targets.push(created.id.clone());
+        }
+        if event_type == "order.created" && on_eu {
+            targets.push(eu.id.clone());
+        }
+        if on_eu {
+            targets.push(eu_any_type.id.clone());
+        }
+        targets.sort();
+        messages.push(m);
+        expected.push(targets);
+    }
+    let results = join_all(messages.iter().map(|m| store.insert_message(m)).collect()).await;
+    for ((m, result), want) in messages.iter().zip(results).zip(expected) {
+        let mut queued = result.unwrap();
+        queued.sort();
+        assert_eq!(queued, want, "{} on {:?}", m.event_type, m.channels);
+        let found = store.find_message(&m.app_id, &MessageKey::Id(m.id.clone())).await.unwrap();
+        assert_eq!(found.as_ref(), Some(m), "stored as sent");
+    }
+}
+
 /// Polls the futures together until all are done; their outputs in order.
-async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+pub(super) async fn join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {

@@ -133,6 +133,31 @@ pub async fn messages_get_one_delivery_per_matching_enabled_endpoint(store: &dyn
     assert_eq!(targets, expected);
 }
 
+pub async fn a_message_for_a_missing_application_is_not_found(store: &dyn Store) {
+    let (app, _) = app_with_endpoint(store).await;
+    let gone = application("Gone", None);
+    store.insert_application(&gone).await.unwrap();
+    store.delete_application(&gone.id).await.unwrap();
+    // Alone, and among other messages written at the same moment (which still land).
+    let never = message(&ApplicationId::generate_at(now()), "order.created", None);
+    let orphan = message(&gone.id, "order.created", None);
+    let fine: Vec<_> = (0..6).map(|_| message(&app, "order.created", None)).collect();
+    let mut all: Vec<&Message> = fine.iter().collect();
+    all.insert(3, &orphan);
+    all.push(&never);
+    let results = super::concurrency::join_all(all.iter().map(|m| store.insert_message(m)).collect()).await;
+    for (m, result) in all.iter().zip(results) {
+        if m.app_id == app {
+            assert_eq!(result.unwrap().len(), 1, "the others are stored and queued");
+        } else {
+            assert!(matches!(result, Err(StoreError::NotFound)), "{result:?}");
+            assert_eq!(store.find_message(&m.app_id, &MessageKey::Id(m.id.clone())).await.unwrap(), None);
+        }
+    }
+    let leased = store.lease_deliveries(&lease_request(now())).await.unwrap();
+    assert_eq!(leased.len(), 6);
+}
+
 pub async fn event_ids_are_unique_per_application(store: &dyn Store) {
     let (app, _) = app_with_endpoint(store).await;
     let mut first = message(&app, "order.created", None);

@@ -10,8 +10,8 @@ use super::{Batch, conflict_or, sql_error};
 use crate::rows::{corrupt, names_to_json, parse_names, to_micros};
 
 /// Inserts a message and one pending delivery per matching enabled endpoint; returns those
-/// endpoints. The message's insert is the first statement, so a duplicate `eventId` fails
-/// before anything is written.
+/// endpoints. The message's insert is the first statement, so a duplicate `eventId` (a
+/// conflict) or a missing application (not found) fails before anything is written.
 pub(super) fn insert(
     conn: &Connection,
     message: &Message,
@@ -38,7 +38,15 @@ pub(super) fn insert(
             message.envelope.as_ref().map(Envelope::to_text),
         ])
     })
-    .map_err(|e| conflict_or(e, "eventId"))?;
+    .map_err(|e| match &e {
+        // The only foreign key of a message: its application is gone (or never was).
+        rusqlite::Error::SqliteFailure(failure, _)
+            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY =>
+        {
+            StoreError::NotFound
+        }
+        _ => conflict_or(e, "eventId"),
+    })?;
 
     if !batch.subscriptions.contains_key(message.app_id.as_str()) {
         let subscriptions = subscriptions(conn, &message.app_id)?;

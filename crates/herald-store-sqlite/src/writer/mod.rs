@@ -357,8 +357,9 @@ fn perform(conn: &Connection, job: &Job, batch: &mut Batch) -> Result<Done, Stor
 }
 
 /// Runs the jobs in one transaction. A job that fails with a conflict (a duplicate `eventId`)
-/// fails alone: its insert is its first statement, and SQLite undoes just that statement. Any
-/// other error fails the whole batch, so no job is ever half written.
+/// or a message whose application is missing fails alone: its insert is its first statement,
+/// and SQLite undoes just that statement. Any other error fails the whole batch, so no job is
+/// ever half written.
 fn commit_batch(conn: &Connection, jobs: &[Job]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
     let mut batch = Batch::default();
@@ -368,6 +369,10 @@ fn commit_batch(conn: &Connection, jobs: &[Job]) -> Result<Vec<Result<Done, Stor
             for (index, job) in jobs.iter().enumerate().filter(|(_, job)| pass(job) == stage) {
                 results[index] = Some(match perform(conn, job, &mut batch) {
                     Err(StoreError::Conflict { what }) => Err(StoreError::Conflict { what }),
+                    // A message's missing application: refused by its first statement too.
+                    Err(StoreError::NotFound) if matches!(job, Job::InsertMessage(..)) => {
+                        Err(StoreError::NotFound)
+                    }
                     Err(error) => return Err(error),
                     Ok(done) => Ok(done),
                 });

@@ -8,10 +8,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use herald_core::delivery::{Message, MessageFilter};
-use herald_core::id::MessageId;
+use herald_core::id::{ApplicationId, MessageId};
 use herald_core::model::Application;
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
-use herald_core::store::{MessageKey, Ordering};
+use herald_core::store::{Key, MessageKey, Ordering};
 use herald_core::version::PayloadVersion;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::api::ApiState;
 use crate::api::application::{ApplicationIn, create_with_path_uid};
-use crate::api::auth::Caller;
+use crate::api::auth::{Caller, application_key};
 use crate::api::error::{ApiError, HttpErrorOut, HttpValidationError, Validator};
 use crate::api::extract::{Body, Query};
 use crate::api::filters::{EventTypesParam, MessageListParams, channel_param, event_types_param, time_param};
@@ -199,14 +199,6 @@ pub async fn create(
     v.finish()?;
     let event_type = event_type.ok_or_else(|| ApiError::invalid_field("eventType", "invalid event type"))?;
 
-    let app = match (caller.application(&state, &app_id).await, body.application) {
-        (Ok(app), _) => app,
-        (Err(ApiError::Service(ServiceError::NotFound(Resource::Application))), Some(new_app)) => {
-            caller.require_organization()?;
-            create_with_path_uid(&state, &app_id, new_app).await?
-        }
-        (Err(error), _) => return Err(error),
-    };
     let new = NewMessage {
         event_type,
         event_id,
@@ -217,7 +209,23 @@ pub async fn create(
         ordering_key,
         payload_version,
     };
-    let message = state.service().send_message(&app.id, new).await?;
+    let key = application_key(&app_id).ok_or_else(|| ApiError::not_found(Resource::Application))?;
+    let service = state.service();
+    let may_access = |id: &ApplicationId| caller.may_access(id);
+    // The payload is copied only when the application may have to be created first.
+    let (first, spare) = match &body.application {
+        Some(_) => (new.clone(), Some(new)),
+        None => (new, None),
+    };
+    let message = match (body.application.zip(spare), service.send_message(&key, may_access, first).await) {
+        (_, Ok(message)) => message,
+        (Some((new_app, new)), Err(ServiceError::NotFound(Resource::Application))) => {
+            caller.require_organization()?;
+            let app = create_with_path_uid(&state, &app_id, new_app).await?;
+            service.send_message(&Key::Id(app.id), may_access, new).await?
+        }
+        (_, Err(error)) => return Err(error.into()),
+    };
     // Ties the request's trace to the message's deliveries (builds with the `otlp` feature).
     tracing::Span::current().record("msg_id", message.id.as_str());
     Ok((StatusCode::ACCEPTED, Json(MessageOut::new(message, params.with_content.unwrap_or(true)))))

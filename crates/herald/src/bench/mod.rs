@@ -318,7 +318,7 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
     let progress = std::io::stderr().is_terminal().then(|| {
         Progress::start(options.plan.messages, options.endpoints, counters.clone(), receiver.stats(), clock)
     });
-    let cpu_before = CpuSample::take(&target, clock);
+    let cpu_before = CpuSample::take(&target, clock).await;
     let outcome = load::run(client.clone(), app_id.clone(), &plan, clock, counters).await;
 
     // Wait until every accepted message reached every endpoint, or the timeout.
@@ -334,7 +334,7 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let cpu = CpuSample::take(&target, clock).since(cpu_before);
+    let cpu = CpuSample::take(&target, clock).await.since(cpu_before);
     if !timed_out {
         tokio::time::sleep(DUPLICATE_WATCH).await;
     }

@@ -71,6 +71,8 @@ pub struct Report {
     pub peak_memory_mib: Option<f64>,
     /// Where the CPU went while the load ran and the deliveries arrived.
     pub cpu: CpuUse,
+    /// CPU and WAL per delivery received.
+    pub per_delivery: PerDelivery,
 }
 
 /// What a run measured, before it is summed up.
@@ -92,6 +94,31 @@ pub struct CpuUse {
     pub herald_seconds: Option<f64>,
     /// Of the bench itself: its senders and its receiver.
     pub bench_seconds: Option<f64>,
+    /// Of the local PostgreSQL server (every `postgres` process, so other clients' work
+    /// counts too), when the bench started its nodes on PostgreSQL; null otherwise.
+    pub postgres_seconds: Option<f64>,
+    /// WAL the PostgreSQL server wrote meanwhile (`pg_stat_wal`), in bytes; null without it.
+    pub postgres_wal_bytes: Option<u64>,
+}
+
+/// What one delivery cost, from [`CpuUse`] over the deliveries received: the number that
+/// says how many Herald nodes one PostgreSQL server sustains.
+#[derive(Debug, Serialize)]
+pub struct PerDelivery {
+    pub herald_cpu_us: Option<f64>,
+    pub postgres_cpu_us: Option<f64>,
+    pub postgres_wal_bytes: Option<f64>,
+}
+
+impl PerDelivery {
+    fn of(cpu: &CpuUse, deliveries: u64) -> Self {
+        let each = |total: Option<f64>| total.filter(|_| deliveries > 0).map(|t| t / deliveries as f64);
+        Self {
+            herald_cpu_us: each(cpu.herald_seconds.map(|s| s * 1e6)),
+            postgres_cpu_us: each(cpu.postgres_seconds.map(|s| s * 1e6)),
+            postgres_wal_bytes: each(cpu.postgres_wal_bytes.map(|b| b as f64)),
+        }
+    }
 }
 
 /// CPU times at one moment, to subtract from a later sample.
@@ -100,11 +127,19 @@ pub struct CpuSample {
     at: u64,
     herald: Option<f64>,
     bench: Option<f64>,
+    postgres: Option<f64>,
+    wal_bytes: Option<u64>,
 }
 
 impl CpuSample {
-    pub fn take(target: &Target, clock: BenchClock) -> Self {
-        Self { at: clock.now(), herald: target.cpu_seconds(), bench: target::cpu_seconds("self") }
+    pub async fn take(target: &Target, clock: BenchClock) -> Self {
+        Self {
+            at: clock.now(),
+            herald: target.cpu_seconds(),
+            bench: target::cpu_seconds("self"),
+            postgres: target.postgres_cpu_seconds(),
+            wal_bytes: target.postgres_wal_bytes().await,
+        }
     }
 
     /// The CPU used since `earlier`.
@@ -114,6 +149,11 @@ impl CpuSample {
             wall_seconds: self.at.saturating_sub(earlier.at) as f64 / 1e9,
             herald_seconds: used(self.herald, earlier.herald),
             bench_seconds: used(self.bench, earlier.bench),
+            postgres_seconds: used(self.postgres, earlier.postgres),
+            postgres_wal_bytes: self
+                .wal_bytes
+                .zip(earlier.wal_bytes)
+                .map(|(now, then)| now.saturating_sub(then)),
         }
     }
 }
@@ -182,6 +222,7 @@ impl Report {
             malformed: tally.malformed,
             timed_out,
             peak_memory_mib,
+            per_delivery: PerDelivery::of(&cpu, tally.deliveries),
             cpu,
         }
     }
@@ -294,15 +335,33 @@ pub fn print_table(report: &Report) {
         }
         _ => "not measured".to_owned(),
     };
+    let postgres = match cpu.postgres_seconds {
+        Some(_) => format!(" · PostgreSQL {}", share(cpu.postgres_seconds)),
+        None => String::new(),
+    };
     row(
         "CPU time",
         format!(
-            "Herald {} · bench {}  over {:.1} s",
+            "Herald {} · bench {}{postgres}  over {:.1} s",
             share(cpu.herald_seconds),
             share(cpu.bench_seconds),
             cpu.wall_seconds
         ),
     );
+    let each = &report.per_delivery;
+    let mut costs = Vec::new();
+    if let Some(us) = each.herald_cpu_us {
+        costs.push(format!("Herald {us:.0} µs CPU"));
+    }
+    if let Some(us) = each.postgres_cpu_us {
+        costs.push(format!("PostgreSQL {us:.0} µs CPU"));
+    }
+    if let Some(bytes) = each.postgres_wal_bytes {
+        costs.push(format!("{bytes:.0} bytes of WAL"));
+    }
+    if !costs.is_empty() {
+        row("per delivery", costs.join(" · "));
+    }
 }
 
 /// A status line on stderr, redrawn a few times per second while the bench runs.

@@ -154,6 +154,33 @@ impl Target {
         self.children.iter().map(|child| cpu_seconds(&child.process.id().to_string())).sum()
     }
 
+    /// CPU seconds the local PostgreSQL server used so far, when the nodes run on PostgreSQL:
+    /// every process named `postgres` (its backends, its background workers and the
+    /// postmaster, with the backends that already exited), so other clients of the same
+    /// server count too. `None` without PostgreSQL or /proc.
+    pub fn postgres_cpu_seconds(&self) -> Option<f64> {
+        self.schema.as_ref()?;
+        let mut total = None;
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().filter(|pid| pid.bytes().all(|b| b.is_ascii_digit())) else {
+                continue;
+            };
+            let is_postgres = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim_end() == "postgres");
+            if is_postgres {
+                *total.get_or_insert(0.0) += process_cpu_seconds(pid, true).unwrap_or(0.0);
+            }
+        }
+        total
+    }
+
+    /// WAL bytes the PostgreSQL server wrote so far (its `pg_stat_wal`), when the nodes run on
+    /// PostgreSQL.
+    pub async fn postgres_wal_bytes(&self) -> Option<u64> {
+        self.schema.as_ref()?.wal_bytes().await.ok()
+    }
+
     /// The largest peak resident memory of one started node so far (VmHWM), in MiB. `None`
     /// for an external Herald, or where /proc is not available.
     pub fn peak_memory_mib(&self) -> Option<f64> {
@@ -210,14 +237,22 @@ impl ChildHerald {
 /// CPU time (user + system) the process used so far, in seconds; `pid` is a number or
 /// "self". `None` where /proc is not available.
 pub fn cpu_seconds(pid: &str) -> Option<f64> {
+    process_cpu_seconds(pid, false)
+}
+
+/// As [`cpu_seconds`], with `children`: plus that of its exited children it waited for.
+fn process_cpu_seconds(pid: &str, children: bool) -> Option<f64> {
     /// Linux reports CPU times in USER_HZ ticks, 100 per second on every architecture.
     const TICKS_PER_SECOND: f64 = 100.0;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces and parentheses; the fields after its
-    // closing parenthesis start with field 3, so utime (14) and stime (15) are at 11 and 12.
+    // closing parenthesis start with field 3, so utime (14) and stime (15) are at 11 and 12,
+    // cutime (16) and cstime (17) at 13 and 14.
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     let ticks = |index: usize| fields.get(index)?.parse::<u64>().ok();
-    Some((ticks(11)? + ticks(12)?) as f64 / TICKS_PER_SECOND)
+    let own = ticks(11)? + ticks(12)?;
+    let waited = if children { ticks(13)? + ticks(14)? } else { 0 };
+    Some((own + waited) as f64 / TICKS_PER_SECOND)
 }
 
 impl ChildHerald {

@@ -27,6 +27,28 @@ impl Service {
         self.store().find_application(key).await?.ok_or(ServiceError::NotFound(Resource::Application))
     }
 
+    /// The id an application key names, without reading the store where it can: an id is
+    /// taken as it is (the write that uses it finds out whether it exists), a uid is looked
+    /// up through this node's cache of resolved uids (`app_ids.rs`).
+    pub async fn application_id(&self, key: &ApplicationKey) -> Result<ApplicationId, ServiceError> {
+        match key {
+            Key::Id(id) => Ok(id.clone()),
+            Key::Uid(uid) => {
+                if let Some(id) = self.app_ids.get(uid) {
+                    return Ok(id);
+                }
+                let app = self.application(key).await?;
+                self.app_ids.insert(uid.clone(), app.id.clone());
+                Ok(app.id)
+            }
+        }
+    }
+
+    /// Drops what this node's cache of resolved uids holds for `id`.
+    pub(super) fn forget_application_id(&self, id: &ApplicationId) {
+        self.app_ids.forget(id);
+    }
+
     /// Creates an application. With `get_if_exists`, an application that already has the uid
     /// is returned instead (`Upserted::Updated` says so), also when it was created by a
     /// concurrent request.
@@ -126,19 +148,22 @@ impl Service {
         id: &ApplicationId,
         change: &ApplicationChange,
     ) -> Result<Application, ServiceError> {
-        self.store()
+        let changed = self
+            .store()
             .update_application(id, change, self.clock().now())
             .await
             .map_err(ServiceError::store(Resource::Application))?
-            .ok_or(ServiceError::NotFound(Resource::Application))
+            .ok_or(ServiceError::NotFound(Resource::Application));
+        if change.uid.is_some() {
+            self.forget_application_id(id);
+        }
+        changed
     }
 
     /// Deletes an application and everything that belongs to it.
     pub async fn delete_application(&self, id: &ApplicationId) -> Result<(), ServiceError> {
-        if self.store().delete_application(id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(Resource::Application))
-        }
+        let deleted = self.store().delete_application(id).await;
+        self.forget_application_id(id);
+        if deleted? { Ok(()) } else { Err(ServiceError::NotFound(Resource::Application)) }
     }
 }

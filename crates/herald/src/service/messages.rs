@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use herald_core::delivery::Message;
 use herald_core::id::{ApplicationId, MessageId};
 use herald_core::name::{ChannelName, EventId, EventTypeName, OrderingKey};
-use herald_core::store::MessageKey;
+use herald_core::store::{ApplicationKey, Key, MessageKey};
 use herald_core::version::PayloadVersion;
 
 use super::{Resource, Service, ServiceError};
@@ -30,8 +30,54 @@ pub struct NewMessage {
 }
 
 impl Service {
-    /// Stores the message with its deliveries (one transaction) and wakes the worker.
-    pub async fn send_message(&self, app: &ApplicationId, new: NewMessage) -> Result<Message, ServiceError> {
+    /// Stores a message for the application `key` names, if the caller `may_access` it (else
+    /// it is not found), with its deliveries (one transaction), and wakes the worker.
+    ///
+    /// The key is resolved without a store read where it can be (`application_id`); the
+    /// store then refuses an application that does not exist. When a uid from this node's
+    /// cache named one that is gone, the uid is looked up again and the message sent once
+    /// more, so a stale cache never turns away a message an existing application should get.
+    pub async fn send_message(
+        &self,
+        key: &ApplicationKey,
+        may_access: impl Fn(&ApplicationId) -> bool,
+        new: NewMessage,
+    ) -> Result<Message, ServiceError> {
+        let not_found = || ServiceError::NotFound(Resource::Application);
+        let id = self.application_id(key).await?;
+        if !may_access(&id) {
+            return Err(not_found());
+        }
+        let mut message = self.new_message(id, new).await?;
+        match self.store_message(&message).await {
+            Err(ServiceError::NotFound(Resource::Application)) if matches!(key, Key::Uid(_)) => {
+                self.forget_application_id(&message.app_id);
+                let id = self.application_id(key).await?;
+                if id == message.app_id || !may_access(&id) {
+                    return Err(not_found());
+                }
+                message.app_id = id;
+                self.store_message(&message).await?;
+            }
+            other => other?,
+        }
+        self.metrics().message_accepted();
+        self.worker().wake();
+        Ok(message)
+    }
+
+    /// Stores the message; a missing application is reported as such.
+    async fn store_message(&self, message: &Message) -> Result<(), ServiceError> {
+        match self.store().insert_message(message).await {
+            Ok(_) => Ok(()),
+            Err(herald_core::StoreError::NotFound) => Err(ServiceError::NotFound(Resource::Application)),
+            Err(error) => Err(ServiceError::store(Resource::Message)(error)),
+        }
+    }
+
+    /// The message `new` describes, for application `app`: its version, checked against its
+    /// schema where that is asked for.
+    async fn new_message(&self, app: ApplicationId, new: NewMessage) -> Result<Message, ServiceError> {
         let versions = self.scripts().versions(&new.event_type).await?;
         let payload_version = new
             .payload_version
@@ -41,9 +87,9 @@ impl Service {
         }
         let now = self.clock().now();
         let retention = new.payload_retention.unwrap_or_else(|| self.default_payload_retention());
-        let message = Message {
+        Ok(Message {
             id: MessageId::generate(),
-            app_id: app.clone(),
+            app_id: app,
             event_type: new.event_type,
             event_id: new.event_id,
             channels: new.channels.filter(|c| !c.is_empty()),
@@ -54,11 +100,7 @@ impl Service {
             ordering_key: new.ordering_key,
             payload_version,
             envelope: None,
-        };
-        self.store().insert_message(&message).await.map_err(ServiceError::store(Resource::Message))?;
-        self.metrics().message_accepted();
-        self.worker().wake();
-        Ok(message)
+        })
     }
 
     /// A message of `app`, by id or eventId.

@@ -8,6 +8,7 @@
 //! per cause. A new use case goes here, as a method on [`Service`] in the module of its
 //! resource; the handler that exposes it stays a few lines long.
 
+mod app_ids;
 mod applications;
 mod attempts;
 mod endpoints;
@@ -43,6 +44,8 @@ pub use messages::NewMessage;
 #[derive(Debug, Clone)]
 pub struct Service {
     inner: Arc<Shared>,
+    /// Application uids resolved to ids lately, for sending messages by uid.
+    app_ids: Arc<app_ids::ApplicationIds>,
 }
 
 /// The parts of a [`Service`], given by whoever wires the app.
@@ -87,7 +90,7 @@ pub struct Shared {
 
 impl Service {
     pub fn new(shared: Shared) -> Self {
-        Self { inner: Arc::new(shared) }
+        Self { inner: Arc::new(shared), app_ids: Arc::default() }
     }
 
     pub fn store(&self) -> &dyn Store {

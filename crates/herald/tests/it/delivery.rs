@@ -551,3 +551,30 @@ async fn an_endpoint_change_applies_to_the_very_next_delivery() {
     assert_eq!(arrived[0].body.as_ref(), br#"{"n":2}"#);
     assert_eq!(old.count(), 1, "the old URL got nothing after the change");
 }
+
+#[tokio::test]
+async fn a_message_by_uid_reaches_whichever_application_has_the_uid_now() {
+    let server = TestServer::start().await;
+    let old_id = server.create_app("Acme", Some("acme")).await;
+    let body = json!({"eventType": "a.b", "payload": {"n": 1}});
+    assert_eq!(server.post("/api/v1/app/acme/msg", body.clone()).await.status, StatusCode::ACCEPTED);
+
+    // Another node deletes the application and a new one takes its uid: this node's memory of
+    // what `acme` named is now wrong, and the next message must still reach the new one.
+    server.execute_sql(&format!("DELETE FROM applications WHERE id = '{old_id}'")).await;
+    let new_id = server.create_app("Acme again", Some("acme")).await;
+    let sent = server.post("/api/v1/app/acme/msg", body.clone()).await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED, "{:?}", sent.body);
+    let listed = server.get(&format!("/api/v1/app/{new_id}/msg")).await;
+    assert_eq!(listed.body["data"].as_array().map(Vec::len), Some(1), "{:?}", listed.body);
+    assert_eq!(listed.body["data"][0]["id"], sent.body["id"]);
+
+    // An application id that names nothing (any more) is not found, with a JSON error.
+    let gone = server.post(&format!("/api/v1/app/{old_id}/msg"), body.clone()).await;
+    let detail = assert_error(&gone, StatusCode::NOT_FOUND);
+    assert!(detail.to_lowercase().contains("application"), "{detail}");
+    // A uid deleted through this node is forgotten at once.
+    assert_eq!(server.delete("/api/v1/app/acme").await.status, StatusCode::NO_CONTENT);
+    let deleted = server.post("/api/v1/app/acme/msg", body).await;
+    assert_error(&deleted, StatusCode::NOT_FOUND);
+}
