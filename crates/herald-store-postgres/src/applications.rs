@@ -93,14 +93,33 @@ pub(crate) async fn update(
 }
 
 pub(crate) async fn delete(store: &PostgresStore, id: &ApplicationId) -> Result<bool, StoreError> {
-    // Endpoints, tokens, messages and their deliveries and attempts go with it (ON DELETE
-    // CASCADE), in this one statement.
-    let result = sqlx::query("DELETE FROM applications WHERE id = $1")
-        .bind(id.as_str())
-        .execute(&store.pool)
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    let deleted = delete_in(&mut tx, "DELETE FROM applications WHERE id = $1", id.as_str()).await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(deleted)
+}
+
+/// Runs `delete`, a statement deleting one application (bound to `$1`), and then deletes that
+/// application's attempts: endpoints, tokens, messages and deliveries go with the application
+/// through `ON DELETE CASCADE`; attempts have no foreign key. The attempts are deleted by a
+/// second statement, whose snapshot also holds an attempt recorded while the first waited.
+pub(crate) async fn delete_in(
+    tx: &mut sqlx::PgConnection,
+    delete: &str,
+    key: &str,
+) -> Result<bool, StoreError> {
+    let deleted: Option<String> = sqlx::query_scalar(&format!("{delete} RETURNING id"))
+        .bind(key)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
-    Ok(result.rows_affected() > 0)
+    let Some(app) = deleted else { return Ok(false) };
+    sqlx::query("DELETE FROM attempts WHERE app_id = $1")
+        .bind(app)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(true)
 }
 
 fn from_row(row: &PgRow) -> Result<Application, StoreError> {

@@ -45,7 +45,8 @@ pub(crate) async fn create_manual(
                                  created_at, updated_at)
          SELECT m.id, m.app_id, e.id, $1, $2, 0, $3, m.created_at, m.created_at
          FROM messages m JOIN endpoints e ON e.app_id = m.app_id AND e.id = $4
-         WHERE m.app_id = $5 AND m.id = $6",
+         WHERE m.app_id = $5 AND m.id = $6
+         FOR KEY SHARE OF m",
     )
     .bind(status_code(DeliveryStatus::Pending))
     .bind(trigger_code(Trigger::Manual))
@@ -99,10 +100,11 @@ pub(crate) async fn recover_failed(
         "INSERT INTO deliveries (msg_id, app_id, endpoint_id, status, trigger, attempts, next_attempt_at,
                                  created_at, updated_at)
          SELECT d.msg_id, d.app_id, d.endpoint_id, $1, $2, 0, $3, d.created_at, d.created_at
-         FROM deliveries d
+         FROM deliveries d JOIN messages m ON m.id = d.msg_id
          WHERE d.endpoint_id = $4 AND d.status = $5 AND d.created_at >= $6 AND d.created_at < $7
            AND d.id = (SELECT MAX(id) FROM deliveries
-                       WHERE msg_id = d.msg_id AND endpoint_id = d.endpoint_id)",
+                       WHERE msg_id = d.msg_id AND endpoint_id = d.endpoint_id)
+         FOR KEY SHARE OF m",
     )
     .bind(status_code(DeliveryStatus::Pending))
     .bind(trigger_code(Trigger::Manual))

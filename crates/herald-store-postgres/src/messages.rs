@@ -296,16 +296,16 @@ pub(crate) async fn expire_payloads(
     Ok(result.rows_affected())
 }
 
-/// Deletes up to `limit` of the oldest messages created before `$1`, with (through the
-/// schema's `ON DELETE CASCADE`) their deliveries and attempts, in one statement that never
-/// waits for a row lock another transaction holds:
+/// Deletes up to `limit` of the oldest messages created before `$1`, with their deliveries
+/// and attempts, in one statement that never waits for a row lock another transaction holds:
 ///
 /// - `doomed` locks the messages `SKIP LOCKED`, so two nodes deleting at once take different
-///   messages instead of queueing behind each other.
-/// - `held` locks those messages' deliveries `SKIP LOCKED` too, before the cascade needs them.
-///   A delivery locked elsewhere belongs to a transaction in progress, e.g. a worker recording
-///   an attempt, which locks the delivery and then needs a share lock on the message: waiting
-///   for it while holding the message would deadlock. Its message is kept for a later batch.
+///   messages instead of queueing behind each other, and a message a resend is queueing again
+///   (which holds it `FOR KEY SHARE`) is kept for a later batch.
+/// - `held` locks those messages' deliveries `SKIP LOCKED` too. A delivery locked elsewhere
+///   belongs to a transaction in progress (a worker recording an attempt, a lease); its
+///   message is kept for a later batch.
+/// - `gone` is what is deleted: the messages, their deliveries and their attempts.
 const DELETE_BEFORE_SQL: &str = "
 WITH doomed AS MATERIALIZED (
     SELECT id FROM messages WHERE created_at < $1
@@ -315,11 +315,19 @@ WITH doomed AS MATERIALIZED (
 held AS MATERIALIZED (
     SELECT d.id FROM deliveries d WHERE d.msg_id IN (SELECT id FROM doomed)
     FOR UPDATE SKIP LOCKED
+),
+gone AS MATERIALIZED (
+    SELECT id FROM doomed
+    WHERE NOT EXISTS (SELECT 1 FROM deliveries d
+                      WHERE d.msg_id = doomed.id AND d.id NOT IN (SELECT id FROM held))
+),
+gone_deliveries AS (
+    DELETE FROM deliveries d USING gone WHERE d.msg_id = gone.id
+),
+gone_attempts AS (
+    DELETE FROM attempts a USING gone WHERE a.msg_id = gone.id
 )
-DELETE FROM messages m USING doomed
-WHERE m.id = doomed.id
-  AND NOT EXISTS (SELECT 1 FROM deliveries d
-                  WHERE d.msg_id = doomed.id AND d.id NOT IN (SELECT id FROM held))";
+DELETE FROM messages m USING gone WHERE m.id = gone.id";
 
 pub(crate) async fn delete_before(
     store: &PostgresStore,

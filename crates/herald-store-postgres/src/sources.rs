@@ -138,13 +138,15 @@ async fn update(
 
 async fn delete(store: &PostgresStore, id: &SourceId) -> Result<bool, StoreError> {
     // The source goes with its application (ON DELETE CASCADE), and with it everything else.
-    let result =
-        sqlx::query("DELETE FROM applications WHERE id = (SELECT app_id FROM ingest_sources WHERE id = $1)")
-            .bind(id.as_str())
-            .execute(&store.pool)
-            .await
-            .map_err(backend)?;
-    Ok(result.rows_affected() > 0)
+    let mut tx = store.pool.begin().await.map_err(backend)?;
+    let deleted = crate::applications::delete_in(
+        &mut tx,
+        "DELETE FROM applications WHERE id = (SELECT app_id FROM ingest_sources WHERE id = $1)",
+        id.as_str(),
+    )
+    .await?;
+    tx.commit().await.map_err(backend)?;
+    Ok(deleted)
 }
 
 async fn record_refusal(store: &PostgresStore, refusal: &Refusal) -> Result<(), StoreError> {

@@ -101,10 +101,28 @@ pub async fn applications_page_both_ways(store: &dyn Store) {
 pub async fn deleting_an_application_removes_its_endpoints(store: &dyn Store) {
     let app = application("Acme", None);
     store.insert_application(&app).await.unwrap();
-    let ep = endpoint(&app.id, Some("main"));
+    let mut ep = endpoint(&app.id, Some("main"));
+    (ep.event_types, ep.channels) = (None, None);
     store.insert_endpoint(&ep).await.unwrap();
+    // A message with an attempt recorded and another delivery still queued.
+    let msg = super::delivery::message(&app.id, "order.created", None);
+    store.insert_message(&msg).await.unwrap();
+    let leased = store.lease_deliveries(&super::delivery::lease_request(now())).await.unwrap();
+    let failed = crate::delivery::NextStep::RetryAt(now());
+    let record =
+        super::delivery::record(&leased[0], crate::delivery::DeliveryStatus::Failed, 500, failed, now());
+    assert!(store.record_attempt(&record).await.unwrap());
     store.delete_application(&app.id).await.unwrap();
     assert_eq!(store.find_endpoint(&app.id, &Key::Id(ep.id)).await.unwrap(), None);
+    assert_eq!(
+        store.find_message(&app.id, &crate::store::MessageKey::Id(msg.id.clone())).await.unwrap(),
+        None
+    );
+    let (filter, page) = (crate::delivery::AttemptFilter::default(), PageRequest::default());
+    let attempts = store.list_attempts_by_message(&app.id, &msg.id, None, &filter, &page).await.unwrap();
+    assert!(attempts.items.is_empty(), "its attempts go with it");
+    assert_eq!(store.find_attempt(&app.id, &msg.id, &record.attempt.id).await.unwrap(), None);
+    assert!(store.lease_deliveries(&super::delivery::lease_request(now())).await.unwrap().is_empty());
     // The uid is free again in a new application with the same alias.
     let again = application("Acme", None);
     store.insert_application(&again).await.unwrap();
