@@ -46,18 +46,19 @@ impl Ksuid {
 
     /// The base62 text form (27 characters).
     pub fn encode(&self) -> String {
-        // Repeated division of the 160-bit big-endian number by 62.
-        let mut number = self.0;
+        // Repeated division of the 160-bit big-endian number by 62, on five 32-bit limbs.
+        let mut limbs = self.limbs();
         let mut out = [b'0'; KSUID_CHARS];
         for slot in out.iter_mut().rev() {
-            let mut remainder: u32 = 0;
-            for byte in number.iter_mut() {
-                let value = (remainder << 8) | u32::from(*byte);
-                *byte = (value / 62) as u8;
+            let mut remainder: u64 = 0;
+            for limb in limbs.iter_mut() {
+                let value = (remainder << 32) | u64::from(*limb);
+                *limb = (value / 62) as u32;
                 remainder = value % 62;
             }
             *slot = BASE62[remainder as usize];
         }
+        // Every byte is from BASE62, so ASCII.
         out.iter().map(|&b| b as char).collect()
     }
 
@@ -66,22 +67,51 @@ impl Ksuid {
         if text.len() != KSUID_CHARS {
             return None;
         }
-        let mut number = [0u8; KSUID_BYTES];
+        let mut limbs = [0u32; KSUID_BYTES / 4];
         for c in text.bytes() {
-            let digit = BASE62.iter().position(|&d| d == c)? as u32;
-            let mut carry = digit;
-            for byte in number.iter_mut().rev() {
-                let value = u32::from(*byte) * 62 + carry;
-                *byte = (value & 0xff) as u8;
-                carry = value >> 8;
+            let digit = BASE62_DIGITS[usize::from(c)];
+            if digit == NOT_BASE62 {
+                return None;
+            }
+            let mut carry = u64::from(digit);
+            for limb in limbs.iter_mut().rev() {
+                let value = u64::from(*limb) * 62 + carry;
+                *limb = value as u32;
+                carry = value >> 32;
             }
             if carry != 0 {
                 return None;
             }
         }
-        Some(Self(number))
+        let mut bytes = [0u8; KSUID_BYTES];
+        for (chunk, limb) in bytes.chunks_exact_mut(4).zip(limbs) {
+            chunk.copy_from_slice(&limb.to_be_bytes());
+        }
+        Some(Self(bytes))
+    }
+
+    /// The 20 bytes as five big-endian 32-bit limbs, most significant first.
+    fn limbs(&self) -> [u32; KSUID_BYTES / 4] {
+        let mut limbs = [0u32; KSUID_BYTES / 4];
+        for (limb, chunk) in limbs.iter_mut().zip(self.0.chunks_exact(4)) {
+            *limb = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        limbs
     }
 }
+
+/// Marks a byte that is not a base62 digit in [`BASE62_DIGITS`].
+const NOT_BASE62: u8 = u8::MAX;
+/// Each byte's value as a base62 digit, or [`NOT_BASE62`].
+const BASE62_DIGITS: [u8; 256] = {
+    let mut table = [NOT_BASE62; 256];
+    let mut digit = 0;
+    while digit < BASE62.len() {
+        table[BASE62[digit] as usize] = digit as u8;
+        digit += 1;
+    }
+    table
+};
 
 /// Declares a prefixed id type.
 macro_rules! prefixed_id {
@@ -217,6 +247,16 @@ mod tests {
         assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80V"), Some(Ksuid([0xff; 20])));
         assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80W"), None, "overflows 160 bits");
         assert_eq!(Ksuid([0xff; 20]).encode(), "aWgEPTl1tmebfsQzFP4bxwgy80V");
+        // The example of the KSUID specification's README.
+        let bytes: Vec<u8> = (0..40)
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&"0669F7EFB5A1CD34B5F99D1154FB6853345C9735"[i..i + 2], 16).unwrap())
+            .collect();
+        let example = Ksuid(bytes.try_into().unwrap());
+        assert_eq!(example.encode(), "0ujtsYcgvSTl8PAuAdqWYSMnLOv");
+        assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLOv"), Some(example));
+        assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLO!"), None, "not a base62 digit");
+        assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLé"), None, "not ASCII");
     }
 
     #[test]
