@@ -31,19 +31,63 @@ fn scan_size(request: &LeaseRequest) -> i64 {
     limit.saturating_mul(8).min(LEASE_SCAN).max(limit)
 }
 
-/// Pending deliveries whose time has come and sending ones whose lease expired are both due;
-/// the latter keep their attempt count (an attempt that was never recorded does not count).
-/// The two kinds are read through their own partial indexes, in due order.
+/// The most lanes one lease looks at for their heads.
+const LANE_SCAN: i64 = 1024;
+
+/// Where this node's next search for ordered lanes' heads starts: after this endpoint and
+/// lane, or at the first lane when `None`. When more than [`LANE_SCAN`] lanes have work, each
+/// lease goes on after the last lane the previous one looked at, so every lane has its turn.
+/// Clones of the store (one per node) share it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LaneCursor(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
+
+/// The heads of up to `$3` ordered lanes with work, after the lane ($1, $2). A lane's head is
+/// its first holder by id (pending, sending or held) in `deliveries_lane_holders`; the search
+/// skips from one lane to the next (the next key of the endpoint, else the first lane of the
+/// next endpoint: two index seeks per lane), so the messages queued behind a head are never
+/// read. `leasable`: pending and due at $4.
+const HEADS_SQL: &str = "
+WITH RECURSIVE heads(endpoint_id, lane, id, status, next_attempt_at) AS (
+    SELECT endpoint_id, lane, id, status, next_attempt_at FROM deliveries WHERE id = COALESCE(
+        (SELECT id FROM deliveries
+         WHERE lane IS NOT NULL AND (status IN (1, 3) OR held)
+           AND endpoint_id = $1 AND lane > $2 ORDER BY lane, id LIMIT 1),
+        (SELECT id FROM deliveries
+         WHERE lane IS NOT NULL AND (status IN (1, 3) OR held)
+           AND endpoint_id > $1 ORDER BY endpoint_id, lane, id LIMIT 1))
+    UNION ALL
+    SELECT d.endpoint_id, d.lane, d.id, d.status, d.next_attempt_at FROM heads h JOIN deliveries d ON d.id = COALESCE(
+        (SELECT p.id FROM deliveries p
+         WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held)
+           AND p.endpoint_id = h.endpoint_id AND p.lane > h.lane ORDER BY p.lane, p.id LIMIT 1),
+        (SELECT p.id FROM deliveries p
+         WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held)
+           AND p.endpoint_id > h.endpoint_id ORDER BY p.endpoint_id, p.lane, p.id LIMIT 1))
+)
+SELECT id, endpoint_id, lane, status = 1 AND next_attempt_at <= $4 AS leasable
+FROM heads LIMIT $3";
+
+/// Pending deliveries in no lane whose time has come, the heads of lanes found by
+/// [`HEADS_SQL`] (`$7`), and sending ones whose lease expired are all due; the last keep their
+/// attempt count (an attempt that was never recorded does not count). Each kind is read
+/// through its own partial index. A head is checked again as it is locked (still pending and
+/// due, still its lane's first holder), because another node may have moved the lane on since
+/// the search.
 const LEASE_SQL: &str = "
 WITH lease AS (SELECT nextval('delivery_lease_ids') AS id),
 due AS (
     SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
-    WHERE d.status = 1 AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
-      AND (d.lane IS NULL OR NOT EXISTS (
+    WHERE d.status = 1 AND d.lane IS NULL AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
+    ORDER BY d.next_attempt_at, d.id LIMIT $3
+    FOR NO KEY UPDATE OF d SKIP LOCKED
+),
+heads AS (
+    SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
+    WHERE d.id = ANY($7::bigint[]) AND d.status = 1 AND d.next_attempt_at <= $1
+      AND NOT EXISTS (
           SELECT 1 FROM deliveries p
           WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
-            AND (p.status IN (1, 3) OR p.held)))
-    ORDER BY d.next_attempt_at, d.id LIMIT $3
+            AND p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held))
     FOR NO KEY UPDATE OF d SKIP LOCKED
 ),
 expired AS (
@@ -55,7 +99,7 @@ expired AS (
 ranked AS (
     SELECT id, next_attempt_at,
            row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-    FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) AS candidates
+    FROM (SELECT * FROM due UNION ALL SELECT * FROM heads UNION ALL SELECT * FROM expired) AS candidates
 ),
 chosen AS (
     SELECT id FROM ranked WHERE nth <= $4 ORDER BY next_attempt_at, id LIMIT $5
@@ -72,6 +116,35 @@ SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigge
 FROM leased l JOIN messages m ON m.id = l.msg_id
 ORDER BY l.next_attempt_at, l.id";
 
+/// The heads of ordered lanes that may be leased now, found after the node's cursor (which
+/// moves on, or back to the first lane once the search reached the last one).
+async fn lane_heads(store: &PostgresStore, request: &LeaseRequest) -> Result<Vec<DeliveryId>, StoreError> {
+    let (endpoint, lane) =
+        store.lanes.0.lock().map(|mut cursor| cursor.take()).unwrap_or_default().unwrap_or_default();
+    let rows = sqlx::query(HEADS_SQL)
+        .bind(endpoint)
+        .bind(lane)
+        .bind(LANE_SCAN)
+        .bind(request.now)
+        .fetch_all(&store.pool)
+        .await
+        .map_err(backend)?;
+    if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= LANE_SCAN
+        && let Some(last) = rows.last()
+        && let Ok(mut cursor) = store.lanes.0.lock()
+    {
+        *cursor = Some((get(last, "endpoint_id")?, get(last, "lane")?));
+    }
+    let mut heads = Vec::new();
+    for row in &rows {
+        let endpoint: String = get(row, "endpoint_id")?;
+        if get::<bool>(row, "leasable")? && !request.exclude.iter().any(|e| e.as_str() == endpoint) {
+            heads.push(get(row, "id")?);
+        }
+    }
+    Ok(heads)
+}
+
 pub(crate) async fn lease(
     store: &PostgresStore,
     request: &LeaseRequest,
@@ -79,6 +152,7 @@ pub(crate) async fn lease(
     if request.limit == 0 || request.per_endpoint == 0 {
         return Ok(Vec::new());
     }
+    let heads = lane_heads(store, request).await?;
     let exclude: Vec<String> = request.exclude.iter().map(ToString::to_string).collect();
     let rows = sqlx::query(LEASE_SQL)
         .bind(request.now)
@@ -87,6 +161,7 @@ pub(crate) async fn lease(
         .bind(i64::from(request.per_endpoint))
         .bind(i64::from(request.limit))
         .bind(request.lease_until)
+        .bind(heads)
         .fetch_all(&store.pool)
         .await
         .map_err(backend)?;
@@ -135,10 +210,13 @@ pub(crate) async fn release(
     Ok(result.rows_affected() > 0)
 }
 
-/// The earliest time work may be due: a pending delivery's time, or a lease's expiry.
+/// The earliest time work may be due: a pending delivery's time, or a lease's expiry. A
+/// delivery waiting in a lane counts with its own time even when its head is later: the
+/// dispatcher then looks again at its next poll, as it would anyway.
 pub(crate) async fn next_due_at(store: &PostgresStore) -> Result<Option<DateTime<Utc>>, StoreError> {
     sqlx::query_scalar(
-        "SELECT LEAST((SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1),
+        "SELECT LEAST((SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL),
+                      (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL),
                       (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3))",
     )
     .fetch_one(&store.pool)

@@ -13,18 +13,21 @@ use crate::{SqliteStore, backend, messages};
 
 pub(crate) async fn next_due_at(store: &SqliteStore) -> Result<Option<DateTime<Utc>>, StoreError> {
     let row = sqlx::query(
-        "SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1) AS due,
+        // Pending deliveries in lanes count with their own time even when a head is before
+        // them: the dispatcher then looks again at its next poll, as it would anyway.
+        "SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL) AS due,
+                (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL)
+                  AS due_in_lanes,
                 (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS expiry",
     )
     .fetch_one(&store.reader)
     .await
     .map_err(backend)?;
-    let due: Option<i64> = row.try_get("due").map_err(|e| corrupt("due", e))?;
-    let expiry: Option<i64> = row.try_get("expiry").map_err(|e| corrupt("expiry", e))?;
-    let earliest = match (due, expiry) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let mut earliest: Option<i64> = None;
+    for column in ["due", "due_in_lanes", "expiry"] {
+        let at: Option<i64> = row.try_get(column).map_err(|e| corrupt(column, e))?;
+        earliest = earliest.into_iter().chain(at).min();
+    }
     earliest.map(from_micros).transpose()
 }
 
