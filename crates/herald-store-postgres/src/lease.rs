@@ -45,9 +45,10 @@ pub(crate) struct LaneCursor(std::sync::Arc<std::sync::Mutex<Option<(String, Str
 /// its first holder by id (pending, sending or held) in `deliveries_lane_holders`; the search
 /// skips from one lane to the next (the next key of the endpoint, else the first lane of the
 /// next endpoint: two index seeks per lane), so the messages queued behind a head are never
-/// read. `leasable`: pending and due at $4.
-const HEADS_SQL: &str = "
-WITH RECURSIVE heads(endpoint_id, lane, id, status, next_attempt_at) AS (
+/// read. A macro, so that statements can append to it with `concat!`.
+macro_rules! heads_cte {
+    () => {
+        "WITH RECURSIVE heads(endpoint_id, lane, id, status, next_attempt_at) AS (
     SELECT endpoint_id, lane, id, status, next_attempt_at FROM deliveries WHERE id = COALESCE(
         (SELECT id FROM deliveries
          WHERE lane IS NOT NULL AND (status IN (1, 3) OR held)
@@ -63,9 +64,15 @@ WITH RECURSIVE heads(endpoint_id, lane, id, status, next_attempt_at) AS (
         (SELECT p.id FROM deliveries p
          WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held)
            AND p.endpoint_id > h.endpoint_id ORDER BY p.endpoint_id, p.lane, p.id LIMIT 1))
-)
-SELECT id, endpoint_id, lane, status = 1 AND next_attempt_at <= $4 AS leasable
-FROM heads LIMIT $3";
+)"
+    };
+}
+
+/// The heads of up to `$3` lanes after ($1, $2); `leasable`: pending and due at $4.
+const HEADS_SQL: &str = concat!(
+    heads_cte!(),
+    " SELECT id, endpoint_id, lane, status = 1 AND next_attempt_at <= $4 AS leasable FROM heads LIMIT $3"
+);
 
 /// Pending deliveries in no lane whose time has come, the heads of lanes found by
 /// [`HEADS_SQL`] (`$7`), and sending ones whose lease expired are all due; the last keep their
@@ -210,15 +217,24 @@ pub(crate) async fn release(
     Ok(result.rows_affected() > 0)
 }
 
-/// The earliest time work may be due: a pending delivery's time, or a lease's expiry. A
-/// delivery waiting in a lane counts with its own time even when its head is later: the
-/// dispatcher then looks again at its next poll, as it would anyway.
+/// The earliest time work may be due: a pending delivery in no lane, a lane's pending head
+/// (not the deliveries waiting behind it, which are due but can't go), or a lease's expiry.
+/// With more lanes than a lease looks at, the lanes count by their earliest pending delivery
+/// instead (never later than the truth: the dispatcher then looks again at its next poll).
 pub(crate) async fn next_due_at(store: &PostgresStore) -> Result<Option<DateTime<Utc>>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT LEAST((SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL),
-                      (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL),
-                      (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3))",
-    )
+    sqlx::query_scalar(concat!(
+        heads_cte!(),
+        ", scanned AS (SELECT * FROM heads LIMIT $3)
+        SELECT LEAST(
+            (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL),
+            CASE WHEN (SELECT COUNT(*) FROM scanned) >= $3
+                 THEN (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL)
+                 ELSE (SELECT MIN(next_attempt_at) FROM scanned WHERE status = 1) END,
+            (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3))"
+    ))
+    .bind("")
+    .bind("")
+    .bind(LANE_SCAN)
     .fetch_one(&store.pool)
     .await
     .map_err(backend)

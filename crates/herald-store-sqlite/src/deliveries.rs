@@ -11,15 +11,22 @@ use sqlx::Row;
 use crate::rows::{corrupt, from_micros, to_micros};
 use crate::{SqliteStore, backend, messages};
 
+/// The earliest time work may be due: a pending delivery in no lane, a lane's pending head
+/// (not the deliveries waiting behind it, which are due but can't go), or a lease's expiry.
+/// With more lanes than a lease looks at, the lanes count by their earliest pending delivery
+/// instead (never later than the truth: the dispatcher then looks again at its next poll).
 pub(crate) async fn next_due_at(store: &SqliteStore) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let row = sqlx::query(
-        // Pending deliveries in lanes count with their own time even when a head is before
-        // them: the dispatcher then looks again at its next poll, as it would anyway.
-        "SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL) AS due,
-                (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL)
-                  AS due_in_lanes,
-                (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS expiry",
-    )
+    let row = sqlx::query(concat!(
+        crate::writer::heads_cte!(),
+        " SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL) AS due,
+                 CASE WHEN (SELECT COUNT(*) FROM heads) >= ?3
+                      THEN (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL)
+                      ELSE (SELECT MIN(next_attempt_at) FROM heads WHERE status = 1) END AS due_in_lanes,
+                 (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS expiry"
+    ))
+    .bind("")
+    .bind("")
+    .bind(crate::writer::LANE_SCAN)
     .fetch_one(&store.reader)
     .await
     .map_err(backend)?;

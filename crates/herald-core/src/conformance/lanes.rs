@@ -257,6 +257,11 @@ pub async fn a_lanes_head_scheduled_later_holds_the_messages_behind_it(store: &d
         .record_attempt(&record(&leased[0], DeliveryStatus::Success, 200, NextStep::Delivered, t))
         .await
         .unwrap();
+    assert_eq!(
+        store.next_due_at().await.unwrap(),
+        Some(t + Duration::hours(1)),
+        "work is next due when the head is, not when the message waiting behind it was accepted"
+    );
     // A retrying head holds its lane the same way, until its retry is due.
     let head = store.lease_deliveries(&lease_request(t + Duration::hours(1))).await.unwrap();
     assert_eq!(ids(&head), vec![later.id.clone()]);
@@ -268,6 +273,7 @@ pub async fn a_lanes_head_scheduled_later_holds_the_messages_behind_it(store: &d
     assert!(
         store.lease_deliveries(&lease_request(retry_at - Duration::seconds(1))).await.unwrap().is_empty()
     );
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
     let retried = store.lease_deliveries(&lease_request(retry_at)).await.unwrap();
     assert_eq!(ids(&retried), vec![later.id.clone()]);
     store

@@ -14,8 +14,37 @@ use rusqlite::Connection;
 
 use super::sql_error;
 
+/// The heads of up to `?3` lanes with work after the lane (`?1`, `?2`), as the table `heads`
+/// (endpoint_id, lane, id, status, next_attempt_at). The next lane after (endpoint, lane) is
+/// the next key of the same endpoint, else the first lane of the next endpoint: two seeks
+/// instead of a row-value comparison, which SQLite would serve by reading the endpoint's whole
+/// part of the index. A macro, so that statements can append to it with `concat!`.
+macro_rules! heads_cte {
+    () => {
+        "WITH RECURSIVE heads(endpoint_id, lane, id, status, next_attempt_at) AS (
+           SELECT endpoint_id, lane, id, status, next_attempt_at FROM deliveries WHERE id = COALESCE(
+             (SELECT id FROM deliveries
+              WHERE lane IS NOT NULL AND (status IN (1, 3) OR held = 1)
+                AND endpoint_id = ?1 AND lane > ?2 ORDER BY lane, id LIMIT 1),
+             (SELECT id FROM deliveries
+              WHERE lane IS NOT NULL AND (status IN (1, 3) OR held = 1)
+                AND endpoint_id > ?1 ORDER BY endpoint_id, lane, id LIMIT 1))
+           UNION ALL
+           SELECT d.endpoint_id, d.lane, d.id, d.status, d.next_attempt_at
+           FROM heads h JOIN deliveries d ON d.id = COALESCE(
+             (SELECT p.id FROM deliveries p
+              WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held = 1)
+                AND p.endpoint_id = h.endpoint_id AND p.lane > h.lane ORDER BY p.lane, p.id LIMIT 1),
+             (SELECT p.id FROM deliveries p
+              WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held = 1)
+                AND p.endpoint_id > h.endpoint_id ORDER BY p.endpoint_id, p.lane, p.id LIMIT 1))
+           LIMIT ?3)"
+    };
+}
+pub(crate) use heads_cte;
+
 /// The most lanes one lease looks at.
-pub(super) const LANE_SCAN: i64 = 1024;
+pub(crate) const LANE_SCAN: i64 = 1024;
 
 /// Where the next lease's search for lane heads starts: after this endpoint and lane, or at
 /// the first lane when `None`. Kept by the writer thread between batches.
@@ -33,30 +62,11 @@ pub(super) struct Head {
 /// The heads of up to [`LANE_SCAN`] lanes with work, starting after the cursor; moves the
 /// cursor on (back to the start once the search reached the last lane).
 pub(super) fn heads(conn: &Connection, cursor: &mut LaneCursor, now: i64) -> Result<Vec<Head>, StoreError> {
-    // The next lane after (endpoint, lane): the next key of the same endpoint, else the first
-    // lane of the next endpoint. Two seeks instead of a row-value comparison, which SQLite
-    // would serve by reading the endpoint's whole part of the index.
     let mut select = conn
-        .prepare_cached(
-            "WITH RECURSIVE heads(endpoint_id, lane, id, status, next_attempt_at) AS (
-               SELECT endpoint_id, lane, id, status, next_attempt_at FROM deliveries WHERE id = COALESCE(
-                 (SELECT id FROM deliveries
-                  WHERE lane IS NOT NULL AND (status IN (1, 3) OR held = 1)
-                    AND endpoint_id = ?1 AND lane > ?2 ORDER BY lane, id LIMIT 1),
-                 (SELECT id FROM deliveries
-                  WHERE lane IS NOT NULL AND (status IN (1, 3) OR held = 1)
-                    AND endpoint_id > ?1 ORDER BY endpoint_id, lane, id LIMIT 1))
-               UNION ALL
-               SELECT d.endpoint_id, d.lane, d.id, d.status, d.next_attempt_at FROM heads h JOIN deliveries d ON d.id = COALESCE(
-                 (SELECT p.id FROM deliveries p
-                  WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held = 1)
-                    AND p.endpoint_id = h.endpoint_id AND p.lane > h.lane ORDER BY p.lane, p.id LIMIT 1),
-                 (SELECT p.id FROM deliveries p
-                  WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held = 1)
-                    AND p.endpoint_id > h.endpoint_id ORDER BY p.endpoint_id, p.lane, p.id LIMIT 1))
-               LIMIT ?3)
-             SELECT id, endpoint_id, lane, status = 1 AND next_attempt_at <= ?4 FROM heads",
-        )
+        .prepare_cached(concat!(
+            heads_cte!(),
+            " SELECT id, endpoint_id, lane, status = 1 AND next_attempt_at <= ?4 FROM heads"
+        ))
         .map_err(sql_error)?;
     let (endpoint, lane) = cursor.0.take().unwrap_or_default();
     let mut last = None;

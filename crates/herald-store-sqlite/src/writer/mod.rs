@@ -15,6 +15,8 @@ mod attempts;
 mod keys;
 mod lanes;
 mod lease;
+
+pub(crate) use lanes::{LANE_SCAN, heads_cte};
 mod messages;
 
 use std::collections::HashMap;
