@@ -41,23 +41,32 @@ const LANE_SCAN: i64 = 1024;
 #[derive(Debug, Default, Clone)]
 pub(crate) struct LaneCursor(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
 
-/// The heads of up to `$3` ordered lanes with work, after the lane ($1, $2). A lane's head is
-/// its first holder by id (pending, sending or held) in `deliveries_lane_holders`; the search
-/// skips from one lane to the next (the next key of the endpoint, else the first lane of the
-/// next endpoint: two index seeks per lane), so the messages queued behind a head are never
-/// read. A macro, so that statements can append to it with `concat!`.
+/// The heads of ordered lanes with work after the lane (`$endpoint`, `$lane`), as the table
+/// `heads` (n: 1, 2, … in lane order). A lane's head is its first holder by id (pending,
+/// sending or held) in `deliveries_lane_holders`; the search skips from one lane to the next
+/// (the next key of the endpoint, else the first lane of the next endpoint: two index seeks
+/// per lane), so the messages queued behind a head are never read. A macro, so that
+/// statements can append to it with `concat!` and name their own parameters.
 macro_rules! heads_cte {
-    () => {
-        "WITH RECURSIVE heads(endpoint_id, lane, id, status, next_attempt_at) AS (
-    SELECT endpoint_id, lane, id, status, next_attempt_at FROM deliveries WHERE id = COALESCE(
+    ($endpoint:literal, $lane:literal) => {
+        concat!(
+            "WITH RECURSIVE heads(n, endpoint_id, lane, id, status, next_attempt_at) AS (
+    SELECT 1::bigint, endpoint_id, lane, id, status, next_attempt_at FROM deliveries WHERE id = COALESCE(
         (SELECT id FROM deliveries
          WHERE lane IS NOT NULL AND (status IN (1, 3) OR held)
-           AND endpoint_id = $1 AND lane > $2 ORDER BY lane, id LIMIT 1),
+           AND endpoint_id = ",
+            $endpoint,
+            " AND lane > ",
+            $lane,
+            " ORDER BY lane, id LIMIT 1),
         (SELECT id FROM deliveries
          WHERE lane IS NOT NULL AND (status IN (1, 3) OR held)
-           AND endpoint_id > $1 ORDER BY endpoint_id, lane, id LIMIT 1))
+           AND endpoint_id > ",
+            $endpoint,
+            " ORDER BY endpoint_id, lane, id LIMIT 1))
     UNION ALL
-    SELECT d.endpoint_id, d.lane, d.id, d.status, d.next_attempt_at FROM heads h JOIN deliveries d ON d.id = COALESCE(
+    SELECT h.n + 1, d.endpoint_id, d.lane, d.id, d.status, d.next_attempt_at
+    FROM heads h JOIN deliveries d ON d.id = COALESCE(
         (SELECT p.id FROM deliveries p
          WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held)
            AND p.endpoint_id = h.endpoint_id AND p.lane > h.lane ORDER BY p.lane, p.id LIMIT 1),
@@ -65,32 +74,36 @@ macro_rules! heads_cte {
          WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held)
            AND p.endpoint_id > h.endpoint_id ORDER BY p.endpoint_id, p.lane, p.id LIMIT 1))
 )"
+        )
     };
 }
 
-/// The heads of up to `$3` lanes after ($1, $2); `leasable`: pending and due at $4.
-const HEADS_SQL: &str = concat!(
-    heads_cte!(),
-    " SELECT id, endpoint_id, lane, status = 1 AND next_attempt_at <= $4 AS leasable FROM heads LIMIT $3"
-);
-
-/// Pending deliveries in no lane whose time has come, the heads of lanes found by
-/// [`HEADS_SQL`] (`$7`), and sending ones whose lease expired are all due; the last keep their
-/// attempt count (an attempt that was never recorded does not count). Each kind is read
-/// through its own partial index. A head is checked again as it is locked (still pending and
-/// due, still its lane's first holder), because another node may have moved the lane on since
-/// the search.
-const LEASE_SQL: &str = "
-WITH lease AS (SELECT nextval('delivery_lease_ids') AS id),
+/// One statement (one round trip, as without lanes): the heads of up to `$9` lanes after the
+/// node's cursor (`$7`, `$8`) are found first (`scanned`). Then pending deliveries in no lane
+/// whose time has come, those heads that are pending and due, and sending deliveries whose
+/// lease expired are all due; the last keep their attempt count (an attempt that was never
+/// recorded does not count). Each kind is read through its own partial index. A head is
+/// checked again as it is locked (still pending and due, still its lane's first holder),
+/// because another node may have moved the lane on since the statement's snapshot. Every row
+/// also says how many lanes were looked at and the last one (`scan_end`, also when nothing was
+/// leased: then the lease columns are null), for the cursor.
+const LEASE_SQL: &str = concat!(
+    heads_cte!("$7", "$8"),
+    ",
+scanned AS MATERIALIZED (SELECT * FROM heads LIMIT $9),
+scan_end AS (SELECT n AS lanes, endpoint_id AS last_endpoint, lane AS last_lane
+             FROM scanned ORDER BY n DESC LIMIT 1),
+lease AS (SELECT nextval('delivery_lease_ids') AS id),
 due AS (
     SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
     WHERE d.status = 1 AND d.lane IS NULL AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
     ORDER BY d.next_attempt_at, d.id LIMIT $3
     FOR NO KEY UPDATE OF d SKIP LOCKED
 ),
-heads AS (
+lane_heads AS (
     SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
-    WHERE d.id = ANY($7::bigint[]) AND d.status = 1 AND d.next_attempt_at <= $1
+    WHERE d.id IN (SELECT id FROM scanned WHERE status = 1 AND next_attempt_at <= $1)
+      AND d.status = 1 AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
       AND NOT EXISTS (
           SELECT 1 FROM deliveries p
           WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
@@ -106,7 +119,8 @@ expired AS (
 ranked AS (
     SELECT id, next_attempt_at,
            row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-    FROM (SELECT * FROM due UNION ALL SELECT * FROM heads UNION ALL SELECT * FROM expired) AS candidates
+    FROM (SELECT * FROM due UNION ALL SELECT * FROM lane_heads UNION ALL SELECT * FROM expired)
+         AS candidates
 ),
 chosen AS (
     SELECT id FROM ranked WHERE nth <= $4 ORDER BY next_attempt_at, id LIMIT $5
@@ -118,39 +132,14 @@ leased AS (
     RETURNING d.id, d.lease_id, d.msg_id, d.app_id, d.endpoint_id, d.attempts, d.trigger,
               d.next_attempt_at, d.lane IS NOT NULL AS in_lane
 )
-SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
+SELECT s.lanes, s.last_endpoint, s.last_lane,
+       l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
        m.event_type, m.payload, m.payload_version, m.envelope
-FROM leased l JOIN messages m ON m.id = l.msg_id
-ORDER BY l.next_attempt_at, l.id";
-
-/// The heads of ordered lanes that may be leased now, found after the node's cursor (which
-/// moves on, or back to the first lane once the search reached the last one).
-async fn lane_heads(store: &PostgresStore, request: &LeaseRequest) -> Result<Vec<DeliveryId>, StoreError> {
-    let (endpoint, lane) =
-        store.lanes.0.lock().map(|mut cursor| cursor.take()).unwrap_or_default().unwrap_or_default();
-    let rows = sqlx::query(HEADS_SQL)
-        .bind(endpoint)
-        .bind(lane)
-        .bind(LANE_SCAN)
-        .bind(request.now)
-        .fetch_all(&store.pool)
-        .await
-        .map_err(backend)?;
-    if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= LANE_SCAN
-        && let Some(last) = rows.last()
-        && let Ok(mut cursor) = store.lanes.0.lock()
-    {
-        *cursor = Some((get(last, "endpoint_id")?, get(last, "lane")?));
-    }
-    let mut heads = Vec::new();
-    for row in &rows {
-        let endpoint: String = get(row, "endpoint_id")?;
-        if get::<bool>(row, "leasable")? && !request.exclude.iter().any(|e| e.as_str() == endpoint) {
-            heads.push(get(row, "id")?);
-        }
-    }
-    Ok(heads)
-}
+FROM (VALUES (1)) AS one(x)
+LEFT JOIN scan_end s ON true
+LEFT JOIN (leased l JOIN messages m ON m.id = l.msg_id) ON true
+ORDER BY l.next_attempt_at, l.id"
+);
 
 pub(crate) async fn lease(
     store: &PostgresStore,
@@ -159,8 +148,11 @@ pub(crate) async fn lease(
     if request.limit == 0 || request.per_endpoint == 0 {
         return Ok(Vec::new());
     }
-    let heads = lane_heads(store, request).await?;
     let exclude: Vec<String> = request.exclude.iter().map(ToString::to_string).collect();
+    // Where this node's search for lanes' heads starts: after the last lane the previous lease
+    // looked at when it looked at as many as it may, else at the first lane.
+    let (endpoint, lane) =
+        store.lanes.0.lock().map(|mut cursor| cursor.take()).unwrap_or_default().unwrap_or_default();
     let rows = sqlx::query(LEASE_SQL)
         .bind(request.now)
         .bind(exclude)
@@ -168,11 +160,20 @@ pub(crate) async fn lease(
         .bind(i64::from(request.per_endpoint))
         .bind(i64::from(request.limit))
         .bind(request.lease_until)
-        .bind(heads)
+        .bind(endpoint)
+        .bind(lane)
+        .bind(LANE_SCAN)
         .fetch_all(&store.pool)
         .await
         .map_err(backend)?;
+    if let Some(first) = rows.first()
+        && get::<Option<i64>>(first, "lanes")?.is_some_and(|lanes| lanes >= LANE_SCAN)
+        && let Ok(mut cursor) = store.lanes.0.lock()
+    {
+        *cursor = Some((get(first, "last_endpoint")?, get(first, "last_lane")?));
+    }
     rows.iter()
+        .filter(|row| get::<Option<i64>>(row, "id").is_ok_and(|id| id.is_some()))
         .map(|row| {
             let attempts: i32 = get(row, "attempts")?;
             Ok(LeasedDelivery {
@@ -223,7 +224,7 @@ pub(crate) async fn release(
 /// instead (never later than the truth: the dispatcher then looks again at its next poll).
 pub(crate) async fn next_due_at(store: &PostgresStore) -> Result<Option<DateTime<Utc>>, StoreError> {
     sqlx::query_scalar(concat!(
-        heads_cte!(),
+        heads_cte!("$1", "$2"),
         ", scanned AS (SELECT * FROM heads LIMIT $3)
         SELECT LEAST(
             (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL),
