@@ -31,19 +31,83 @@ fn scan_size(request: &LeaseRequest) -> i64 {
     limit.saturating_mul(8).min(LEASE_SCAN).max(limit)
 }
 
-/// Pending deliveries whose time has come and sending ones whose lease expired are both due;
-/// the latter keep their attempt count (an attempt that was never recorded does not count).
-/// The two kinds are read through their own partial indexes, in due order.
-const LEASE_SQL: &str = "
-WITH lease AS (SELECT nextval('delivery_lease_ids') AS id),
+/// The most lanes one lease looks at for their heads.
+const LANE_SCAN: i64 = 1024;
+
+/// Where this node's next search for ordered lanes' heads starts: after this endpoint and
+/// lane, or at the first lane when `None`. When more than [`LANE_SCAN`] lanes have work, each
+/// lease goes on after the last lane the previous one looked at, so every lane has its turn.
+/// Clones of the store (one per node) share it.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LaneCursor(std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>);
+
+/// The heads of ordered lanes with work after the lane (`$endpoint`, `$lane`), as the table
+/// `heads` (n: 1, 2, … in lane order). A lane's head is its first holder by id (pending,
+/// sending or held) in `deliveries_lane_holders`; the search skips from one lane to the next
+/// (the next key of the endpoint, else the first lane of the next endpoint: two index seeks
+/// per lane), so the messages queued behind a head are never read. A macro, so that
+/// statements can append to it with `concat!` and name their own parameters.
+macro_rules! heads_cte {
+    ($endpoint:literal, $lane:literal) => {
+        concat!(
+            "WITH RECURSIVE heads(n, endpoint_id, lane, id, status, next_attempt_at) AS (
+    SELECT 1::bigint, endpoint_id, lane, id, status, next_attempt_at FROM deliveries WHERE id = COALESCE(
+        (SELECT id FROM deliveries
+         WHERE lane IS NOT NULL AND (status IN (1, 3) OR held)
+           AND endpoint_id = ",
+            $endpoint,
+            " AND lane > ",
+            $lane,
+            " ORDER BY lane, id LIMIT 1),
+        (SELECT id FROM deliveries
+         WHERE lane IS NOT NULL AND (status IN (1, 3) OR held)
+           AND endpoint_id > ",
+            $endpoint,
+            " ORDER BY endpoint_id, lane, id LIMIT 1))
+    UNION ALL
+    SELECT h.n + 1, d.endpoint_id, d.lane, d.id, d.status, d.next_attempt_at
+    FROM heads h JOIN deliveries d ON d.id = COALESCE(
+        (SELECT p.id FROM deliveries p
+         WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held)
+           AND p.endpoint_id = h.endpoint_id AND p.lane > h.lane ORDER BY p.lane, p.id LIMIT 1),
+        (SELECT p.id FROM deliveries p
+         WHERE p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held)
+           AND p.endpoint_id > h.endpoint_id ORDER BY p.endpoint_id, p.lane, p.id LIMIT 1))
+)"
+        )
+    };
+}
+
+/// One statement (one round trip, as without lanes): the heads of up to `$9` lanes after the
+/// node's cursor (`$7`, `$8`) are found first (`scanned`). Then pending deliveries in no lane
+/// whose time has come, those heads that are pending and due, and sending deliveries whose
+/// lease expired are all due; the last keep their attempt count (an attempt that was never
+/// recorded does not count). Each kind is read through its own partial index. A head is
+/// checked again as it is locked (still pending and due, still its lane's first holder),
+/// because another node may have moved the lane on since the statement's snapshot. Every row
+/// also says how many lanes were looked at and the last one (`scan_end`, also when nothing was
+/// leased: then the lease columns are null), for the cursor.
+const LEASE_SQL: &str = concat!(
+    heads_cte!("$7", "$8"),
+    ",
+scanned AS MATERIALIZED (SELECT * FROM heads LIMIT $9),
+scan_end AS (SELECT n AS lanes, endpoint_id AS last_endpoint, lane AS last_lane
+             FROM scanned ORDER BY n DESC LIMIT 1),
+lease AS (SELECT nextval('delivery_lease_ids') AS id),
 due AS (
     SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
-    WHERE d.status = 1 AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
-      AND (d.lane IS NULL OR NOT EXISTS (
+    WHERE d.status = 1 AND d.lane IS NULL AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
+    ORDER BY d.next_attempt_at, d.id LIMIT $3
+    FOR NO KEY UPDATE OF d SKIP LOCKED
+),
+lane_heads AS (
+    SELECT d.id, d.endpoint_id, d.next_attempt_at FROM deliveries d
+    WHERE d.id IN (SELECT id FROM scanned WHERE status = 1 AND next_attempt_at <= $1)
+      AND d.status = 1 AND d.next_attempt_at <= $1 AND d.endpoint_id <> ALL($2::text[])
+      AND NOT EXISTS (
           SELECT 1 FROM deliveries p
           WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
-            AND (p.status IN (1, 3) OR p.held)))
-    ORDER BY d.next_attempt_at, d.id LIMIT $3
+            AND p.lane IS NOT NULL AND (p.status IN (1, 3) OR p.held))
     FOR NO KEY UPDATE OF d SKIP LOCKED
 ),
 expired AS (
@@ -55,7 +119,8 @@ expired AS (
 ranked AS (
     SELECT id, next_attempt_at,
            row_number() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-    FROM (SELECT * FROM due UNION ALL SELECT * FROM expired) AS candidates
+    FROM (SELECT * FROM due UNION ALL SELECT * FROM lane_heads UNION ALL SELECT * FROM expired)
+         AS candidates
 ),
 chosen AS (
     SELECT id FROM ranked WHERE nth <= $4 ORDER BY next_attempt_at, id LIMIT $5
@@ -67,10 +132,14 @@ leased AS (
     RETURNING d.id, d.lease_id, d.msg_id, d.app_id, d.endpoint_id, d.attempts, d.trigger,
               d.next_attempt_at, d.lane IS NOT NULL AS in_lane
 )
-SELECT l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
+SELECT s.lanes, s.last_endpoint, s.last_lane,
+       l.id, l.lease_id, l.msg_id, l.app_id, l.endpoint_id, l.attempts, l.trigger, l.in_lane,
        m.event_type, m.payload, m.payload_version, m.envelope
-FROM leased l JOIN messages m ON m.id = l.msg_id
-ORDER BY l.next_attempt_at, l.id";
+FROM (VALUES (1)) AS one(x)
+LEFT JOIN scan_end s ON true
+LEFT JOIN (leased l JOIN messages m ON m.id = l.msg_id) ON true
+ORDER BY l.next_attempt_at, l.id"
+);
 
 pub(crate) async fn lease(
     store: &PostgresStore,
@@ -80,6 +149,10 @@ pub(crate) async fn lease(
         return Ok(Vec::new());
     }
     let exclude: Vec<String> = request.exclude.iter().map(ToString::to_string).collect();
+    // Where this node's search for lanes' heads starts: after the last lane the previous lease
+    // looked at when it looked at as many as it may, else at the first lane.
+    let (endpoint, lane) =
+        store.lanes.0.lock().map(|mut cursor| cursor.take()).unwrap_or_default().unwrap_or_default();
     let rows = sqlx::query(LEASE_SQL)
         .bind(request.now)
         .bind(exclude)
@@ -87,10 +160,20 @@ pub(crate) async fn lease(
         .bind(i64::from(request.per_endpoint))
         .bind(i64::from(request.limit))
         .bind(request.lease_until)
+        .bind(endpoint)
+        .bind(lane)
+        .bind(LANE_SCAN)
         .fetch_all(&store.pool)
         .await
         .map_err(backend)?;
+    if let Some(first) = rows.first()
+        && get::<Option<i64>>(first, "lanes")?.is_some_and(|lanes| lanes >= LANE_SCAN)
+        && let Ok(mut cursor) = store.lanes.0.lock()
+    {
+        *cursor = Some((get(first, "last_endpoint")?, get(first, "last_lane")?));
+    }
     rows.iter()
+        .filter(|row| get::<Option<i64>>(row, "id").is_ok_and(|id| id.is_some()))
         .map(|row| {
             let attempts: i32 = get(row, "attempts")?;
             Ok(LeasedDelivery {
@@ -135,12 +218,24 @@ pub(crate) async fn release(
     Ok(result.rows_affected() > 0)
 }
 
-/// The earliest time work may be due: a pending delivery's time, or a lease's expiry.
+/// The earliest time work may be due: a pending delivery in no lane, a lane's pending head
+/// (not the deliveries waiting behind it, which are due but can't go), or a lease's expiry.
+/// With more lanes than a lease looks at, the lanes count by their earliest pending delivery
+/// instead (never later than the truth: the dispatcher then looks again at its next poll).
 pub(crate) async fn next_due_at(store: &PostgresStore) -> Result<Option<DateTime<Utc>>, StoreError> {
-    sqlx::query_scalar(
-        "SELECT LEAST((SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1),
-                      (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3))",
-    )
+    sqlx::query_scalar(concat!(
+        heads_cte!("$1", "$2"),
+        ", scanned AS (SELECT * FROM heads LIMIT $3)
+        SELECT LEAST(
+            (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL),
+            CASE WHEN (SELECT COUNT(*) FROM scanned) >= $3
+                 THEN (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL)
+                 ELSE (SELECT MIN(next_attempt_at) FROM scanned WHERE status = 1) END,
+            (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3))"
+    ))
+    .bind("")
+    .bind("")
+    .bind(LANE_SCAN)
     .fetch_one(&store.pool)
     .await
     .map_err(backend)

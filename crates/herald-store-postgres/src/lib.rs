@@ -89,6 +89,8 @@ pub struct PostgresStore {
     records: records::Records,
     /// Accepted messages, written in shared transactions (group commit).
     intake: intake::Intake,
+    /// Where this node's next search for ordered lanes' heads starts.
+    lanes: lease::LaneCursor,
 }
 
 /// Why the database could not be opened.
@@ -156,7 +158,7 @@ impl PostgresStore {
             .map_err(connect_error)?;
         let records = records::Records::start(pool.clone());
         let intake = intake::Intake::start(pool.clone());
-        Ok(Self { pool, cipher, records, intake })
+        Ok(Self { pool, cipher, records, intake, lanes: lease::LaneCursor::default() })
     }
 
     /// Calls `on_work` whenever a transaction that queued deliveries commits, on any node,

@@ -16,20 +16,27 @@ fn count(row: &PgRow, name: &str) -> Result<u64, StoreError> {
     Ok(u64::try_from(get::<i64>(row, name)?).unwrap_or_default())
 }
 
-/// The queue through the partial indexes `deliveries_due` and `deliveries_leased`, each count
-/// stopping at the cap; the endpoint counts scan the endpoints table (one row per endpoint).
+/// The queue through the partial indexes `deliveries_due` and `deliveries_due_in_lanes`
+/// (pending in no lane, pending in one) and `deliveries_leased`, each count stopping at the
+/// cap; the endpoint counts scan the endpoints table (one row per endpoint).
 const QUEUE_SQL: &str = "
 SELECT
   (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
-    WHERE status = 1 AND next_attempt_at <= $1 LIMIT $2) AS q) AS due,
+    WHERE status = 1 AND lane IS NULL AND next_attempt_at <= $1 LIMIT $2) AS q) +
   (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
-    WHERE status = 1 AND next_attempt_at > $1 LIMIT $2) AS q) AS scheduled,
+    WHERE status = 1 AND lane IS NOT NULL AND next_attempt_at <= $1 LIMIT $2) AS q) AS due,
+  (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+    WHERE status = 1 AND lane IS NULL AND next_attempt_at > $1 LIMIT $2) AS q) +
+  (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+    WHERE status = 1 AND lane IS NOT NULL AND next_attempt_at > $1 LIMIT $2) AS q) AS scheduled,
   (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
     WHERE status = 3 AND lease_expires_at <= $1 LIMIT $2) AS q) AS expired,
   (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
     WHERE status = 3 AND lease_expires_at > $1 LIMIT $2) AS q) AS leased,
-  (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND next_attempt_at <= $1)
-    AS oldest_pending,
+  LEAST(
+    (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL AND next_attempt_at <= $1),
+    (SELECT MIN(next_attempt_at) FROM deliveries
+     WHERE status = 1 AND lane IS NOT NULL AND next_attempt_at <= $1)) AS oldest_pending,
   (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3 AND lease_expires_at <= $1)
     AS oldest_expiry,
   (SELECT COUNT(*) FROM endpoints WHERE disabled) AS disabled,
@@ -47,7 +54,7 @@ pub(crate) async fn queue(store: &PostgresStore, now: DateTime<Utc>) -> Result<Q
     let oldest_expiry: Option<DateTime<Utc>> = get(&row, "oldest_expiry")?;
     Ok(QueueStats {
         due: (count(&row, "due")? + count(&row, "expired")?).min(QUEUE_COUNT_CAP),
-        scheduled: count(&row, "scheduled")?,
+        scheduled: count(&row, "scheduled")?.min(QUEUE_COUNT_CAP),
         leased: count(&row, "leased")?,
         oldest_due_at: [oldest_pending, oldest_expiry].into_iter().flatten().min(),
         endpoints_disabled: count(&row, "disabled")?,

@@ -11,20 +11,30 @@ use sqlx::Row;
 use crate::rows::{corrupt, from_micros, to_micros};
 use crate::{SqliteStore, backend, messages};
 
+/// The earliest time work may be due: a pending delivery in no lane, a lane's pending head
+/// (not the deliveries waiting behind it, which are due but can't go), or a lease's expiry.
+/// With more lanes than a lease looks at, the lanes count by their earliest pending delivery
+/// instead (never later than the truth: the dispatcher then looks again at its next poll).
 pub(crate) async fn next_due_at(store: &SqliteStore) -> Result<Option<DateTime<Utc>>, StoreError> {
-    let row = sqlx::query(
-        "SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1) AS due,
-                (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS expiry",
-    )
+    let row = sqlx::query(concat!(
+        crate::writer::heads_cte!(),
+        " SELECT (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NULL) AS due,
+                 CASE WHEN (SELECT COUNT(*) FROM heads) >= ?3
+                      THEN (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL)
+                      ELSE (SELECT MIN(next_attempt_at) FROM heads WHERE status = 1) END AS due_in_lanes,
+                 (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS expiry"
+    ))
+    .bind("")
+    .bind("")
+    .bind(crate::writer::LANE_SCAN)
     .fetch_one(&store.reader)
     .await
     .map_err(backend)?;
-    let due: Option<i64> = row.try_get("due").map_err(|e| corrupt("due", e))?;
-    let expiry: Option<i64> = row.try_get("expiry").map_err(|e| corrupt("expiry", e))?;
-    let earliest = match (due, expiry) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
+    let mut earliest: Option<i64> = None;
+    for column in ["due", "due_in_lanes", "expiry"] {
+        let at: Option<i64> = row.try_get(column).map_err(|e| corrupt(column, e))?;
+        earliest = earliest.into_iter().chain(at).min();
+    }
     earliest.map(from_micros).transpose()
 }
 

@@ -19,20 +19,29 @@ fn count(row: &SqliteRow, name: &str) -> Result<u64, StoreError> {
 }
 
 pub(crate) async fn queue(store: &SqliteStore, now: DateTime<Utc>) -> Result<QueueStats, StoreError> {
-    // Pending deliveries through `deliveries_due`, leased ones through `deliveries_leased`,
+    // Pending deliveries through `deliveries_due` and `deliveries_due_in_lanes` (those in no
+    // lane, those in one), leased ones through `deliveries_leased`,
     // each count stopping at the cap; the endpoint counts scan the endpoints table, which
     // holds one row per endpoint.
     let row = sqlx::query(
         "SELECT
            (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
-             WHERE status = 1 AND next_attempt_at <= ?1 LIMIT ?2)) AS due,
+             WHERE status = 1 AND lane IS NULL AND next_attempt_at <= ?1 LIMIT ?2)) +
            (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
-             WHERE status = 1 AND next_attempt_at > ?1 LIMIT ?2)) AS scheduled,
+             WHERE status = 1 AND lane IS NOT NULL AND next_attempt_at <= ?1 LIMIT ?2)) AS due,
+           (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+             WHERE status = 1 AND lane IS NULL AND next_attempt_at > ?1 LIMIT ?2)) +
+           (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
+             WHERE status = 1 AND lane IS NOT NULL AND next_attempt_at > ?1 LIMIT ?2)) AS scheduled,
            (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
              WHERE status = 3 AND lease_expires_at <= ?1 LIMIT ?2)) AS expired,
            (SELECT COUNT(*) FROM (SELECT 1 FROM deliveries
              WHERE status = 3 AND lease_expires_at > ?1 LIMIT ?2)) AS leased,
-           (SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1) AS oldest_pending,
+           (SELECT MIN(at) FROM (
+              SELECT MIN(next_attempt_at) AS at FROM deliveries WHERE status = 1 AND lane IS NULL
+              UNION ALL
+              SELECT MIN(next_attempt_at) FROM deliveries WHERE status = 1 AND lane IS NOT NULL))
+             AS oldest_pending,
            (SELECT MIN(lease_expires_at) FROM deliveries WHERE status = 3) AS oldest_expiry,
            (SELECT COUNT(*) FROM endpoints WHERE disabled = 1) AS disabled,
            (SELECT COUNT(*) FROM endpoints WHERE disabled = 0 AND failing_since IS NOT NULL) AS failing,
@@ -53,7 +62,7 @@ pub(crate) async fn queue(store: &SqliteStore, now: DateTime<Utc>) -> Result<Que
     let oldest = [oldest_pending, oldest_expiry].into_iter().flatten().filter(|at| *at <= now_micros).min();
     Ok(QueueStats {
         due: (count(&row, "due")? + count(&row, "expired")?).min(QUEUE_COUNT_CAP),
-        scheduled: count(&row, "scheduled")?,
+        scheduled: count(&row, "scheduled")?.min(QUEUE_COUNT_CAP),
         leased: count(&row, "leased")?,
         oldest_due_at: oldest.map(from_micros).transpose()?,
         endpoints_disabled: count(&row, "disabled")?,

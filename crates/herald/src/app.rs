@@ -328,6 +328,7 @@ fn worker_settings(config: &Config, bound: std::net::SocketAddr) -> WorkerSettin
     WorkerSettings {
         endpoint_concurrency: delivery.endpoint_concurrency,
         max_attempts_in_flight: delivery.max_attempts_in_flight,
+        circuit_breaker_failures: delivery.circuit_breaker_failures,
         lease_batch: LEASE_BATCH,
         lease_duration: to_chrono(delivery.lease_duration),
         poll_interval: POLL_INTERVAL,

@@ -175,6 +175,8 @@ pub struct DeliveryConfig {
     pub endpoint_concurrency: usize,
     /// Attempts in flight on this node at most, over every endpoint (each holds its payload).
     pub max_attempts_in_flight: usize,
+    /// Consecutive failures that open an endpoint's circuit; 0: never.
+    pub circuit_breaker_failures: u32,
     pub retry_schedule: Vec<Duration>,
     pub disable_endpoint_after: Duration,
     pub svix_headers: bool,
@@ -516,6 +518,9 @@ fn parse_delivery(raw: &Raw) -> Result<DeliveryConfig, ConfigError> {
         })?,
         endpoint_concurrency: field(raw, "endpoint_concurrency", positive)?,
         max_attempts_in_flight: field(raw, "max_attempts_in_flight", positive)?,
+        circuit_breaker_failures: field(raw, "circuit_breaker_failures", |v| {
+            v.parse::<u32>().map_err(|_| format!("`{v}` is not a whole number of failures"))
+        })?,
         retry_schedule: field(raw, "retry_schedule", |v| {
             v.split(',').map(str::trim).filter(|d| !d.is_empty()).map(parse_duration).collect()
         })?,

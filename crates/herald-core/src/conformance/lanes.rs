@@ -8,7 +8,7 @@ use chrono::Duration;
 use super::delivery::{lease_request, message, record};
 use super::{application, endpoint, now};
 use crate::Store;
-use crate::delivery::{DeliveryStatus, LeasedDelivery, Message, NextStep, Trigger};
+use crate::delivery::{DeliveryStatus, LeaseRequest, LeasedDelivery, Message, NextStep, Trigger};
 use crate::id::{ApplicationId, MessageId};
 use crate::model::{Endpoint, OnExhausted};
 use crate::name::OrderingKey;
@@ -207,4 +207,130 @@ pub async fn lane_states_show_heads_held_lanes_and_what_waits(store: &dyn Store)
     let queue = store.queue_stats(t).await.unwrap();
     assert_eq!(queue.lanes_held, 1);
     assert_eq!(queue.oldest_lane_message_at, Some(a1.created_at), "the held head is the oldest waiting");
+}
+
+pub async fn a_lanes_head_is_leased_again_when_its_lease_expires(store: &dyn Store) {
+    let (app, _) = ordered_endpoint(store, OnExhausted::Skip).await;
+    let first = send(store, &app, "k", 1).await;
+    let second = send(store, &app, "k", 2).await;
+    let t = now() + Duration::seconds(1);
+    let until = t + Duration::seconds(30);
+    let request = |at| LeaseRequest { lease_until: at + Duration::seconds(30), ..lease_request(at) };
+    let leased = store.lease_deliveries(&request(t)).await.unwrap();
+    assert_eq!(ids(&leased), vec![first.id.clone()]);
+    // Its worker dies mid-attempt: nothing of the lane goes until the lease runs out, and then
+    // the same head goes again, never the message behind it.
+    assert!(store.lease_deliveries(&request(until - Duration::seconds(1))).await.unwrap().is_empty());
+    let again = store.lease_deliveries(&request(until)).await.unwrap();
+    assert_eq!(ids(&again), vec![first.id.clone()]);
+    assert_eq!((again[0].attempt, again[0].in_lane), (1, true), "the lost attempt is not counted");
+    assert!(
+        !store
+            .record_attempt(&record(&leased[0], DeliveryStatus::Success, 200, NextStep::Delivered, t))
+            .await
+            .unwrap(),
+        "the dead worker's late record is refused"
+    );
+    assert!(store.lease_deliveries(&request(until)).await.unwrap().is_empty(), "the head is in flight again");
+    store
+        .record_attempt(&record(&again[0], DeliveryStatus::Success, 200, NextStep::Delivered, until))
+        .await
+        .unwrap();
+    assert_eq!(ids(&store.lease_deliveries(&request(until)).await.unwrap()), vec![second.id.clone()]);
+}
+
+pub async fn a_lanes_head_scheduled_later_holds_the_messages_behind_it(store: &dyn Store) {
+    let (app, ep) = ordered_endpoint(store, OnExhausted::Skip).await;
+    let t = now();
+    let mut later = message(&app, "order.created", None);
+    later.deliver_at = Some(t + Duration::hours(1));
+    later.ordering_key = Some(OrderingKey::parse("k").unwrap());
+    store.insert_message(&later).await.unwrap();
+    let behind = send(store, &app, "k", 1).await;
+    let other = send(store, &app, "other", 2).await;
+    let leased = store.lease_deliveries(&lease_request(t + Duration::seconds(1))).await.unwrap();
+    assert_eq!(ids(&leased), vec![other.id.clone()], "the lane waits for its head's deliverAt");
+    let lanes = store.ordered_lanes(&ep.id, 10).await.unwrap();
+    let lane = lanes.iter().find(|lane| lane.key == "k").unwrap();
+    assert_eq!((&lane.head_msg_id, lane.waiting), (&later.id, 1));
+    store
+        .record_attempt(&record(&leased[0], DeliveryStatus::Success, 200, NextStep::Delivered, t))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.next_due_at().await.unwrap(),
+        Some(t + Duration::hours(1)),
+        "work is next due when the head is, not when the message waiting behind it was accepted"
+    );
+    // A retrying head holds its lane the same way, until its retry is due.
+    let head = store.lease_deliveries(&lease_request(t + Duration::hours(1))).await.unwrap();
+    assert_eq!(ids(&head), vec![later.id.clone()]);
+    let retry_at = t + Duration::hours(2);
+    store
+        .record_attempt(&record(&head[0], DeliveryStatus::Failed, 500, NextStep::RetryAt(retry_at), t))
+        .await
+        .unwrap();
+    assert!(
+        store.lease_deliveries(&lease_request(retry_at - Duration::seconds(1))).await.unwrap().is_empty()
+    );
+    assert_eq!(store.next_due_at().await.unwrap(), Some(retry_at));
+    let retried = store.lease_deliveries(&lease_request(retry_at)).await.unwrap();
+    assert_eq!(ids(&retried), vec![later.id.clone()]);
+    store
+        .record_attempt(&record(&retried[0], DeliveryStatus::Success, 200, NextStep::Delivered, retry_at))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids(&store.lease_deliveries(&lease_request(retry_at)).await.unwrap()),
+        vec![behind.id.clone()]
+    );
+}
+
+pub async fn lanes_of_an_excluded_endpoint_wait_and_others_go(store: &dyn Store) {
+    let (app, held_back) = ordered_endpoint(store, OnExhausted::Skip).await;
+    let mut second = endpoint(&app, None);
+    second.event_types = None;
+    second.channels = None;
+    second.ordered = true;
+    store.insert_endpoint(&second).await.unwrap();
+    send(store, &app, "a", 1).await;
+    send(store, &app, "b", 2).await;
+    let t = now() + Duration::seconds(1);
+    let request = LeaseRequest { exclude: vec![held_back.id.clone()], ..lease_request(t) };
+    let leased = store.lease_deliveries(&request).await.unwrap();
+    assert_eq!(leased.len(), 2, "both lanes of the other endpoint");
+    assert!(leased.iter().all(|l| l.endpoint_id == second.id));
+    let rest = store.lease_deliveries(&lease_request(t)).await.unwrap();
+    assert_eq!(rest.len(), 2, "both lanes of the endpoint no longer held back");
+    assert!(rest.iter().all(|l| l.endpoint_id == held_back.id));
+}
+
+pub async fn every_lane_has_its_turn_when_more_lanes_have_work_than_a_lease_reads(store: &dyn Store) {
+    // More lanes than a lease looks at (1,024 on both backends), every one with work: lanes
+    // early in key order never run dry, yet the last lane is leased within a few leases.
+    const LANES: usize = 1_100;
+    let (app, _) = ordered_endpoint(store, OnExhausted::Skip).await;
+    let key = |n: usize| format!("k{n:05}");
+    let mut keys = std::collections::HashMap::new();
+    for n in 0..LANES {
+        keys.insert(send(store, &app, &key(n), i64::try_from(n).unwrap()).await.id, key(n));
+    }
+    let last = key(LANES - 1);
+    let t = now() + Duration::seconds(1);
+    let mut reached_last = false;
+    for round in 0..4 {
+        let leased = store.lease_deliveries(&lease_request(t)).await.unwrap();
+        assert!(!leased.is_empty(), "round {round} leased nothing");
+        for lease in &leased {
+            let lane = keys[&lease.msg_id].clone();
+            reached_last |= lane == last;
+            // Delivered, and the lane at once has a new message: it never runs dry.
+            store
+                .record_attempt(&record(lease, DeliveryStatus::Success, 200, NextStep::Delivered, t))
+                .await
+                .unwrap();
+            keys.insert(send(store, &app, &lane, 10_000 + i64::from(round)).await.id, lane);
+        }
+    }
+    assert!(reached_last, "the lane last in key order had its turn");
 }

@@ -74,6 +74,10 @@ macro_rules! store_conformance_tests {
             ordered_lanes_deliver_one_at_a_time_in_order, a_paused_lane_waits_for_its_head_to_be_resent,
             a_resend_outside_the_lane_does_not_wait_for_it, unordered_endpoints_are_not_held_by_lanes,
             lane_states_show_heads_held_lanes_and_what_waits,
+            a_lanes_head_is_leased_again_when_its_lease_expires,
+            a_lanes_head_scheduled_later_holds_the_messages_behind_it,
+            lanes_of_an_excluded_endpoint_wait_and_others_go,
+            every_lane_has_its_turn_when_more_lanes_have_work_than_a_lease_reads,
             consent_is_written_narrowly_and_granted_once_by_its_callback,
             expired_or_replaced_callbacks_grant_nothing, a_message_for_one_endpoint_reaches_it_alone,
 

@@ -33,6 +33,11 @@ pub(crate) fn checks() -> Vec<Check> {
             run: |server| Box::pin(async move { two_nodes_keep_ordered_lanes(&server).await }),
         },
         Check {
+            name: "a_lane_whose_node_died_mid_attempt_goes_on_from_the_same_head_on_another_node",
+            exclusive: false,
+            run: |server| Box::pin(async move { a_dead_nodes_lane_goes_on_elsewhere(&server).await }),
+        },
+        Check {
             name: "a_stale_node_cannot_record_after_another_node_re_leased",
             exclusive: false,
             run: |server| Box::pin(async move { stale_node_cannot_record(&server).await }),
@@ -262,6 +267,69 @@ async fn two_nodes_keep_ordered_lanes(server: &crate::server::Server) {
             settled.iter().filter(|(lane, _)| lane == key).map(|(_, id)| id.clone()).collect();
         assert_eq!(&order, ids, "lane {key} delivered in the order accepted");
     }
+}
+
+/// A node leases a lane's head and dies mid-attempt: while its lease lasts the other node
+/// leases nothing of that lane (however often it asks); when it expires, the other node takes
+/// the same head, and the lane goes on in order from there. The dead node's late record is
+/// refused.
+async fn a_dead_nodes_lane_goes_on_elsewhere(server: &crate::server::Server) {
+    let schema = server.schema().await;
+    let cipher = test_cipher();
+    let nodes = [schema.store_with(cipher.clone()).await, schema.store_with(cipher).await];
+    let app = application(&nodes[0]).await;
+    let endpoint_id = endpoint(&nodes[0], &app).await;
+    let ordered = herald_core::change::EndpointChange { ordered: Some(true), ..Default::default() };
+    nodes[0].update_endpoint(&app, &endpoint_id, &ordered, now()).await.unwrap().unwrap();
+    let mut lane = Vec::new();
+    for n in 0..3 {
+        let mut m = message(&app);
+        m.ordering_key = Some(herald_core::name::OrderingKey::parse("k").unwrap());
+        nodes[n % 2].insert_message(&m).await.unwrap();
+        lane.push(m.id);
+    }
+    let t = now() + Duration::seconds(1);
+    let lease = Duration::seconds(30);
+    let dead = nodes[0].lease_deliveries(&lease_request(t, 10, 10, lease)).await.unwrap();
+    assert_eq!(dead.iter().map(|l| &l.msg_id).collect::<Vec<_>>(), vec![&lane[0]]);
+    // The other node asks, from several tasks at once, all through the dead node's lease.
+    let mut askers = Vec::new();
+    for task in 0..4 {
+        let node = nodes[1].clone();
+        askers.push(tokio::spawn(async move {
+            let mut leased = Vec::new();
+            for second in (task..30).step_by(4) {
+                let at = t + Duration::seconds(second);
+                leased.extend(node.lease_deliveries(&lease_request(at, 10, 10, lease)).await.unwrap());
+            }
+            leased
+        }));
+    }
+    for asker in askers {
+        assert!(asker.await.unwrap().is_empty(), "nothing of the lane while its head's lease lasts");
+    }
+    let mut settled = Vec::new();
+    let mut at = t + lease;
+    let taken = nodes[1].lease_deliveries(&lease_request(at, 10, 10, lease)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        (&taken[0].msg_id, taken[0].attempt),
+        (&lane[0], 1),
+        "the same head, its lost attempt not counted"
+    );
+    assert!(
+        !nodes[0].record_attempt(&delivered(&dead[0], at)).await.unwrap(),
+        "the dead node's record is refused"
+    );
+    let mut next = taken;
+    while let Some(head) = next.pop() {
+        assert!(next.is_empty(), "one delivery of the lane at a time");
+        assert!(nodes[1].record_attempt(&delivered(&head, at)).await.unwrap());
+        settled.push(head.msg_id);
+        at += Duration::seconds(1);
+        next = nodes[settled.len() % 2].lease_deliveries(&lease_request(at, 10, 10, lease)).await.unwrap();
+    }
+    assert_eq!(settled, lane, "the lane went on in order from the same head");
 }
 
 async fn two_nodes_never_lease_the_same_delivery(server: &crate::server::Server) {

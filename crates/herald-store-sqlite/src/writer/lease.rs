@@ -10,11 +10,12 @@ use herald_core::name::EventTypeName;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use super::lanes::{self, LaneCursor};
 use super::sql_error;
 use crate::rows::{corrupt, to_micros};
 
-/// How many due rows one lease looks at before taking at most `per_endpoint` of each
-/// endpoint; bounds the work of a lease when one endpoint has a large backlog.
+/// How many due deliveries in no lane one lease looks at before taking at most `per_endpoint`
+/// of each endpoint; bounds the work of a lease when one endpoint has a large backlog.
 const LEASE_SCAN: i64 = 4096;
 
 /// A message's event type, payload, payload version and envelope; `None` when the message is gone.
@@ -35,6 +36,7 @@ pub(super) fn lease(
     conn: &Connection,
     request: &LeaseRequest,
     lease_id: i64,
+    cursor: &mut LaneCursor,
 ) -> Result<Vec<LeasedDelivery>, StoreError> {
     let now = to_micros(request.now);
     // Status codes are literals in these statements (1 pending, 3 sending): the partial
@@ -46,6 +48,14 @@ pub(super) fn lease(
     )
     .and_then(|mut update| update.execute([now]))
     .map_err(sql_error)?;
+
+    // The heads of ordered lanes that may go now; the deliveries behind them are not read.
+    let lane_heads: Vec<DeliveryId> = lanes::heads(conn, cursor, now)?
+        .into_iter()
+        .filter(|head| head.leasable && !request.exclude.iter().any(|e| e.as_str() == head.endpoint_id))
+        .map(|head| head.id)
+        .collect();
+    let lane_heads = serde_json::to_string(&lane_heads).map_err(|e| StoreError::Backend(Box::new(e)))?;
 
     let mut values: Vec<Value> = vec![
         Value::Integer(lease_id),
@@ -60,27 +70,25 @@ pub(super) fn lease(
     }
     values.extend([
         Value::Integer(LEASE_SCAN),
+        Value::Text(lane_heads),
         Value::Integer(i64::from(request.per_endpoint)),
         Value::Integer(i64::from(request.limit)),
     ]);
-    // The lane check runs after the bounded scan, on the first scanned delivery of each lane
-    // only (a later one of the same lane is behind it anyway): a lane with a deep backlog
-    // costs one probe per lease, not one per queued message.
+    // Deliveries in no lane are read in due order through `deliveries_due` (which holds only
+    // those); the lanes' heads come from the search above. Both compete for the endpoint's
+    // share and the batch in due order.
     let sql = format!(
         "UPDATE deliveries SET status = 3, lease_id = ?, lease_expires_at = ?, updated_at = ?
          WHERE id IN (
            SELECT id FROM (
              SELECT id, next_attempt_at,
                     ROW_NUMBER() OVER (PARTITION BY endpoint_id ORDER BY next_attempt_at, id) AS nth
-             FROM (SELECT id, endpoint_id, next_attempt_at, lane,
-                          ROW_NUMBER() OVER (PARTITION BY endpoint_id, lane ORDER BY id) AS lane_nth
-                   FROM (SELECT id, endpoint_id, next_attempt_at, lane FROM deliveries
-                         WHERE status = 1 AND next_attempt_at <= ? {exclude}
-                         ORDER BY next_attempt_at LIMIT ?)) d
-             WHERE lane IS NULL OR (lane_nth = 1 AND NOT EXISTS (
-                     SELECT 1 FROM deliveries p
-                     WHERE p.endpoint_id = d.endpoint_id AND p.lane = d.lane AND p.id < d.id
-                       AND (p.status IN (1, 3) OR p.held = 1))))
+             FROM (SELECT * FROM (SELECT id, endpoint_id, next_attempt_at FROM deliveries
+                                  WHERE status = 1 AND lane IS NULL AND next_attempt_at <= ? {exclude}
+                                  ORDER BY next_attempt_at LIMIT ?)
+                   UNION ALL
+                   SELECT id, endpoint_id, next_attempt_at FROM deliveries
+                   WHERE id IN (SELECT value FROM json_each(?))))
            WHERE nth <= ? ORDER BY next_attempt_at, id LIMIT ?)
          RETURNING id, msg_id, app_id, endpoint_id, attempts, trigger, lane IS NOT NULL"
     );

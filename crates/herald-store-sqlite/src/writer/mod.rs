@@ -13,7 +13,10 @@
 
 mod attempts;
 mod keys;
+mod lanes;
 mod lease;
+
+pub(crate) use lanes::{LANE_SCAN, heads_cte};
 mod messages;
 
 use std::collections::HashMap;
@@ -209,6 +212,8 @@ fn conflict_or(error: rusqlite::Error, what: &'static str) -> StoreError {
 fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, observer: Arc<dyn CommitObserver>) {
     // The connection opens with `synchronous = FULL`; see `Durability`.
     let mut synchronous = Durability::Full;
+    // Where the next lease's search for ordered lanes' heads starts.
+    let mut cursor = lanes::LaneCursor::default();
     while let Some(first) = receiver.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_BATCH {
@@ -223,7 +228,7 @@ fn run(conn: Connection, mut receiver: mpsc::Receiver<Job>, observer: Arc<dyn Co
         if !jobs.is_empty() {
             let started = Instant::now();
             let committed = set_durability(&conn, &mut synchronous, Durability::needed_by(&jobs))
-                .and_then(|()| commit_batch(&conn, &jobs));
+                .and_then(|()| commit_batch(&conn, &jobs, &mut cursor));
             observer.batch_committed(jobs.len(), started.elapsed());
             match committed {
                 Ok(results) => {
@@ -337,14 +342,21 @@ fn pass(job: &Job) -> u8 {
 }
 
 /// Performs one job inside the batch transaction.
-fn perform(conn: &Connection, job: &Job, batch: &mut Batch) -> Result<Done, StoreError> {
+fn perform(
+    conn: &Connection,
+    job: &Job,
+    batch: &mut Batch,
+    cursor: &mut lanes::LaneCursor,
+) -> Result<Done, StoreError> {
     match job {
         Job::InsertMessage(message, _) => messages::insert(conn, message, batch).map(Done::Endpoints),
         Job::RecordAttempt(record, _) => attempts::record(conn, record, batch).map(Done::Flag),
         Job::Release { delivery, lease_id, due, .. } => {
             lease::release(conn, *delivery, *lease_id, *due).map(Done::Flag)
         }
-        Job::Lease { request, lease_id, .. } => lease::lease(conn, request, *lease_id).map(Done::Leased),
+        Job::Lease { request, lease_id, .. } => {
+            lease::lease(conn, request, *lease_id, cursor).map(Done::Leased)
+        }
         Job::ClaimKey { key, now, expires_at, .. } => {
             keys::claim(conn, key, *now, *expires_at).map(Done::Claim)
         }
@@ -360,14 +372,18 @@ fn perform(conn: &Connection, job: &Job, batch: &mut Batch) -> Result<Done, Stor
 /// or a message whose application is missing fails alone: its insert is its first statement,
 /// and SQLite undoes just that statement. Any other error fails the whole batch, so no job is
 /// ever half written.
-fn commit_batch(conn: &Connection, jobs: &[Job]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+fn commit_batch(
+    conn: &Connection,
+    jobs: &[Job],
+    cursor: &mut lanes::LaneCursor,
+) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
     conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_error)?;
     let mut batch = Batch::default();
     let mut results: Vec<Option<Result<Done, StoreError>>> = jobs.iter().map(|_| None).collect();
     let outcome = (|| {
         for stage in 0..3 {
             for (index, job) in jobs.iter().enumerate().filter(|(_, job)| pass(job) == stage) {
-                results[index] = Some(match perform(conn, job, &mut batch) {
+                results[index] = Some(match perform(conn, job, &mut batch, cursor) {
                     Err(StoreError::Conflict { what }) => Err(StoreError::Conflict { what }),
                     // A message's missing application: refused by its first statement too.
                     Err(StoreError::NotFound) if matches!(job, Job::InsertMessage(..)) => {

@@ -51,6 +51,8 @@ pub struct LoadOutcome {
     pub last_accepted: u64,
     /// How long each accepted send took to be answered (request start to answer), ns.
     pub answer_times: Vec<u64>,
+    /// Each accepted message's sequence number and the bench time of its 202, ns.
+    pub acks: Vec<(u64, u64)>,
 }
 
 /// Sends the plan's messages to `app_id` and returns once every sender is done.
@@ -87,6 +89,7 @@ pub async fn run(
         outcome.first_error = outcome.first_error.or(part.first_error);
         outcome.last_accepted = outcome.last_accepted.max(part.last_accepted);
         outcome.answer_times.extend(part.answer_times);
+        outcome.acks.extend(part.acks);
     }
     outcome
 }
@@ -136,6 +139,7 @@ impl Sender {
                     outcome.accepted_ids.push(id);
                     outcome.last_accepted = self.clock.now();
                     outcome.answer_times.push(outcome.last_accepted.saturating_sub(asked));
+                    outcome.acks.push((seq, outcome.last_accepted));
                 }
                 Err(error) => {
                     self.counters.api_errors.fetch_add(1, Ordering::Relaxed);

@@ -8,6 +8,7 @@
 //! localhost, and the receiver listens on 127.0.0.1 only.
 
 mod client;
+mod faults;
 mod load;
 mod receiver;
 mod report;
@@ -24,6 +25,7 @@ use herald_core::secret::SigningSecret;
 use url::Url;
 
 use self::client::HeraldClient;
+use self::faults::Faults;
 use self::load::{LoadCounters, LoadPlan};
 use self::receiver::Receiver;
 use self::report::{CpuSample, Measurements, Progress, Report};
@@ -86,9 +88,30 @@ pub struct BenchArgs {
     /// endpoint to version 1: each delivery runs N conversion steps.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub convert_steps: Option<u32>,
+    /// The receiver answers 500 to the first attempt of this fraction of the messages
+    /// (spread evenly, e.g. 0.33: every third). A Herald the bench starts then retries after
+    /// 200 ms instead of the production schedule.
+    #[arg(long, value_parser = parse_fraction)]
+    pub fail_first: Option<f64>,
+    /// The receiver holds the first attempt of this fraction of the messages for 2 s, past
+    /// the 1 s request timeout a Herald the bench starts then has, so Herald gives up on it.
+    #[arg(long, value_parser = parse_fraction)]
+    pub hang_first: Option<f64>,
+    /// Kill (SIGKILL) the last of the started nodes once half the deliveries arrived; its
+    /// leases expire after 4 s and the other nodes go on. Duplicates are then expected.
+    #[arg(long, requires = "database_url")]
+    pub kill_node: bool,
     /// Print the result as one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// A fraction from 0 to 1.
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(fraction) if (0.0..=1.0).contains(&fraction) => Ok(fraction),
+        _ => Err(format!("`{text}` is not a fraction from 0 to 1")),
+    }
 }
 
 /// What the bench's endpoints do to payloads before sending them.
@@ -119,6 +142,10 @@ struct Options {
     shaping: Shaping,
     plan: LoadPlan,
     timeout: Duration,
+    /// What the receiver does wrong on purpose.
+    faults: Faults,
+    /// Kill the last started node once half the deliveries arrived.
+    kill_node: bool,
 }
 
 impl BenchArgs {
@@ -149,6 +176,9 @@ impl BenchArgs {
         {
             bail!("--rate must be a positive number of messages per second");
         }
+        if self.kill_node && self.nodes < 2 {
+            bail!("--kill-node needs --nodes 2 or more: the survivors deliver the killed node's work");
+        }
         Ok(Options {
             target,
             endpoints: self.endpoints,
@@ -162,6 +192,11 @@ impl BenchArgs {
                 ingest_url: self.ingest.then(String::new),
             },
             timeout: self.timeout,
+            faults: Faults {
+                fail_first: self.fail_first.unwrap_or_default(),
+                hang_first: self.hang_first.unwrap_or_default(),
+            },
+            kill_node: self.kill_node,
         })
     }
 }
@@ -271,9 +306,10 @@ async fn interrupted() {
 /// starts (child process, receiver, senders) stops when it returns or is dropped.
 async fn measure(options: &Options) -> anyhow::Result<Report> {
     let clock = BenchClock::start();
-    let target = match &options.target {
+    let faulty = options.faults.any() || options.kill_node;
+    let mut target = match &options.target {
         TargetChoice::Spawn { database_url, nodes } => {
-            Target::spawn(options.plan.concurrency, database_url.as_ref(), *nodes).await?
+            Target::spawn(options.plan.concurrency, database_url.as_ref(), *nodes, faulty).await?
         }
         TargetChoice::Running { url, token } => Target::running(url, token),
     };
@@ -312,7 +348,7 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
         let key = client.endpoint_secret(&app_id, &endpoint_id).await?;
         secrets.push(SigningSecret::parse(&key).context("Herald returned a malformed endpoint secret")?);
     }
-    let receiver = Receiver::start(listener, secrets, clock);
+    let receiver = Receiver::start(listener, secrets, clock, options.faults, options.plan.ordering_keys);
 
     let counters = Arc::new(LoadCounters::default());
     let progress = std::io::stderr().is_terminal().then(|| {
@@ -325,7 +361,12 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
     let expected = outcome.accepted_ids.len() as u64 * u64::from(options.endpoints);
     let deadline = tokio::time::Instant::now() + options.timeout;
     let stats = receiver.stats();
+    let mut killed_node = false;
     let timed_out = loop {
+        if options.kill_node && !killed_node && stats.first_deliveries() >= expected / 2 {
+            target.kill_last_node();
+            killed_node = true;
+        }
         if stats.first_deliveries() >= expected {
             break false;
         }
@@ -343,14 +384,15 @@ async fn measure(options: &Options) -> anyhow::Result<Report> {
     }
 
     let accepted: HashSet<&str> = outcome.accepted_ids.iter().map(String::as_str).collect();
-    let tally = receiver.tally(&accepted);
+    let acks: std::collections::HashMap<u64, u64> = outcome.acks.iter().copied().collect();
+    let tally = receiver.tally(&accepted, &acks);
     drop(accepted);
     let peak_memory_mib = target.peak_memory_mib();
     if target.is_external() {
         // Leave a running Herald as it was found (best effort: the numbers are in already).
         client.delete_app(&app_id).await;
     }
-    let measured = Measurements { outcome, tally, timed_out, peak_memory_mib, cpu };
+    let measured = Measurements { outcome, tally, timed_out, peak_memory_mib, cpu, killed_node };
     let report = Report::new(options, &target, measured);
     target.finish().await;
     Ok(report)

@@ -1,12 +1,13 @@
 //! The bench's webhook receiver on 127.0.0.1: one path per endpoint (`/e/{index}`). It
-//! answers 200 at once, checks each delivery's signature, and records which messages arrived
-//! at which endpoint, how often, and how long after they were sent.
+//! answers 200 at once (or fails or holds a first attempt, as the run's [`Faults`] say),
+//! checks each delivery's signature, and records which messages arrived at which endpoint,
+//! how often, in which order, and how long after they were sent.
 //!
 //! It must stay cheap per request (one HMAC, one small JSON parse, one short lock), since it
 //! shares the machine with the Herald being measured: it serves HTTP/1.1 with hyper directly,
 //! without a router or extractors (a third less CPU per delivery than with axum's).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::BenchClock;
+use super::faults::{self, Arrival, Faults, FirstAttempt};
 
 /// Counters updated on every request, read by the progress line and the wait loop.
 #[derive(Debug, Default)]
@@ -35,6 +37,10 @@ pub struct ReceiverStats {
     malformed: AtomicU64,
     /// Bench time of the latest first-time delivery (nanoseconds).
     last_arrival: AtomicU64,
+    /// First attempts answered 500 on purpose (`--fail-first`).
+    failed_first: AtomicU64,
+    /// First attempts held past Herald's timeout on purpose (`--hang-first`).
+    hung_first: AtomicU64,
 }
 
 impl ReceiverStats {
@@ -50,6 +56,11 @@ struct EndpointLog {
     seen: HashSet<Box<str>>,
     /// Arrival minus send time of each first-time delivery, in nanoseconds.
     latencies: Vec<u64>,
+    /// Requests per `webhook-id` (failed and held ones too), kept only when faults are on:
+    /// a fault hits only a message's first attempt.
+    attempts: HashMap<Box<str>, u32>,
+    /// First-time deliveries in the order they arrived (ordered runs only).
+    arrivals: Vec<Arrival>,
 }
 
 #[derive(Debug)]
@@ -63,11 +74,16 @@ struct Shared {
     clock: BenchClock,
     endpoints: Vec<Endpoint>,
     stats: Arc<ReceiverStats>,
+    faults: Faults,
+    /// The run's ordering keys: arrivals are then kept in order, to check it.
+    ordering_keys: Option<u32>,
 }
 
-/// The part of a bench payload the receiver reads: when it was (scheduled to be) sent.
+/// The part of a bench payload the receiver reads: its sequence number and when it was
+/// (scheduled to be) sent.
 #[derive(Deserialize)]
 struct Probe {
+    seq: u64,
     t: u64,
 }
 
@@ -87,6 +103,11 @@ pub struct Tally {
     pub last_arrival: u64,
     /// Latencies of all first-time deliveries, nanoseconds, sorted.
     pub latencies: Vec<u64>,
+    pub failed_first: u64,
+    pub hung_first: u64,
+    /// Ordered runs: deliveries that arrived before a message of their ordering key that was
+    /// accepted before they were sent ([`faults::order_violations`]).
+    pub order_violations: Option<u64>,
 }
 
 /// A running receiver; it stops when dropped.
@@ -97,11 +118,18 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    /// Serves on `listener`; endpoint `i` is `/e/{i}`, verified with `secrets[i]`.
-    pub fn start(listener: TcpListener, secrets: Vec<SigningSecret>, clock: BenchClock) -> Self {
+    /// Serves on `listener`; endpoint `i` is `/e/{i}`, verified with `secrets[i]`. With
+    /// `ordering_keys`, message `seq` has key `seq mod keys` and arrivals are kept in order.
+    pub fn start(
+        listener: TcpListener,
+        secrets: Vec<SigningSecret>,
+        clock: BenchClock,
+        faults: Faults,
+        ordering_keys: Option<u32>,
+    ) -> Self {
         let endpoints =
             secrets.into_iter().map(|secret| Endpoint { secret, log: Mutex::default() }).collect();
-        let shared = Arc::new(Shared { clock, endpoints, stats: Arc::default() });
+        let shared = Arc::new(Shared { clock, endpoints, stats: Arc::default(), faults, ordering_keys });
         let stop = CancellationToken::new();
         let stopped = stop.clone();
         let serving = shared.clone();
@@ -141,8 +169,9 @@ impl Receiver {
         self.shared.stats.clone()
     }
 
-    /// Compares what arrived with the messages Herald accepted.
-    pub fn tally(&self, accepted: &HashSet<&str>) -> Tally {
+    /// Compares what arrived with the messages Herald accepted (`acks`: sequence number →
+    /// bench time of its 202).
+    pub fn tally(&self, accepted: &HashSet<&str>, acks: &HashMap<u64, u64>) -> Tally {
         let stats = &self.shared.stats;
         let mut tally = Tally {
             deliveries: 0,
@@ -153,6 +182,9 @@ impl Receiver {
             malformed: stats.malformed.load(Ordering::Relaxed),
             last_arrival: stats.last_arrival.load(Ordering::Relaxed),
             latencies: Vec::new(),
+            failed_first: stats.failed_first.load(Ordering::Relaxed),
+            hung_first: stats.hung_first.load(Ordering::Relaxed),
+            order_violations: self.shared.ordering_keys.map(|_| 0),
         };
         for endpoint in &self.shared.endpoints {
             let log = endpoint.log.lock().unwrap_or_else(PoisonError::into_inner);
@@ -161,6 +193,10 @@ impl Receiver {
             tally.unexpected += log.seen.len() as u64 - arrived;
             tally.missing += accepted.len() as u64 - arrived;
             tally.latencies.extend_from_slice(&log.latencies);
+            if let (Some(keys), Some(violations)) = (self.shared.ordering_keys, &mut tally.order_violations) {
+                let keys = u64::from(keys.max(1));
+                *violations += faults::order_violations(&log.arrivals, acks, |seq| seq % keys);
+            }
         }
         tally.latencies.sort_unstable();
         tally
@@ -171,10 +207,17 @@ impl Receiver {
 async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Empty<Bytes>> {
     let index = request.uri().path().strip_prefix("/e/").and_then(|index| index.parse::<usize>().ok());
     let status = match index {
-        Some(index) if request.method() == http::Method::POST => {
+        Some(index) if request.method() == http::Method::POST && index < shared.endpoints.len() => {
             let (parts, body) = request.into_parts();
             match body.collect().await {
-                Ok(body) => receive(shared, index, &parts.headers, &body.to_bytes()),
+                Ok(body) => match receive(shared, index, &parts.headers, &body.to_bytes()) {
+                    FirstAttempt::Answer => StatusCode::OK,
+                    FirstAttempt::Fail => StatusCode::INTERNAL_SERVER_ERROR,
+                    FirstAttempt::Hang => {
+                        tokio::time::sleep(faults::HANG).await;
+                        StatusCode::OK
+                    }
+                },
                 Err(_) => StatusCode::BAD_REQUEST,
             }
         }
@@ -185,10 +228,12 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Empty<B
     response
 }
 
-fn receive(shared: &Shared, index: usize, headers: &HeaderMap, body: &[u8]) -> StatusCode {
+/// Records a request and says how to answer it: a fault on a message's first attempt (not
+/// a delivery), else 200 (a delivery: the first, or a duplicate).
+fn receive(shared: &Shared, index: usize, headers: &HeaderMap, body: &[u8]) -> FirstAttempt {
     let arrived = shared.clock.now();
     let Some(endpoint) = shared.endpoints.get(index) else {
-        return StatusCode::NOT_FOUND;
+        return FirstAttempt::Answer;
     };
     let stats = &shared.stats;
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
@@ -196,7 +241,7 @@ fn receive(shared: &Shared, index: usize, headers: &HeaderMap, body: &[u8]) -> S
         (header("webhook-id"), header("webhook-timestamp"), header("webhook-signature"))
     else {
         stats.malformed.fetch_add(1, Ordering::Relaxed);
-        return StatusCode::OK;
+        return FirstAttempt::Answer;
     };
     let valid = timestamp.parse::<i64>().is_ok_and(|timestamp| {
         let expected = sign(&endpoint.secret, id, timestamp, body);
@@ -205,8 +250,8 @@ fn receive(shared: &Shared, index: usize, headers: &HeaderMap, body: &[u8]) -> S
     if !valid {
         stats.signature_failures.fetch_add(1, Ordering::Relaxed);
     }
-    let sent_at = match serde_json::from_slice::<Probe>(body) {
-        Ok(probe) => Some(probe.t),
+    let probe = match serde_json::from_slice::<Probe>(body) {
+        Ok(probe) => Some(probe),
         Err(_) => {
             stats.malformed.fetch_add(1, Ordering::Relaxed);
             None
@@ -214,9 +259,31 @@ fn receive(shared: &Shared, index: usize, headers: &HeaderMap, body: &[u8]) -> S
     };
     let first = {
         let mut log = endpoint.log.lock().unwrap_or_else(PoisonError::into_inner);
+        if shared.faults.any()
+            && let Some(probe) = &probe
+        {
+            let attempts = log.attempts.entry(id.into()).or_default();
+            *attempts += 1;
+            let answer =
+                if *attempts == 1 { shared.faults.first_attempt(probe.seq) } else { FirstAttempt::Answer };
+            match answer {
+                FirstAttempt::Answer => {}
+                FirstAttempt::Fail => {
+                    stats.failed_first.fetch_add(1, Ordering::Relaxed);
+                    return answer;
+                }
+                FirstAttempt::Hang => {
+                    stats.hung_first.fetch_add(1, Ordering::Relaxed);
+                    return answer;
+                }
+            }
+        }
         let first = log.seen.insert(id.into());
-        if let (true, Some(sent_at)) = (first, sent_at) {
-            log.latencies.push(arrived.saturating_sub(sent_at));
+        if let (true, Some(probe)) = (first, &probe) {
+            log.latencies.push(arrived.saturating_sub(probe.t));
+            if shared.ordering_keys.is_some() {
+                log.arrivals.push(Arrival { seq: probe.seq, sent: probe.t });
+            }
         }
         first
     };
@@ -226,5 +293,5 @@ fn receive(shared: &Shared, index: usize, headers: &HeaderMap, body: &[u8]) -> S
     } else {
         stats.duplicates.fetch_add(1, Ordering::Relaxed);
     }
-    StatusCode::OK
+    FirstAttempt::Answer
 }

@@ -65,6 +65,17 @@ pub struct Report {
     pub signature_failures: u64,
     /// Requests without webhook headers or with a body that is not a bench payload.
     pub malformed: u64,
+    /// `--fail-first` and `--hang-first`: the fractions asked for.
+    pub fail_first: f64,
+    pub hang_first: f64,
+    /// First attempts the receiver answered 500, or held past Herald's timeout, on purpose.
+    pub failed_first_attempts: u64,
+    pub hung_first_attempts: u64,
+    /// `--kill-node`: a node was killed mid-run.
+    pub killed_node: bool,
+    /// Ordered runs: deliveries that arrived before a message of their ordering key that had
+    /// been accepted before they were sent (0: every key in order); null when not ordered.
+    pub order_violations: Option<u64>,
     /// True when the deliveries did not all arrive within --timeout.
     pub timed_out: bool,
     /// Peak resident memory (VmHWM) of the Herald the bench started; null with --url.
@@ -84,6 +95,7 @@ pub struct Measurements {
     pub timed_out: bool,
     pub peak_memory_mib: Option<f64>,
     pub cpu: CpuUse,
+    pub killed_node: bool,
 }
 
 /// CPU time used from the first send until the deliveries arrived (or --timeout).
@@ -183,7 +195,7 @@ impl Percentiles {
 
 impl Report {
     pub(super) fn new(options: &Options, target: &Target, measured: Measurements) -> Self {
-        let Measurements { outcome, tally, timed_out, peak_memory_mib, cpu } = measured;
+        let Measurements { outcome, tally, timed_out, peak_memory_mib, cpu, killed_node } = measured;
         let seconds = |from: u64, to: u64| to.saturating_sub(from) as f64 / 1e9;
         let per_second = |count: u64, seconds: f64| if seconds > 0.0 { count as f64 / seconds } else { 0.0 };
         let accepted = outcome.accepted_ids.len() as u64;
@@ -220,6 +232,12 @@ impl Report {
             unexpected: tally.unexpected,
             signature_failures: tally.signature_failures,
             malformed: tally.malformed,
+            fail_first: options.faults.fail_first,
+            hang_first: options.faults.hang_first,
+            failed_first_attempts: tally.failed_first,
+            hung_first_attempts: tally.hung_first,
+            killed_node,
+            order_violations: tally.order_violations,
             timed_out,
             peak_memory_mib,
             per_delivery: PerDelivery::of(&cpu, tally.deliveries),
@@ -240,8 +258,14 @@ impl Report {
             let when = if self.timed_out { " within --timeout" } else { "" };
             failures.push(format!("{} deliveries did not arrive{when}", self.missing));
         }
-        if self.duplicates > 0 {
+        // A killed node's attempts in flight are made again by the others: at least once.
+        if self.duplicates > 0 && !self.killed_node {
             failures.push(format!("{} deliveries arrived more than once", self.duplicates));
+        }
+        if let Some(violations) = self.order_violations.filter(|n| *n > 0) {
+            failures.push(format!(
+                "{violations} deliveries arrived before a message of their ordering key accepted before they were sent"
+            ));
         }
         if self.signature_failures > 0 {
             failures.push(format!("{} deliveries had no valid signature", self.signature_failures));
@@ -260,7 +284,14 @@ pub fn print_table(report: &Report) {
         Some(rate) => format!("open loop at {rate} msg/s, at most {} in flight", report.concurrency),
         None => format!("closed loop, {} senders", report.concurrency),
     };
-    let target = if report.target == "started" {
+    let faulty = report.fail_first > 0.0 || report.hang_first > 0.0 || report.killed_node;
+    let target = if report.target == "started" && faulty {
+        format!(
+            "a Herald started by the bench (default configuration but a 1 s request timeout, retries after 200 ms, \
+             4 s leases and no circuit breaker; {})",
+            report.backend
+        )
+    } else if report.target == "started" {
         format!("a Herald started by the bench (default configuration, {})", report.backend)
     } else {
         format!("the Herald at {}", report.target)
@@ -309,6 +340,26 @@ pub fn print_table(report: &Report) {
             answer.p50, answer.p90, answer.p99, answer.max
         ),
     );
+    if report.fail_first > 0.0 || report.hang_first > 0.0 {
+        row(
+            "faults (first attempts)",
+            format!(
+                "{} answered 500, {} held past the timeout",
+                report.failed_first_attempts, report.hung_first_attempts
+            ),
+        );
+    }
+    if report.killed_node {
+        row("killed", "the last node, with SIGKILL, at half the deliveries".to_owned());
+    }
+    if let Some(violations) = report.order_violations {
+        let verdict = if violations == 0 {
+            "every ordering key in order".to_owned()
+        } else {
+            format!("{violations} out of order")
+        };
+        row("order", verdict);
+    }
     row("duplicates", report.duplicates.to_string());
     row("missing deliveries", report.missing.to_string());
     row("signature failures", report.signature_failures.to_string());

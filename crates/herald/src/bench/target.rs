@@ -67,8 +67,14 @@ impl Target {
     /// on the embedded SQLite, or `nodes` nodes sharing a fresh schema of the PostgreSQL
     /// database at `database_url`. `concurrency` is the bench's requests in flight: the caps on
     /// requests and connections are raised to let them all in, so the run measures
-    /// throughput, not refusals.
-    pub async fn spawn(concurrency: u32, database_url: Option<&Url>, nodes: u32) -> anyhow::Result<Self> {
+    /// throughput, not refusals. With `faulty`, the nodes time out, retry and let leases
+    /// expire within seconds (`faults::SPAWNED_*`), for runs whose receiver fails on purpose.
+    pub async fn spawn(
+        concurrency: u32,
+        database_url: Option<&Url>,
+        nodes: u32,
+        faulty: bool,
+    ) -> anyhow::Result<Self> {
         let token = generate_token_value(ORGANIZATION_TOKEN_PREFIX).expose().to_owned();
         let mut target = Self {
             base_url: String::new(),
@@ -78,6 +84,11 @@ impl Target {
             backend: "sqlite".to_owned(),
         };
         let mut database = Vec::new();
+        if faulty {
+            database.extend(
+                super::faults::SPAWNED_SETTINGS.iter().map(|(name, value)| (*name, (*value).to_owned())),
+            );
+        }
         if let Some(url) = database_url {
             let schema = herald_store_postgres::scratch::ScratchSchema::create(url.as_str(), "herald_bench")
                 .await
@@ -114,6 +125,14 @@ impl Target {
                 bail!("Herald was not healthy within {START_BOUND:?}:\n{}", child.log_tail());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Kills the last started node at once (SIGKILL), as a crash would; it stays in the list
+    /// (unreaped) so its CPU time still counts.
+    pub fn kill_last_node(&mut self) {
+        if let Some(child) = self.children.last_mut() {
+            let _ = child.process.kill();
         }
     }
 

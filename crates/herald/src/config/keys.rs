@@ -33,6 +33,7 @@ pub(super) const KEYS: &[&str] = &[
     "max_response_body_bytes",
     "endpoint_concurrency",
     "max_attempts_in_flight",
+    "circuit_breaker_failures",
     "retry_schedule",
     "disable_endpoint_after",
     "svix_headers",

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-/// Consecutive failures that open the circuit.
+/// Consecutive failures that open the circuit, unless configured otherwise.
 const FAILURES_TO_OPEN: u32 = 5;
 /// The first open period; it doubles on each failure after re-opening, up to the maximum.
 const FIRST_COOLDOWN: Duration = Duration::seconds(5);
@@ -14,6 +14,8 @@ const MAX_COOLDOWN: Duration = Duration::minutes(5);
 /// Whether an endpoint is being attempted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Breaker {
+    /// Consecutive failures that open the circuit (`circuit_breaker_failures`); 0: never.
+    failures_to_open: u32,
     consecutive_failures: u32,
     /// While set and in the future, the endpoint is not attempted.
     open_until: Option<DateTime<Utc>>,
@@ -22,11 +24,21 @@ pub struct Breaker {
 
 impl Default for Breaker {
     fn default() -> Self {
-        Self { consecutive_failures: 0, open_until: None, cooldown: FIRST_COOLDOWN }
+        Self::opening_after(FAILURES_TO_OPEN)
     }
 }
 
 impl Breaker {
+    /// A closed circuit that opens after `failures` consecutive failures (0: never).
+    pub fn opening_after(failures: u32) -> Self {
+        Self {
+            failures_to_open: failures,
+            consecutive_failures: 0,
+            open_until: None,
+            cooldown: FIRST_COOLDOWN,
+        }
+    }
+
     /// When the endpoint may be attempted again, if the circuit is open at `now`.
     pub fn open_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.open_until.filter(|until| *until > now)
@@ -34,13 +46,13 @@ impl Breaker {
 
     /// A successful attempt closes the circuit.
     pub fn succeeded(&mut self) {
-        *self = Self::default();
+        *self = Self::opening_after(self.failures_to_open);
     }
 
     /// A failed attempt; returns true if it opened the circuit.
     pub fn failed(&mut self, now: DateTime<Utc>) -> bool {
         self.consecutive_failures = self.consecutive_failures.saturating_add(1);
-        if self.consecutive_failures < FAILURES_TO_OPEN {
+        if self.failures_to_open == 0 || self.consecutive_failures < self.failures_to_open {
             return false;
         }
         // Half-open after a cooldown: one more failure re-opens for twice as long.
@@ -123,6 +135,19 @@ mod tests {
         breaker.succeeded();
         assert_eq!(breaker.open_until(later), None);
         assert!(!breaker.failed(later), "a success resets the count");
+    }
+
+    #[test]
+    fn the_configured_count_opens_the_circuit_and_zero_never_does() {
+        let now = Utc::now();
+        let mut two = Breaker::opening_after(2);
+        assert!(!two.failed(now));
+        assert!(two.failed(now));
+        two.succeeded();
+        assert!(!two.failed(now), "a success keeps the configured count");
+        let mut never = Breaker::opening_after(0);
+        assert!((0..100).all(|_| !never.failed(now)));
+        assert_eq!(never.open_until(now), None);
     }
 
     #[test]

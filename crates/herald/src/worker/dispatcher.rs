@@ -126,6 +126,13 @@ pub(super) async fn run(mut dispatcher: Dispatcher, shutdown: CancellationToken)
                 }
             }
         }
+        // A lane that settled during the round (an ordered lane's head, say) already asked for
+        // another one: go on at once, without reading the next due time.
+        tokio::select! {
+            biased;
+            () = context.wake.notified() => continue,
+            () = std::future::ready(()) => {}
+        }
         let wait = wait_time(&context, &dispatcher.lanes).await;
         tokio::select! {
             () = context.wake.notified() => {}

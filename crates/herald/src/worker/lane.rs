@@ -59,7 +59,8 @@ impl Lane {
         let limit = queue_limit(&context.settings);
         // Never full: the dispatcher leases at most `limit` for a lane holding fewer than `limit`.
         let (queue, receiver) = mpsc::channel(limit * 2);
-        let shared = Arc::new(Shared::default());
+        let breaker = Breaker::opening_after(context.settings.circuit_breaker_failures);
+        let shared = Arc::new(Shared { breaker: Mutex::new(breaker), ..Shared::default() });
         let stop = shutdown.child_token();
         let task = context.attempts.spawn(run(
             context.clone(),

@@ -40,6 +40,8 @@ pub struct WorkerSettings {
     pub endpoint_concurrency: usize,
     /// Attempts in flight on this node at most, over every endpoint.
     pub max_attempts_in_flight: usize,
+    /// Consecutive failures that open an endpoint's circuit; 0: never.
+    pub circuit_breaker_failures: u32,
     /// Deliveries leased per store call at most.
     pub lease_batch: u32,
     /// How long a lease holds; a delivery whose worker died is due again after it.

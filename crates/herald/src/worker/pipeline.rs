@@ -439,6 +439,7 @@ mod tests {
         };
         let settings = WorkerSettings {
             endpoint_concurrency: 4,
+            circuit_breaker_failures: 5,
             max_attempts_in_flight: 4,
             lease_batch: 16,
             lease_duration: chrono::Duration::seconds(60),

@@ -183,3 +183,101 @@ async fn a_paused_lane_is_visible_and_a_resend_lets_it_go_on_in_order() {
     let stats = server.get("/api/v1/app/acme/endpoint/main/stats").await;
     assert_eq!(stats.body["orderedLanes"], json!([]), "no lane has work left");
 }
+
+/// Paused lanes at scale, with the worker running on its own: 8 keys × 40 messages, a
+/// receiver failing the first attempt of every third message and every attempt of one
+/// message in each of four keys. Those four lanes pause at that message and nothing behind
+/// it arrives, while the other keys finish; a recover queues the held heads again and every
+/// key completes, each in the order its messages were accepted.
+#[tokio::test]
+async fn paused_lanes_never_deliver_out_of_order_with_many_keys_and_failures() {
+    const KEYS: usize = 8;
+    const PER_KEY: usize = 40;
+    const POISONED: usize = 20;
+    let options = Options {
+        env: vec![
+            ("HERALD_RETRY_SCHEDULE", "20ms,20ms".to_owned()),
+            ("HERALD_CIRCUIT_BREAKER_FAILURES", "0".to_owned()),
+        ],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(options).await;
+    let receiver = Receiver::start().await;
+    receiver.fail_first_attempt_of_every(3);
+    receiver.fail_bodies_containing(Some("poison"));
+    server.create_app("Acme", Some("acme")).await;
+    let body =
+        json!({"url": receiver.url("/hooks"), "uid": "main", "ordered": true, "orderedOnExhausted": "pause"});
+    assert_eq!(server.post("/api/v1/app/acme/endpoint", body).await.status, StatusCode::CREATED);
+    let started = chrono::Utc::now() - chrono::Duration::minutes(1);
+
+    // Posted one after the other, keys interleaved: one acceptance order in every key.
+    let mut position: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    for n in 0..PER_KEY {
+        for key in 0..KEYS {
+            let poison = key < 4 && n == POISONED;
+            let payload = if poison { json!({"n": n, "poison": true}) } else { json!({"n": n}) };
+            let body = json!({"eventType": "a.b", "orderingKey": format!("k{key}"), "payload": payload});
+            let reply = server.post("/api/v1/app/acme/msg", body).await;
+            assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
+            position.insert(reply.body["id"].as_str().unwrap().to_owned(), (key, n));
+        }
+    }
+    let positions = |receiver: &Receiver| -> BTreeMap<usize, Vec<usize>> {
+        let mut seen: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for request in receiver.received() {
+            let (key, n) = position[request.header("webhook-id")];
+            seen.entry(key).or_default().push(n);
+        }
+        seen
+    };
+
+    // Four lanes hold (their poisoned head exhausted) and the other four finish.
+    let held = || async {
+        let stats = server.get("/api/v1/app/acme/endpoint/main/stats").await;
+        let lanes = stats.body["orderedLanes"].as_array().cloned().unwrap_or_default();
+        lanes.iter().filter(|lane| lane["held"] == json!(true)).count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let seen = positions(&receiver);
+        let finished =
+            (4..KEYS).filter(|key| seen.get(key).is_some_and(|s| s.contains(&(PER_KEY - 1)))).count();
+        if held().await == 4 && finished == 4 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "lanes not settled: {seen:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let seen = positions(&receiver);
+    for key in 0..4 {
+        let arrived = &seen[&key];
+        assert!(
+            arrived.iter().all(|n| *n <= POISONED),
+            "k{key}: something behind its held head: {arrived:?}"
+        );
+        assert_eq!(
+            arrived.iter().filter(|n| **n == POISONED).count(),
+            3,
+            "k{key}: three attempts, then held"
+        );
+    }
+
+    // Fixed and recovered: the held heads go again, then everything behind them.
+    receiver.fail_bodies_containing(None);
+    let recover = server.post("/api/v1/app/acme/endpoint/main/recover", json!({"since": started})).await;
+    assert_eq!(recover.status, StatusCode::ACCEPTED, "{:?}", recover.body);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !(0..KEYS).all(|key| positions(&receiver).get(&key).is_some_and(|s| s.contains(&(PER_KEY - 1)))) {
+        assert!(std::time::Instant::now() < deadline, "not all delivered: {:?}", positions(&receiver));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for (key, arrived) in positions(&receiver) {
+        assert!(arrived.windows(2).all(|w| w[0] <= w[1]), "k{key} out of order: {arrived:?}");
+        let mut distinct = arrived.clone();
+        distinct.dedup();
+        assert_eq!(distinct, (0..PER_KEY).collect::<Vec<_>>(), "k{key}: every message, in order");
+    }
+    let stats = server.get("/api/v1/app/acme/endpoint/main/stats").await;
+    assert_eq!(stats.body["orderedLanes"], json!([]), "no lane has work left");
+}

@@ -56,6 +56,8 @@ struct Inner {
     options: Option<Reply>,
     /// Paths answered with this body and status 500, whatever else is told.
     failing_paths: Vec<(String, String)>,
+    /// Requests whose body contains this are answered 500, whatever else is told.
+    failing_body: Option<String>,
 }
 
 /// A running receiver.
@@ -99,6 +101,11 @@ impl Receiver {
     /// Answers every request to `path` with 500 and `body`.
     pub fn fail_at(&self, path: &str, body: &str) {
         self.inner.lock().unwrap().failing_paths.push((path.to_owned(), body.to_owned()));
+    }
+
+    /// Answers 500 to every request whose body contains `pattern` (`None`: stop).
+    pub fn fail_bodies_containing(&self, pattern: Option<&str>) {
+        self.inner.lock().unwrap().failing_body = pattern.map(str::to_owned);
     }
 
     /// Answers `OPTIONS` (the consent handshake) with `reply`.
@@ -167,6 +174,10 @@ async fn handle(
             *count
         };
         let fail_first = inner.fail_first_of_every.is_some_and(|n| attempts == 1 && (distinct + 1) % n == 0);
+        let poisoned = inner
+            .failing_body
+            .as_ref()
+            .is_some_and(|pattern| body.windows(pattern.len()).any(|w| w == pattern.as_bytes()));
         inner.received.push(Received {
             method,
             path: uri.path().to_owned(),
@@ -176,7 +187,7 @@ async fn handle(
         });
         if let Some((_, body)) = inner.failing_paths.iter().find(|(path, _)| path == uri.path()) {
             Reply::Body(500, body.clone())
-        } else if fail_first {
+        } else if fail_first || poisoned {
             Reply::Status(500)
         } else {
             inner.script.pop_front().or_else(|| inner.default.clone()).unwrap_or(Reply::Status(200))
