@@ -250,9 +250,11 @@ mod tests {
         // The example of the KSUID specification's README.
         let bytes: Vec<u8> = (0..40)
             .step_by(2)
-            .map(|i| u8::from_str_radix(&"0669F7EFB5A1CD34B5F99D1154FB6853345C9735"[i..i + 2], 16).unwrap())
+            .map(|i| {
+                u8::from_str_radix(&"0669F7EFB5A1CD34B5F99D1154FB6853345C9735"[i..i + 2], 16).expect("hex")
+            })
             .collect();
-        let example = Ksuid(bytes.try_into().unwrap());
+        let example = Ksuid(bytes.try_into().expect("20 bytes"));
         assert_eq!(example.encode(), "0ujtsYcgvSTl8PAuAdqWYSMnLOv");
         assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLOv"), Some(example));
         assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLO!"), None, "not a base62 digit");
