@@ -188,24 +188,13 @@ impl Service {
                 .cloned()
                 .collect(),
         };
-        let mut event_id = identity.delivery_id.as_deref().map(event_id);
-        if let Some(id) = &event_id
-            && let Some(seen) =
-                self.store().find_message(&source.app_id, &MessageKey::EventId(id.clone())).await?
-        {
-            if self.within_dedup_window(seen.created_at, now) {
-                self.metrics().ingest.duplicate();
-                return Ok(Received::Duplicate(seen.id));
-            }
-            // Seen before the window: a new event, whose id can no longer be unique.
-            event_id = None;
-        }
         let retention = self.default_payload_retention();
-        let message = Message {
+        let mut message = Message {
             id: MessageId::generate(),
             app_id: source.app_id.clone(),
             event_type: event_type(source, &identity),
-            event_id: event_id.clone(),
+            // Deduplication: the store refuses a second message with this id (below).
+            event_id: identity.delivery_id.as_deref().map(event_id),
             channels: None,
             payload: Some(incoming.body),
             created_at: now,
@@ -215,14 +204,29 @@ impl Service {
             payload_version: herald_core::version::PayloadVersion::FIRST,
             envelope: Some(envelope),
         };
+        // A new delivery id is stored without reading first: the insert's uniqueness check is
+        // the lookup, and only a delivery id seen before costs a read.
         match self.store().insert_message(&message).await {
             Ok(_) => {}
-            // The same delivery arrived concurrently and the other request stored it.
             Err(herald_core::StoreError::Conflict { what: "eventId" }) => {
-                self.metrics().ingest.duplicate();
-                let key = MessageKey::EventId(event_id.ok_or(ServiceError::NotFound(Resource::Message))?);
-                let seen = self.store().find_message(&source.app_id, &key).await?;
-                return Ok(Received::Duplicate(seen.map_or(message.id, |m| m.id)));
+                let key = MessageKey::EventId(
+                    message.event_id.take().ok_or(ServiceError::NotFound(Resource::Message))?,
+                );
+                match self.store().find_message(&source.app_id, &key).await? {
+                    // Seen before the window: a new event, whose id can no longer be unique.
+                    Some(seen) if !self.within_dedup_window(seen.created_at, now) => {
+                        self.store()
+                            .insert_message(&message)
+                            .await
+                            .map_err(ServiceError::store(Resource::Message))?;
+                    }
+                    // Seen within the window (or at this very moment, by a copy that arrived
+                    // alongside, whose message may already be gone again): a duplicate.
+                    seen => {
+                        self.metrics().ingest.duplicate();
+                        return Ok(Received::Duplicate(seen.map_or(message.id, |m| m.id)));
+                    }
+                }
             }
             Err(error) => return Err(ServiceError::store(Resource::Message)(error)),
         }
