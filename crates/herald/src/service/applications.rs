@@ -135,6 +135,8 @@ impl Service {
 
     /// Deletes an application and everything that belongs to it.
     pub async fn delete_application(&self, id: &ApplicationId) -> Result<(), ServiceError> {
+        // It may be an ingest source's application (deleting the source with it).
+        self.inner.sources.forget_all();
         if self.store().delete_application(id).await? {
             Ok(())
         } else {

@@ -2,6 +2,8 @@
 //! endpoints are its destinations) and receiving an event at a source's ingest URL: verify,
 //! deduplicate, store (committed before the answer), and let the delivery engine forward it.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use herald_core::delivery::{Envelope, Message};
 use herald_core::id::{ApplicationId, MessageId, SourceId};
@@ -102,6 +104,7 @@ impl Service {
         let config = change.config.as_ref().unwrap_or(&source.config);
         check_config(kind, config)?;
         let now = self.clock().now();
+        self.inner.sources.forget_all();
         self.store()
             .update_source(&source.id, &change, now)
             .await
@@ -124,6 +127,7 @@ impl Service {
     /// Deletes the source with its destinations, events and refusal log.
     pub async fn delete_source(&self, key: &SourceKey) -> Result<(), ServiceError> {
         let source = self.source(key).await?;
+        self.inner.sources.forget_all();
         if self.store().delete_source(&source.id).await? {
             Ok(())
         } else {
@@ -138,12 +142,22 @@ impl Service {
     }
 
     /// The source a token opens, if any (the current token, or a replaced one in its grace).
-    pub async fn source_by_token(&self, token: &str) -> Result<Source, ServiceError> {
-        let found = self.store().find_source_by_token(&TokenHash::of(token), self.clock().now()).await?;
-        found.ok_or_else(|| {
+    /// Read from this node's cache when it was read a few seconds ago ([`SourceCache`]).
+    ///
+    /// [`SourceCache`]: super::SourceCache
+    pub async fn source_by_token(&self, token: &str) -> Result<Arc<Source>, ServiceError> {
+        let hash = TokenHash::of(token);
+        let now = self.clock().now();
+        if let Some(source) = self.inner.sources.get(&hash, now) {
+            return Ok(source);
+        }
+        let Some(found) = self.store().find_source_by_token(&hash, now).await? else {
             self.metrics().ingest.refused(None);
-            ServiceError::NotFound(Resource::IngestToken)
-        })
+            return Err(ServiceError::NotFound(Resource::IngestToken));
+        };
+        let source = Arc::new(found);
+        self.inner.sources.insert(hash, Arc::clone(&source));
+        Ok(source)
     }
 
     /// Logs and counts a refusal of a request to the source's URL, and returns its error.
