@@ -46,19 +46,27 @@ impl Ksuid {
 
     /// The base62 text form (27 characters).
     pub fn encode(&self) -> String {
-        // Repeated division of the 160-bit big-endian number by 62.
-        let mut number = self.0;
-        let mut out = [b'0'; KSUID_CHARS];
-        for slot in out.iter_mut().rev() {
-            let mut remainder: u32 = 0;
-            for byte in number.iter_mut() {
-                let value = (remainder << 8) | u32::from(*byte);
-                *byte = (value / 62) as u8;
+        let mut out = String::with_capacity(KSUID_CHARS);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the base62 text form to `out` (ids are made as prefix + KSUID in one string).
+    fn encode_into(&self, out: &mut String) {
+        // Repeated division of the 160-bit number by 62, in five 32-bit limbs (most significant
+        // first): every id made, and so every message accepted, runs this.
+        let mut limbs = self.limbs();
+        let mut digits = [b'0'; KSUID_CHARS];
+        for slot in digits.iter_mut().rev() {
+            let mut remainder: u64 = 0;
+            for limb in limbs.iter_mut() {
+                let value = (remainder << 32) | u64::from(*limb);
+                *limb = (value / 62) as u32;
                 remainder = value % 62;
             }
             *slot = BASE62[remainder as usize];
         }
-        out.iter().map(|&b| b as char).collect()
+        out.extend(digits.iter().map(|&digit| char::from(digit)));
     }
 
     /// Parses the 27-character base62 form.
@@ -66,22 +74,54 @@ impl Ksuid {
         if text.len() != KSUID_CHARS {
             return None;
         }
-        let mut number = [0u8; KSUID_BYTES];
+        // Multiply-and-add in five 32-bit limbs (least significant last); every id parsed, and
+        // so every row a store reads back, runs this.
+        let mut limbs = [0u32; KSUID_BYTES / 4];
         for c in text.bytes() {
-            let digit = BASE62.iter().position(|&d| d == c)? as u32;
-            let mut carry = digit;
-            for byte in number.iter_mut().rev() {
-                let value = u32::from(*byte) * 62 + carry;
-                *byte = (value & 0xff) as u8;
-                carry = value >> 8;
+            let digit = BASE62_VALUES[usize::from(c)];
+            if digit == INVALID_DIGIT {
+                return None;
+            }
+            let mut carry = u64::from(digit);
+            for limb in limbs.iter_mut().rev() {
+                let value = u64::from(*limb) * 62 + carry;
+                *limb = value as u32;
+                carry = value >> 32;
             }
             if carry != 0 {
                 return None;
             }
         }
-        Some(Self(number))
+        let mut bytes = [0u8; KSUID_BYTES];
+        for (chunk, limb) in bytes.chunks_exact_mut(4).zip(limbs) {
+            chunk.copy_from_slice(&limb.to_be_bytes());
+        }
+        Some(Self(bytes))
+    }
+
+    /// The 20 bytes as five big-endian 32-bit numbers, most significant first.
+    fn limbs(&self) -> [u32; KSUID_BYTES / 4] {
+        let mut limbs = [0u32; KSUID_BYTES / 4];
+        for (limb, chunk) in limbs.iter_mut().zip(self.0.chunks_exact(4)) {
+            *limb = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+        }
+        limbs
     }
 }
+
+/// Marks a byte that is not a base62 digit in [`BASE62_VALUES`].
+const INVALID_DIGIT: u8 = u8::MAX;
+
+/// The value of each base62 digit by its byte ([`INVALID_DIGIT`] for any other byte).
+const BASE62_VALUES: [u8; 256] = {
+    let mut values = [INVALID_DIGIT; 256];
+    let mut index = 0;
+    while index < BASE62.len() {
+        values[BASE62[index] as usize] = index as u8;
+        index += 1;
+    }
+    values
+};
 
 /// Declares a prefixed id type.
 macro_rules! prefixed_id {
@@ -102,7 +142,10 @@ macro_rules! prefixed_id {
 
             /// A fresh id whose KSUID carries the given creation time.
             pub fn generate_at(at: DateTime<Utc>) -> Self {
-                Self(format!("{}{}", $prefix, Ksuid::new(at).encode()))
+                let mut text = String::with_capacity($prefix.len() + KSUID_CHARS);
+                text.push_str($prefix);
+                Ksuid::new(at).encode_into(&mut text);
+                Self(text)
             }
 
             /// The id as text, prefix included.
@@ -217,6 +260,46 @@ mod tests {
         assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80V"), Some(Ksuid([0xff; 20])));
         assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80W"), None, "overflows 160 bits");
         assert_eq!(Ksuid([0xff; 20]).encode(), "aWgEPTl1tmebfsQzFP4bxwgy80V");
+    }
+
+    /// The codec written the plain way (one byte at a time), to check the limb-wise one.
+    fn encode_bytewise(ksuid: &Ksuid) -> String {
+        let mut number = ksuid.0;
+        let mut out = [b'0'; KSUID_CHARS];
+        for slot in out.iter_mut().rev() {
+            let mut remainder: u32 = 0;
+            for byte in number.iter_mut() {
+                let value = (remainder << 8) | u32::from(*byte);
+                *byte = (value / 62) as u8;
+                remainder = value % 62;
+            }
+            *slot = BASE62[remainder as usize];
+        }
+        out.iter().map(|&b| b as char).collect()
+    }
+
+    #[test]
+    fn ksuid_codec_agrees_with_the_bytewise_one_on_random_and_edge_values() {
+        let mut values = vec![Ksuid([0; 20]), Ksuid([0xff; 20]), Ksuid([0x80; 20])];
+        for one in 0..20 {
+            let mut bytes = [0u8; 20];
+            bytes[one] = 1;
+            values.push(Ksuid(bytes));
+        }
+        for _ in 0..2_000 {
+            let mut bytes = [0u8; 20];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            values.push(Ksuid(bytes));
+        }
+        for value in values {
+            let text = value.encode();
+            assert_eq!(text, encode_bytewise(&value));
+            assert_eq!(Ksuid::decode(&text), Some(value));
+        }
+        for bad in ["00000000000000000000000000-", "0000000000000000000000000é", "00000000000000000000000000"]
+        {
+            assert_eq!(Ksuid::decode(bad), None, "{bad}");
+        }
     }
 
     #[test]
