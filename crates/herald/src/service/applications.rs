@@ -135,12 +135,9 @@ impl Service {
 
     /// Deletes an application and everything that belongs to it.
     pub async fn delete_application(&self, id: &ApplicationId) -> Result<(), ServiceError> {
-        // It may be an ingest source's application (deleting the source with it).
+        let deleted = self.store().delete_application(id).await?;
+        // It may have been an ingest source's application (deleting the source with it).
         self.inner.sources.forget_all();
-        if self.store().delete_application(id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(Resource::Application))
-        }
+        if deleted { Ok(()) } else { Err(ServiceError::NotFound(Resource::Application)) }
     }
 }

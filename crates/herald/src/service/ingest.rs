@@ -104,12 +104,16 @@ impl Service {
         let config = change.config.as_ref().unwrap_or(&source.config);
         check_config(kind, config)?;
         let now = self.clock().now();
-        self.inner.sources.forget_all();
-        self.store()
+        let changed = self
+            .store()
             .update_source(&source.id, &change, now)
             .await
             .map_err(ServiceError::store(Resource::Source))?
-            .ok_or(ServiceError::NotFound(Resource::Source))
+            .ok_or(ServiceError::NotFound(Resource::Source));
+        // Emptied once the change is stored, so requests from now on read the new source (one
+        // that read the old row a moment before may still keep it, for the cache's 5 s at most).
+        self.inner.sources.forget_all();
+        changed
     }
 
     /// Replaces the source's token; the old one keeps working for `ingest_token_grace`.
@@ -127,12 +131,9 @@ impl Service {
     /// Deletes the source with its destinations, events and refusal log.
     pub async fn delete_source(&self, key: &SourceKey) -> Result<(), ServiceError> {
         let source = self.source(key).await?;
+        let deleted = self.store().delete_source(&source.id).await?;
         self.inner.sources.forget_all();
-        if self.store().delete_source(&source.id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(Resource::Source))
-        }
+        if deleted { Ok(()) } else { Err(ServiceError::NotFound(Resource::Source)) }
     }
 
     /// The source's newest refusals, newest first.
