@@ -74,10 +74,15 @@ pub fn validate_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Whether the API must hide this header's value.
+/// Whether the API must hide this header's value. Every header of every attempt is asked
+/// (its request is recorded masked), so this compares in place, ignoring case, and allocates
+/// nothing.
 pub fn is_sensitive(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    SENSITIVE.contains(&lower.as_str()) || SENSITIVE_PARTS.iter().any(|part| lower.contains(part))
+    let name = name.as_bytes();
+    let contains =
+        |part: &str| name.windows(part.len()).any(|window| window.eq_ignore_ascii_case(part.as_bytes()));
+    SENSITIVE.iter().any(|exact| name.eq_ignore_ascii_case(exact.as_bytes()))
+        || SENSITIVE_PARTS.iter().any(|part| contains(part))
 }
 
 #[cfg(test)]
@@ -100,6 +105,11 @@ mod tests {
         assert!(is_sensitive("Authorization"));
         assert!(is_sensitive("X-Api-Key"));
         assert!(is_sensitive("x-access-token"));
+        assert!(is_sensitive("X-Webhook-SECRET"));
+        assert!(is_sensitive("Cookie"));
+        assert!(is_sensitive("key"));
         assert!(!is_sensitive("x-tenant"));
+        assert!(!is_sensitive("ke"));
+        assert!(!is_sensitive("content-type"));
     }
 }

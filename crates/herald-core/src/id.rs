@@ -46,10 +46,18 @@ impl Ksuid {
 
     /// The base62 text form (27 characters).
     pub fn encode(&self) -> String {
-        // Repeated division of the 160-bit big-endian number by 62, on five 32-bit limbs.
+        let mut out = String::with_capacity(KSUID_CHARS);
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Appends the base62 text form to `out` (ids are made as prefix + KSUID in one string).
+    fn encode_into(&self, out: &mut String) {
+        // Repeated division of the 160-bit number by 62, in five 32-bit limbs (most significant
+        // first): every id made, and so every message accepted, runs this.
         let mut limbs = self.limbs();
-        let mut out = [b'0'; KSUID_CHARS];
-        for slot in out.iter_mut().rev() {
+        let mut digits = [b'0'; KSUID_CHARS];
+        for slot in digits.iter_mut().rev() {
             let mut remainder: u64 = 0;
             for limb in limbs.iter_mut() {
                 let value = (remainder << 32) | u64::from(*limb);
@@ -58,8 +66,7 @@ impl Ksuid {
             }
             *slot = BASE62[remainder as usize];
         }
-        // Every byte is from BASE62, so ASCII.
-        out.iter().map(|&b| b as char).collect()
+        out.extend(digits.iter().map(|&digit| char::from(digit)));
     }
 
     /// Parses the 27-character base62 form.
@@ -67,10 +74,12 @@ impl Ksuid {
         if text.len() != KSUID_CHARS {
             return None;
         }
+        // Multiply-and-add in five 32-bit limbs (least significant last); every id parsed, and
+        // so every row a store reads back, runs this.
         let mut limbs = [0u32; KSUID_BYTES / 4];
         for c in text.bytes() {
-            let digit = BASE62_DIGITS[usize::from(c)];
-            if digit == NOT_BASE62 {
+            let digit = BASE62_VALUES[usize::from(c)];
+            if digit == INVALID_DIGIT {
                 return None;
             }
             let mut carry = u64::from(digit);
@@ -90,7 +99,7 @@ impl Ksuid {
         Some(Self(bytes))
     }
 
-    /// The 20 bytes as five big-endian 32-bit limbs, most significant first.
+    /// The 20 bytes as five big-endian 32-bit numbers, most significant first.
     fn limbs(&self) -> [u32; KSUID_BYTES / 4] {
         let mut limbs = [0u32; KSUID_BYTES / 4];
         for (limb, chunk) in limbs.iter_mut().zip(self.0.chunks_exact(4)) {
@@ -100,17 +109,18 @@ impl Ksuid {
     }
 }
 
-/// Marks a byte that is not a base62 digit in [`BASE62_DIGITS`].
-const NOT_BASE62: u8 = u8::MAX;
-/// Each byte's value as a base62 digit, or [`NOT_BASE62`].
-const BASE62_DIGITS: [u8; 256] = {
-    let mut table = [NOT_BASE62; 256];
-    let mut digit = 0;
-    while digit < BASE62.len() {
-        table[BASE62[digit] as usize] = digit as u8;
-        digit += 1;
+/// Marks a byte that is not a base62 digit in [`BASE62_VALUES`].
+const INVALID_DIGIT: u8 = u8::MAX;
+
+/// The value of each base62 digit by its byte ([`INVALID_DIGIT`] for any other byte).
+const BASE62_VALUES: [u8; 256] = {
+    let mut values = [INVALID_DIGIT; 256];
+    let mut index = 0;
+    while index < BASE62.len() {
+        values[BASE62[index] as usize] = index as u8;
+        index += 1;
     }
-    table
+    values
 };
 
 /// Declares a prefixed id type.
@@ -132,7 +142,10 @@ macro_rules! prefixed_id {
 
             /// A fresh id whose KSUID carries the given creation time.
             pub fn generate_at(at: DateTime<Utc>) -> Self {
-                Self(format!("{}{}", $prefix, Ksuid::new(at).encode()))
+                let mut text = String::with_capacity($prefix.len() + KSUID_CHARS);
+                text.push_str($prefix);
+                Ksuid::new(at).encode_into(&mut text);
+                Self(text)
             }
 
             /// The id as text, prefix included.
@@ -247,18 +260,46 @@ mod tests {
         assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80V"), Some(Ksuid([0xff; 20])));
         assert_eq!(Ksuid::decode("aWgEPTl1tmebfsQzFP4bxwgy80W"), None, "overflows 160 bits");
         assert_eq!(Ksuid([0xff; 20]).encode(), "aWgEPTl1tmebfsQzFP4bxwgy80V");
-        // The example of the KSUID specification's README.
-        let bytes: Vec<u8> = (0..40)
-            .step_by(2)
-            .map(|i| {
-                u8::from_str_radix(&"0669F7EFB5A1CD34B5F99D1154FB6853345C9735"[i..i + 2], 16).expect("hex")
-            })
-            .collect();
-        let example = Ksuid(bytes.try_into().expect("20 bytes"));
-        assert_eq!(example.encode(), "0ujtsYcgvSTl8PAuAdqWYSMnLOv");
-        assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLOv"), Some(example));
-        assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLO!"), None, "not a base62 digit");
-        assert_eq!(Ksuid::decode("0ujtsYcgvSTl8PAuAdqWYSMnLé"), None, "not ASCII");
+    }
+
+    /// The codec written the plain way (one byte at a time), to check the limb-wise one.
+    fn encode_bytewise(ksuid: &Ksuid) -> String {
+        let mut number = ksuid.0;
+        let mut out = [b'0'; KSUID_CHARS];
+        for slot in out.iter_mut().rev() {
+            let mut remainder: u32 = 0;
+            for byte in number.iter_mut() {
+                let value = (remainder << 8) | u32::from(*byte);
+                *byte = (value / 62) as u8;
+                remainder = value % 62;
+            }
+            *slot = BASE62[remainder as usize];
+        }
+        out.iter().map(|&b| b as char).collect()
+    }
+
+    #[test]
+    fn ksuid_codec_agrees_with_the_bytewise_one_on_random_and_edge_values() {
+        let mut values = vec![Ksuid([0; 20]), Ksuid([0xff; 20]), Ksuid([0x80; 20])];
+        for one in 0..20 {
+            let mut bytes = [0u8; 20];
+            bytes[one] = 1;
+            values.push(Ksuid(bytes));
+        }
+        for _ in 0..2_000 {
+            let mut bytes = [0u8; 20];
+            rand::thread_rng().fill_bytes(&mut bytes);
+            values.push(Ksuid(bytes));
+        }
+        for value in values {
+            let text = value.encode();
+            assert_eq!(text, encode_bytewise(&value));
+            assert_eq!(Ksuid::decode(&text), Some(value));
+        }
+        for bad in ["00000000000000000000000000-", "0000000000000000000000000é", "00000000000000000000000000"]
+        {
+            assert_eq!(Ksuid::decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -117,6 +117,7 @@ impl ApiState {
             public_url: shared.public_url.clone(),
             ingest: shared.ingest,
             endpoint_https_only: shared.endpoint_https_only,
+            sources: crate::service::SourceCache::default(),
         });
         Self { inner: Arc::new(shared), tokens: Arc::default(), service }
     }

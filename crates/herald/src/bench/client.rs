@@ -81,12 +81,15 @@ impl HeraldClient {
         Ok((field("appId")?, field("ingestUrl")?))
     }
 
-    /// Posts one event to an ingest URL, as a provider does; returns the message it became.
-    pub async fn send_event(&self, url: &str, body: Vec<u8>) -> anyhow::Result<String> {
+    /// Posts one event to an ingest URL, as a provider does, with its delivery id in
+    /// `webhook-id` (which a generic-webhook source deduplicates by); returns the message it
+    /// became.
+    pub async fn send_event(&self, url: &str, delivery_id: &str, body: Vec<u8>) -> anyhow::Result<String> {
         let response = self
             .http
             .post(url)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header("webhook-id", delivery_id)
             .body(body)
             .send()
             .await?;

@@ -3,7 +3,9 @@
 //!
 //! Every payload carries its sequence number and its send time on the bench clock — the
 //! scheduled time in the open loop, so a server that falls behind can't hide it in the
-//! measured latency. No idempotency keys are sent: the plain path is measured.
+//! measured latency. No idempotency keys are sent to the message API: the plain path is
+//! measured. Events posted to an ingest URL carry a delivery id each (`webhook-id`), as every
+//! provider's do, so the gateway's deduplication is part of what is measured.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,7 +128,8 @@ impl Sender {
             let asked = self.clock.now();
             let sent = match &self.plan.ingest_url {
                 Some(url) => {
-                    self.client.send_event(url, payload(seq, send_time, self.plan.payload_bytes)).await
+                    let body = payload(seq, send_time, self.plan.payload_bytes);
+                    self.client.send_event(url, &format!("bench_evt_{seq}"), body).await
                 }
                 None => {
                     let body = message_body(seq, send_time, self.plan.payload_bytes, self.plan.ordering_keys);

@@ -69,8 +69,8 @@ pub struct BenchArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub ordered_keys: Option<u32>,
     /// Measure the ingest gateway instead of message intake: events are POSTed to a
-    /// generic-webhook source's ingest URL (the payload as the body) and forwarded to its
-    /// destinations (the endpoints).
+    /// generic-webhook source's ingest URL (the payload as the body, a delivery id in
+    /// `webhook-id`) and forwarded to its destinations (the endpoints).
     #[arg(long, conflicts_with = "ordered_keys")]
     pub ingest: bool,
     /// Start the Herald nodes under test on this PostgreSQL database (loopback only), in a

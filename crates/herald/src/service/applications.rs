@@ -164,6 +164,8 @@ impl Service {
     pub async fn delete_application(&self, id: &ApplicationId) -> Result<(), ServiceError> {
         let deleted = self.store().delete_application(id).await;
         self.forget_application_id(id);
+        // It may have been an ingest source's application (deleting the source with it).
+        self.inner.sources.forget_all();
         if deleted? { Ok(()) } else { Err(ServiceError::NotFound(Resource::Application)) }
     }
 }

@@ -2,6 +2,8 @@
 //! endpoints are its destinations) and receiving an event at a source's ingest URL: verify,
 //! deduplicate, store (committed before the answer), and let the delivery engine forward it.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use herald_core::delivery::{Envelope, Message};
 use herald_core::id::{ApplicationId, MessageId, SourceId};
@@ -102,11 +104,16 @@ impl Service {
         let config = change.config.as_ref().unwrap_or(&source.config);
         check_config(kind, config)?;
         let now = self.clock().now();
-        self.store()
+        let changed = self
+            .store()
             .update_source(&source.id, &change, now)
             .await
             .map_err(ServiceError::store(Resource::Source))?
-            .ok_or(ServiceError::NotFound(Resource::Source))
+            .ok_or(ServiceError::NotFound(Resource::Source));
+        // Emptied once the change is stored, so requests from now on read the new source (one
+        // that read the old row a moment before may still keep it, for the cache's 5 s at most).
+        self.inner.sources.forget_all();
+        changed
     }
 
     /// Replaces the source's token; the old one keeps working for `ingest_token_grace`.
@@ -124,11 +131,9 @@ impl Service {
     /// Deletes the source with its destinations, events and refusal log.
     pub async fn delete_source(&self, key: &SourceKey) -> Result<(), ServiceError> {
         let source = self.source(key).await?;
-        if self.store().delete_source(&source.id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(Resource::Source))
-        }
+        let deleted = self.store().delete_source(&source.id).await?;
+        self.inner.sources.forget_all();
+        if deleted { Ok(()) } else { Err(ServiceError::NotFound(Resource::Source)) }
     }
 
     /// The source's newest refusals, newest first.
@@ -138,12 +143,22 @@ impl Service {
     }
 
     /// The source a token opens, if any (the current token, or a replaced one in its grace).
-    pub async fn source_by_token(&self, token: &str) -> Result<Source, ServiceError> {
-        let found = self.store().find_source_by_token(&TokenHash::of(token), self.clock().now()).await?;
-        found.ok_or_else(|| {
+    /// Read from this node's cache when it was read a few seconds ago ([`SourceCache`]).
+    ///
+    /// [`SourceCache`]: super::SourceCache
+    pub async fn source_by_token(&self, token: &str) -> Result<Arc<Source>, ServiceError> {
+        let hash = TokenHash::of(token);
+        let now = self.clock().now();
+        if let Some(source) = self.inner.sources.get(&hash, now) {
+            return Ok(source);
+        }
+        let Some(found) = self.store().find_source_by_token(&hash, now).await? else {
             self.metrics().ingest.refused(None);
-            ServiceError::NotFound(Resource::IngestToken)
-        })
+            return Err(ServiceError::NotFound(Resource::IngestToken));
+        };
+        let source = Arc::new(found);
+        self.inner.sources.insert(hash, Arc::clone(&source));
+        Ok(source)
     }
 
     /// Logs and counts a refusal of a request to the source's URL, and returns its error.
@@ -188,24 +203,13 @@ impl Service {
                 .cloned()
                 .collect(),
         };
-        let mut event_id = identity.delivery_id.as_deref().map(event_id);
-        if let Some(id) = &event_id
-            && let Some(seen) =
-                self.store().find_message(&source.app_id, &MessageKey::EventId(id.clone())).await?
-        {
-            if self.within_dedup_window(seen.created_at, now) {
-                self.metrics().ingest.duplicate();
-                return Ok(Received::Duplicate(seen.id));
-            }
-            // Seen before the window: a new event, whose id can no longer be unique.
-            event_id = None;
-        }
         let retention = self.default_payload_retention();
-        let message = Message {
+        let mut message = Message {
             id: MessageId::generate(),
             app_id: source.app_id.clone(),
             event_type: event_type(source, &identity),
-            event_id: event_id.clone(),
+            // Deduplication: the store refuses a second message with this id (below).
+            event_id: identity.delivery_id.as_deref().map(event_id),
             channels: None,
             payload: Some(incoming.body),
             created_at: now,
@@ -215,14 +219,29 @@ impl Service {
             payload_version: herald_core::version::PayloadVersion::FIRST,
             envelope: Some(envelope),
         };
+        // A new delivery id is stored without reading first: the insert's uniqueness check is
+        // the lookup, and only a delivery id seen before costs a read.
         match self.store().insert_message(&message).await {
             Ok(_) => {}
-            // The same delivery arrived concurrently and the other request stored it.
             Err(herald_core::StoreError::Conflict { what: "eventId" }) => {
-                self.metrics().ingest.duplicate();
-                let key = MessageKey::EventId(event_id.ok_or(ServiceError::NotFound(Resource::Message))?);
-                let seen = self.store().find_message(&source.app_id, &key).await?;
-                return Ok(Received::Duplicate(seen.map_or(message.id, |m| m.id)));
+                let key = MessageKey::EventId(
+                    message.event_id.take().ok_or(ServiceError::NotFound(Resource::Message))?,
+                );
+                match self.store().find_message(&source.app_id, &key).await? {
+                    // Seen before the window: a new event, whose id can no longer be unique.
+                    Some(seen) if !self.within_dedup_window(seen.created_at, now) => {
+                        self.store()
+                            .insert_message(&message)
+                            .await
+                            .map_err(ServiceError::store(Resource::Message))?;
+                    }
+                    // Seen within the window (or at this very moment, by a copy that arrived
+                    // alongside, whose message may already be gone again): a duplicate.
+                    seen => {
+                        self.metrics().ingest.duplicate();
+                        return Ok(Received::Duplicate(seen.map_or(message.id, |m| m.id)));
+                    }
+                }
             }
             Err(error) => return Err(ServiceError::store(Resource::Message)(error)),
         }

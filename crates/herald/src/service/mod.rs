@@ -18,6 +18,7 @@ mod examples;
 mod ingest;
 mod messages;
 mod portal;
+mod source_cache;
 mod tokens;
 mod transformations;
 
@@ -39,6 +40,7 @@ pub use event_types::NewEventType;
 pub use examples::Preview;
 pub use ingest::{Incoming, NewSource, Received};
 pub use messages::NewMessage;
+pub use source_cache::SourceCache;
 
 /// What the use cases work with. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -86,6 +88,8 @@ pub struct Shared {
     pub ingest: crate::config::IngestConfig,
     /// Endpoint URLs must be `https://` (`endpoint_https_only`).
     pub endpoint_https_only: bool,
+    /// Ingest sources by token hash, read a few seconds ago (empty at start).
+    pub sources: source_cache::SourceCache,
 }
 
 impl Service {

@@ -55,6 +55,13 @@ impl Breaker {
         if self.failures_to_open == 0 || self.consecutive_failures < self.failures_to_open {
             return false;
         }
+        // An attempt already under way when the circuit opened, failing while it is still open,
+        // says nothing new: only a failure once the cooldown is over (half-open) re-opens it.
+        // Otherwise a burst of concurrent failures doubled the cooldown once per attempt in
+        // flight (8 at once held an endpoint for 40 s instead of 5).
+        if self.open_until(now).is_some() {
+            return false;
+        }
         // Half-open after a cooldown: one more failure re-opens for twice as long.
         let reopening = self.open_until.is_some();
         if reopening {
@@ -148,6 +155,25 @@ mod tests {
         let mut never = Breaker::opening_after(0);
         assert!((0..100).all(|_| !never.failed(now)));
         assert_eq!(never.open_until(now), None);
+    }
+
+    #[test]
+    fn attempts_failing_while_the_circuit_is_open_do_not_extend_it() {
+        let now = Utc::now();
+        let mut breaker = Breaker::opening_after(5);
+        for _ in 0..5 {
+            breaker.failed(now);
+        }
+        // Attempts that were in flight when it opened fail a moment later.
+        let moment = now + Duration::milliseconds(10);
+        for _ in 0..3 {
+            assert!(!breaker.failed(moment));
+        }
+        assert_eq!(breaker.open_until(moment), Some(now + FIRST_COOLDOWN));
+        // Half-open: the next failure re-opens it for twice as long.
+        let later = now + FIRST_COOLDOWN;
+        assert!(breaker.failed(later));
+        assert_eq!(breaker.open_until(later), Some(later + FIRST_COOLDOWN * 2));
     }
 
     #[test]

@@ -22,6 +22,7 @@ const SIGNATURE_HEADERS: &[&str] = &[
     "x-hub-signature-256",
     "stripe-signature",
     "x-shopify-hmac-sha256",
+    "shopify-hmac-sha256",
     "x-slack-signature",
     "x-hubspot-signature-v3",
     "x-zm-signature",
@@ -356,6 +357,72 @@ async fn github_events_are_typed_and_carry_the_provider_headers_that_mean_someth
     assert_eq!(events.body["data"][0]["eventId"], "gh-1");
     // The application is the source's: not in the application list.
     assert_eq!(server.get("/api/v1/app").await.body["data"], json!([]));
+}
+
+#[tokio::test]
+async fn shopify_events_api_deliveries_without_x_headers_are_verified_forwarded_and_deduplicated() {
+    let (server, receiver, source, url, destination_secret) =
+        source_with_destination("shopify", json!({"secret": "shpss_events"})).await;
+    let body = br#"{"id":820982911946154508,"email":"jon@example.com","total_price":"10.00"}"#;
+    let webhook_id = "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043";
+    // Shopify's Events API names its headers without `X-` (and in this case).
+    let events_api = |secret: &str, body: &[u8]| -> Vec<(String, String)> {
+        [
+            ("Shopify-Hmac-Sha256", BASE64.encode(hmac256(secret.as_bytes(), &[body]))),
+            ("Shopify-Webhook-Id", webhook_id.to_owned()),
+            ("Shopify-Topic", "orders/create".to_owned()),
+            ("Shopify-Shop-Domain", "shop.example.com".to_owned()),
+            ("Shopify-Triggered-At", "2026-12-07T04:00:00.000Z".to_owned()),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    };
+    let signed = events_api("shpss_events", body);
+
+    let accepted = deliver(&server, &url, &signed, body, "application/json").await;
+    assert_eq!(accepted.status, StatusCode::OK, "{:?}", accepted.body);
+    assert_eq!(accepted.body["duplicate"], false);
+    assert_eq!(server.step().await.leased, 1);
+    let forwarded = receiver.received().remove(0);
+    assert_eq!(forwarded.body.as_ref(), body.as_slice(), "forwarded byte for byte");
+    herald_receiver::Verifier::new(&destination_secret)
+        .unwrap()
+        .verify(&forwarded.headers, &forwarded.body)
+        .unwrap();
+    for name in SIGNATURE_HEADERS {
+        assert!(forwarded.headers.get(*name).is_none(), "{name} was forwarded");
+    }
+    assert_eq!(forwarded.header("shopify-topic"), "orders/create");
+    assert_eq!(forwarded.header("shopify-webhook-id"), webhook_id);
+    assert_eq!(forwarded.header("shopify-shop-domain"), "shop.example.com");
+    let app = server.get(&format!("/ingest/api/v1/source/{source}")).await.body["appId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let events = server.get(&format!("/api/v1/app/{app}/msg")).await;
+    assert_eq!(events.body["data"][0]["eventType"], "orders.create");
+    assert_eq!(events.body["data"][0]["eventId"], webhook_id);
+
+    // Shopify-Webhook-Id deduplicates: the redelivery is answered, not forwarded again.
+    let again = deliver(&server, &url, &signed, body, "application/json").await;
+    assert_eq!((again.status, again.body["duplicate"].clone()), (StatusCode::OK, json!(true)));
+    assert_eq!(again.body["id"], accepted.body["id"]);
+    // The signature is checked under this name too: a tampered body or another secret is refused.
+    let tampered = br#"{"id":820982911946154508,"email":"eve@example.com","total_price":"0.00"}"#;
+    assert_refused(
+        &deliver(&server, &url, &signed, tampered, "application/json").await,
+        "bad_signature",
+        "shopify",
+    );
+    let wrong = events_api("shpss_other", body);
+    assert_refused(
+        &deliver(&server, &url, &wrong, body, "application/json").await,
+        "bad_signature",
+        "shopify",
+    );
+    assert_eq!(server.step().await.leased, 0, "nothing more is forwarded");
+    assert_eq!(receiver.count(), 1);
 }
 
 /// Posts a generic-webhook event (no credentials configured) with `webhook-id: id`.
