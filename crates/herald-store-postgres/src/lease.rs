@@ -163,7 +163,7 @@ pub(crate) async fn lease(
         .bind(endpoint)
         .bind(lane)
         .bind(LANE_SCAN)
-        .fetch_all(&store.pool)
+        .fetch_all(&store.queue)
         .await
         .map_err(backend)?;
     if let Some(first) = rows.first()
@@ -212,7 +212,7 @@ pub(crate) async fn release(
     .bind(due)
     .bind(delivery)
     .bind(lease_id)
-    .execute(&store.pool)
+    .execute(&store.queue)
     .await
     .map_err(backend)?;
     Ok(result.rows_affected() > 0)
@@ -236,7 +236,7 @@ pub(crate) async fn next_due_at(store: &PostgresStore) -> Result<Option<DateTime
     .bind("")
     .bind("")
     .bind(LANE_SCAN)
-    .fetch_one(&store.pool)
+    .fetch_one(&store.queue)
     .await
     .map_err(backend)
 }

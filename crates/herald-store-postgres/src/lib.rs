@@ -15,6 +15,7 @@ mod attempts;
 mod cluster;
 mod deliveries;
 mod endpoints;
+mod errors;
 mod event_types;
 mod intake;
 mod lease;
@@ -25,6 +26,9 @@ pub mod scratch;
 mod sources;
 mod stats;
 mod tokens;
+
+pub use errors::retry_transient;
+pub(crate) use errors::{backend, store_error};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -83,6 +87,9 @@ pub struct PostgresStore {
     /// Connections for every statement; each call takes one for a statement or a short
     /// transaction and gives it back.
     pool: PgPool,
+    /// The delivery queue's hot statements: message intake, leases and attempt records
+    /// ([`queue_pool_options`]).
+    queue: PgPool,
     /// Seals endpoint secrets before they are written, opens them when read.
     cipher: Cipher,
     /// Attempt records, settled in shared transactions.
@@ -150,15 +157,21 @@ impl PostgresStore {
         migrating.close().await;
         migrated.map_err(OpenError::Migrate)?;
 
+        let queue = PgPoolOptions::new()
+            .max_connections(QUEUE_CONNECTIONS)
+            .acquire_timeout(pool.acquire_timeout)
+            .connect_with(queue_pool_options(options.clone()))
+            .await
+            .map_err(connect_error)?;
         let pool = PgPoolOptions::new()
             .max_connections(pool.max_connections)
             .acquire_timeout(pool.acquire_timeout)
             .connect_with(options)
             .await
             .map_err(connect_error)?;
-        let records = records::Records::start(pool.clone());
-        let intake = intake::Intake::start(pool.clone());
-        Ok(Self { pool, cipher, records, intake, lanes: lease::LaneCursor::default() })
+        let records = records::Records::start(queue.clone());
+        let intake = intake::Intake::start(queue.clone());
+        Ok(Self { pool, queue, cipher, records, intake, lanes: lease::LaneCursor::default() })
     }
 
     /// Calls `on_work` whenever a transaction that queued deliveries commits, on any node,
@@ -178,10 +191,25 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Closes the pool, waiting for statements in flight.
+    /// Closes the pools, waiting for statements in flight.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.queue.close().await;
     }
+}
+
+/// Connections of the queue's own pool: the intake task, the records task and the
+/// dispatcher's leases each use one at a time.
+pub const QUEUE_CONNECTIONS: u32 = 4;
+
+/// The queue's connections plan each statement once (`plan_cache_mode =
+/// force_generic_plan`). Its statements are prepared, but PostgreSQL would otherwise plan
+/// them again for every call with its parameters (a custom plan), since a generic plan of a
+/// statement over parameter arrays and `LIMIT $n` looks no cheaper to it: planning the lease
+/// statement cost as much as running it (BENCHMARKS.md, 2026-12-07). Their plans do not
+/// depend on the values: index scans in due order, rows by primary key.
+fn queue_pool_options(options: PgConnectOptions) -> PgConnectOptions {
+    options.options([("plan_cache_mode", "force_generic_plan")])
 }
 
 /// `host:port/database`, for messages: never the password.
@@ -192,57 +220,6 @@ fn describe(options: &PgConnectOptions) -> String {
         options.get_port(),
         options.get_database().unwrap_or("(default database)")
     )
-}
-
-/// Maps a driver error to the store's error, recognising uniqueness conflicts by their
-/// SQLSTATE (23505), never by message text.
-pub(crate) fn store_error(error: sqlx::Error, what: &'static str) -> StoreError {
-    match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict { what },
-        _ => StoreError::Backend(Box::new(error)),
-    }
-}
-
-/// Maps a driver error where no uniqueness rule is involved.
-pub(crate) fn backend(error: sqlx::Error) -> StoreError {
-    StoreError::Backend(Box::new(error))
-}
-
-/// How many times in all an operation runs when PostgreSQL keeps aborting it as a deadlock
-/// victim or for a serialization conflict.
-const TRANSIENT_TRIES: u32 = 4;
-
-/// Runs `operation`, and runs it again when PostgreSQL aborted it to break a deadlock (40P01)
-/// or for a serialization conflict (40001): an aborted transaction wrote nothing, so running
-/// it again is safe. Deleting an application (its cascade locks many rows) and recording an
-/// attempt (which locks the delivery, then inserts under the application) can deadlock when
-/// they meet; without this the loser surfaced as a 500. Public for the store's tests only.
-#[doc(hidden)]
-pub async fn retry_transient<T, F, Fut>(mut operation: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, StoreError>>,
-{
-    let mut tries = 1;
-    loop {
-        match operation().await {
-            Err(StoreError::Backend(error)) if tries < TRANSIENT_TRIES && is_transient(error.as_ref()) => {
-                tracing::debug!(error = %error, tries, "retrying a transaction PostgreSQL aborted");
-                // A short, growing pause lets the transaction that won finish first.
-                tokio::time::sleep(Duration::from_millis(u64::from(tries) * 10)).await;
-                tries += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Whether an error is PostgreSQL aborting a transaction that may succeed when run again.
-fn is_transient(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
-    match error.downcast_ref::<sqlx::Error>() {
-        Some(sqlx::Error::Database(db)) => matches!(db.code().as_deref(), Some("40P01" | "40001")),
-        _ => false,
-    }
 }
 
 #[async_trait::async_trait]
