@@ -53,13 +53,14 @@ use herald_core::store::{AttemptStore, OperationsStore, QueueStore, ResourceStor
 use herald_core::token::TokenHash;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-/// The channel a committed transaction that queued new deliveries notifies (with an empty
-/// payload), so that other nodes can wake their dispatchers instead of waiting for their next
-/// poll. Notifications are sent by the database on commit, never for a rolled-back write;
-/// identical notifications of one transaction are folded into one. Channels are per database,
-/// not per schema: deployments in two schemas of one database wake each other (harmlessly, a
-/// woken dispatcher that finds nothing due goes back to sleep). A notification is a hint only;
-/// a node must still poll, since one that was not listening at the moment misses it.
+/// The channel a committed transaction that queued new deliveries notifies, with the name of
+/// its schema as the payload, so that other nodes can wake their dispatchers instead of
+/// waiting for their next poll. Notifications are sent by the database on commit, never for a
+/// rolled-back write; identical notifications of one transaction are folded into one.
+/// Channels are per database: a node wakes only for its own schema's notifications (and for
+/// an empty payload, which nodes of earlier versions sent), so deployments in two schemas of
+/// one database do not wake each other. A notification is a hint only; a node must still
+/// poll, since one that was not listening at the moment misses it.
 pub const NEW_WORK_CHANNEL: &str = "herald_deliveries";
 
 /// The embedded migrations, applied on open.
@@ -178,11 +179,14 @@ impl PostgresStore {
     /// until the future is dropped. The listener reconnects by itself after a lost connection;
     /// notifications sent meanwhile are missed, which the dispatcher's polling covers.
     pub async fn listen_for_new_work(&self, mut on_work: impl FnMut() + Send) -> Result<(), sqlx::Error> {
+        let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&self.pool).await?;
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(NEW_WORK_CHANNEL).await?;
         loop {
-            listener.recv().await?;
-            on_work();
+            let notification = listener.recv().await?;
+            if notification.payload().is_empty() || notification.payload() == schema {
+                on_work();
+            }
         }
     }
 

@@ -138,7 +138,7 @@ WITH input AS (
 ), per_message AS (
     SELECT msg_id, array_agg(endpoint_id ORDER BY endpoint_id) AS endpoints FROM queued GROUP BY msg_id
 ), notified AS (
-    SELECT pg_notify($15, '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
+    SELECT pg_notify($15, current_schema()) FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued
 )
 SELECT m.id IS NOT NULL AS inserted, COALESCE(q.endpoints, '{}') AS endpoints,
        (SELECT count(*) FROM notified) AS notified
@@ -201,7 +201,7 @@ pub(crate) async fn insert_for_endpoint(
 /// Tells listening nodes that deliveries were queued; PostgreSQL sends it when (and only if)
 /// the surrounding transaction commits.
 pub(crate) async fn notify_new_work(conn: &mut PgConnection) -> Result<(), StoreError> {
-    sqlx::query("SELECT pg_notify($1, '')")
+    sqlx::query("SELECT pg_notify($1, current_schema())")
         .bind(NEW_WORK_CHANNEL)
         .execute(&mut *conn)
         .await

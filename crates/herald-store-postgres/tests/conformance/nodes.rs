@@ -57,12 +57,17 @@ pub(crate) fn checks() -> Vec<Check> {
             exclusive: false,
             run: |server| Box::pin(async move { deadlock_victims_are_retried(&server).await }),
         },
-        // Notification channels are database-wide, so this one runs alone: no other check's
-        // messages may notify while it counts notifications.
+        // Notification channels are database-wide; these look only at their own schema's
+        // notifications (the payload names it), so other checks may run meanwhile.
         Check {
             name: "committed_new_work_is_announced_to_other_nodes",
-            exclusive: true,
+            exclusive: false,
             run: |server| Box::pin(async move { new_work_is_announced(&server).await }),
+        },
+        Check {
+            name: "a_node_wakes_for_its_own_schemas_work_only",
+            exclusive: false,
+            run: |server| Box::pin(async move { wakes_for_own_schema_only(&server).await }),
         },
     ]
 }
@@ -552,18 +557,31 @@ async fn deadlock_victims_are_retried(server: &crate::server::Server) {
     store.close().await;
 }
 
-async fn recv(listener: &mut PgListener) -> sqlx::postgres::PgNotification {
-    tokio::time::timeout(StdDuration::from_secs(10), listener.recv()).await.expect("a notification").unwrap()
+/// The next notification whose payload is one of `ours`: other tests' schemas in the same
+/// database notify the same channel meanwhile, with their own schema's name.
+async fn recv(listener: &mut PgListener, ours: &[&str]) -> sqlx::postgres::PgNotification {
+    loop {
+        let notification = tokio::time::timeout(StdDuration::from_secs(10), listener.recv())
+            .await
+            .expect("a notification")
+            .unwrap();
+        if ours.contains(&notification.payload()) {
+            return notification;
+        }
+    }
 }
 
-/// A committed transaction that queued deliveries notifies [`NEW_WORK_CHANNEL`] once; a
-/// rolled-back one and one that queued nothing do not.
+/// A committed transaction that queued deliveries notifies [`NEW_WORK_CHANNEL`] once, naming
+/// its schema; a rolled-back one and one that queued nothing do not.
 async fn new_work_is_announced(server: &crate::server::Server) {
     let schema = server.schema().await;
     let cipher = test_cipher();
     let (node_a, node_b) = (schema.store_with(cipher.clone()).await, schema.store_with(cipher).await);
     let mut listener = PgListener::connect_with(node_b.pool()).await.unwrap();
     listener.listen(NEW_WORK_CHANNEL).await.unwrap();
+    let own: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(node_a.pool()).await.unwrap();
+    let marker = format!("marker {own}");
+    let ours = [own.as_str(), marker.as_str()];
 
     let quiet = application(&node_a).await; // no endpoints: nothing to deliver
     let busy = application(&node_a).await;
@@ -571,8 +589,8 @@ async fn new_work_is_announced(server: &crate::server::Server) {
     let mut first = message(&busy);
     first.event_id = Some(EventId::parse("once").unwrap());
     node_a.insert_message(&first).await.unwrap();
-    let notification = recv(&mut listener).await;
-    assert_eq!((notification.channel(), notification.payload()), (NEW_WORK_CHANNEL, ""));
+    let notification = recv(&mut listener, &ours).await;
+    assert_eq!((notification.channel(), notification.payload()), (NEW_WORK_CHANNEL, own.as_str()));
 
     // Neither of these queues a delivery, so neither may notify.
     let mut duplicate = message(&busy);
@@ -582,15 +600,83 @@ async fn new_work_is_announced(server: &crate::server::Server) {
     // A manual delivery does; then a marker proves nothing else arrived in between
     // (notifications reach a listener in commit order).
     node_a.create_manual_delivery(&busy, &first.id, &target, now()).await.unwrap();
-    sqlx::query("SELECT pg_notify($1, 'marker')")
+    sqlx::query("SELECT pg_notify($1, $2)")
         .bind(NEW_WORK_CHANNEL)
+        .bind(&marker)
         .execute(node_a.pool())
         .await
         .unwrap();
-    assert_eq!(recv(&mut listener).await.payload(), "", "the manual delivery's notification");
-    assert_eq!(recv(&mut listener).await.payload(), "marker", "no notification for work never queued");
+    assert_eq!(recv(&mut listener, &ours).await.payload(), own, "the manual delivery's notification");
+    assert_eq!(recv(&mut listener, &ours).await.payload(), marker, "no notification for work never queued");
     assert!(node_a.find_message(&busy, &MessageKey::Id(duplicate.id)).await.unwrap().is_none());
     drop(listener);
     node_a.close().await;
     node_b.close().await;
+}
+
+/// A node in one schema is not woken by work queued in another schema of the same database
+/// (nor by a notification another schema's node sends), and is by its own and by an empty
+/// payload (what nodes of earlier versions send).
+async fn wakes_for_own_schema_only(server: &crate::server::Server) {
+    let (ours, theirs) = (server.schema().await, server.schema().await);
+    let node = ours.store_with(test_cipher()).await;
+    let other = theirs.store_with(test_cipher()).await;
+    let own: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(node.pool()).await.unwrap();
+    let wakes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = wakes.clone();
+    let listening = node.clone();
+    let listener = tokio::spawn(async move {
+        let _ = listening
+            .listen_for_new_work(move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .await;
+    });
+    let count = || wakes.load(std::sync::atomic::Ordering::SeqCst);
+    let notify = |payload: String| {
+        let pool = node.pool().clone();
+        async move {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(NEW_WORK_CHANNEL)
+                .bind(payload)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    };
+    // Until the listener listens, notifications go unheard: send ours until one is counted.
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    while count() == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the node never heard its own notification");
+        notify(own.clone()).await;
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    let before = count();
+    // Work queued in the other schema, then a notification of ours: notifications arrive in
+    // commit order, so once ours is counted, the other schema's had arrived before it.
+    let app = application(&other).await;
+    endpoint(&other, &app).await;
+    assert_eq!(other.insert_message(&message(&app)).await.unwrap().len(), 1);
+    notify(own.clone()).await;
+    wait_for(|| count() > before).await;
+    assert_eq!(count(), before + 1, "the other schema's work woke this node");
+    // Its own work wakes it, and so does an empty payload.
+    let app = application(&node).await;
+    endpoint(&node, &app).await;
+    node.insert_message(&message(&app)).await.unwrap();
+    wait_for(|| count() > before + 1).await;
+    notify(String::new()).await;
+    wait_for(|| count() > before + 2).await;
+    listener.abort();
+    node.close().await;
+    other.close().await;
+}
+
+async fn wait_for(done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + StdDuration::from_secs(10);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "not within 10 s");
+        tokio::time::sleep(StdDuration::from_millis(20)).await;
+    }
 }
