@@ -18,6 +18,14 @@ pub struct NewApplication {
     pub throttle_rate: Option<u16>,
 }
 
+/// How long this node trusts a uid it resolved to an id without reading it again. Nothing
+/// accepted can go astray through a stale entry: a message is written under the id, the store
+/// refuses an id whose application is gone, and the sender then resolves the uid again
+/// (`send_message`). A uid changed or an application deleted through this node is forgotten
+/// at once; through another node, a uid given to a different application reaches this node
+/// within this time.
+pub(super) const APP_ID_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// See `endpoints::UPSERT_TRIES`.
 const UPSERT_TRIES: usize = 4;
 
@@ -29,7 +37,7 @@ impl Service {
 
     /// The id an application key names, without reading the store where it can: an id is
     /// taken as it is (the write that uses it finds out whether it exists), a uid is looked
-    /// up through this node's cache of resolved uids (`app_ids.rs`).
+    /// up through this node's cache of resolved uids ([`APP_ID_TTL`]).
     pub async fn application_id(&self, key: &ApplicationKey) -> Result<ApplicationId, ServiceError> {
         match key {
             Key::Id(id) => Ok(id.clone()),
@@ -46,7 +54,7 @@ impl Service {
 
     /// Drops what this node's cache of resolved uids holds for `id`.
     pub(super) fn forget_application_id(&self, id: &ApplicationId) {
-        self.app_ids.forget(id);
+        self.app_ids.retain(|_, cached| cached != id);
     }
 
     /// Creates an application. With `get_if_exists`, an application that already has the uid

@@ -8,13 +8,13 @@
 //! per cause. A new use case goes here, as a method on [`Service`] in the module of its
 //! resource; the handler that exposes it stays a few lines long.
 
-mod app_ids;
 mod applications;
 mod attempts;
 mod endpoints;
 mod error;
 mod event_types;
 mod examples;
+mod expiring;
 mod ingest;
 mod messages;
 mod portal;
@@ -46,8 +46,9 @@ pub use source_cache::SourceCache;
 #[derive(Debug, Clone)]
 pub struct Service {
     inner: Arc<Shared>,
-    /// Application uids resolved to ids lately, for sending messages by uid.
-    app_ids: Arc<app_ids::ApplicationIds>,
+    /// Application uids resolved to ids lately, for sending messages by uid
+    /// (`applications::APP_ID_TTL`).
+    app_ids: Arc<expiring::ExpiringMap<herald_core::name::Uid, herald_core::id::ApplicationId>>,
 }
 
 /// The parts of a [`Service`], given by whoever wires the app.
@@ -94,7 +95,10 @@ pub struct Shared {
 
 impl Service {
     pub fn new(shared: Shared) -> Self {
-        Self { inner: Arc::new(shared), app_ids: Arc::default() }
+        Self {
+            inner: Arc::new(shared),
+            app_ids: Arc::new(expiring::ExpiringMap::new(applications::APP_ID_TTL)),
+        }
     }
 
     pub fn store(&self) -> &dyn Store {

@@ -5,69 +5,51 @@
 //! API tokens are (`api/auth.rs::TokenCache`). No I/O and no clock reads: callers pass the
 //! time a replaced token's grace is judged by.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use herald_core::ingest::Source;
 use herald_core::token::TokenHash;
 
+use super::expiring::ExpiringMap;
+
 /// How long a source read from the store is used without reading it again.
 const SOURCE_CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Sources kept at most; a full cache is emptied (tokens are unguessable, so only sources that
-/// exist are ever kept, and a node rarely has this many).
-const SOURCE_CACHE_CAPACITY: usize = 10_000;
-
-/// Sources by token hash, each with when it was read and, when the token is the one a
-/// rotation replaced, until when that token is still accepted.
-#[derive(Debug, Default)]
+/// Sources by token hash and, when the token is the one a rotation replaced, until when that
+/// token is still accepted (it opens the source only until then, cached or not). Tokens are
+/// unguessable, so only sources that exist are ever kept.
+#[derive(Debug)]
 pub struct SourceCache {
-    entries: Mutex<HashMap<TokenHash, CachedSource>>,
+    entries: ExpiringMap<TokenHash, (Arc<Source>, Option<DateTime<Utc>>)>,
 }
 
-/// One cached source.
-#[derive(Debug)]
-struct CachedSource {
-    source: Arc<Source>,
-    /// When it was read from the store: it is read again after [`SOURCE_CACHE_TTL`].
-    read_at: Instant,
-    /// `Some` when the token is the source's replaced one: it opens the source only until
-    /// then, cached or not.
-    previous_until: Option<DateTime<Utc>>,
+impl Default for SourceCache {
+    fn default() -> Self {
+        Self { entries: ExpiringMap::new(SOURCE_CACHE_TTL) }
+    }
 }
 
 impl SourceCache {
-    fn lock(&self) -> MutexGuard<'_, HashMap<TokenHash, CachedSource>> {
-        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// The source this token opened when it was read less than a few seconds ago, unless the
     /// token is a replaced one whose grace ended by `now`.
     pub fn get(&self, hash: &TokenHash, now: DateTime<Utc>) -> Option<Arc<Source>> {
-        let entries = self.lock();
-        let cached = entries.get(hash)?;
-        let fresh = cached.read_at.elapsed() < SOURCE_CACHE_TTL;
-        let open = cached.previous_until.is_none_or(|until| until > now);
-        (fresh && open).then(|| Arc::clone(&cached.source))
+        let (source, previous_until) = self.entries.get(hash)?;
+        previous_until.is_none_or(|until| until > now).then_some(source)
     }
 
     /// Keeps a source the store found by this token hash.
     pub fn insert(&self, hash: TokenHash, source: Arc<Source>) {
         let previous_until =
             source.previous_token.filter(|(previous, _)| *previous == hash).map(|(_, until)| until);
-        let mut entries = self.lock();
-        if entries.len() >= SOURCE_CACHE_CAPACITY {
-            entries.clear();
-        }
-        entries.insert(hash, CachedSource { source, read_at: Instant::now(), previous_until });
+        self.entries.insert(hash, (source, previous_until));
     }
 
     /// Forgets every source, after this node changed, rotated or deleted one (or deleted an
     /// application, which may be a source's): the next request reads its source again.
     pub fn forget_all(&self) {
-        self.lock().clear();
+        self.entries.clear();
     }
 }
 
